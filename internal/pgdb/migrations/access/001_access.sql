@@ -1,0 +1,2 @@
+-- The accesscontrol package owns this directory.
+select 1;

@@ -1,0 +1,2 @@
+-- The audit package owns this directory.
+select 1;
