@@ -1,0 +1,69 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subjects are versioned; every subject gwanje uses is built here.
+const (
+	prefix = "gwanje.v1."
+
+	// AccessChanged announces that roles, grants, users or contracts
+	// changed, so that every process reloads its decision snapshot.
+	AccessChanged = prefix + "access.changed"
+	// AccessRevoked announces that a user's rights were narrowed (grant
+	// revoked, account disabled, session ended): open sessions are cut.
+	AccessRevoked = prefix + "access.revoked"
+)
+
+// CameraStatus is the subject of a camera's status transitions.
+func CameraStatus(cameraID string) string { return prefix + "camera." + cameraID + ".status" }
+
+// CameraEvent is the subject of an event (motion, tamper…) from a camera.
+func CameraEvent(cameraID, kind string) string {
+	return prefix + "camera." + cameraID + ".event." + kind
+}
+
+// Audit is the subject an audit entry of the given type is published on.
+func Audit(entryType string) string { return prefix + "audit." + entryType }
+
+// Stream and bucket names.
+const (
+	StreamCamera = "GWANJE_CAMERA"
+	StreamAudit  = "GWANJE_AUDIT"
+)
+
+// Streams are the JetStream streams gwanje keeps.
+var Streams = []jetstream.StreamConfig{
+	{
+		Name:        StreamCamera,
+		Description: "camera status transitions and events",
+		Subjects:    []string{prefix + "camera.>"},
+		MaxAge:      7 * 24 * time.Hour,
+		Storage:     jetstream.FileStorage,
+	},
+	{
+		Name:        StreamAudit,
+		Description: "audit entries for SIEMs, published from the audit outbox",
+		Subjects:    []string{prefix + "audit.>"},
+		MaxAge:      30 * 24 * time.Hour,
+		Storage:     jetstream.FileStorage,
+		// The outbox may publish an entry again after a crash; the
+		// entry's sequence number is its message ID.
+		Duplicates: 24 * time.Hour,
+	},
+}
+
+// EnsureStreams creates or updates the streams in Streams.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, sc := range Streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("events: stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
