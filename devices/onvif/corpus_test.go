@@ -362,7 +362,7 @@ var corpusChecks = map[string]check{
 		Profile{Token: "media_profile1", Name: "media_profile1", Media2: true},
 		Profile{Token: "media_profile2", Name: "media_profile2", Media2: true},
 		Profile{Token: "media_profile3", Name: "media_profile3", Media2: true}),
-	"uniview-oem-GX728MF-IR28/GetServices.xml":          wantServicesList(0, map[string]string{nsEvents: "http://192.168.1.127:80/onvif/event"}),
+	"uniview-oem-GX728MF-IR28/GetServices.xml":          wantServicesList(8, map[string]string{nsEvents: "http://192.168.1.127:80/onvif/event"}),
 	"uniview-oem-GX728MF-IR28/GetSystemDateAndTime.xml": wantTime("CST5CDT,M3.2.0/2,M11.1.0/2", "2023-03-08T00:27:09Z", "2023-03-07T19:27:09Z"),
 }
 
