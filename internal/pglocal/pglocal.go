@@ -76,6 +76,9 @@ type Server struct {
 // Superuser is the name of the bootstrap superuser created by initdb.
 const Superuser = "postgres"
 
+// debianBinGlob is where Debian and Ubuntu install the server binaries.
+var debianBinGlob = "/usr/lib/postgresql/*/bin"
+
 // FindBinaries returns the directory holding initdb and postgres.
 func FindBinaries() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
@@ -87,7 +90,7 @@ func FindBinaries() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBinGlob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range append(dirs, "/usr/pgsql/bin", "/usr/local/pgsql/bin") {
 		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
@@ -136,6 +139,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if cfg.BinDir, err = FindBinaries(); err != nil {
 			return nil, err
 		}
+	} else if !isExec(filepath.Join(cfg.BinDir, "initdb")) || !isExec(filepath.Join(cfg.BinDir, "postgres")) {
+		return nil, fmt.Errorf("%w (looked in %s)", ErrNoBinaries, cfg.BinDir)
 	}
 	cred, err := runAs(cfg.OSUser)
 	if err != nil {

@@ -1,0 +1,111 @@
+// Command gwanjed is the gwanje server. One binary runs every role by
+// default; --roles picks some so that several processes share the work.
+// With no --database-url it runs a private PostgreSQL from the local server
+// binaries, and with no --nats-url an in-process NATS server, both in the
+// data dir. This file only wires the packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gwanje/gwanje/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gwanjed: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("gwanjed stopped with an error", "err", err)
+		fmt.Fprintf(os.Stderr, "gwanjed: %v\n", err)
+		os.Exit(1)
+	}
+	log.Info("gwanjed stopped")
+}
+
+// Config is every setting of gwanjed. Each is a flag, a GWANJE_* environment
+// variable and a key of the --config YAML file (see README).
+type Config struct {
+	DataDir     string
+	GRPCAddr    string
+	HTTPAddr    string
+	NATSListen  string
+	DatabaseURL string
+	NATSURL     string
+	PostgresBin string
+	TLSHosts    config.StringList
+	Roles       config.StringList
+}
+
+var allRoles = []string{"control", "devices", "stream", "recorder"}
+
+func parseFlags(args []string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("gwanjed", flag.ContinueOnError)
+	fs.String("config", "", "YAML file of settings (keys are these flag names)")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded PostgreSQL and NATS, TLS material and keys")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "address of the gRPC control service (TLS)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:7180", "address of the HTTP endpoint: /metrics, /healthz, /readyz")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:7122", `where the embedded NATS server accepts other processes ("-" for nowhere)`)
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty runs a private server from the local PostgreSQL binaries in the data dir")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL; empty runs an in-process NATS server with JetStream in the data dir")
+	fs.StringVar(&c.PostgresBin, "postgres-bin", "", "directory of the PostgreSQL server binaries (initdb, postgres) for the embedded database; default: PATH, then /usr/lib/postgresql/*/bin")
+	fs.Var(&c.TLSHosts, "tls-hosts", "extra host names and addresses for the server certificate (comma-separated); 127.0.0.1, ::1 and localhost are always covered")
+	c.Roles = allRoles
+	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
+	if err := config.Load(fs, args, "config"); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	if c.GRPCAddr == "" {
+		errs = append(errs, errors.New("grpc-addr: must not be empty"))
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("roles: name at least one of control, devices, stream, recorder"))
+	}
+	for _, r := range c.Roles {
+		known := false
+		for _, a := range allRoles {
+			known = known || r == a
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("roles: unknown role %q (known: control, devices, stream, recorder)", r))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) runs(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}

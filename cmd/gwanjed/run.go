@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gwanje/gwanje/control"
+	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/internal/pgdb"
+	"github.com/gwanje/gwanje/internal/pglocal"
+	"github.com/gwanje/gwanje/internal/tlsutil"
+)
+
+const dataDirMarker = "GWANJE_DATA_DIR"
+
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	t0 := time.Now()
+	unlock, err := prepareDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Bind the listeners first: a taken port fails the start before anything
+	// else is started or created.
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc-addr: cannot listen on %s: %w", cfg.GRPCAddr, err)
+	}
+	defer grpcLis.Close()
+	var httpLis net.Listener
+	if cfg.HTTPAddr != "" {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("http-addr: cannot listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		defer httpLis.Close()
+	}
+
+	dbURL, dbWhere := cfg.DatabaseURL, "external"
+	if dbURL == "" {
+		pg, err := pglocal.Start(ctx, pglocal.Config{DataDir: filepath.Join(cfg.DataDir, "postgres"), BinDir: cfg.PostgresBin, Logger: log})
+		if err != nil {
+			if errors.Is(err, pglocal.ErrNoBinaries) {
+				return fmt.Errorf("no --database-url given and %w", err)
+			}
+			return err
+		}
+		defer pg.Close()
+		dbURL, dbWhere = pg.URL("postgres"), "embedded in "+filepath.Join(cfg.DataDir, "postgres")
+	}
+	if err := pgdb.Migrate(ctx, dbURL); err != nil {
+		return err
+	}
+	pool, err := pgdb.Open(ctx, pgdb.Config{URL: dbURL})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var instanceID string
+	if err := pool.QueryRow(ctx, "select instance_id::text from installation").Scan(&instanceID); err != nil {
+		return fmt.Errorf("read installation: %w", err)
+	}
+
+	bus, err := events.New(ctx, events.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, ListenAddr: cfg.NATSListen, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+
+	tlsCfg, err := tlsutil.Ensure(filepath.Join(cfg.DataDir, "tls"), cfg.TLSHosts)
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	if cfg.runs("control") {
+		ctl, err := control.New(control.Config{
+			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return ctl.Run(ctx) })
+	}
+	if httpLis != nil {
+		srv := &http.Server{Handler: httpHandler(pool, bus), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	natsWhere := bus.ClientURL()
+	if !bus.Embedded() {
+		natsWhere = "external " + redactURL(cfg.NATSURL)
+	}
+	httpWhere := "off"
+	if httpLis != nil {
+		httpWhere = httpLis.Addr().String()
+	}
+	log.Info("serving",
+		"grpc", grpcLis.Addr().String(), "http", httpWhere, "nats", natsWhere, "database", dbWhere,
+		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(),
+		"startup", time.Since(t0).Round(time.Millisecond).String())
+	return g.Wait()
+}
+
+func httpHandler(pool *pgxpool.Pool, bus *events.Bus) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if !bus.Conn.IsConnected() {
+			http.Error(w, "NATS unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// prepareDataDir creates the data dir (or checks that an existing one is
+// gwanje's), makes sure it is writable, and locks it against a second
+// gwanjed. When running as root the dir is made traversable (not readable)
+// by others, so the postgres OS user can reach its own subdirectory.
+func prepareDataDir(dir string) (unlock func(), err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+	if st, err := os.Stat(abs); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("data-dir: %s is a file, not a directory", abs)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("data-dir: cannot create %s: %w", abs, err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chmod(abs, 0o711); err != nil {
+			return nil, fmt.Errorf("data-dir: %w", err)
+		}
+	}
+	probe := filepath.Join(abs, ".write-test")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return nil, fmt.Errorf("data-dir: %s is not writable: %w", abs, err)
+	}
+	os.Remove(probe)
+
+	marker := filepath.Join(abs, dataDirMarker)
+	const markerText = "gwanje data dir, format 1\n"
+	b, err := os.ReadFile(marker)
+	switch {
+	case err == nil && string(b) != markerText:
+		return nil, fmt.Errorf("data-dir: %s has an unreadable marker file %s (%q): this is not a gwanje data dir of a version this gwanjed knows", abs, dataDirMarker, truncate(string(b), 40))
+	case errors.Is(err, os.ErrNotExist):
+		entries, _ := os.ReadDir(abs)
+		if len(entries) > 0 {
+			return nil, fmt.Errorf("data-dir: %s is not empty and is not a gwanje data dir (no %s file): choose an empty or new directory", abs, dataDirMarker)
+		}
+		if err := os.WriteFile(marker, []byte(markerText), 0o644); err != nil {
+			return nil, fmt.Errorf("data-dir: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+
+	lf, err := os.OpenFile(filepath.Join(abs, "gwanjed.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data-dir: lock: %w", err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("data-dir: %s is in use by another gwanjed (%w)", abs, err)
+	}
+	return func() { lf.Close() }, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
