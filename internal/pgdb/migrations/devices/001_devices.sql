@@ -1,0 +1,2 @@
+-- The devices package owns this directory.
+select 1;
