@@ -491,6 +491,13 @@ func (c *Camera) HTTPAddr() string {
 	return net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.httpPort))
 }
 
+// RTSPAddr is host:port of the RTSP server.
+func (c *Camera) RTSPAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.rtspPort))
+}
+
 // DiscoveryAddr is where to send a unicast WS-Discovery Probe.
 func (c *Camera) DiscoveryAddr() *net.UDPAddr {
 	c.mu.Lock()

@@ -39,8 +39,8 @@ func libDevice(t *testing.T, cam *Camera, user, pw string) (*onvif.Device, error
 
 type libCall struct {
 	service, fn, data string
-	check              func(t *testing.T, cam *Camera, resp any)
-	unsupported        func(cam *Camera) bool // expected ActionNotSupported
+	check             func(t *testing.T, cam *Camera, resp any)
+	unsupported       func(cam *Camera) bool // expected ActionNotSupported
 }
 
 func libCalls(cam *Camera) []libCall {
