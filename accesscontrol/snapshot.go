@@ -47,9 +47,9 @@ type snapGrant struct {
 }
 
 type snapContract struct {
-	id           string
-	from, to     int64
-	sites        strSet
+	id       string
+	from, to int64
+	sites    strSet
 }
 
 type snapDeny struct {

@@ -69,7 +69,7 @@ type TOTPEnrollment struct {
 }
 
 func (s *Service) totpEnrollment(username string, secret []byte) TOTPEnrollment {
-	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	enc := base32NoPad.EncodeToString(secret)
 	label := url.PathEscape(s.cfg.TOTPIssuer + ":" + username)
 	v := url.Values{"secret": {enc}, "issuer": {s.cfg.TOTPIssuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
 	return TOTPEnrollment{Secret: enc, URI: "otpauth://totp/" + label + "?" + v.Encode()}
@@ -123,3 +123,5 @@ func (s *Service) gcm() (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(b)
 }
+
+var base32NoPad = base32.StdEncoding.WithPadding(base32.NoPadding)
