@@ -103,3 +103,8 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 }
 
 var _ = bytes.NewReader
+
+func ioCopy(w io.Writer, r *http.Response) (int64, error) {
+	defer r.Body.Close()
+	return io.Copy(w, r.Body)
+}
