@@ -69,6 +69,40 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 	return LoginResult{}, err
 }
 
+// lockAccount serializes login attempts on one account name within this
+// process, so that concurrent guesses cannot all slip in before the lockout
+// is written: at most MaxFailedLogins argon2 computations per lockout
+// period. Other accounts are not affected.
+func (s *Service) lockAccount(ctx context.Context, name string) (func(), error) {
+	s.attemptsMu.Lock()
+	a := s.attempts[name]
+	if a == nil {
+		a = &accountGate{ch: make(chan struct{}, 1)}
+		s.attempts[name] = a
+	}
+	a.refs++
+	s.attemptsMu.Unlock()
+	release := func() {
+		s.attemptsMu.Lock()
+		if a.refs--; a.refs == 0 {
+			delete(s.attempts, name)
+		}
+		s.attemptsMu.Unlock()
+	}
+	select {
+	case a.ch <- struct{}{}:
+		return func() { <-a.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+type accountGate struct {
+	ch   chan struct{}
+	refs int
+}
+
 type loginRow struct {
 	id, username, orgID string
 	orgKind             OrgKind
@@ -82,13 +116,18 @@ type loginRow struct {
 }
 
 func (s *Service) login(ctx context.Context, req LoginRequest) (LoginResult, string, error) {
-	now := s.cfg.Now()
 	name := strings.ToLower(strings.TrimSpace(req.Username))
+	unlock, err := s.lockAccount(ctx, name)
+	if err != nil {
+		return LoginResult{}, "cancelled", errBadLogin
+	}
+	defer unlock()
+	now := s.cfg.Now()
 	entry := audit.Entry{Time: now, Type: "auth.login", ClientAddr: req.ClientAddr, RequestID: req.RequestID,
 		Actor: audit.Actor{Username: name}}
 
 	var u loginRow
-	err := s.pool.QueryRow(ctx, `select u.id::text, u.username, u.org_id::text, o.kind, u.password_hash, u.must_change_password,
+	err = s.pool.QueryRow(ctx, `select u.id::text, u.username, u.org_id::text, o.kind, u.password_hash, u.must_change_password,
 			u.totp_secret, u.totp_enabled, u.totp_last_counter, u.locked_until, u.disabled_at is not null
 		from access_users u join access_orgs o on o.id = u.org_id where u.username = $1`, name).
 		Scan(&u.id, &u.username, &u.orgID, &u.orgKind, &u.hash, &u.mustChange, &u.totpSecret, &u.totpEnabled, &u.totpLast, &u.lockedUntil, &u.disabled)

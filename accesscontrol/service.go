@@ -207,6 +207,9 @@ type Service struct {
 
 	dummyHash string // verified for unknown users so that they cost the same
 
+	attemptsMu sync.Mutex
+	attempts   map[string]*accountGate // login attempts in progress, by account name
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -222,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:      cfg.Logger.With("component", "accesscontrol"),
 		reloadCh: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
+		attempts: map[string]*accountGate{},
 	}
 	if len(cfg.TOTPKey) == 0 {
 		s.log.Warn("no TOTP key configured: TOTP secrets are stored unsealed")

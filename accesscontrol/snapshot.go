@@ -23,27 +23,88 @@ type snapshot struct {
 	denyBySite   map[string][]*snapDeny
 	denyByLabel  map[string][]*snapDeny
 	loc          *time.Location
+	// interned scope names; the three maps share one number space
+	camIDs, siteIDs, deptIDs map[string]int32
 }
 
 type snapUser struct {
 	id, username, orgID string
 	orgKind             OrgKind
 	disabled            bool
-	grants              []*snapGrant
+	grants              []snapGrant // by value: one user's grants sit together in memory
 }
 
+// snapGrant is a grant compiled for Decide: names interned to small
+// integers, purposes as a bit mask, times as unix nanoseconds.
 type snapGrant struct {
-	id                string
-	role              string
 	perms             permSet
 	all               bool
-	sites             strSet
-	cameras           strSet
-	departments       strSet
-	purposes          []Purpose
-	notBefore, expiry int64 // unix nanoseconds; open ends are min/max int64
-	hours             *HourRange
-	maxAge            time.Duration
+	hasHours          bool
+	hFrom, hTo        int8
+	purposes          uint16 // bit per purpose (purposeBit)
+	notBefore, expiry int64  // unix nanoseconds; open ends are min/max int64
+	maxAge            int64  // nanoseconds; 0: no limit
+	scope             idSet  // interned camera, site and department names
+	id                string
+	role              string
+	purposeList       []Purpose
+}
+
+// idSet is a set of interned names, inline for the usual few.
+type idSet struct {
+	inl  [6]int32
+	n    uint8
+	more map[int32]struct{}
+}
+
+func (s *idSet) add(id int32) {
+	if int(s.n) < len(s.inl) {
+		s.inl[s.n] = id
+		s.n++
+		return
+	}
+	if s.more == nil {
+		s.more = map[int32]struct{}{}
+	}
+	s.more[id] = struct{}{}
+}
+
+func (s *idSet) has(id int32) bool {
+	if id == 0 {
+		return false
+	}
+	for i := 0; i < int(s.n); i++ {
+		if s.inl[i] == id {
+			return true
+		}
+	}
+	if s.more != nil {
+		_, ok := s.more[id]
+		return ok
+	}
+	return false
+}
+
+func purposeBit(p Purpose) uint16 {
+	switch p {
+	case PurposeCrimePrevention:
+		return 1 << 0
+	case PurposeFacilitySafety:
+		return 1 << 1
+	case PurposeTrafficEnforcement:
+		return 1 << 2
+	case PurposeTrafficInfo:
+		return 1 << 3
+	case PurposeDisasterResponse:
+		return 1 << 4
+	case PurposeSubjectRequest:
+		return 1 << 5
+	case PurposeMaintenance:
+		return 1 << 6
+	case PurposeOther:
+		return 1 << 7
+	}
+	return 0
 }
 
 type snapContract struct {
@@ -126,16 +187,39 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 	for _, u := range d.users {
 		s.users[u.ID] = &snapUser{id: u.ID, username: u.Username, orgID: u.OrgID, orgKind: kinds[u.OrgID], disabled: u.Disabled}
 	}
+	var next int32
+	intern := func(m map[string]int32, name string) int32 {
+		if id, ok := m[name]; ok {
+			return id
+		}
+		next++
+		m[name] = next
+		return next
+	}
+	s.camIDs, s.siteIDs, s.deptIDs = map[string]int32{}, map[string]int32{}, map[string]int32{}
 	for _, g := range d.grants {
 		u := s.users[g.UserID]
 		if u == nil || g.RevokedAt != nil {
 			continue
 		}
-		sg := &snapGrant{
-			id: g.ID, role: g.Role, perms: s.roles[g.Role], all: g.Scope.All,
-			sites: newStrSet(g.Scope.Sites), cameras: newStrSet(g.Scope.Cameras), departments: newStrSet(g.Scope.Departments),
-			purposes: g.Scope.Purposes, notBefore: math.MinInt64, expiry: math.MaxInt64,
-			hours: g.AllowedHours, maxAge: g.MaxPlaybackAge,
+		sg := snapGrant{
+			id: g.ID, role: g.Role, perms: s.roles[g.Role], all: g.Scope.All, purposeList: g.Scope.Purposes,
+			notBefore: math.MinInt64, expiry: math.MaxInt64, maxAge: int64(g.MaxPlaybackAge),
+		}
+		for _, c := range g.Scope.Cameras {
+			sg.scope.add(intern(s.camIDs, c))
+		}
+		for _, x := range g.Scope.Sites {
+			sg.scope.add(intern(s.siteIDs, x))
+		}
+		for _, x := range g.Scope.Departments {
+			sg.scope.add(intern(s.deptIDs, x))
+		}
+		for _, p := range g.Scope.Purposes {
+			sg.purposes |= purposeBit(p)
+		}
+		if h := g.AllowedHours; h != nil {
+			sg.hasHours, sg.hFrom, sg.hTo = true, int8(h.From), int8(h.To)
 		}
 		if g.NotBefore != nil {
 			sg.notBefore = g.NotBefore.UnixNano()
@@ -232,9 +316,13 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 	}
 	nowN := now.UnixNano()
 	hour := -1
+	var camID, siteID, deptID int32
+	resolved := false
+	pbit := purposeBit(r.Purpose)
 	best := -1
 	d.Reason = ReasonNoGrant
-	for _, g := range u.grants {
+	for i := range u.grants {
+		g := &u.grants[i]
 		if g.perms&info.bit == 0 {
 			continue
 		}
@@ -247,11 +335,11 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		default:
 			stage = 1
 		}
-		if stage == 1 && g.hours != nil {
+		if stage == 1 && g.hasHours {
 			if hour < 0 {
 				hour = now.In(s.loc).Hour()
 			}
-			if !g.hours.contains(hour) {
+			if !(HourRange{From: int(g.hFrom), To: int(g.hTo)}).contains(hour) {
 				reason = ReasonOutsideHours
 			} else {
 				stage = 2
@@ -260,7 +348,10 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 			stage = 2
 		}
 		if stage == 2 {
-			if !info.camera || g.inScope(r) {
+			if info.camera && !g.all && !resolved {
+				camID, siteID, deptID, resolved = s.camIDs[r.CameraID], s.siteIDs[r.Site], s.deptIDs[r.Department], true
+			}
+			if !info.camera || g.all || g.scope.has(camID) || g.scope.has(siteID) || g.scope.has(deptID) {
 				stage = 3
 			} else {
 				reason = ReasonOutOfScope
@@ -290,7 +381,7 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 				stage = 6
 			case r.Purpose == "":
 				reason = ReasonPurposeRequired
-			case r.Purpose.Label() == "", !g.all && !slices.Contains(g.purposes, r.Purpose):
+			case pbit == 0, !g.all && g.purposes&pbit == 0:
 				reason = ReasonPurposeNotAllowed
 			default:
 				stage = 6
@@ -302,7 +393,7 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 				stage = 7
 			case r.FootageFrom.IsZero():
 				reason = ReasonFootageTimeMissing
-			case nowN-r.FootageFrom.UnixNano() > int64(g.maxAge):
+			case nowN-r.FootageFrom.UnixNano() > g.maxAge:
 				reason = ReasonFootageTooOld
 			default:
 				stage = 7
@@ -311,7 +402,7 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		if stage == 7 {
 			d.Allowed, d.Reason, d.GrantID, d.DenyRuleID = true, ReasonGranted, g.id, ""
 			if info.purpose && !g.all {
-				d.Purposes = g.purposes
+				d.Purposes = g.purposeList
 			}
 			return d
 		}
@@ -322,15 +413,11 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 			}
 			d.Purposes = nil
 			if info.purpose && !g.all {
-				d.Purposes = g.purposes
+				d.Purposes = g.purposeList
 			}
 		}
 	}
 	return d
-}
-
-func (g *snapGrant) inScope(r Resource) bool {
-	return g.all || g.cameras.has(r.CameraID) || g.sites.has(r.Site) || g.departments.has(r.Department)
 }
 
 func (s *snapshot) contractCovers(org string, camera bool, site string, now int64) bool {
@@ -395,7 +482,8 @@ func (s *snapshot) rolesAt(userID string, now time.Time) []string {
 	}
 	n := now.UnixNano()
 	var roles []string
-	for _, g := range u.grants {
+	for i := range u.grants {
+		g := &u.grants[i]
 		if n >= g.notBefore && n < g.expiry && !slices.Contains(roles, g.role) {
 			roles = append(roles, g.role)
 		}
@@ -418,7 +506,8 @@ func (s *Service) CanAny(p Principal, perm Permission, now time.Time) bool {
 		return false
 	}
 	n := now.UnixNano()
-	for _, g := range u.grants {
+	for i := range u.grants {
+		g := &u.grants[i]
 		if g.perms&info.bit != 0 && n >= g.notBefore && n < g.expiry {
 			if u.orgKind == OrgContractor && !snap.contractCovers(u.orgID, false, "", n) {
 				return false
