@@ -8,6 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
 )
 
 // toStatus maps a handler's error to a gRPC status: the one place where
@@ -22,6 +25,21 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 		return err
 	}
 	switch {
+	case errors.Is(err, ac.ErrUnauthenticated):
+		// One generic answer for every failed login or bad session.
+		return status.Error(codes.Unauthenticated, "invalid username, password, code or session")
+	case errors.Is(err, ac.ErrPermissionDenied):
+		s.log.Info("permission denied by the domain", "method", method, "err", err)
+		return errDenied
+	case errors.Is(err, ac.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ac.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ac.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ac.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
+		s.log.Error("refused: the audit store or database is unavailable", "method", method, "err", err)
+		return status.Error(codes.Unavailable, "the audit store cannot record this action right now, so it was not done; try again shortly")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -4,26 +4,7 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
-
-// errUnknownMethod is what a caller of a method missing from the table gets.
-var errUnknownMethod = status.Error(codes.PermissionDenied, "permission denied")
-
-func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
-	a, ok := methods[method]
-	if !ok {
-		s.log.Warn("call to a method without a permission entry refused", "method", method)
-		return nil, errUnknownMethod
-	}
-	if a.public {
-		return ctx, nil
-	}
-	// Authentication and authorization arrive with the access-control
-	// service; until then nothing but public methods is served.
-	return nil, status.Error(codes.Unauthenticated, "login required")
-}
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authorize(ctx, info.FullMethod)

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	ac "github.com/gwanje/gwanje/accesscontrol"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -14,22 +15,66 @@ import (
 type access struct {
 	// public methods need no login (health, server info, login itself).
 	public bool
-	// perm is the permission the caller must hold; empty with public false
-	// means "any logged-in user" (WhoAmI, Logout, ChangePassword).
-	perm string
+	// perms: the caller must hold one of these (checked by the interceptor
+	// for global permissions). Empty with public false: any logged-in user
+	// (WhoAmI, Logout, ChangePassword), or a method whose handler lets a
+	// user see their own records and otherwise needs a permission the
+	// domain package checks (noted per method).
+	perms []ac.Permission
+	// camera: perms are about one camera; the interceptor only
+	// authenticates and the handler decides with the camera in hand.
+	camera bool
 }
+
+func need(p ...ac.Permission) access    { return access{perms: p} }
+func needCamera(p ac.Permission) access { return access{perms: []ac.Permission{p}, camera: true} }
+func loggedIn() access                  { return access{} }
+func public() access                    { return access{public: true} }
 
 // methods maps every gRPC method to what it needs. Default deny: a method
 // missing here is refused, and New fails (checkMethodTable), so a test fails
 // when an RPC has no entry.
 var methods = map[string]access{
-	healthpb.Health_Check_FullMethodName:                             {public: true},
-	healthpb.Health_Watch_FullMethodName:                             {public: true},
-	healthpb.Health_List_FullMethodName:                              {public: true},
-	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {public: true},
-	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {public: true},
+	healthpb.Health_Check_FullMethodName:                             public(),
+	healthpb.Health_Watch_FullMethodName:                             public(),
+	healthpb.Health_List_FullMethodName:                              public(),
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      public(),
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": public(),
 
-	gwanjev1.SystemService_GetInfo_FullMethodName: {public: true},
+	gwanjev1.SystemService_GetInfo_FullMethodName: public(),
+
+	gwanjev1.AccessService_Login_FullMethodName:          public(),
+	gwanjev1.AccessService_Logout_FullMethodName:         loggedIn(),
+	gwanjev1.AccessService_WhoAmI_FullMethodName:         loggedIn(),
+	gwanjev1.AccessService_ChangePassword_FullMethodName: loggedIn(),
+	gwanjev1.AccessService_BeginTOTP_FullMethodName:      loggedIn(),
+	gwanjev1.AccessService_ConfirmTOTP_FullMethodName:    loggedIn(),
+
+	gwanjev1.AccessService_CreateOrganization_FullMethodName: need(ac.PermUserManage),
+	gwanjev1.AccessService_ListOrganizations_FullMethodName:  need(ac.PermUserManage, ac.PermContractManage),
+	gwanjev1.AccessService_CreateUser_FullMethodName:         need(ac.PermUserManage),
+	gwanjev1.AccessService_GetUser_FullMethodName:            need(ac.PermUserManage),
+	gwanjev1.AccessService_ListUsers_FullMethodName:          need(ac.PermUserManage, ac.PermGrantManage),
+	gwanjev1.AccessService_UpdateUser_FullMethodName:         need(ac.PermUserManage),
+	gwanjev1.AccessService_DisableUser_FullMethodName:        need(ac.PermUserManage),
+	gwanjev1.AccessService_ResetPassword_FullMethodName:      need(ac.PermUserManage),
+	gwanjev1.AccessService_ListRoles_FullMethodName:          loggedIn(), // roles and their permissions are not secret
+	gwanjev1.AccessService_UpdateRole_FullMethodName:         need(ac.PermGrantManage),
+	gwanjev1.AccessService_CreateGrant_FullMethodName:        need(ac.PermGrantManage),
+	// Own grants for anyone; others' need grant.manage (checked by accesscontrol).
+	gwanjev1.AccessService_ListGrants_FullMethodName:     loggedIn(),
+	gwanjev1.AccessService_RevokeGrant_FullMethodName:    need(ac.PermGrantManage),
+	gwanjev1.AccessService_CreateDenyRule_FullMethodName: need(ac.PermGrantManage),
+	gwanjev1.AccessService_ListDenyRules_FullMethodName:  need(ac.PermGrantManage),
+	gwanjev1.AccessService_RevokeDenyRule_FullMethodName: need(ac.PermGrantManage),
+	gwanjev1.AccessService_CreateContract_FullMethodName: need(ac.PermContractManage),
+	gwanjev1.AccessService_ListContracts_FullMethodName:  need(ac.PermContractManage),
+	gwanjev1.AccessService_UpdateContract_FullMethodName: need(ac.PermContractManage),
+	gwanjev1.AccessService_EndContract_FullMethodName:    need(ac.PermContractManage),
+	// Own sessions for anyone; others' need user.manage or session.manage
+	// (checked by accesscontrol).
+	gwanjev1.AccessService_ListSessions_FullMethodName:  loggedIn(),
+	gwanjev1.AccessService_RevokeSession_FullMethodName: loggedIn(),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -38,8 +40,21 @@ type Config struct {
 	Roles []string
 	// InstanceID identifies the installation.
 	InstanceID string
+	// Access authenticates and authorizes callers. Without it only public
+	// methods are served.
+	Access *accesscontrol.Service
+	// Audit records denials, views and changes. Without it only public
+	// methods are served.
+	Audit Auditor
+	// Now is the clock of decisions; default time.Now.
+	Now func() time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+}
+
+// Auditor appends an entry and returns once it is committed.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
 }
 
 // Server is the gRPC control service.
@@ -75,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	gwanjev1.RegisterSystemServiceServer(s.grpc, &systemService{s: s})
+	gwanjev1.RegisterAccessServiceServer(s.grpc, &accessService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

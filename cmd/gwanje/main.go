@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gwanje/gwanje/internal/tlsutil"
 )
@@ -32,7 +35,9 @@ type cli struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	stdin   io.Reader
-	conn    *grpc.ClientConn
+	// stdinLines reads secrets line by line from stdin (--password-stdin).
+	stdinLines *bufio.Reader
+	conn       *grpc.ClientConn
 }
 
 type command struct {
@@ -133,6 +138,14 @@ func (c *cli) callCtx(ctx context.Context) (context.Context, context.CancelFunc)
 // print writes v as JSON with --output json, else calls table.
 func (c *cli) print(v any, table func(w *tabwriter.Writer)) error {
 	if c.output == "json" {
+		if m, ok := v.(proto.Message); ok {
+			b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.stdout, string(b))
+			return err
+		}
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)

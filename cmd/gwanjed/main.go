@@ -45,15 +45,18 @@ func main() {
 // Config is every setting of gwanjed. Each is a flag, a GWANJE_* environment
 // variable and a key of the --config YAML file (see README).
 type Config struct {
-	DataDir     string
-	GRPCAddr    string
-	HTTPAddr    string
-	NATSListen  string
-	DatabaseURL string
-	NATSURL     string
-	PostgresBin string
-	TLSHosts    config.StringList
-	Roles       config.StringList
+	DataDir               string
+	GRPCAddr              string
+	HTTPAddr              string
+	NATSListen            string
+	DatabaseURL           string
+	NATSURL               string
+	PostgresBin           string
+	TLSHosts              config.StringList
+	AdminUser             string
+	AdminPassword         string
+	RequireContractorTOTP bool
+	Roles                 config.StringList
 }
 
 var allRoles = []string{"control", "devices", "stream", "recorder"}
@@ -70,6 +73,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL; empty runs an in-process NATS server with JetStream in the data dir")
 	fs.StringVar(&c.PostgresBin, "postgres-bin", "", "directory of the PostgreSQL server binaries (initdb, postgres) for the embedded database; default: PATH, then /usr/lib/postgresql/*/bin")
 	fs.Var(&c.TLSHosts, "tls-hosts", "extra host names and addresses for the server certificate (comma-separated); 127.0.0.1, ::1 and localhost are always covered")
+	fs.StringVar(&c.AdminUser, "admin-user", "admin", "name of the administrator created on the first start")
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first administrator (default: a printed one-time password)")
+	fs.BoolVar(&c.RequireContractorTOTP, "require-contractor-totp", false, "contractor accounts must enroll a TOTP second factor before doing anything")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

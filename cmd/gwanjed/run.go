@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/control"
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/pgdb"
@@ -86,11 +89,47 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	keys := filepath.Join(cfg.DataDir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return fmt.Errorf("data-dir: keys: %w", err)
+	}
+
+	auditStore, err := audit.New(audit.Config{
+		Pool: pool, KeyFile: filepath.Join(keys, "audit-signing.key"), Publisher: bus.Durable(), Logger: log,
+		GrantTypes: []string{"grant.", "role.", "user.", "org.", "contract.", "deny."},
+	})
+	if err != nil {
+		return err
+	}
+	defer auditStore.Close()
+	totpKey, err := loadOrCreateKey(filepath.Join(keys, "totp.key"))
+	if err != nil {
+		return err
+	}
+	access, err := accesscontrol.New(ctx, accesscontrol.Config{
+		Pool: pool, Auditor: auditStore, Notifier: bus.Notices(), Subscriber: bus.Notices(), Logger: log,
+		TOTPKey: totpKey, RequireTOTPForContractors: cfg.RequireContractorTOTP,
+	})
+	if err != nil {
+		return err
+	}
+	defer access.Close()
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return auditStore.Run(ctx) })
+	g.Go(func() error { return access.Run(ctx) })
+	boot, err := access.Bootstrap(ctx, accesscontrol.BootstrapConfig{Username: cfg.AdminUser, Password: cfg.AdminPassword})
+	if err != nil {
+		return err
+	}
+	if boot.Created && boot.Password != "" {
+		// Printed to the console once, never logged.
+		fmt.Fprintf(os.Stderr, "\n  first start: administrator %q created with one-time password %s\n  (log in with 'gwanje login --user %s'; you must change it at the first login)\n\n", boot.Username, boot.Password, boot.Username)
+	}
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
+			Access: access, Audit: auditStore,
 		})
 		if err != nil {
 			return err
@@ -202,6 +241,29 @@ func prepareDataDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("data-dir: %s is in use by another gwanjed (%w)", abs, err)
 	}
 	return func() { lf.Close() }, nil
+}
+
+// loadOrCreateKey reads a 32-byte key from path, creating it (0600) when
+// absent.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("key file %s holds %d bytes, want 32", path, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	return b, nil
 }
 
 func truncate(s string, n int) string {
