@@ -1,0 +1,365 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gwanje/gwanje/devices/onvif"
+)
+
+// RegisterRequest registers a camera: where it is, how to log in, and its
+// registry fields.
+type RegisterRequest struct {
+	// DeviceURL is the ONVIF device service URL. When empty, Candidate's is used.
+	DeviceURL string
+	// Candidate is a device found by Discover (optional); it supplies the
+	// device URL and the endpoint reference.
+	Candidate *Candidate
+	// Username and Password are the camera's credentials; stored encrypted.
+	Username string
+	Password string
+	// ProfileToken picks the profile to stream; default the best H.264/H.265
+	// profile (highest resolution, H.264 preferred on ties).
+	ProfileToken string
+	// Fields are the registry fields; Lifecycle defaults to Active.
+	Fields CameraFields
+}
+
+// RegisterResult is a registered camera and what registration noticed.
+type RegisterResult struct {
+	Camera Camera
+	// ClockOffset is the camera clock minus the server clock.
+	ClockOffset time.Duration
+	// Warnings are things a technician should fix (a drifting clock, no
+	// snapshot URI); registration succeeded anyway.
+	Warnings []string
+}
+
+// Register contacts the camera with the credentials, learns its clock
+// offset, reads its device information, services, profiles, stream and
+// snapshot URIs, checks the chosen stream with RTSP DESCRIBE, and stores it
+// all with the encrypted credentials and the audit entry (device.register)
+// in one transaction. It refuses with ErrUnreachable, ErrUnauthorized,
+// ErrNoProfile, ErrBadResponse, ErrInvalid or ErrConflict, storing nothing.
+func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (RegisterResult, error) {
+	if err := r.checkOpen(); err != nil {
+		return RegisterResult{}, err
+	}
+	devURL := strings.TrimSpace(req.DeviceURL)
+	var eref string
+	if req.Candidate != nil {
+		if devURL == "" {
+			devURL = req.Candidate.DeviceURL
+		}
+		eref = req.Candidate.EndpointReference
+	}
+	if devURL == "" {
+		return RegisterResult{}, fmt.Errorf("%w: a device URL or a discovered candidate is required", ErrInvalid)
+	}
+	u, err := url.Parse(devURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return RegisterResult{}, fmt.Errorf("%w: device URL must be an http(s) URL without credentials", ErrInvalid)
+	}
+	if req.Username == "" {
+		return RegisterResult{}, fmt.Errorf("%w: username is required", ErrInvalid)
+	}
+	f := req.Fields
+	if f.Lifecycle == "" {
+		f.Lifecycle = Active
+	}
+	if f.Lifecycle == Decommissioned {
+		return RegisterResult{}, fmt.Errorf("%w: a new camera cannot be decommissioned", ErrInvalid)
+	}
+	// Validate what can be validated before touching the camera.
+	site, err := r.GetSite(ctx, strings.TrimSpace(f.SiteID))
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	inheritSite(&f, site)
+	national, err := f.normalize()
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	if err := r.checkNotRegistered(ctx, r.db, devURL, eref); err != nil {
+		return RegisterResult{}, err
+	}
+
+	facts, warnings, err := r.probe(ctx, devURL, req.Username, req.Password, req.ProfileToken)
+	if err != nil {
+		r.log.Info("registration refused", "device_url", devURL, "error", err.Error())
+		return RegisterResult{}, err
+	}
+	facts.EndpointReference = eref
+	id := newID()
+	creds := Credentials{Username: req.Username, Password: req.Password}
+	err = r.inTx(ctx, func(tx pgx.Tx) error {
+		if err := r.checkNotRegistered(ctx, tx, devURL, eref); err != nil {
+			return err
+		}
+		if err := r.insertCamera(ctx, tx, id, &f, national, &facts, &creds); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, a, "device.register", []string{id}, map[string]any{
+			"site_id": f.SiteID, "name": f.Name, "purpose": f.Purpose, "device_url": devURL,
+			"endpoint_reference": eref, "manufacturer": facts.Manufacturer, "model": facts.Model,
+			"serial": facts.Serial, "clock_offset_ms": facts.ClockOffset.Milliseconds(),
+		})
+	})
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	cam, err := r.Get(ctx, id)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	if d := facts.ClockOffset; d > r.cfg.DriftWarning || d < -r.cfg.DriftWarning {
+		warnings = append(warnings, fmt.Sprintf("camera clock differs from the server by %s: set the camera's time or NTP", d.Round(time.Second)))
+	}
+	r.log.Info("camera registered", "camera", id, "device_url", devURL, "model", facts.Model,
+		"clock_offset", facts.ClockOffset.String())
+	return RegisterResult{Camera: cam, ClockOffset: facts.ClockOffset, Warnings: warnings}, nil
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (r *Registry) checkNotRegistered(ctx context.Context, q querier, devURL, eref string) error {
+	var id string
+	err := q.QueryRow(ctx, `select id::text from devices_cameras where lifecycle <> 'decommissioned'
+		and (device_url = $1 or ($2 <> '' and endpoint_ref = $2)) limit 1`, devURL, eref).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("devices: check registration: %w", err)
+	}
+	return fmt.Errorf("%w: this camera is already registered as %s", ErrConflict, id)
+}
+
+// mapONVIF turns an onvif error into a registry sentinel with context.
+func mapONVIF(step string, err error) error {
+	switch {
+	case errors.Is(err, onvif.ErrUnauthorized):
+		return fmt.Errorf("%w (%s): %w", ErrUnauthorized, step, err)
+	case errors.Is(err, onvif.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: no answer in time (%s): %w", ErrUnreachable, step, err)
+	case errors.Is(err, onvif.ErrUnreachable):
+		return fmt.Errorf("%w (%s): %w", ErrUnreachable, step, err)
+	case errors.Is(err, onvif.ErrTooLarge):
+		return fmt.Errorf("%w: response too large (%s): %w", ErrBadResponse, step, err)
+	case errors.Is(err, onvif.ErrMalformed):
+		return fmt.Errorf("%w: malformed response (%s): %w", ErrBadResponse, step, err)
+	case errors.Is(err, onvif.ErrInvalidArgument):
+		return fmt.Errorf("%w (%s): %w", ErrInvalid, step, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("devices: %s: %w", step, err)
+	}
+	return fmt.Errorf("%w (%s): %w", ErrBadResponse, step, err)
+}
+
+// probe reads everything registration stores from the camera.
+func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken string) (DeviceFacts, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RegisterTimeout)
+	defer cancel()
+	c, err := onvif.New(onvif.Config{
+		Endpoint: devURL, Username: user, Password: pass, Timeout: r.cfg.CallTimeout,
+		MaxResponseBytes: r.cfg.MaxResponseBytes, Logger: r.log, Now: r.cfg.Now,
+	})
+	if err != nil {
+		return DeviceFacts{}, nil, mapONVIF("connect", err)
+	}
+	defer c.Close()
+	call := func(step string, fn func(context.Context) error) error {
+		cctx, ccancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		defer ccancel()
+		if err := fn(cctx); err != nil {
+			return mapONVIF(step, err)
+		}
+		return nil
+	}
+	var facts DeviceFacts
+	var warnings []string
+	facts.DeviceURL = devURL
+	if err := call("clock", func(ctx context.Context) (err error) {
+		facts.ClockOffset, err = c.SyncClock(ctx)
+		return err
+	}); err != nil {
+		return facts, nil, err
+	}
+	var info onvif.DeviceInfo
+	if err := call("device information", func(ctx context.Context) (err error) {
+		info, err = c.GetDeviceInformation(ctx)
+		return err
+	}); err != nil {
+		return facts, nil, err
+	}
+	facts.Manufacturer, facts.Model, facts.Firmware = info.Manufacturer, info.Model, info.FirmwareVersion
+	facts.Serial, facts.HardwareID = info.SerialNumber, info.HardwareID
+	var svc onvif.Services
+	if err := call("services", func(ctx context.Context) (err error) {
+		svc, err = c.ResolveServices(ctx)
+		return err
+	}); err != nil {
+		return facts, nil, err
+	}
+	var profiles []onvif.Profile
+	if err := call("profiles", func(ctx context.Context) (err error) {
+		profiles, err = c.GetProfiles(ctx)
+		return err
+	}); err != nil {
+		if errors.Is(err, ErrBadResponse) && errors.Is(err, onvif.ErrNotSupported) {
+			return facts, nil, fmt.Errorf("%w: the camera has no media service: %w", ErrNoProfile, err)
+		}
+		return facts, nil, err
+	}
+	for _, p := range profiles {
+		enc := strings.ToUpper(p.Encoding)
+		if enc != "H264" && enc != "H265" {
+			continue
+		}
+		mp := Profile{Token: p.Token, Name: p.Name, Encoding: enc, Width: p.Width, Height: p.Height,
+			FrameRate: p.FrameRate, PTZ: p.HasPTZ}
+		if err := call("stream URI of "+p.Token, func(ctx context.Context) (err error) {
+			mp.StreamURI, err = c.GetStreamUri(ctx, p.Token)
+			return err
+		}); err != nil {
+			if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, context.Canceled) {
+				return facts, nil, err
+			}
+			warnings = append(warnings, fmt.Sprintf("profile %s has no stream URI: %v", p.Token, err))
+			continue
+		}
+		mp.StreamURI = stripUserinfo(mp.StreamURI)
+		facts.Profiles = append(facts.Profiles, mp)
+		if p.HasPTZ {
+			facts.PTZ = true
+		}
+	}
+	if svc.PTZ != "" {
+		facts.PTZ = true
+	}
+	if len(facts.Profiles) == 0 {
+		return facts, nil, fmt.Errorf("%w: none of %d profiles is H.264/H.265 with a stream URI", ErrNoProfile, len(profiles))
+	}
+	chosen := pickProfile(facts.Profiles, wantToken)
+	if chosen == nil {
+		return facts, nil, fmt.Errorf("%w: profile %q is not a usable profile of this camera", ErrNoProfile, wantToken)
+	}
+	facts.ProfileToken, facts.StreamURI = chosen.Token, chosen.StreamURI
+	if err := call("snapshot URI", func(ctx context.Context) (err error) {
+		facts.SnapshotURI, err = c.GetSnapshotUri(ctx, chosen.Token)
+		return err
+	}); err != nil {
+		if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, context.Canceled) {
+			return facts, nil, err
+		}
+		warnings = append(warnings, "no snapshot URI: "+err.Error())
+	}
+	facts.SnapshotURI = stripUserinfo(facts.SnapshotURI)
+	if err := r.describe(ctx, facts.StreamURI, user, pass); err != nil {
+		return facts, nil, err
+	}
+	facts.RegisteredAt = r.cfg.Now()
+	return facts, warnings, nil
+}
+
+func stripUserinfo(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = nil
+	return u.String()
+}
+
+// pickProfile returns the wanted profile, or the highest resolution one
+// (H.264 before H.265 on ties, then the camera's order).
+func pickProfile(ps []Profile, want string) *Profile {
+	if want != "" {
+		for i := range ps {
+			if ps[i].Token == want {
+				return &ps[i]
+			}
+		}
+		return nil
+	}
+	idx := make([]int, len(ps))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		pa, pb := ps[idx[a]], ps[idx[b]]
+		if pa.Width*pa.Height != pb.Width*pb.Height {
+			return pa.Width*pa.Height > pb.Width*pb.Height
+		}
+		return pa.Encoding == "H264" && pb.Encoding != "H264"
+	})
+	return &ps[idx[0]]
+}
+
+// describe checks a stream with RTSP DESCRIBE using the credentials.
+func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RTSPTimeout)
+	defer cancel()
+	u, err := base.ParseURL(streamURI)
+	if err != nil {
+		return fmt.Errorf("%w: stream URI is not an RTSP URL: %v", ErrNoProfile, err)
+	}
+	u.User = url.UserPassword(user, pass)
+	tcp := gortsplib.ProtocolTCP
+	dl, _ := ctx.Deadline()
+	timeout := time.Until(dl)
+	c := &gortsplib.Client{
+		Scheme: u.Scheme, Host: u.Host, Protocol: &tcp,
+		ReadTimeout: timeout, WriteTimeout: timeout,
+		DialContext: (&net.Dialer{}).DialContext,
+	}
+	c.DialContext = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("%w: RTSP: %v", ErrUnreachable, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Describe(u)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+		c.Close()
+	case <-ctx.Done():
+		c.Close()
+		<-done
+		return fmt.Errorf("%w: RTSP DESCRIBE %s got no answer in %s", ErrUnreachable, redactURL(streamURI), r.cfg.RTSPTimeout)
+	}
+	if err == nil {
+		return nil
+	}
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		if bad.Code == base.StatusUnauthorized || bad.Code == base.StatusForbidden {
+			return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d", ErrUnauthorized, redactURL(streamURI), bad.Code)
+		}
+		return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d %s", ErrNoProfile, redactURL(streamURI), bad.Code, bad.Message)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
+		return fmt.Errorf("%w: RTSP DESCRIBE %s: %v", ErrUnreachable, redactURL(streamURI), err)
+	}
+	return fmt.Errorf("%w: RTSP DESCRIBE %s: %v", ErrNoProfile, redactURL(streamURI), err)
+}
+
+func redactURL(s string) string { return stripUserinfo(s) }
