@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -88,6 +90,9 @@ func (x *accessService) heldPermissions(ctx context.Context, p ac.Principal) ([]
 }
 
 func (x *accessService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.ChangePasswordResponse, error) {
+	if r.GetCurrentPassword() == "" || r.GetNewPassword() == "" {
+		return nil, status.Error(codes.InvalidArgument, "both the current and the new password are required")
+	}
 	return &pb.ChangePasswordResponse{}, x.svc().ChangePassword(ctx, mustPrincipal(ctx), r.GetCurrentPassword(), r.GetNewPassword())
 }
 
@@ -219,6 +224,9 @@ func (x *accessService) CreateGrant(ctx context.Context, r *pb.CreateGrantReques
 func (x *accessService) ListGrants(ctx context.Context, r *pb.ListGrantsRequest) (*pb.ListGrantsResponse, error) {
 	p := mustPrincipal(ctx)
 	uid := r.GetUserId()
+	if uid == "" && !x.s.allowed(p, ac.PermGrantManage) {
+		uid = p.UserID // without grant.manage, "all" means one's own
+	}
 	gs, err := x.svc().ListGrants(ctx, p, ac.GrantFilter{UserID: uid, IncludeRevoked: r.GetIncludeRevoked()})
 	if err != nil {
 		return nil, err
@@ -323,6 +331,9 @@ func (x *accessService) EndContract(ctx context.Context, r *pb.EndContractReques
 func (x *accessService) ListSessions(ctx context.Context, r *pb.ListSessionsRequest) (*pb.ListSessionsResponse, error) {
 	p := mustPrincipal(ctx)
 	uid := r.GetUserId()
+	if uid == "" && !x.s.allowed(p, ac.PermUserManage) && !x.s.allowed(p, ac.PermSessionManage) {
+		uid = p.UserID // without user.manage or session.manage, "all" means one's own
+	}
 	ss, err := x.svc().ListSessions(ctx, p, ac.SessionFilter{UserID: uid, Open: !r.GetIncludeEnded()})
 	if err != nil {
 		return nil, err

@@ -115,6 +115,11 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 	return nil, errDenied
 }
 
+// allowed reports whether p holds the global permission perm now.
+func (s *Server) allowed(p accesscontrol.Principal, perm accesscontrol.Permission) bool {
+	return s.cfg.Access.Decide(p, perm, accesscontrol.Resource{}, s.now()).Allowed
+}
+
 func permList(ps []accesscontrol.Permission) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {

@@ -1,0 +1,167 @@
+package control
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+
+	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/internal/pgtest"
+	"github.com/gwanje/gwanje/internal/tlsutil"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const testPassword = "matrix-test-Passw0rd"
+
+// roles are the built-in roles the tests log in as, one user each.
+var roles = []string{"operator", "manager", "police", "technician", "contractor", "auditor", "admin"}
+
+// harness is a real control service on loopback with TLS, on a fresh
+// database, with one logged-in user per built-in role.
+type harness struct {
+	t      *testing.T
+	srv    *Server
+	conn   *grpc.ClientConn
+	access *ac.Service
+	audit  *audit.Store
+	admin  ac.Principal
+	tokens map[string]string // role → session token
+	users  map[string]ac.User
+	now    time.Time
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	pool := pgtest.Pool(t)
+	store, err := audit.New(audit.Config{Pool: pool, KeyFile: filepath.Join(t.TempDir(), "audit.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	go store.Run(ctx)
+	svc, err := ac.New(ctx, ac.Config{
+		Pool: pool, Auditor: store,
+		Argon2:       ac.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+		FailureDelay: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	go svc.Run(ctx)
+
+	tlsCfg, err := tlsutil.Ensure(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, access: svc, audit: store, tokens: map[string]string{}, users: map[string]ac.User{}}
+	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	go srv.Run(ctx)
+	t.Cleanup(srv.Close)
+
+	cc := tlsCfg.Clone()
+	cc.Certificates = nil
+	cc.InsecureSkipVerify = true // the server's own freshly made certificate; TLS itself is tested in cmd/
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(cc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	h.conn = conn
+
+	boot, err := svc.Bootstrap(ctx, ac.BootstrapConfig{Username: "root", Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminRes, err := svc.Login(ctx, ac.LoginRequest{Username: boot.Username, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.admin = adminRes.Principal
+	by := ac.Change{By: h.admin, Reason: "test setup"}
+	dept, err := svc.CreateOrg(ctx, by, ac.OrgDepartment, "안전총괄과")
+	if err != nil {
+		t.Fatal(err)
+	}
+	police, err := svc.CreateOrg(ctx, by, ac.OrgPolice, "○○경찰서")
+	if err != nil {
+		t.Fatal(err)
+	}
+	company, err := svc.CreateOrg(ctx, by, ac.OrgContractor, "한빛정보통신")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := svc.CreateContract(ctx, by, ac.ContractInput{
+		OrgID: company.ID, Title: "CCTV 유지보수", Sites: []string{"site-a"},
+		StartsAt: now.Add(-24 * time.Hour), EndsAt: now.Add(365 * 24 * time.Hour),
+		Clauses: ac.Clauses{PurposeAndScope: "유지보수", SubcontractingRestriction: "재위탁 금지",
+			AccessRestrictionAndSafeguards: "지정 계정", Inspection: "분기 점검", Liability: "손해배상"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range roles {
+		org := dept.ID
+		switch role {
+		case "police":
+			org = police.ID
+		case "contractor":
+			org = company.ID
+		}
+		u, _, err := svc.CreateUser(ctx, by, ac.NewUser{Username: "u-" + role, DisplayName: role, OrgID: org, Password: testPassword})
+		if err != nil {
+			t.Fatalf("create %s: %v", role, err)
+		}
+		scope := ac.Scope{All: true}
+		if role == "contractor" {
+			scope = ac.Scope{Sites: []string{"site-a"}, Purposes: []ac.Purpose{ac.PurposeMaintenance}}
+		}
+		if _, err := svc.CreateGrant(ctx, by, ac.NewGrant{UserID: u.ID, Role: role, Scope: scope}); err != nil {
+			t.Fatalf("grant %s: %v", role, err)
+		}
+		h.users[role] = u
+	}
+	if err := svc.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range roles {
+		res, err := svc.Login(ctx, ac.LoginRequest{Username: "u-" + role, Password: testPassword})
+		if err != nil {
+			t.Fatalf("login %s: %v", role, err)
+		}
+		h.tokens[role] = res.Token
+	}
+	return h
+}
+
+func withToken(ctx context.Context, token string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+}
+
+// as returns a context carrying role's session token ("" for anonymous).
+func (h *harness) as(role string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	h.t.Cleanup(cancel)
+	if role == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+h.tokens[role])
+}
