@@ -75,6 +75,12 @@ var methods = map[string]access{
 	// (checked by accesscontrol).
 	gwanjev1.AccessService_ListSessions_FullMethodName:  loggedIn(),
 	gwanjev1.AccessService_RevokeSession_FullMethodName: loggedIn(),
+
+	gwanjev1.AuditService_QueryEntries_FullMethodName:    need(ac.PermAuditRead),
+	gwanjev1.AuditService_Verify_FullMethodName:          need(ac.PermAuditVerify),
+	gwanjev1.AuditService_GetPublicKey_FullMethodName:    need(ac.PermAuditVerify),
+	gwanjev1.AuditService_GetLedger_FullMethodName:       need(ac.PermAuditRead),
+	gwanjev1.AuditService_GetAccessReview_FullMethodName: need(ac.PermAuditRead),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

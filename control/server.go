@@ -91,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 	reflection.Register(s.grpc)
 	gwanjev1.RegisterSystemServiceServer(s.grpc, &systemService{s: s})
 	gwanjev1.RegisterAccessServiceServer(s.grpc, &accessService{s: s})
+	gwanjev1.RegisterAuditServiceServer(s.grpc, &auditService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

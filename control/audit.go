@@ -1,0 +1,173 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/gwanje/gwanje/audit"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+)
+
+// auditService translates AuditService calls to the audit store. Reading
+// the trail is itself recorded, before the reading happens (fail closed).
+type auditService struct {
+	pb.UnimplementedAuditServiceServer
+	s *Server
+}
+
+// record writes an entry for the caller's action and returns only once it
+// is committed; the action must not proceed on error.
+func (s *Server) record(ctx context.Context, e audit.Entry) error {
+	p := mustPrincipal(ctx)
+	e.Actor = actorOf(p)
+	e.ClientAddr = p.ClientAddr
+	e.SessionID = p.SessionID
+	if e.RequestID == "" {
+		e.RequestID = requestID(ctx)
+	}
+	if e.Outcome == "" {
+		e.Outcome = audit.Success
+	}
+	// The record outlives the call: a client that hangs up right after
+	// asking still leaves it.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Audit.Append(actx, e); err != nil {
+		return fmt.Errorf("record %s: %w", e.Type, err)
+	}
+	return nil
+}
+
+func optTS(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (x *auditService) QueryEntries(ctx context.Context, r *pb.QueryEntriesRequest) (*pb.QueryEntriesResponse, error) {
+	f := audit.Filter{
+		UserID: r.GetUserId(), Username: r.GetUsername(), Camera: r.GetCamera(), Types: r.GetTypes(),
+		Outcome: audit.Outcome(r.GetOutcome()), Purpose: r.GetPurpose(), Newest: r.GetNewestFirst(),
+		Limit: int(r.GetPageSize()), Cursor: r.GetPageToken(),
+	}
+	if r.GetFrom() != nil {
+		f.From = r.GetFrom().AsTime()
+	}
+	if r.GetTo() != nil {
+		f.To = r.GetTo().AsTime()
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "audit.query", Details: map[string]any{
+		"user_id": f.UserID, "username": f.Username, "camera": f.Camera, "types": f.Types, "outcome": string(f.Outcome),
+		"purpose": f.Purpose, "from": fmtOpt(f.From), "to": fmtOpt(f.To), "page_token": f.Cursor,
+	}}); err != nil {
+		return nil, err
+	}
+	page, err := x.s.cfg.Audit.(auditReader).Query(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.QueryEntriesResponse{NextPageToken: page.Next}
+	for _, st := range page.Entries {
+		e := st.Entry
+		pe := &pb.AuditEntry{
+			Seq: st.Seq, Time: ts(e.Time), LoggedAt: ts(st.LoggedAt), Type: e.Type, Outcome: string(e.Outcome),
+			UserId: e.Actor.UserID, Username: e.Actor.Username, Role: e.Actor.Role, Org: e.Actor.Org,
+			ClientAddr: e.ClientAddr, SessionId: e.SessionID, Cameras: e.Cameras,
+			FootageFrom: tsp(e.FootageFrom), FootageTo: tsp(e.FootageTo), Live: e.Live,
+			Purpose: e.Purpose, PurposeText: e.PurposeText, Reason: e.Reason, RequestId: e.RequestID,
+			Hash: st.Hash, PrevHash: st.PrevHash,
+		}
+		if len(e.Details) > 0 {
+			if d, err := structpb.NewStruct(jsonSafe(e.Details)); err == nil {
+				pe.Details = d
+			}
+		}
+		out.Entries = append(out.Entries, pe)
+	}
+	return out, nil
+}
+
+func fmtOpt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// jsonSafe converts detail values structpb cannot take ([]string…) into
+// ones it can.
+func jsonSafe(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch x := v.(type) {
+		case []string:
+			l := make([]any, len(x))
+			for i, s := range x {
+				l[i] = s
+			}
+			out[k] = l
+		case map[string]any:
+			out[k] = jsonSafe(x)
+		case int:
+			out[k] = float64(x)
+		case int64:
+			out[k] = float64(x)
+		case time.Time:
+			out[k] = x.UTC().Format(time.RFC3339Nano)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (x *auditService) Verify(ctx context.Context, r *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+	vr := audit.VerifyRange{FromSeq: r.GetFromSeq(), ToSeq: r.GetToSeq()}
+	if r.GetFrom() != nil {
+		vr.From = r.GetFrom().AsTime()
+	}
+	if r.GetTo() != nil {
+		vr.To = r.GetTo().AsTime()
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "audit.verify", Details: map[string]any{
+		"from_seq": vr.FromSeq, "to_seq": vr.ToSeq, "from": fmtOpt(vr.From), "to": fmtOpt(vr.To)}}); err != nil {
+		return nil, err
+	}
+	rep, err := x.s.cfg.Audit.(auditReader).Verify(ctx, vr)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.VerifyResponse{
+		Ok: rep.OK, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq, Checked: rep.Checked, Checkpoints: int32(rep.Checkpoints),
+		LastCheckpoint: rep.LastCheckpoint, Unsigned: rep.Unsigned, Anchor: rep.Anchor, Seconds: rep.Duration.Seconds(),
+	}
+	if rep.Problem != nil {
+		out.ProblemSeq, out.ProblemKind, out.ProblemDetail = rep.Problem.Seq, rep.Problem.Kind, rep.Problem.Detail
+	}
+	return out, nil
+}
+
+func (x *auditService) GetPublicKey(ctx context.Context, _ *pb.GetPublicKeyRequest) (*pb.GetPublicKeyResponse, error) {
+	return &pb.GetPublicKeyResponse{PublicKeyPem: string(x.s.cfg.Audit.(auditReader).PublicKeyPEM())}, nil
+}
+
+func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*pb.Report, error) {
+	return nil, status.Error(codes.Unimplemented, "the ledger report is not available yet")
+}
+
+func (x *auditService) GetAccessReview(ctx context.Context, r *pb.GetAccessReviewRequest) (*pb.Report, error) {
+	return nil, status.Error(codes.Unimplemented, "the access-log review is not available yet")
+}
+
+// auditReader is what AuditService needs of the store beyond Append.
+type auditReader interface {
+	Query(ctx context.Context, f audit.Filter) (audit.Page, error)
+	Verify(ctx context.Context, r audit.VerifyRange) (*audit.VerifyReport, error)
+	PublicKeyPEM() []byte
+}

@@ -1,0 +1,47 @@
+package control
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/gwanje/gwanje/audit"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+)
+
+func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	cl := pb.NewAuditServiceClient(h.conn)
+	ctx := h.as("auditor")
+
+	res, err := cl.QueryEntries(ctx, &pb.QueryEntriesRequest{Types: []string{"grant.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != len(roles) {
+		t.Fatalf("want the %d grants of the setup, got %d entries", len(roles), len(res.Entries))
+	}
+	for _, e := range res.Entries {
+		if e.Username != "root" || e.Outcome != "success" || len(e.Hash) != 32 {
+			t.Fatalf("entry %+v", e)
+		}
+	}
+	v, err := cl.Verify(ctx, &pb.VerifyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Ok || v.Checked == 0 {
+		t.Fatalf("verify: %+v", v)
+	}
+	key, err := cl.GetPublicKey(ctx, &pb.GetPublicKeyRequest{})
+	if err != nil || !strings.Contains(key.PublicKeyPem, "PUBLIC KEY") {
+		t.Fatalf("public key: %v %v", key, err)
+	}
+	page, err := h.audit.Query(context.Background(), audit.Filter{Types: []string{"audit.query", "audit.verify"}, Username: "u-auditor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 2 {
+		t.Fatalf("the auditor's query and verification are not both recorded: %d entries", len(page.Entries))
+	}
+}
