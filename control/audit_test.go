@@ -14,7 +14,7 @@ func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
 	cl := pb.NewAuditServiceClient(h.conn)
 	ctx := h.as("auditor")
 
-	res, err := cl.QueryEntries(ctx, &pb.QueryEntriesRequest{Types: []string{"grant.*"}})
+	res, err := cl.QueryEntries(ctx, &pb.QueryEntriesRequest{Types: []string{"grant.*"}, Username: "root"})
 	if err != nil {
 		t.Fatal(err)
 	}
