@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -33,16 +34,22 @@ type harness struct {
 	access *ac.Service
 	audit  *audit.Store
 	admin  ac.Principal
-	tokens map[string]string // role → session token
-	users  map[string]ac.User
-	now    time.Time
+	// adminToken is the bootstrap administrator's session token.
+	adminToken string
+	tokens     map[string]string // role → session token
+	users      map[string]ac.User
+	now        time.Time
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, pgtest.Pool(t))
+}
+
+func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	pool := pgtest.Pool(t)
 	store, err := audit.New(audit.Config{Pool: pool, KeyFile: filepath.Join(t.TempDir(), "audit.key")})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +103,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h.admin = adminRes.Principal
+	h.adminToken = adminRes.Token
 	by := ac.Change{By: h.admin, Reason: "test setup"}
 	dept, err := svc.CreateOrg(ctx, by, ac.OrgDepartment, "안전총괄과")
 	if err != nil {
@@ -150,6 +158,11 @@ func newHarness(t *testing.T) *harness {
 		h.tokens[role] = res.Token
 	}
 	return h
+}
+
+// asAdmin is a context carrying the administrator's session.
+func (h *harness) asAdmin() context.Context {
+	return withToken(h.as(""), h.adminToken)
 }
 
 func withToken(ctx context.Context, token string) context.Context {

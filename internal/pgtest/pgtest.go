@@ -186,3 +186,27 @@ func redact(u string) string {
 	}
 	return strings.ReplaceAll(p.Redacted(), "%", "")
 }
+
+// PrivateServer starts a PostgreSQL server of the test's own, for tests
+// that stop, kill or restart it, and returns it with the URL of a migrated
+// database on it. The server is stopped when the test ends.
+func PrivateServer(t testing.TB) (*pglocal.Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "gwanje-pgprivate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := pglocal.Start(ctx, pglocal.Config{DataDir: filepath.Join(dir, "pg"), Fast: true})
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := pgdb.Migrate(ctx, s.URL("postgres")); err != nil {
+		t.Fatalf("pgtest: migrate: %v", err)
+	}
+	return s, s.URL("postgres")
+}
