@@ -430,3 +430,15 @@ func BandOf(days int, notStored bool) RetentionBand {
 	}
 	return BandOverYear
 }
+
+func sortSlice[T any](s []T, less func(a, b T) bool) {
+	slices.SortStableFunc(s, func(a, b T) int {
+		switch {
+		case less(a, b):
+			return -1
+		case less(b, a):
+			return 1
+		}
+		return 0
+	})
+}

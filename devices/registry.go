@@ -391,47 +391,66 @@ const cameraCols = `c.id::text, c.site_id::text, c.name, c.management_no, c.purp
 	c.profiles, c.profile_token, c.stream_uri, c.snapshot_uri, c.ptz, c.clock_offset_ms, c.registered_at,
 	c.cred_sealed is not null, c.created_at, c.updated_at, c.seq`
 
-func scanCamera(row pgx.Row) (Camera, int64, error) {
-	var c Camera
-	var mno, durl, eref *string
-	var lat, lon *float64
-	var retention *int32
-	var basis int16
-	var profiles []byte
-	var offsetMS *int64
-	var registered *time.Time
-	var seq int64
+// cameraScan holds the nullable columns of a camera row while scanning.
+type cameraScan struct {
+	mno, durl, eref *string
+	lat, lon        *float64
+	retention       *int32
+	basis           int16
+	profiles        []byte
+	offsetMS        *int64
+	registered      *time.Time
+}
+
+// cameraDest returns scan destinations for cameraCols and a function that
+// completes c after the scan.
+func cameraDest(c *Camera, seq *int64) ([]any, func() error) {
+	s := &cameraScan{}
 	f := &c.CameraFields
-	err := row.Scan(&c.ID, &f.SiteID, &f.Name, &mno, &f.Purpose, &c.NationalPurpose, &basis,
-		&f.RoadAddress, &f.LotAddress, &lat, &lon, &f.Coverage, &f.Resolution, &f.Direction, &f.InstallYM, &f.Schedule,
-		&retention, &f.RetentionReason, &f.StoragePlace, &f.MonitoringMethod, &f.MonitoringPlace, &f.Org, &f.Department,
+	return []any{&c.ID, &f.SiteID, &f.Name, &s.mno, &f.Purpose, &c.NationalPurpose, &s.basis,
+		&f.RoadAddress, &f.LotAddress, &s.lat, &s.lon, &f.Coverage, &f.Resolution, &f.Direction, &f.InstallYM, &f.Schedule,
+		&s.retention, &f.RetentionReason, &f.StoragePlace, &f.MonitoringMethod, &f.MonitoringPlace, &f.Org, &f.Department,
 		&f.Manager, &f.ManagerPhone, &f.AccessPersons, &f.Signage, &f.Labels, &f.Lifecycle, &c.DecommissionedAt,
-		&c.DecommissionReason, &durl, &eref, &c.Device.Manufacturer, &c.Device.Model, &c.Device.Firmware, &c.Device.Serial,
-		&c.Device.HardwareID, &profiles, &c.Device.ProfileToken, &c.Device.StreamURI, &c.Device.SnapshotURI, &c.Device.PTZ,
-		&offsetMS, &registered, &c.HasCredentials, &c.CreatedAt, &c.UpdatedAt, &seq)
-	if err != nil {
-		return Camera{}, 0, err
-	}
-	f.ManagementNo = strOf(mno)
-	f.LegalBasis = LegalBasis(basis)
-	f.Position = posOf(lat, lon)
-	if retention == nil {
+		&c.DecommissionReason, &s.durl, &s.eref, &c.Device.Manufacturer, &c.Device.Model, &c.Device.Firmware, &c.Device.Serial,
+		&c.Device.HardwareID, &s.profiles, &c.Device.ProfileToken, &c.Device.StreamURI, &c.Device.SnapshotURI, &c.Device.PTZ,
+		&s.offsetMS, &s.registered, &c.HasCredentials, &c.CreatedAt, &c.UpdatedAt, seq}, func() error { return s.finish(c) }
+}
+
+func (s *cameraScan) finish(c *Camera) error {
+	f := &c.CameraFields
+	f.ManagementNo = strOf(s.mno)
+	f.LegalBasis = LegalBasis(s.basis)
+	f.Position = posOf(s.lat, s.lon)
+	if s.retention == nil {
 		f.NotStored = true
 	} else {
-		f.RetentionDays = int(*retention)
+		f.RetentionDays = int(*s.retention)
 	}
-	c.Device.DeviceURL = strOf(durl)
-	c.Device.EndpointReference = strOf(eref)
-	if len(profiles) > 0 {
-		if err := json.Unmarshal(profiles, &c.Device.Profiles); err != nil {
-			return Camera{}, 0, fmt.Errorf("profiles of camera %s: %w", c.ID, err)
+	c.Device.DeviceURL = strOf(s.durl)
+	c.Device.EndpointReference = strOf(s.eref)
+	if len(s.profiles) > 0 {
+		if err := json.Unmarshal(s.profiles, &c.Device.Profiles); err != nil {
+			return fmt.Errorf("profiles of camera %s: %w", c.ID, err)
 		}
 	}
-	if offsetMS != nil {
-		c.Device.ClockOffset = time.Duration(*offsetMS) * time.Millisecond
+	if s.offsetMS != nil {
+		c.Device.ClockOffset = time.Duration(*s.offsetMS) * time.Millisecond
 	}
-	if registered != nil {
-		c.Device.RegisteredAt = *registered
+	if s.registered != nil {
+		c.Device.RegisteredAt = *s.registered
+	}
+	return nil
+}
+
+func scanCamera(row pgx.Row) (Camera, int64, error) {
+	var c Camera
+	var seq int64
+	dest, finish := cameraDest(&c, &seq)
+	if err := row.Scan(dest...); err != nil {
+		return Camera{}, 0, err
+	}
+	if err := finish(); err != nil {
+		return Camera{}, 0, err
 	}
 	return c, seq, nil
 }
