@@ -3,6 +3,7 @@ package accesscontrol
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"time"
@@ -15,7 +16,7 @@ import (
 // never touches the database.
 type snapshot struct {
 	version   int64
-	users     map[string]*snapUser
+	users     map[string]snapUser
 	roles     map[string]permSet
 	contracts map[string][]*snapContract // by org id
 	// deny rules indexed by what they match
@@ -23,63 +24,69 @@ type snapshot struct {
 	denyBySite   map[string][]*snapDeny
 	denyByLabel  map[string][]*snapDeny
 	loc          *time.Location
-	// interned scope names; the three maps share one number space
-	camIDs, siteIDs, deptIDs map[string]int32
+	hasDenies    bool
+	// seeds of the scope name hashes, one per kind
+	seedCam, seedSite, seedDept maphash.Seed
 }
 
+// snapUser is kept by value in the users map, next to its key.
 type snapUser struct {
-	id, username, orgID string
-	orgKind             OrgKind
-	disabled            bool
-	grants              []snapGrant // by value: one user's grants sit together in memory
+	orgID    string
+	orgKind  OrgKind
+	disabled bool
+	anyPerms permSet     // union of the permissions of all grants
+	gperms   []permSet   // per grant, scanned first: one cache line for ten grants
+	grants   []snapGrant // hot part, by value, in the same order
+	cold     []grantCold // what is needed only to confirm or report
 }
 
-// snapGrant is a grant compiled for Decide: names interned to small
-// integers, purposes as a bit mask, times as unix nanoseconds.
+// snapGrant is the hot part of a grant compiled for Decide: names hashed,
+// purposes as a bit mask, times as unix nanoseconds.
 type snapGrant struct {
-	perms             permSet
 	all               bool
 	hasHours          bool
 	hFrom, hTo        int8
 	purposes          uint16 // bit per purpose (purposeBit)
 	notBefore, expiry int64  // unix nanoseconds; open ends are min/max int64
 	maxAge            int64  // nanoseconds; 0: no limit
-	scope             idSet  // interned camera, site and department names
-	id                string
-	role              string
-	purposeList       []Purpose
+	scope             hashSet
 }
 
-// idSet is a set of interned names, inline for the usual few.
-type idSet struct {
-	inl  [6]int32
+type grantCold struct {
+	id, role           string
+	purposes           []Purpose
+	cams, sites, depts []string
+}
+
+// hashSet holds hashes of a grant's camera, site and department names
+// (one seed per kind), inline for the usual few. A hash match is confirmed
+// against the names themselves, so collisions cannot widen a scope.
+type hashSet struct {
+	inl  [6]uint64
 	n    uint8
-	more map[int32]struct{}
+	more map[uint64]struct{}
 }
 
-func (s *idSet) add(id int32) {
-	if int(s.n) < len(s.inl) {
-		s.inl[s.n] = id
-		s.n++
+func (h *hashSet) add(x uint64) {
+	if int(h.n) < len(h.inl) {
+		h.inl[h.n] = x
+		h.n++
 		return
 	}
-	if s.more == nil {
-		s.more = map[int32]struct{}{}
+	if h.more == nil {
+		h.more = map[uint64]struct{}{}
 	}
-	s.more[id] = struct{}{}
+	h.more[x] = struct{}{}
 }
 
-func (s *idSet) has(id int32) bool {
-	if id == 0 {
-		return false
-	}
-	for i := 0; i < int(s.n); i++ {
-		if s.inl[i] == id {
+func (h *hashSet) has(x uint64) bool {
+	for i := 0; i < int(h.n); i++ {
+		if h.inl[i] == x {
 			return true
 		}
 	}
-	if s.more != nil {
-		_, ok := s.more[id]
+	if h.more != nil {
+		_, ok := h.more[x]
 		return ok
 	}
 	return false
@@ -169,7 +176,7 @@ type snapshotData struct {
 func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 	s := &snapshot{
 		version:      d.version,
-		users:        make(map[string]*snapUser, len(d.users)),
+		users:        make(map[string]snapUser, len(d.users)),
 		roles:        make(map[string]permSet, len(d.roles)),
 		contracts:    map[string][]*snapContract{},
 		denyByCamera: map[string][]*snapDeny{},
@@ -184,36 +191,25 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 	for _, r := range d.roles {
 		s.roles[r.Name] = setOf(r.Permissions)
 	}
+	s.seedCam, s.seedSite, s.seedDept = maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()
+	users := make(map[string]*snapUser, len(d.users))
 	for _, u := range d.users {
-		s.users[u.ID] = &snapUser{id: u.ID, username: u.Username, orgID: u.OrgID, orgKind: kinds[u.OrgID], disabled: u.Disabled}
+		users[u.ID] = &snapUser{orgID: u.OrgID, orgKind: kinds[u.OrgID], disabled: u.Disabled}
 	}
-	var next int32
-	intern := func(m map[string]int32, name string) int32 {
-		if id, ok := m[name]; ok {
-			return id
-		}
-		next++
-		m[name] = next
-		return next
-	}
-	s.camIDs, s.siteIDs, s.deptIDs = map[string]int32{}, map[string]int32{}, map[string]int32{}
 	for _, g := range d.grants {
-		u := s.users[g.UserID]
+		u := users[g.UserID]
 		if u == nil || g.RevokedAt != nil {
 			continue
 		}
-		sg := snapGrant{
-			id: g.ID, role: g.Role, perms: s.roles[g.Role], all: g.Scope.All, purposeList: g.Scope.Purposes,
-			notBefore: math.MinInt64, expiry: math.MaxInt64, maxAge: int64(g.MaxPlaybackAge),
-		}
+		sg := snapGrant{all: g.Scope.All, notBefore: math.MinInt64, expiry: math.MaxInt64, maxAge: int64(g.MaxPlaybackAge)}
 		for _, c := range g.Scope.Cameras {
-			sg.scope.add(intern(s.camIDs, c))
+			sg.scope.add(maphash.String(s.seedCam, c))
 		}
 		for _, x := range g.Scope.Sites {
-			sg.scope.add(intern(s.siteIDs, x))
+			sg.scope.add(maphash.String(s.seedSite, x))
 		}
 		for _, x := range g.Scope.Departments {
-			sg.scope.add(intern(s.deptIDs, x))
+			sg.scope.add(maphash.String(s.seedDept, x))
 		}
 		for _, p := range g.Scope.Purposes {
 			sg.purposes |= purposeBit(p)
@@ -227,7 +223,15 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 		if g.ExpiresAt != nil {
 			sg.expiry = g.ExpiresAt.UnixNano()
 		}
+		perms := s.roles[g.Role]
+		u.anyPerms |= perms
+		u.gperms = append(u.gperms, perms)
 		u.grants = append(u.grants, sg)
+		u.cold = append(u.cold, grantCold{id: g.ID, role: g.Role, purposes: g.Scope.Purposes,
+			cams: g.Scope.Cameras, sites: g.Scope.Sites, depts: g.Scope.Departments})
+	}
+	for id, u := range users {
+		s.users[id] = *u
 	}
 	for _, c := range d.contracts {
 		sc := &snapContract{id: c.ID, from: c.StartsAt.UnixNano(), to: c.EndsAt.UnixNano(), sites: newStrSet(c.Sites)}
@@ -240,6 +244,7 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 		if r.RevokedAt != nil {
 			continue
 		}
+		s.hasDenies = true
 		sd := &snapDeny{id: r.ID, users: newStrSet(r.Users), roles: newStrSet(r.Roles), perms: setOf(r.Permissions)}
 		for _, c := range r.Cameras {
 			s.denyByCamera[c] = append(s.denyByCamera[c], sd)
@@ -284,9 +289,9 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		return Decision{Reason: ReasonUnknownPermission}
 	}
 	d := Decision{PurposeRequired: info.purpose}
-	u := s.users[p.UserID]
+	u, ok := s.users[p.UserID]
 	switch {
-	case u == nil:
+	case !ok:
 		d.Reason = ReasonUnknownUser
 		return d
 	case u.disabled:
@@ -309,23 +314,26 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 			d.Reason = ReasonCameraRequired
 			return d
 		}
-		if id := s.denyFor(u, "", info.bit, r); id != "" {
+		if id := s.denyFor(p.UserID, "", info.bit, r); id != "" {
 			d.Reason, d.DenyRuleID = ReasonDenyRule, id
 			return d
 		}
 	}
+	d.Reason = ReasonNoGrant
+	if u.anyPerms&info.bit == 0 {
+		return d
+	}
 	nowN := now.UnixNano()
 	hour := -1
-	var camID, siteID, deptID int32
-	resolved := false
+	var hc, hs, hd uint64
+	hashed := false
 	pbit := purposeBit(r.Purpose)
 	best := -1
-	d.Reason = ReasonNoGrant
-	for i := range u.grants {
-		g := &u.grants[i]
-		if g.perms&info.bit == 0 {
+	for i, gp := range u.gperms {
+		if gp&info.bit == 0 {
 			continue
 		}
+		g := &u.grants[i]
 		stage, reason := 0, ReasonGranted
 		switch {
 		case nowN < g.notBefore:
@@ -335,26 +343,35 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		default:
 			stage = 1
 		}
-		if stage == 1 && g.hasHours {
-			if hour < 0 {
-				hour = now.In(s.loc).Hour()
-			}
-			if !(HourRange{From: int(g.hFrom), To: int(g.hTo)}).contains(hour) {
-				reason = ReasonOutsideHours
+		if stage == 1 {
+			if g.hasHours {
+				if hour < 0 {
+					hour = now.In(s.loc).Hour()
+				}
+				if (HourRange{From: int(g.hFrom), To: int(g.hTo)}).contains(hour) {
+					stage = 2
+				} else {
+					reason = ReasonOutsideHours
+				}
 			} else {
 				stage = 2
 			}
-		} else if stage == 1 {
-			stage = 2
 		}
 		if stage == 2 {
-			if info.camera && !g.all && !resolved {
-				camID, siteID, deptID, resolved = s.camIDs[r.CameraID], s.siteIDs[r.Site], s.deptIDs[r.Department], true
-			}
-			if !info.camera || g.all || g.scope.has(camID) || g.scope.has(siteID) || g.scope.has(deptID) {
+			if !info.camera || g.all {
 				stage = 3
 			} else {
-				reason = ReasonOutOfScope
+				if !hashed {
+					hc, hs, hd, hashed = maphash.String(s.seedCam, r.CameraID), maphash.String(s.seedSite, r.Site), maphash.String(s.seedDept, r.Department), true
+				}
+				c := &u.cold[i]
+				if (g.scope.has(hc) && slices.Contains(c.cams, r.CameraID)) ||
+					(r.Site != "" && g.scope.has(hs) && slices.Contains(c.sites, r.Site)) ||
+					(r.Department != "" && g.scope.has(hd) && slices.Contains(c.depts, r.Department)) {
+					stage = 3
+				} else {
+					reason = ReasonOutOfScope
+				}
 			}
 		}
 		if stage == 3 {
@@ -364,13 +381,13 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 				reason = ReasonNoContract
 			}
 		}
+		denyID := ""
 		if stage == 4 {
-			if info.camera {
-				if id := s.denyFor(u, g.role, info.bit, r); id != "" {
-					reason, d.DenyRuleID = ReasonDenyRule, id
-				} else {
-					stage = 5
-				}
+			if info.camera && s.hasDenies {
+				denyID = s.denyFor(p.UserID, u.cold[i].role, info.bit, r)
+			}
+			if denyID != "" {
+				reason = ReasonDenyRule
 			} else {
 				stage = 5
 			}
@@ -399,21 +416,14 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 				stage = 7
 			}
 		}
-		if stage == 7 {
-			d.Allowed, d.Reason, d.GrantID, d.DenyRuleID = true, ReasonGranted, g.id, ""
+		if stage == 7 || stage > best {
+			best, d.Reason, d.GrantID, d.DenyRuleID, d.Purposes = stage, reason, u.cold[i].id, denyID, nil
 			if info.purpose && !g.all {
-				d.Purposes = g.purposeList
+				d.Purposes = u.cold[i].purposes
 			}
-			return d
-		}
-		if stage > best {
-			best, d.Reason, d.GrantID = stage, reason, g.id
-			if reason != ReasonDenyRule {
-				d.DenyRuleID = ""
-			}
-			d.Purposes = nil
-			if info.purpose && !g.all {
-				d.Purposes = g.purposeList
+			if stage == 7 {
+				d.Allowed = true
+				return d
 			}
 		}
 	}
@@ -435,8 +445,8 @@ func (s *snapshot) contractCovers(org string, camera bool, site string, now int6
 // denyFor returns the id of a deny rule matching the resource for this
 // user and permission. With role == "" only rules that list no roles are
 // considered; otherwise only rules that list that role.
-func (s *snapshot) denyFor(u *snapUser, role string, bit permSet, r Resource) string {
-	if len(s.denyByCamera)+len(s.denyBySite)+len(s.denyByLabel) == 0 {
+func (s *snapshot) denyFor(userID, role string, bit permSet, r Resource) string {
+	if !s.hasDenies {
 		return ""
 	}
 	match := func(rules []*snapDeny) string {
@@ -451,7 +461,7 @@ func (s *snapshot) denyFor(u *snapUser, role string, bit permSet, r Resource) st
 			} else if !d.roles.has(role) {
 				continue
 			}
-			if !d.users.empty() && !d.users.has(u.id) {
+			if !d.users.empty() && !d.users.has(userID) {
 				continue
 			}
 			return d.id
@@ -477,15 +487,12 @@ func (s *snapshot) denyFor(u *snapUser, role string, bit permSet, r Resource) st
 // rolesAt lists the roles of the user's grants in force at now.
 func (s *snapshot) rolesAt(userID string, now time.Time) []string {
 	u := s.users[userID]
-	if u == nil {
-		return nil
-	}
 	n := now.UnixNano()
 	var roles []string
 	for i := range u.grants {
 		g := &u.grants[i]
-		if n >= g.notBefore && n < g.expiry && !slices.Contains(roles, g.role) {
-			roles = append(roles, g.role)
+		if role := u.cold[i].role; n >= g.notBefore && n < g.expiry && !slices.Contains(roles, role) {
+			roles = append(roles, role)
 		}
 	}
 	slices.Sort(roles)
@@ -498,8 +505,8 @@ func (s *snapshot) rolesAt(userID string, now time.Time) []string {
 func (s *Service) CanAny(p Principal, perm Permission, now time.Time) bool {
 	snap := s.snap.Load()
 	info, ok := permInfos[perm]
-	u := snap.users[p.UserID]
-	if !ok || u == nil || u.disabled || p.MustChangePassword || p.MustEnrollTOTP {
+	u, found := snap.users[p.UserID]
+	if !ok || !found || u.disabled || p.MustChangePassword || p.MustEnrollTOTP {
 		return false
 	}
 	if u.orgKind == OrgContractor && info.contractorForbidden {
@@ -508,7 +515,7 @@ func (s *Service) CanAny(p Principal, perm Permission, now time.Time) bool {
 	n := now.UnixNano()
 	for i := range u.grants {
 		g := &u.grants[i]
-		if g.perms&info.bit != 0 && n >= g.notBefore && n < g.expiry {
+		if u.gperms[i]&info.bit != 0 && n >= g.notBefore && n < g.expiry {
 			if u.orgKind == OrgContractor && !snap.contractCovers(u.orgID, false, "", n) {
 				return false
 			}
