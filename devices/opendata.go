@@ -3,10 +3,9 @@ package devices
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/csv"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -160,27 +159,19 @@ func ParseOpenData(in io.Reader, opt ParseOptions) ([]OpenDataRow, []RowError, e
 	if err != nil {
 		return nil, nil, err
 	}
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	cr.ReuseRecord = true
+	sc := newCSVScanner(string(data))
 	var rows []OpenDataRow
 	var bad []RowError
 	seen := map[string]int{}
 	first := true
 	for len(bad) < opt.MaxErrors {
-		rec, err := cr.Read()
-		if err == io.EOF {
+		rec, line, err, ok := sc.next()
+		if !ok {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				bad = append(bad, RowError{Line: pe.StartLine, Reason: pe.Err.Error()})
-				continue
-			}
-			return nil, nil, fmt.Errorf("devices: open data: %w", err)
+			bad = append(bad, RowError{Line: line, Reason: err.Error()})
+			break
 		}
 		for i := range rec {
 			rec[i] = normField(rec[i])
