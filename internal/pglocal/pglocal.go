@@ -370,12 +370,52 @@ func (s *Server) Port() int { return s.cfg.Port }
 // Done is closed when the server process has exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-// Kill stops the server immediately, as a crash would (SIGKILL). For tests.
+// Kill stops the server and every backend at once, as a crash of the
+// machine would (SIGKILL). Backends run in sessions of their own (they call
+// setsid), so they are found by their parent. For tests.
 func (s *Server) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
 	}
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP) // no new backends from here on
+	children := childrenOf(pid)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, c := range children {
+		_ = syscall.Kill(c, syscall.SIGKILL)
+	}
+	<-s.done
+	for _, c := range children {
+		for isPostgresProcess(c) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid …"; comm may hold spaces, so cut at ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Close stops the server with a fast shutdown and waits for it. Safe to call
