@@ -81,6 +81,13 @@ type Config struct {
 	QueueSize int
 	// MaxBatch bounds the entries committed in one transaction. Default 1024.
 	MaxBatch int
+	// Pipeline is how many batches may be in flight at once (inserted in
+	// parallel; their head updates serialize in the database). Default 1.
+	Pipeline int
+	// GatherDelay is how long the writer may wait for more entries when
+	// fewer are queued than its previous batch held (like PostgreSQL's
+	// commit_delay). Default 200µs; negative: never wait.
+	GatherDelay time.Duration
 	// WriteTimeout bounds one commit of a batch. Default 5s.
 	WriteTimeout time.Duration
 	// AppendTimeout bounds how long Append waits for its commit. Default 10s.
@@ -134,6 +141,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1024
+	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = 1
+	}
+	if c.GatherDelay == 0 {
+		c.GatherDelay = 200 * time.Microsecond
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 5 * time.Second

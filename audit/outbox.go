@@ -76,6 +76,9 @@ func (s *Store) relayRound(ctx context.Context) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
 	sent := 0
 	var pubErr error
 	for _, st := range batch {

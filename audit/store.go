@@ -46,6 +46,7 @@ type Store struct {
 	relayWake chan struct{}
 	ckptWake  chan struct{}
 	headSeq   atomic.Int64 // last committed seq this process knows of
+	headStale atomic.Bool  // the writer must re-read the chain head
 	ckptSeq   atomic.Int64 // seq of the last checkpoint this process knows of
 }
 
@@ -393,67 +394,190 @@ func isNoPartition(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "no partition")
 }
 
-// writer is the group-commit loop: it takes every entry queued while the
-// previous batch was committing and commits them in one statement.
+// batchJob is one batch on its way through the pipeline.
+type batchJob struct {
+	batch []*pending
+	after *head // the head it was chained on; nil: chain it under the lock
+	rows  []*row
+	err   error
+}
+
+// writer is the group-commit pipeline (FORMAT.md, "Group commit"): this
+// goroutine takes every entry queued so far as one batch, chains it after
+// the head it assumes (the previous batch's last entry) and hands it to one
+// of Pipeline committers, which commits it and answers its callers. With
+// two or more committers the next batch is already waiting on the head's
+// row lock when the previous one commits.
 func (s *Store) writer(ctx context.Context) {
-	var cached *head
-	batch := make([]*pending, 0, s.cfg.MaxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case p := <-s.queue:
-			batch = append(batch, p)
-		case <-s.stop:
-			// Closed for new entries: commit what is queued, then stop.
-			for {
-				batch = batch[:0]
-				for len(batch) < s.cfg.MaxBatch {
-					select {
-					case p := <-s.queue:
-						batch = append(batch, p)
-						continue
-					default:
-					}
-					break
-				}
-				if len(batch) == 0 {
-					return
-				}
-				cached = s.commit(ctx, cached, batch)
+	k := s.cfg.Pipeline
+	work := make(chan *batchJob)
+	slots := make(chan struct{}, k)
+	var cwg sync.WaitGroup
+	for i := 0; i < k; i++ {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			for j := range work {
+				s.commitJob(ctx, j)
+				s.answer(j, j.err)
+				<-slots
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		cwg.Wait()
+	}()
+
+	var assumed *head
+	dispatch := func(batch []*pending) {
+		slots <- struct{}{}
+		if s.headStale.Swap(false) || assumed == nil {
+			// Something failed or another writer moved the head: let the
+			// batches in flight finish, then start again from the database.
+			for i := 1; i < k; i++ {
+				slots <- struct{}{}
+			}
+			assumed = nil
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+			if h, err := readHead(cctx, s.pool, false); err == nil {
+				assumed = &h
+			}
+			cancel()
+			for i := 1; i < k; i++ {
+				<-slots
 			}
 		}
-	fill:
+		j := &batchJob{batch: batch, after: assumed}
+		if assumed != nil {
+			j.rows = s.build(*assumed, batch)
+			h := newHead(j.rows)
+			assumed = &h
+		}
+		work <- j
+	}
+	// take collects a batch: first, whatever else is queued, and — when
+	// that is fewer than the previous batch held — whatever arrives within
+	// GatherDelay more (the callers of the previous batch coming back), so
+	// that batches stay large instead of alternating large and small.
+	lastSize := 0
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	take := func(first *pending) []*pending {
+		batch := make([]*pending, 0, max(lastSize, 16))
+		if first != nil {
+			batch = append(batch, first)
+		}
+	drain:
 		for len(batch) < s.cfg.MaxBatch {
 			select {
 			case p := <-s.queue:
 				batch = append(batch, p)
 			default:
-				break fill
+				break drain
 			}
 		}
-		cached = s.commit(ctx, cached, batch)
+		if first != nil && len(batch) < lastSize && s.cfg.GatherDelay > 0 {
+			gather.Reset(s.cfg.GatherDelay)
+		wait:
+			for len(batch) < lastSize && len(batch) < s.cfg.MaxBatch {
+				select {
+				case p := <-s.queue:
+					batch = append(batch, p)
+				case <-gather.C:
+					break wait
+				}
+			}
+			gather.Stop()
+		}
+		lastSize = len(batch)
+		return batch
+	}
+	for {
+		select {
+		case p := <-s.queue:
+			dispatch(take(p))
+		case <-s.stop:
+			// Closed for new entries: commit what is queued, then stop.
+			for {
+				b := take(nil)
+				if len(b) == 0 {
+					return
+				}
+				dispatch(b)
+			}
+		}
 	}
 }
 
-// commit commits one batch, answers its callers and returns the head to
-// assume next (nil: read it from the database).
-func (s *Store) commit(ctx context.Context, cached *head, batch []*pending) *head {
+// commitJob commits j.rows in one statement and round trip (insertSQL:
+// move the head if it is still j.after, insert the rows; a synchronous
+// commit). When the head was elsewhere, the batch is chained again under
+// the head's lock.
+func (s *Store) commitJob(ctx context.Context, j *batchJob) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
-	rows, h, err := s.write(ctx, cached, batch)
+	for attempt := 0; attempt < 3; attempt++ {
+		var err error
+		if j.after != nil && j.rows != nil {
+			var n int64
+			n, err = insertRows(ctx, s.pool, *j.after, j.rows)
+			if err == nil && n == int64(len(j.rows)) {
+				return
+			}
+			if err == nil {
+				s.log.Debug("chain head moved; chaining the batch under the lock")
+			} else if !isNoPartition(err) {
+				s.headStale.Store(true)
+				j.rows, j.err = s.resolve(ctx, j.rows, err)
+				return
+			}
+		} else {
+			var rows []*row
+			rows, err = s.writeLocked(ctx, j.batch)
+			if err == nil {
+				j.rows = rows
+				return
+			}
+			if !isNoPartition(err) {
+				s.headStale.Store(true)
+				if rows != nil {
+					j.rows, j.err = s.resolve(ctx, rows, err)
+				} else {
+					j.rows, j.err = nil, err
+				}
+				return
+			}
+		}
+		s.headStale.Store(true)
+		if isNoPartition(err) {
+			if perr := s.ensurePartitions(ctx, s.now()); perr != nil {
+				j.rows, j.err = nil, perr
+				return
+			}
+		}
+		j.after = nil // chain it under the lock
+	}
+	j.rows, j.err = nil, errors.New("could not append after 3 attempts")
+}
+
+func (s *Store) answer(j *batchJob, err error) {
 	if err != nil {
-		s.log.Error("audit entries not committed: refusing the audited actions", "entries", len(batch), "err", err)
+		s.log.Error("audit entries not committed: refusing the audited actions", "entries", len(j.batch), "err", err)
 		err = fmt.Errorf("audit: %w: %w", ErrUnavailable, err)
-		for _, p := range batch {
+		for _, p := range j.batch {
 			p.done <- result{err: err}
 		}
-		return nil
+		return
 	}
-	for i, p := range batch {
-		r := rows[i]
+	for i, p := range j.batch {
+		r := j.rows[i]
 		p.done <- result{rec: Record{Seq: r.seq, Time: r.e.Time, Hash: r.hash}}
 	}
-	s.headSeq.Store(h.seq)
+	h := newHead(j.rows)
+	if h.seq > s.headSeq.Load() {
+		s.headSeq.Store(h.seq)
+	}
 	select {
 	case s.relayWake <- struct{}{}:
 	default:
@@ -464,51 +588,6 @@ func (s *Store) commit(ctx context.Context, cached *head, batch []*pending) *hea
 		default:
 		}
 	}
-	return &h
-}
-
-// write commits batch: first optimistically after the cached head in one
-// round trip; when another writer (process, or AppendTx) moved the head,
-// under the head's row lock in a transaction.
-func (s *Store) write(ctx context.Context, cached *head, batch []*pending) ([]*row, head, error) {
-	var last []*row
-	for attempt := 0; attempt < 3; attempt++ {
-		if cached != nil {
-			rows := s.build(*cached, batch)
-			last = rows
-			n, err := insertRows(ctx, s.pool, *cached, rows)
-			if err == nil && n == int64(len(rows)) {
-				return rows, newHead(rows), nil
-			}
-			if err != nil {
-				if isNoPartition(err) {
-					if perr := s.ensurePartitions(ctx, fromUsec(rows[0].loggedAt)); perr != nil {
-						return nil, head{}, perr
-					}
-					continue
-				}
-				return s.unknown(ctx, rows, err)
-			}
-			// n == 0: the head moved; fall through to the locked path.
-		}
-		rows, err := s.writeLocked(ctx, batch)
-		if err == nil {
-			return rows, newHead(rows), nil
-		}
-		if isNoPartition(err) {
-			if perr := s.ensurePartitions(ctx, s.now()); perr != nil {
-				return nil, head{}, perr
-			}
-			cached = nil
-			continue
-		}
-		if rows != nil {
-			return s.unknown(ctx, rows, err)
-		}
-		return nil, head{}, err
-	}
-	_ = last
-	return nil, head{}, errors.New("could not append after 3 attempts")
 }
 
 func newHead(rows []*row) head {
@@ -540,19 +619,18 @@ func (s *Store) writeLocked(ctx context.Context, batch []*pending) ([]*row, erro
 	return rows, nil
 }
 
-// unknown handles an error after rows were sent: the statement may or may
-// not have committed (a lost connection). It looks at the head once: if it
-// is the batch's last entry the batch committed; otherwise it did not
-// (the statement is atomic, so nothing is half-written).
-func (s *Store) unknown(ctx context.Context, rows []*row, cause error) ([]*row, head, error) {
+// resolve handles an error after rows were sent: the transaction may or
+// may not have committed (a lost connection). It looks at the database
+// once: if the batch's last entry is there with its hash, the batch
+// committed; otherwise it did not (the transaction is atomic, so nothing is
+// half-written).
+func (s *Store) resolve(ctx context.Context, rows []*row, cause error) ([]*row, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	h, err := readHead(cctx, s.pool, false)
-	if err == nil && h.seq >= rows[len(rows)-1].seq {
-		var hash []byte
-		if e := s.pool.QueryRow(cctx, "select hash from audit_entry where seq = $1", rows[len(rows)-1].seq).Scan(&hash); e == nil && bytes.Equal(hash, rows[len(rows)-1].hash) {
-			return rows, newHead(rows), nil
-		}
+	var hash []byte
+	last := rows[len(rows)-1]
+	if err := s.pool.QueryRow(cctx, "select hash from audit_entry where seq = $1", last.seq).Scan(&hash); err == nil && bytes.Equal(hash, last.hash) {
+		return rows, nil
 	}
-	return nil, head{}, cause
+	return nil, cause
 }

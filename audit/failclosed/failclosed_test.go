@@ -17,21 +17,35 @@ import (
 	"github.com/gwanje/gwanje/internal/pglocal"
 )
 
+// startServer starts PostgreSQL on dir, retrying while the backends of a
+// killed server are still exiting (their shared memory blocks a restart).
 func startServer(t *testing.T, dir string) *pglocal.Server {
 	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := startOnce(dir)
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		<-tick.C
+	}
+}
+
+func startOnce(dir string) (*pglocal.Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := pglocal.Start(ctx, pglocal.Config{
+	return pglocal.Start(ctx, pglocal.Config{
 		DataDir: filepath.Join(dir, "pg"),
 		Fast:    true,
 		// fsync off survives a killed server (the OS keeps the pages), but
 		// an acknowledged commit must be in the WAL before the kill.
 		Settings: map[string]string{"synchronous_commit": "on"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // TestFailClosed kills PostgreSQL while 4 callers append: every Append
