@@ -100,10 +100,20 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 		p.ClientAddr = clientAddr(ctx)
 	}
 	ctx = context.WithValue(ctx, principalKey{}, p)
-	if len(a.perms) == 0 || a.camera {
+	if len(a.perms) == 0 {
 		return ctx, nil
 	}
 	now := s.now()
+	if a.camera {
+		// The handler decides on the camera; here only whether the caller
+		// holds the permission anywhere at all.
+		if s.cfg.Access.CanAny(p, a.perms[0], now) {
+			return ctx, nil
+		}
+		s.log.Info("permission denied", "method", method, "user", p.Username, "permission", a.perms[0], "reason", "held nowhere")
+		s.auditDenied(ctx, p, "access.denied", method, string(a.perms[0]), "no grant of this permission")
+		return nil, errDenied
+	}
 	var last accesscontrol.Decision
 	for _, perm := range a.perms {
 		if last = s.cfg.Access.Decide(p, perm, accesscontrol.Resource{}, now); last.Allowed {
@@ -130,13 +140,13 @@ func permList(ps []accesscontrol.Permission) string {
 
 // auditDenied records a refused call. A denial is refused whatever happens
 // to its record; a record that cannot be written is logged.
-func (s *Server) auditDenied(ctx context.Context, p accesscontrol.Principal, typ, method, perm, reason string) {
+func (s *Server) auditDenied(ctx context.Context, p accesscontrol.Principal, typ, method, perm, reason string, cameras ...string) {
 	if s.cfg.Audit == nil {
 		return
 	}
 	e := audit.Entry{
 		Type: typ, Outcome: audit.Denied, Actor: actorOf(p), ClientAddr: p.ClientAddr, SessionID: p.SessionID,
-		Reason: reason, RequestID: requestID(ctx),
+		Reason: reason, RequestID: requestID(ctx), Cameras: cameras,
 		Details: map[string]any{"method": method},
 	}
 	if perm != "" {

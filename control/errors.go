@@ -11,6 +11,7 @@ import (
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
 )
 
 // toStatus maps a handler's error to a gRPC status: the one place where
@@ -40,6 +41,18 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 	case errors.Is(err, ac.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
 		s.log.Error("refused: the audit store or database is unavailable", "method", method, "err", err)
 		return status.Error(codes.Unavailable, "the audit store cannot record this action right now, so it was not done; try again shortly")
+	case errors.Is(err, devices.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, devices.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, devices.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, devices.ErrUnreachable):
+		return status.Error(codes.FailedPrecondition, "the camera does not answer: "+err.Error())
+	case errors.Is(err, devices.ErrUnauthorized):
+		return status.Error(codes.FailedPrecondition, "the camera rejected the credentials: "+err.Error())
+	case errors.Is(err, devices.ErrNoProfile), errors.Is(err, devices.ErrBadResponse):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

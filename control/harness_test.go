@@ -14,6 +14,7 @@ import (
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	"github.com/gwanje/gwanje/internal/tlsutil"
 )
@@ -28,12 +29,13 @@ var roles = []string{"operator", "manager", "police", "technician", "contractor"
 // harness is a real control service on loopback with TLS, on a fresh
 // database, with one logged-in user per built-in role.
 type harness struct {
-	t      *testing.T
-	srv    *Server
-	conn   *grpc.ClientConn
-	access *ac.Service
-	audit  *audit.Store
-	admin  ac.Principal
+	t       *testing.T
+	srv     *Server
+	conn    *grpc.ClientConn
+	access  *ac.Service
+	audit   *audit.Store
+	devices *devices.Registry
+	admin   ac.Principal
 	// adminToken is the bootstrap administrator's session token.
 	adminToken string
 	tokens     map[string]string // role → session token
@@ -67,6 +69,12 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(svc.Close)
 	go svc.Run(ctx)
 
+	reg, err := devices.New(devices.Config{Pool: pool, Auditor: store, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+
 	tlsCfg, err := tlsutil.Ensure(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +83,8 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, access: svc, audit: store, tokens: map[string]string{}, users: map[string]ac.User{}}
-	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Version: "test"})
+	h := &harness{t: t, access: svc, audit: store, devices: reg, tokens: map[string]string{}, users: map[string]ac.User{}}
+	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// Audit records denials, views and changes. Without it only public
 	// methods are served.
 	Audit Auditor
+	// Devices is the camera registry; without it DeviceService answers
+	// Unavailable.
+	Devices *devices.Registry
 	// Now is the clock of decisions; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -92,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterSystemServiceServer(s.grpc, &systemService{s: s})
 	gwanjev1.RegisterAccessServiceServer(s.grpc, &accessService{s: s})
 	gwanjev1.RegisterAuditServiceServer(s.grpc, &auditService{s: s})
+	gwanjev1.RegisterDeviceServiceServer(s.grpc, &deviceService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -1,0 +1,385 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+)
+
+// deviceService translates DeviceService calls to the devices registry.
+// Camera-scoped calls decide with the camera's site, department and labels.
+type deviceService struct {
+	pb.UnimplementedDeviceServiceServer
+	s *Server
+}
+
+func (x *deviceService) reg() (*devices.Registry, error) {
+	if x.s.cfg.Devices == nil {
+		return nil, status.Error(codes.Unavailable, "the device registry is not running in this process")
+	}
+	return x.s.cfg.Devices, nil
+}
+
+func deviceActor(ctx context.Context, reason string) devices.Actor {
+	p := mustPrincipal(ctx)
+	return devices.Actor{Actor: actorOf(p), ClientAddr: p.ClientAddr, SessionID: p.SessionID, RequestID: requestID(ctx), Reason: reason}
+}
+
+func cameraResource(c devices.Camera) ac.Resource {
+	return ac.Resource{CameraID: c.ID, Site: c.SiteID, Department: c.Department, Labels: c.Labels}
+}
+
+// decideCamera decides perm on camera c for the caller; a denial is
+// audited and answered generically.
+func (s *Server) decideCamera(ctx context.Context, method string, perm ac.Permission, r ac.Resource) error {
+	p := mustPrincipal(ctx)
+	d := s.cfg.Access.Decide(p, perm, r, s.now())
+	if d.Allowed {
+		return nil
+	}
+	s.log.Info("permission denied", "method", method, "user", p.Username, "permission", perm, "camera", r.CameraID, "reason", d.Reason)
+	s.auditDenied(ctx, p, "access.denied", method, string(perm), string(d.Reason), r.CameraID)
+	return errDenied
+}
+
+func (x *deviceService) camera(ctx context.Context, method string, perm ac.Permission, id string) (devices.Camera, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return devices.Camera{}, err
+	}
+	c, err := reg.Get(ctx, id)
+	if err != nil {
+		return devices.Camera{}, err
+	}
+	return c, x.s.decideCamera(ctx, method, perm, cameraResource(c))
+}
+
+func (x *deviceService) CreateSite(ctx context.Context, r *pb.CreateSiteRequest) (*pb.Site, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	s, err := reg.CreateSite(ctx, siteFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return sitePB(s), nil
+}
+
+func (x *deviceService) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest) (*pb.Site, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	s, err := reg.UpdateSite(ctx, r.GetId(), siteFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return sitePB(s), nil
+}
+
+func (x *deviceService) ListSites(ctx context.Context, _ *pb.ListSitesRequest) (*pb.ListSitesResponse, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	ss, err := reg.ListSites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListSitesResponse{}
+	for _, s := range ss {
+		out.Sites = append(out.Sites, sitePB(s))
+	}
+	return out, nil
+}
+
+func (x *deviceService) Discover(r *pb.DiscoverRequest, st pb.DeviceService_DiscoverServer) error {
+	ctx := st.Context()
+	reg, err := x.reg()
+	if err != nil {
+		return err
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "device.discover", Details: map[string]any{"targets": r.GetTargets(), "port": r.GetPort()}}); err != nil {
+		return err
+	}
+	var sendErr error
+	err = reg.Discover(ctx, devices.DiscoverRequest{Targets: r.GetTargets(), Port: int(r.GetPort())}, func(c devices.Candidate) {
+		if sendErr != nil {
+			return
+		}
+		sendErr = st.Send(&pb.DiscoverResponse{
+			EndpointReference: c.EndpointReference, DeviceUrl: c.DeviceURL, Xaddrs: c.XAddrs, From: addrString(c.From),
+			Name: c.Name, Location: c.Location, Hardware: c.Hardware, Scopes: c.Scopes, Registered: c.Registered, CameraId: c.CameraID,
+		})
+	})
+	if sendErr != nil {
+		return sendErr
+	}
+	return err
+}
+
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCameraRequest) (*pb.RegisterCameraResponse, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	req := devices.RegisterRequest{
+		DeviceURL: r.GetDeviceUrl(), Username: r.GetUsername(), Password: r.GetPassword(),
+		ProfileToken: r.GetProfileToken(), Fields: cameraFieldsFromPB(r.GetFields()),
+	}
+	if r.GetEndpointReference() != "" {
+		req.Candidate = &devices.Candidate{EndpointReference: r.GetEndpointReference(), DeviceURL: r.GetDeviceUrl()}
+	}
+	res, err := reg.Register(ctx, req, deviceActor(ctx, r.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RegisterCameraResponse{Camera: cameraPB(res.Camera), ClockOffset: durationpb.New(res.ClockOffset), Warnings: res.Warnings}, nil
+}
+
+func (x *deviceService) GetCamera(ctx context.Context, r *pb.GetCameraRequest) (*pb.Camera, error) {
+	c, err := x.camera(ctx, pb.DeviceService_GetCamera_FullMethodName, ac.PermDeviceRead, r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return cameraPB(c), nil
+}
+
+// ListCameras lists the cameras of the page that the caller may read; a
+// contractor sees only the cameras of their contracted sites.
+func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasRequest) (*pb.ListCamerasResponse, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	page, err := reg.List(ctx, devices.Filter{
+		SiteID: r.GetSiteId(), Purpose: r.GetPurpose(), NationalPurpose: r.GetNationalPurpose(), Department: r.GetDepartment(),
+		Lifecycle: devices.Lifecycle(r.GetLifecycle()), Label: r.GetLabel(), Text: r.GetText(),
+		IncludeDecommissioned: r.GetIncludeDecommissioned(), Limit: int(r.GetPageSize()), Cursor: r.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, now := mustPrincipal(ctx), x.s.now()
+	out := &pb.ListCamerasResponse{NextPageToken: page.NextCursor}
+	for _, c := range page.Cameras {
+		if x.s.cfg.Access.Decide(p, ac.PermDeviceRead, cameraResource(c), now).Allowed {
+			out.Cameras = append(out.Cameras, cameraPB(c))
+		}
+	}
+	return out, nil
+}
+
+func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequest) (*pb.Camera, error) {
+	if _, err := x.camera(ctx, pb.DeviceService_UpdateCamera_FullMethodName, ac.PermDeviceConfigure, r.GetId()); err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	a := deviceActor(ctx, r.GetReason())
+	var c devices.Camera
+	var err error
+	if r.GetFields() != nil || len(r.GetUpdateMask()) > 0 {
+		if c, err = reg.Update(ctx, devices.UpdateRequest{ID: r.GetId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetUsername() != "" || r.GetPassword() != "" {
+		if err := reg.SetCredentials(ctx, r.GetId(), devices.Credentials{Username: r.GetUsername(), Password: r.GetPassword()}, a); err != nil {
+			return nil, err
+		}
+	}
+	if c, err = reg.Get(ctx, r.GetId()); err != nil {
+		return nil, err
+	}
+	return cameraPB(c), nil
+}
+
+func (x *deviceService) DecommissionCamera(ctx context.Context, r *pb.DecommissionCameraRequest) (*pb.Camera, error) {
+	if _, err := x.camera(ctx, pb.DeviceService_DecommissionCamera_FullMethodName, ac.PermDeviceConfigure, r.GetId()); err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	c, err := reg.Decommission(ctx, r.GetId(), r.GetReason(), deviceActor(ctx, r.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return cameraPB(c), nil
+}
+
+func (x *deviceService) ImportOpenData(ctx context.Context, r *pb.ImportOpenDataRequest) (*pb.ImportOpenDataResponse, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	res, err := reg.ImportOpenData(ctx, bytes.NewReader(r.GetCsv()), devices.ImportOptions{
+		ParseOptions: devices.ParseOptions{Encoding: devices.Encoding(r.GetEncoding())},
+		DryRun:       r.GetDryRun(), Department: r.GetDepartment(),
+	}, deviceActor(ctx, r.GetReason()))
+	out := &pb.ImportOpenDataResponse{Rows: int32(res.Rows), Sites: int32(res.Sites), Cameras: int32(res.Cameras), DryRun: res.DryRun, Imported: res.Imported}
+	for _, e := range res.Errors {
+		out.Errors = append(out.Errors, &pb.RowError{Line: int32(e.Line), Column: e.Column, Reason: e.Reason})
+	}
+	if err != nil && len(out.Errors) > 0 {
+		// Bad rows are the answer, not a failure of the call: nothing was
+		// imported and the response says why, line by line.
+		return out, nil
+	}
+	return out, err
+}
+
+func (x *deviceService) ExportOpenData(ctx context.Context, r *pb.ExportOpenDataRequest) (*pb.DeviceReport, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	enc := devices.Encoding(r.GetEncoding())
+	if enc == "" {
+		enc = devices.EncodingCP949
+	}
+	if enc != devices.EncodingUTF8 && enc != devices.EncodingCP949 {
+		return nil, status.Error(codes.InvalidArgument, "encoding must be utf-8 or cp949")
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "report.download", Details: map[string]any{"report": "open_data", "encoding": string(enc), "org": r.GetOrg()}}); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := reg.ExportOpenData(ctx, &buf, devices.ExportOptions{Encoding: enc, LocalGovCode: r.GetLocalGovCode(), Org: r.GetOrg()}); err != nil {
+		return nil, err
+	}
+	return &pb.DeviceReport{Filename: fmt.Sprintf("전국CCTV표준데이터_%s.csv", time.Now().Format("20060102")), ContentType: "text/csv", Content: buf.Bytes()}, nil
+}
+
+func (x *deviceService) GetInstallationReport(ctx context.Context, r *pb.GetInstallationReportRequest) (*pb.DeviceReport, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	format := strings.ToLower(r.GetFormat())
+	if format == "" {
+		format = "xlsx"
+	}
+	if format != "xlsx" && format != "csv" {
+		return nil, status.Error(codes.InvalidArgument, "format must be xlsx or csv")
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "report.download", Details: map[string]any{"report": "installation", "format": format, "part": r.GetPart(), "org": r.GetOrg(), "department": r.GetDepartment()}}); err != nil {
+		return nil, err
+	}
+	rep, err := reg.InstallationReport(ctx, devices.ReportFilter{Org: r.GetOrg(), Department: r.GetDepartment(), IncludePlanned: r.GetIncludePlanned()})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	name := "설치현황_" + time.Now().Format("20060102")
+	if format == "xlsx" {
+		if err := rep.WriteXLSX(&buf); err != nil {
+			return nil, err
+		}
+		return &pb.DeviceReport{Filename: name + ".xlsx", ContentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Content: buf.Bytes()}, nil
+	}
+	part := devices.ReportPart(r.GetPart())
+	if part == "" {
+		part = devices.ReportSummary
+	}
+	if err := rep.WriteCSV(&buf, part); err != nil {
+		return nil, err
+	}
+	return &pb.DeviceReport{Filename: name + "_" + string(part) + ".csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
+}
+
+// ---- translation ----
+
+func posFromPB(p *pb.Position) *devices.Position {
+	if p == nil {
+		return nil
+	}
+	return &devices.Position{Lat: p.GetLat(), Lon: p.GetLon()}
+}
+
+func posPB(p *devices.Position) *pb.Position {
+	if p == nil {
+		return nil
+	}
+	return &pb.Position{Lat: p.Lat, Lon: p.Lon}
+}
+
+func siteFieldsFromPB(f *pb.SiteFields) devices.SiteFields {
+	c := f.GetContractor()
+	return devices.SiteFields{
+		Name: f.GetName(), ManagementNo: f.GetManagementNo(), Org: f.GetOrg(), OrgPhone: f.GetOrgPhone(),
+		Department: f.GetDepartment(), RoadAddress: f.GetRoadAddress(), LotAddress: f.GetLotAddress(),
+		Position:   posFromPB(f.GetPosition()),
+		Contractor: devices.Contractor{ID: c.GetId(), Name: c.GetName(), Contact: c.GetContact(), Phone: c.GetPhone()},
+	}
+}
+
+func sitePB(s devices.Site) *pb.Site {
+	f := s.SiteFields
+	return &pb.Site{Id: s.ID, CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt), Fields: &pb.SiteFields{
+		Name: f.Name, ManagementNo: f.ManagementNo, Org: f.Org, OrgPhone: f.OrgPhone, Department: f.Department,
+		RoadAddress: f.RoadAddress, LotAddress: f.LotAddress, Position: posPB(f.Position),
+		Contractor: &pb.Contractor{Id: f.Contractor.ID, Name: f.Contractor.Name, Contact: f.Contractor.Contact, Phone: f.Contractor.Phone},
+	}}
+}
+
+func cameraFieldsFromPB(f *pb.CameraFields) devices.CameraFields {
+	return devices.CameraFields{
+		SiteID: f.GetSiteId(), Name: f.GetName(), ManagementNo: f.GetManagementNo(), Purpose: f.GetPurpose(),
+		LegalBasis: devices.LegalBasis(f.GetLegalBasis()), RoadAddress: f.GetRoadAddress(), LotAddress: f.GetLotAddress(),
+		Position: posFromPB(f.GetPosition()), Coverage: f.GetCoverage(), Resolution: int(f.GetResolution()),
+		Direction: f.GetDirection(), InstallYM: f.GetInstallYm(), Schedule: f.GetSchedule(),
+		RetentionDays: int(f.GetRetentionDays()), NotStored: f.GetNotStored(), RetentionReason: f.GetRetentionReason(),
+		StoragePlace: f.GetStoragePlace(), MonitoringMethod: f.GetMonitoringMethod(), MonitoringPlace: f.GetMonitoringPlace(),
+		Org: f.GetOrg(), Department: f.GetDepartment(), Manager: f.GetManager(), ManagerPhone: f.GetManagerPhone(),
+		AccessPersons: f.GetAccessPersons(), Signage: devices.Signage(f.GetSignage()), Labels: f.GetLabels(),
+		Lifecycle: devices.Lifecycle(f.GetLifecycle()),
+	}
+}
+
+func cameraPB(c devices.Camera) *pb.Camera {
+	f := c.CameraFields
+	d := c.Device
+	out := &pb.Camera{
+		Id: c.ID, NationalPurpose: c.NationalPurpose, HasCredentials: c.HasCredentials,
+		DecommissionedAt: tsp(c.DecommissionedAt), DecommissionReason: c.DecommissionReason,
+		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
+		Fields: &pb.CameraFields{
+			SiteId: f.SiteID, Name: f.Name, ManagementNo: f.ManagementNo, Purpose: f.Purpose, LegalBasis: int32(f.LegalBasis),
+			RoadAddress: f.RoadAddress, LotAddress: f.LotAddress, Position: posPB(f.Position), Coverage: f.Coverage,
+			Resolution: int32(f.Resolution), Direction: f.Direction, InstallYm: f.InstallYM, Schedule: f.Schedule,
+			RetentionDays: int32(f.RetentionDays), NotStored: f.NotStored, RetentionReason: f.RetentionReason,
+			StoragePlace: f.StoragePlace, MonitoringMethod: f.MonitoringMethod, MonitoringPlace: f.MonitoringPlace,
+			Org: f.Org, Department: f.Department, Manager: f.Manager, ManagerPhone: f.ManagerPhone,
+			AccessPersons: f.AccessPersons, Signage: string(f.Signage), Labels: f.Labels, Lifecycle: string(f.Lifecycle),
+		},
+		Device: &pb.DeviceFacts{
+			DeviceUrl: d.DeviceURL, EndpointReference: d.EndpointReference, Manufacturer: d.Manufacturer, Model: d.Model,
+			Firmware: d.Firmware, Serial: d.Serial, HardwareId: d.HardwareID, ProfileToken: d.ProfileToken, Ptz: d.PTZ,
+			HasSnapshot: d.SnapshotURI != "", ClockOffset: durationpb.New(d.ClockOffset), RegisteredAt: ts(d.RegisteredAt),
+		},
+	}
+	for _, p := range d.Profiles {
+		out.Device.Profiles = append(out.Device.Profiles, &pb.Profile{Token: p.Token, Name: p.Name, Encoding: p.Encoding,
+			Width: int32(p.Width), Height: int32(p.Height), FrameRate: p.FrameRate, Ptz: p.PTZ})
+	}
+	return out
+}
