@@ -977,7 +977,7 @@ func classify(m *EventMessage) {
 	t := strings.ToLower(m.Topic)
 	var keys []string
 	switch {
-	case strings.Contains(t, "tamper"):
+	case strings.Contains(t, "tamper"), strings.Contains(t, "globalscenechange"):
 		m.Kind = EventTamper
 		keys = []string{"IsTamper", "State", "Tamper", "IsActive"}
 	case strings.Contains(t, "motion"):
