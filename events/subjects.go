@@ -28,6 +28,19 @@ func CameraEvent(cameraID, kind string) string {
 	return prefix + "camera." + cameraID + ".event." + kind
 }
 
+// CameraAlarm is the subject of an alarm (offline, clock_drift) about a camera.
+func CameraAlarm(cameraID, kind string) string {
+	return prefix + "camera." + cameraID + ".alarm." + kind
+}
+
+// Wildcards over the camera subjects, for consumers.
+const (
+	// CameraAll matches every camera subject (status, events, alarms).
+	CameraAll = prefix + "camera.>"
+	// CameraStatusAll matches every camera's status subject.
+	CameraStatusAll = prefix + "camera.*.status"
+)
+
 // Audit is the subject an audit entry of the given type is published on.
 func Audit(entryType string) string { return prefix + "audit." + entryType }
 
@@ -35,6 +48,13 @@ func Audit(entryType string) string { return prefix + "audit." + entryType }
 const (
 	StreamCamera = "GWANJE_CAMERA"
 	StreamAudit  = "GWANJE_AUDIT"
+
+	// BucketCameraStatus is the KV bucket of each camera's current
+	// status (key: camera id; value: gwanje.v1.CameraStatus).
+	BucketCameraStatus = "GWANJE_CAMERA_STATUS"
+	// BucketHealthLeases is the KV bucket of the health workers' shard
+	// leases and presence (keys shard.<n>, worker.<id>; entries expire).
+	BucketHealthLeases = "GWANJE_HEALTH_LEASES"
 )
 
 // Streams are the JetStream streams gwanje keeps.
