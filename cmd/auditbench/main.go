@@ -36,6 +36,7 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent clients / writers")
 	dur := flag.Duration("d", 10*time.Second, "duration of each throughput run")
 	fast := flag.Bool("fast", false, "run the server with fsync and synchronous_commit off")
+	flag.IntVar(&rounds, "rounds", 3, "alternate pgbench and audit runs this many times")
 	verifyN := flag.Int("verify", 500000, "entries in the chain for the verification run")
 	flag.DurationVar(&gatherDelay, "gather", 0, "audit.Config.GatherDelay (0: default)")
 	flag.IntVar(&pipeline, "pipeline", 0, "audit.Config.Pipeline (0: default)")
@@ -47,6 +48,7 @@ func main() {
 }
 
 var (
+	rounds      int
 	pipeline    int
 	gatherDelay time.Duration
 )
@@ -83,7 +85,7 @@ func run(clients int, dur time.Duration, fast bool, verifyN int) error {
 	}
 	fmt.Printf("PostgreSQL %s (%s), %d clients, %s per run, GOMAXPROCS=%d\n", srv.SocketDir(), mode, clients, dur, runtimeProcs())
 
-	// 1. PostgreSQL's ceiling: one INSERT per transaction.
+	// PostgreSQL's ceiling: one INSERT per transaction.
 	if _, err := pool.Exec(ctx, `create table bench_insert (id bigserial primary key, at timestamptz not null default now(), payload text not null)`); err != nil {
 		return err
 	}
@@ -92,20 +94,6 @@ func run(clients int, dur time.Duration, fast bool, verifyN int) error {
 		return err
 	}
 	pgbench := filepath.Join(filepath.Dir(mustBin()), "pgbench")
-	cmd := exec.Command(pgbench, "-n", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, 4)), "-T", strconv.Itoa(int(dur.Seconds())),
-		"-f", script, "-h", srv.SocketDir(), "-p", strconv.Itoa(srv.Port()), "-U", pglocal.Superuser, "postgres")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("pgbench: %w: %s", err, out)
-	}
-	m := regexp.MustCompile(`tps = ([0-9.]+) \(without initial`).FindSubmatch(out)
-	if m == nil {
-		return fmt.Errorf("pgbench output not understood: %s", out)
-	}
-	ceiling, _ := strconv.ParseFloat(string(m[1]), 64)
-	fmt.Printf("pgbench ceiling (1 INSERT/transaction): %10.0f inserts/s\n", ceiling)
-
-	// 2. The audit store.
 	store, err := audit.New(audit.Config{Pool: pool, SigningKey: ed25519.NewKeyFromSeed(make([]byte, 32)), Logger: quiet, Pipeline: pipeline, GatherDelay: gatherDelay})
 	if err != nil {
 		return err
@@ -113,15 +101,36 @@ func run(clients int, dur time.Duration, fast bool, verifyN int) error {
 	runDone := make(chan error, 1)
 	go func() { runDone <- store.Run(ctx) }()
 	defer func() { store.Close(); <-runDone }()
-	n, elapsed, err := appendFor(ctx, store, clients, dur)
-	if err != nil {
-		return err
+	var n int64
+	var sumC, sumA float64
+	for r := 1; r <= rounds; r++ {
+		cmd := exec.Command(pgbench, "-n", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, 4)), "-T", strconv.Itoa(int(dur.Seconds())),
+			"-f", script, "-h", srv.SocketDir(), "-p", strconv.Itoa(srv.Port()), "-U", pglocal.Superuser, "postgres")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pgbench: %w: %s", err, out)
+		}
+		m := regexp.MustCompile(`tps = ([0-9.]+) \(without initial`).FindSubmatch(out)
+		if m == nil {
+			return fmt.Errorf("pgbench output not understood: %s", out)
+		}
+		ceiling, _ := strconv.ParseFloat(string(m[1]), 64)
+		k, elapsed, err := appendFor(ctx, store, clients, dur)
+		if err != nil {
+			return err
+		}
+		n += k
+		rate := float64(k) / elapsed.Seconds()
+		sumC += ceiling
+		sumA += rate
+		fmt.Printf("round %d: pgbench %d clients, 1 INSERT/transaction: %8.0f/s | audit Append, %d writers, each committed: %8.0f/s (%.2fx)\n",
+			r, clients, ceiling, clients, rate, rate/ceiling)
 	}
-	rate := float64(n) / elapsed.Seconds()
-	fmt.Printf("audit Append, %d writers, each committed: %10.0f entries/s  (%.2fx the ceiling)\n", clients, rate, rate/ceiling)
+	fmt.Printf("mean: pgbench %8.0f/s, audit %8.0f/s (%.2fx)\n", sumC/float64(rounds), sumA/float64(rounds), sumA/sumC)
 
 	// 3. Verification.
 	if missing := verifyN - int(n); missing > 0 {
+		fmt.Printf("topping the chain up to %d entries for Verify…\n", verifyN)
 		if _, _, err := appendCount(ctx, store, 128, int64(missing)); err != nil {
 			return err
 		}

@@ -56,6 +56,8 @@ type Config struct {
 	AdminUser             string
 	AdminPassword         string
 	RequireContractorTOTP bool
+	Demo                  bool
+	DemoPassword          string
 	Roles                 config.StringList
 }
 
@@ -76,6 +78,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "name of the administrator created on the first start")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first administrator (default: a printed one-time password)")
 	fs.BoolVar(&c.RequireContractorTOTP, "require-contractor-totp", false, "contractor accounts must enroll a TOTP second factor before doing anything")
+	fs.BoolVar(&c.Demo, "demo", false, "also start 8 simulated cameras on 127.0.2.1–8, register them, and create one account per role (operator, manager, police, technician, contractor, auditor, admin)")
+	fs.StringVar(&c.DemoPassword, "demo-password", "", "password of the demo accounts (default: a random one, printed and kept in the data dir)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/control"
+	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/internal/demo"
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
@@ -115,12 +118,35 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer access.Close()
 
+	registry, err := devices.New(devices.Config{Pool: pool, Auditor: auditStore, DataDir: keys, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return auditStore.Run(ctx) })
 	g.Go(func() error { return access.Run(ctx) })
-	boot, err := access.Bootstrap(ctx, accesscontrol.BootstrapConfig{Username: cfg.AdminUser, Password: cfg.AdminPassword})
+	adminUser, adminPassword := cfg.AdminUser, cfg.AdminPassword
+	var demoPassword string
+	if cfg.Demo {
+		if demoPassword, err = demoPasswordFor(cfg); err != nil {
+			return err
+		}
+		adminUser, adminPassword = accesscontrol.RoleAdmin, demoPassword
+	}
+	boot, err := access.Bootstrap(ctx, accesscontrol.BootstrapConfig{Username: adminUser, Password: adminPassword})
 	if err != nil {
 		return err
+	}
+	if cfg.Demo {
+		d, err := demo.Start(ctx, demo.Config{Access: access, Devices: registry, Password: demoPassword, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer d.Fleet.Close()
+		fmt.Fprintf(os.Stderr, "\n  demo: %d simulated cameras; accounts %s, each with password %s\n  try: go run ./cmd/gwanje login --user operator\n\n",
+			d.Cameras, strings.Join(d.Accounts, ", "), d.Password)
 	}
 	if boot.Created && boot.Password != "" {
 		// Printed to the console once, never logged.
@@ -129,7 +155,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
-			Access: access, Audit: auditStore,
+			Access: access, Audit: auditStore, Devices: registry,
 		})
 		if err != nil {
 			return err
@@ -241,6 +267,24 @@ func prepareDataDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("data-dir: %s is in use by another gwanjed (%w)", abs, err)
 	}
 	return func() { lf.Close() }, nil
+}
+
+// demoPasswordFor returns the demo accounts' password: --demo-password, or
+// the one an earlier demo start kept in the data dir, or a new random one
+// (kept there, 0600, so that a restarted demo logs in again).
+func demoPasswordFor(cfg Config) (string, error) {
+	path := filepath.Join(cfg.DataDir, "keys", "demo-password")
+	if cfg.DemoPassword != "" {
+		return cfg.DemoPassword, nil
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	pw := demo.RandomPassword()
+	if err := os.WriteFile(path, []byte(pw), 0o600); err != nil {
+		return "", fmt.Errorf("demo password: %w", err)
+	}
+	return pw, nil
 }
 
 // loadOrCreateKey reads a 32-byte key from path, creating it (0600) when
