@@ -38,7 +38,7 @@ func (a *testAuditor) AppendTx(ctx context.Context, tx pgx.Tx, e audit.Entry) (a
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	pool  *pgxpool.Pool
 	reg   *Registry
@@ -46,7 +46,9 @@ type env struct {
 	actor Actor
 }
 
-func newEnv(t *testing.T, mod ...func(*Config)) *env {
+func newEnv(t *testing.T, mod ...func(*Config)) *env { return newEnvTB(t, mod...) }
+
+func newEnvTB(t testing.TB, mod ...func(*Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
