@@ -298,13 +298,15 @@ func testEvents(t *testing.T, ctx context.Context, c *Client, d camsim.Dialect) 
 	if !tamper.HasState || !tamper.Active {
 		t.Errorf("tamper %+v", tamper)
 	}
-	if d != camsim.DialectDahua { // Dahua sends camera-local times without a zone
-		if dt := time.Since(motion.Time).Abs(); dt > time.Minute {
-			t.Errorf("motion time %v is %v away from now", motion.Time, dt)
-		}
+	// Dahua sends camera-local times without a zone: they must still come out as UTC.
+	if dt := time.Since(motion.Time).Abs(); dt > time.Minute {
+		t.Errorf("motion time %v is %v away from now", motion.Time, dt)
+	}
+	if dt := time.Until(sub.TerminationTime); dt <= 0 || dt > 2*time.Minute {
+		t.Errorf("subscription terminates at %v", sub.TerminationTime)
 	}
 	term, err := c.Renew(ctx, sub, 2*time.Minute)
-	if err != nil || term.IsZero() {
+	if err != nil || time.Until(term) <= time.Minute || time.Until(term) > 3*time.Minute {
 		t.Errorf("Renew %v %v", term, err)
 	}
 	if err := c.Unsubscribe(ctx, sub); err != nil {

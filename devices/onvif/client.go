@@ -214,6 +214,11 @@ type request struct {
 // call performs req and returns the raw response body of a 200 response.
 // HTTP-level and SOAP faults become typed errors. Errors are *OpError.
 func (c *Client) call(ctx context.Context, req request) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
 	data, err := c.callAuth(ctx, req)
 	if err != nil {
 		return nil, &OpError{Op: req.op, Endpoint: redact(req.url), Err: err}
@@ -223,19 +228,29 @@ func (c *Client) call(ctx context.Context, req request) ([]byte, error) {
 
 func (c *Client) callAuth(ctx context.Context, req request) ([]byte, error) {
 	mode := c.AuthMode()
-	if req.noAuth {
+	if req.noAuth && mode != AuthNone {
 		data, err := c.roundTrip(ctx, req, AuthNone)
-		if err == nil || !errors.Is(err, ErrUnauthorized) || mode == AuthNone {
+		if err == nil || !errors.Is(err, ErrUnauthorized) {
 			return data, err
 		}
-		if mode == AuthAuto {
-			mode = AuthWSSecurity // do not spend detection round trips on the clock
-		}
-		return c.roundTrip(ctx, req, mode)
 	}
 	if mode != AuthAuto {
-		return c.roundTrip(ctx, req, mode)
+		data, err := c.roundTrip(ctx, req, mode)
+		if (mode == AuthWSSecurity || mode == AuthBoth) && errors.Is(err, ErrUnauthorized) && c.resync(ctx, req) {
+			return c.roundTrip(ctx, req, mode)
+		}
+		return data, err
 	}
+	data, err := c.detect(ctx, req)
+	if errors.Is(err, ErrUnauthorized) && c.resync(ctx, req) {
+		return c.detect(ctx, req)
+	}
+	return data, err
+}
+
+// detect tries WS-Security, HTTP digest and both, and remembers the first
+// mode the device does not reject.
+func (c *Client) detect(ctx context.Context, req request) ([]byte, error) {
 	var lastErr error
 	for _, m := range []AuthMode{AuthWSSecurity, AuthDigest, AuthBoth} {
 		data, err := c.roundTrip(ctx, req, m)
@@ -258,6 +273,25 @@ func (c *Client) callAuth(ctx context.Context, req request) ([]byte, error) {
 	return nil, lastErr
 }
 
+// resync re-learns the clock offset after a WS-Security rejection and
+// reports whether it changed enough to be worth a retry (the camera clock
+// may have jumped since the offset was learned).
+func (c *Client) resync(ctx context.Context, req request) bool {
+	if c.cfg.DisableClockSync || req.op == "GetSystemDateAndTime" || ctx.Err() != nil {
+		return false
+	}
+	old, known := c.ClockOffset()
+	s, err := c.GetSystemDateAndTime(ctx)
+	if err != nil || s.UTC.IsZero() {
+		return false
+	}
+	changed := !known || (s.Offset-old).Abs() > 2*time.Second
+	if changed {
+		c.log.Debug("onvif camera clock offset changed", "old", old, "new", s.Offset)
+	}
+	return changed
+}
+
 func (c *Client) ensureClock(ctx context.Context) {
 	if c.cfg.DisableClockSync {
 		return
@@ -271,11 +305,6 @@ func (c *Client) ensureClock(ctx context.Context) {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req request, mode AuthMode) ([]byte, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
 	header := req.header
 	if mode == AuthWSSecurity || mode == AuthBoth {
 		if req.op != "GetSystemDateAndTime" {
@@ -316,13 +345,12 @@ func (c *Client) roundTrip(ctx context.Context, req request, mode AuthMode) ([]b
 		return nil, fmt.Errorf("%w: HTTP %d", ErrUnauthorized, resp.StatusCode)
 	}
 	// A fault may come with 400 or 500 (or anything else).
-	if name, perr := bodyElement(data); perr != nil {
+	if _, perr := bodyElement(data); perr != nil {
 		var fe *FaultError
 		if errors.As(perr, &fe) {
 			fe.HTTPStatus = resp.StatusCode
 			return nil, fe
 		}
-		_ = name
 	}
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:

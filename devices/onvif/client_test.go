@@ -293,6 +293,17 @@ func TestClockOffset(t *testing.T) {
 				t.Errorf("GetSystemDateAndTime %+v, %v", sdt, err)
 			}
 
+			// The camera clock jumps (NTP, manual change): the client notices
+			// the rejection, re-learns the offset and retries once.
+			f.setSkew(skew + 7*time.Minute)
+			if _, err := c.GetDeviceInformation(ctxTimeout(t, 5*time.Second)); err != nil {
+				t.Fatalf("after a clock jump: %v", err)
+			}
+			if off, _ := c.ClockOffset(); (off - skew - 7*time.Minute).Abs() > 3*time.Second {
+				t.Errorf("offset after jump %v", off)
+			}
+			f.setSkew(skew)
+
 			nosync := newTestClient(t, Config{Endpoint: f.url(), Username: f.user, Password: f.pass, Auth: AuthWSSecurity, DisableClockSync: true})
 			_, err = nosync.GetDeviceInformation(ctxTimeout(t, 5*time.Second))
 			if skew != 0 && !errors.Is(err, ErrUnauthorized) {

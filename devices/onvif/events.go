@@ -59,7 +59,15 @@ func (c *Client) CreatePullPointSubscription(ctx context.Context, topicFilter st
 	}
 	b.WriteString("</tev:CreatePullPointSubscription>")
 	req := request{op: "CreatePullPointSubscription", ns: nsEvents, url: addr, body: []byte(b.String()), action: actionCreatePull}
-	s, err := run(ctx, c, req, parseCreatePullPoint)
+	s, err := run(ctx, c, req, func(data []byte) (Subscription, error) {
+		s, err := parseCreatePullPoint(data)
+		if err == nil && s.zoneless {
+			if loc := c.cameraZone(ctx, s.CurrentTime); loc != nil {
+				return parseCreatePullPointIn(data, loc)
+			}
+		}
+		return s, err
+	})
 	s.Address = c.rewrite(s.Address)
 	return s, err
 }
@@ -106,7 +114,36 @@ func (c *Client) PullMessages(ctx context.Context, sub Subscription, timeout tim
 	if err != nil {
 		return PullResult{}, err
 	}
-	return run(ctx, c, req, parsePullMessages)
+	return run(ctx, c, req, func(data []byte) (PullResult, error) {
+		r, err := parsePullMessages(data)
+		if err == nil && r.zoneless {
+			if loc := c.cameraZone(ctx, r.CurrentTime); loc != nil {
+				return parsePullMessagesIn(data, loc)
+			}
+		}
+		return r, err
+	})
+}
+
+// cameraZone guesses the zone of a camera that sends times without a zone
+// designator (Dahua sends its local wall clock): current is the camera's
+// CurrentTime read as UTC; the difference from the camera clock (local clock
+// plus learned offset), rounded to 15 minutes, is its UTC offset. It returns
+// nil when the times are UTC after all or the offset is unknown.
+func (c *Client) cameraZone(ctx context.Context, current time.Time) *time.Location {
+	if current.IsZero() {
+		return nil
+	}
+	c.ensureClock(ctx)
+	off, ok := c.ClockOffset()
+	if !ok {
+		return nil
+	}
+	d := current.Sub(c.cfg.Now().Add(off)).Round(15 * time.Minute)
+	if d == 0 || d.Abs() > 14*time.Hour {
+		return nil
+	}
+	return time.FixedZone("camera", int(d/time.Second))
 }
 
 // Renew extends the subscription by d and returns the new termination time.
@@ -122,6 +159,11 @@ func (c *Client) Renew(ctx context.Context, sub Subscription, d time.Duration) (
 	type renewed struct{ cur, term time.Time }
 	r, err := run(ctx, c, req, func(data []byte) (renewed, error) {
 		cur, term, err := parseRenew(data)
+		if err == nil && !cur.IsZero() {
+			if loc := c.cameraZone(ctx, cur); loc != nil {
+				cur, term, err = parseRenewIn(data, loc)
+			}
+		}
 		return renewed{cur, term}, err
 	})
 	return r.term, err

@@ -73,7 +73,17 @@ func newFakeDevice(t *testing.T) *fakeDevice {
 
 func (f *fakeDevice) url() string { return f.srv.URL + "/onvif/device_service" }
 
-func (f *fakeDevice) now() time.Time { return time.Now().Add(f.skew) }
+func (f *fakeDevice) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Add(f.skew)
+}
+
+func (f *fakeDevice) setSkew(d time.Duration) {
+	f.mu.Lock()
+	f.skew = d
+	f.mu.Unlock()
+}
 
 func (f *fakeDevice) last(op string) fakeRequest {
 	f.mu.Lock()

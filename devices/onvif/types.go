@@ -149,6 +149,8 @@ type Subscription struct {
 	// ReferenceParameters must be echoed as SOAP headers on later requests
 	// to the subscription (Axis uses them).
 	ReferenceParameters []ReferenceParameter
+
+	zoneless bool // CurrentTime came without a zone designator
 }
 
 // ReferenceParameter is one WS-Addressing reference parameter.
@@ -216,6 +218,8 @@ type PullResult struct {
 	CurrentTime     time.Time
 	TerminationTime time.Time
 	Messages        []EventMessage
+
+	zoneless bool // CurrentTime came without a zone designator
 }
 
 // ---- XML wire structures (local names only: vendors vary prefixes) ----
@@ -858,6 +862,10 @@ type xSubscription struct {
 }
 
 func parseCreatePullPoint(data []byte) (Subscription, error) {
+	return parseCreatePullPointIn(data, time.UTC)
+}
+
+func parseCreatePullPointIn(data []byte, loc *time.Location) (Subscription, error) {
 	var x xSubscription
 	if err := decodeResponse(data, "CreatePullPointSubscriptionResponse", &x); err != nil {
 		return Subscription{}, err
@@ -871,16 +879,21 @@ func parseCreatePullPoint(data []byte) (Subscription, error) {
 			ReferenceParameter{p.XMLName.Space, p.XMLName.Local, strings.TrimSpace(p.Value)})
 	}
 	var err error
-	if s.CurrentTime, err = optTime(x.CurrentTime); err != nil {
+	s.zoneless = zoneless(x.CurrentTime)
+	if s.CurrentTime, err = optTimeIn(x.CurrentTime, loc); err != nil {
 		return Subscription{}, malformed("CurrentTime: %v", err)
 	}
-	if s.TerminationTime, err = optTime(x.TerminationTime); err != nil {
+	if s.TerminationTime, err = optTimeIn(x.TerminationTime, loc); err != nil {
 		return Subscription{}, malformed("TerminationTime: %v", err)
 	}
 	return s, nil
 }
 
 func parseRenew(data []byte) (current, termination time.Time, err error) {
+	return parseRenewIn(data, time.UTC)
+}
+
+func parseRenewIn(data []byte, loc *time.Location) (current, termination time.Time, err error) {
 	var x struct {
 		TerminationTime string `xml:"TerminationTime"`
 		CurrentTime     string `xml:"CurrentTime"`
@@ -888,10 +901,10 @@ func parseRenew(data []byte) (current, termination time.Time, err error) {
 	if err = decodeResponse(data, "RenewResponse", &x); err != nil {
 		return
 	}
-	if termination, err = optTime(x.TerminationTime); err != nil {
+	if termination, err = optTimeIn(x.TerminationTime, loc); err != nil {
 		return time.Time{}, time.Time{}, malformed("TerminationTime: %v", err)
 	}
-	if current, err = optTime(x.CurrentTime); err != nil {
+	if current, err = optTimeIn(x.CurrentTime, loc); err != nil {
 		return time.Time{}, time.Time{}, malformed("CurrentTime: %v", err)
 	}
 	return current, termination, nil
@@ -928,7 +941,10 @@ type xNotification struct {
 	} `xml:"Message"`
 }
 
-func parsePullMessages(data []byte) (PullResult, error) {
+func parsePullMessages(data []byte) (PullResult, error) { return parsePullMessagesIn(data, time.UTC) }
+
+// parsePullMessagesIn reads zone-less times in loc.
+func parsePullMessagesIn(data []byte, loc *time.Location) (PullResult, error) {
 	var x struct {
 		CurrentTime     string          `xml:"CurrentTime"`
 		TerminationTime string          `xml:"TerminationTime"`
@@ -937,12 +953,12 @@ func parsePullMessages(data []byte) (PullResult, error) {
 	if err := decodeResponse(data, "PullMessagesResponse", &x); err != nil {
 		return PullResult{}, err
 	}
-	var r PullResult
+	r := PullResult{zoneless: zoneless(x.CurrentTime)}
 	var err error
-	if r.CurrentTime, err = optTime(x.CurrentTime); err != nil {
+	if r.CurrentTime, err = optTimeIn(x.CurrentTime, loc); err != nil {
 		return PullResult{}, malformed("CurrentTime: %v", err)
 	}
-	if r.TerminationTime, err = optTime(x.TerminationTime); err != nil {
+	if r.TerminationTime, err = optTimeIn(x.TerminationTime, loc); err != nil {
 		return PullResult{}, malformed("TerminationTime: %v", err)
 	}
 	for _, n := range x.Notifications {
@@ -955,7 +971,7 @@ func parsePullMessages(data []byte) (PullResult, error) {
 			Data:              m.Data.list(),
 		}
 		em.Topic = normalizeTopic(em.RawTopic)
-		if em.Time, err = optTime(m.UtcTime); err != nil {
+		if em.Time, err = optTimeIn(m.UtcTime, loc); err != nil {
 			return PullResult{}, malformed("UtcTime: %v", err)
 		}
 		classify(&em)
@@ -1006,22 +1022,41 @@ func parseBool(s string) bool {
 	return false
 }
 
-func optTime(s string) (time.Time, error) {
+func optTime(s string) (time.Time, error) { return optTimeIn(s, time.UTC) }
+
+func optTimeIn(s string, loc *time.Location) (time.Time, error) {
 	if s = strings.TrimSpace(s); s == "" {
 		return time.Time{}, nil
 	}
-	return parseXSDTime(s)
+	return parseXSDTimeIn(s, loc)
 }
 
 // parseXSDTime parses an xs:dateTime; values without a zone are taken as UTC.
-func parseXSDTime(s string) (time.Time, error) {
+func parseXSDTime(s string) (time.Time, error) { return parseXSDTimeIn(s, time.UTC) }
+
+// parseXSDTimeIn parses an xs:dateTime; values without a zone designator are
+// read in loc.
+func parseXSDTimeIn(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05.999999999Z0700"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}
 	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {
+		return t.UTC(), nil
+	}
 	return time.Time{}, fmt.Errorf("bad xs:dateTime %q", truncate(s, 40))
+}
+
+// zoneless reports whether an xs:dateTime lacks a zone designator.
+func zoneless(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
+		return false
+	}
+	i := strings.IndexByte(s, 'T')
+	return i < 0 || !strings.ContainsAny(s[i:], "+-")
 }
 
 // parseXSDDuration parses an ISO 8601 duration such as PT0H0M2S or PT60S.
@@ -1035,7 +1070,7 @@ func parseXSDDuration(s string) (time.Duration, error) {
 	}
 	s = s[1:]
 	var d float64
-	inTime := false
+	inTime, parts := false, 0
 	for len(s) > 0 {
 		if s[0] == 'T' {
 			inTime = true
@@ -1073,7 +1108,11 @@ func parseXSDDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("bad duration %q", truncate(orig, 30))
 		}
 		d += v * unit
+		parts++
 		s = s[i+1:]
+	}
+	if parts == 0 {
+		return 0, fmt.Errorf("bad duration %q", truncate(orig, 30))
 	}
 	if d > 1e9 {
 		return 0, fmt.Errorf("duration too long %q", truncate(orig, 30))
