@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +22,7 @@ import (
 
 // startServer builds and runs gwanjed on a fresh data dir and returns its
 // gRPC address and CA file.
-func startServer(t *testing.T) (addr, ca string) {
+func startServer(t *testing.T, extra ...string) (addr, ca string) {
 	t.Helper()
 	root, err := os.MkdirTemp("", "gwanje-cli-test-")
 	if err != nil {
@@ -33,7 +35,7 @@ func startServer(t *testing.T) (addr, ca string) {
 		t.Fatalf("build gwanjed: %v: %s", err, out)
 	}
 	data := filepath.Join(root, "data")
-	cmd := exec.Command(bin, "--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "-")
+	cmd := exec.Command(bin, append([]string{"--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "-"}, extra...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -115,4 +117,54 @@ func writeOtherCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, tlsutil.CACert)
+}
+
+// TestDemoWalkThrough runs the README's walk through the demo: the same
+// cameras look different to an operator, a contractor and an auditor.
+func TestDemoWalkThrough(t *testing.T) {
+	// The demo's cameras use fixed ports on loopback addresses of their own;
+	// a random 127.x.y.1 keeps this test clear of a demo someone is running.
+	base := fmt.Sprintf("127.%d.%d.1", 100+rand.IntN(100), rand.IntN(250))
+	addr, ca := startServer(t, "--demo", "--demo-password", "demo-walk-Passw0rd", "--demo-base-ip", base)
+	t.Setenv("GWANJE_CONFIG_DIR", t.TempDir())
+	run := func(stdin string, args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := runCLI(context.Background(), append([]string{"--server", addr, "--ca", ca}, args...), strings.NewReader(stdin), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	countCameras := func() int {
+		out, errs, code := run("", "--output", "json", "cameras", "list")
+		if code != 0 {
+			t.Fatalf("cameras list: %s", errs)
+		}
+		var v struct{ Cameras []map[string]any }
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatal(err)
+		}
+		return len(v.Cameras)
+	}
+	login := func(user string) {
+		if _, errs, code := run("demo-walk-Passw0rd\n", "login", "--user", user, "--password-stdin"); code != 0 {
+			t.Fatalf("login %s: %s", user, errs)
+		}
+	}
+	login("operator")
+	if n := countCameras(); n != 8 {
+		t.Fatalf("operator sees %d cameras, want 8", n)
+	}
+	login("contractor")
+	if n := countCameras(); n != 4 {
+		t.Fatalf("contractor sees %d cameras, want the 4 of the contracted site", n)
+	}
+	login("auditor")
+	if _, errs, code := run("", "cameras", "list"); code == 0 || !strings.Contains(errs, "permission denied") {
+		t.Fatalf("auditor listed cameras: %d %s", code, errs)
+	}
+	out, errs, code := run("", "audit", "query", "--type", "access.denied")
+	if code != 0 || !strings.Contains(out, "auditor") {
+		t.Fatalf("the auditor's denied attempt is not in the trail: %s %s", out, errs)
+	}
+	if out, errs, code := run("", "audit", "verify"); code != 0 || !strings.Contains(out, "INTACT") {
+		t.Fatalf("verify: %s %s", out, errs)
+	}
 }

@@ -58,6 +58,7 @@ type Config struct {
 	RequireContractorTOTP bool
 	Demo                  bool
 	DemoPassword          string
+	DemoBaseIP            string
 	Roles                 config.StringList
 }
 
@@ -78,8 +79,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "name of the administrator created on the first start")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password of the first administrator (default: a printed one-time password)")
 	fs.BoolVar(&c.RequireContractorTOTP, "require-contractor-totp", false, "contractor accounts must enroll a TOTP second factor before doing anything")
-	fs.BoolVar(&c.Demo, "demo", false, "also start 8 simulated cameras on 127.0.2.1–8, register them, and create one account per role (operator, manager, police, technician, contractor, auditor, admin)")
+	fs.BoolVar(&c.Demo, "demo", false, "also start 8 simulated cameras (on --demo-base-ip and the 7 addresses after it), register them, and create one account per role (operator, manager, police, technician, contractor, auditor, admin)")
 	fs.StringVar(&c.DemoPassword, "demo-password", "", "password of the demo accounts (default: a random one, printed and kept in the data dir)")
+	fs.StringVar(&c.DemoBaseIP, "demo-base-ip", "127.0.2.1", "loopback address of the first simulated camera (ports 8080 ONVIF, 8554 RTSP, 3702 discovery)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.Demo {
-		d, err := demo.Start(ctx, demo.Config{Access: access, Devices: registry, Password: demoPassword, Logger: log})
+		d, err := demo.Start(ctx, demo.Config{Access: access, Devices: registry, Password: demoPassword, BaseIP: cfg.DemoBaseIP, Logger: log})
 		if err != nil {
 			return err
 		}
