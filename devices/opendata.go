@@ -3,8 +3,8 @@ package devices
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"

@@ -324,10 +324,10 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 	c := &gortsplib.Client{
 		Scheme: u.Scheme, Host: u.Host, Protocol: &tcp,
 		ReadTimeout: timeout, WriteTimeout: timeout,
-		DialContext: (&net.Dialer{}).DialContext,
-	}
-	c.DialContext = func(dctx context.Context, network, addr string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
+		// Dial under the check's deadline, whatever context gortsplib passes.
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
 	}
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("%w: RTSP: %v", ErrUnreachable, err)

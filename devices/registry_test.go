@@ -157,6 +157,24 @@ func TestCredentialKey(t *testing.T) {
 	if _, err := e.reg.Credentials(e.ctx, res.Camera.ID); err == nil {
 		t.Fatal("another key opened the credentials")
 	}
+	// New credentials replace the old ones, audited without them.
+	if err := reg2.SetCredentials(e.ctx, res.Camera.ID, Credentials{Username: "operator", Password: "n3w-secret"}, e.actor); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := reg2.Credentials(e.ctx, res.Camera.ID); err != nil || c.Username != "operator" || c.Password != "n3w-secret" {
+		t.Fatalf("after SetCredentials: %v %v", c, err)
+	}
+	if n := e.count(`select count(*) from test_audit where details::text like '%n3w-secret%'`); n != 0 {
+		t.Fatal("password in the audit trail")
+	}
+	// A decommissioned camera frees its device URL for a new registration.
+	if _, err := reg.Decommission(e.ctx, res.Camera.ID, "교체", e.actor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Register(e.ctx, RegisterRequest{DeviceURL: cam.DeviceServiceURL(), Username: "admin", Password: "camsim",
+		Fields: fields(site, "replacement")}, e.actor); err != nil {
+		t.Fatalf("register after decommission: %v", err)
+	}
 	reg.Close()
 	reg.Close()
 	if _, err := reg.Register(e.ctx, RegisterRequest{}, e.actor); err == nil {

@@ -34,7 +34,7 @@ func TestScheduled(t *testing.T) {
 		{"월,수,금 09:00~18:00", "2026-11-25 10:00", true},
 		{"월,수,금 09:00~18:00", "2026-11-24 10:00", false},
 		{"월~수 09:00~18:00", "2026-11-24 10:00", true},
-		{"mon-fri 22:00~06:00", "2026-11-28 05:00", true}, // Saturday early morning belongs to Friday night
+		{"mon-fri 22:00~06:00", "2026-11-28 05:00", true},  // Saturday early morning belongs to Friday night
 		{"mon-fri 22:00~06:00", "2026-11-23 05:00", false}, // Monday early morning belongs to Sunday
 		{"mon-fri 22:00~06:00", "2026-11-23 22:00", true},
 		{"02-01~05-15, 11-01~12-15", "2026-11-23 03:00", true}, // fire season
