@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -65,6 +66,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 0.02 }
 func TestCamsimOperations(t *testing.T) {
 	for _, d := range camsim.Dialects {
 		t.Run(string(d), func(t *testing.T) {
+			leakCheck(t)
 			cam := startCam(t, camsim.Config{Dialect: d, PTZ: true, RebootDuration: 200 * time.Millisecond,
 				Faults: camsim.Faults{Motion: true, Tamper: true}})
 			info := cam.Info()
@@ -320,6 +322,7 @@ func testEvents(t *testing.T, ctx context.Context, c *Client, d camsim.Dialect) 
 func TestCamsimFaults(t *testing.T) {
 	for _, d := range camsim.Dialects {
 		t.Run(string(d), func(t *testing.T) {
+			leakCheck(t)
 			cam := startCam(t, camsim.Config{Dialect: d})
 			for _, tc := range []struct {
 				name     string
@@ -334,7 +337,7 @@ func TestCamsimFaults(t *testing.T) {
 				{name: "bad credentials", password: "not-the-password", want: []error{ErrUnauthorized}},
 				{name: "password changed on site", faults: camsim.Faults{WrongPassword: true}, want: []error{ErrUnauthorized}},
 				{name: "offline", faults: camsim.Faults{Offline: true}, want: []error{ErrUnreachable}},
-				{name: "slow past the deadline", faults: camsim.Faults{Latency: 3 * time.Second}, deadline: 300 * time.Millisecond, want: []error{ErrTimeout}},
+				{name: "slow past the deadline", faults: camsim.Faults{Latency: time.Second}, deadline: 200 * time.Millisecond, want: []error{ErrTimeout}},
 				{name: "malformed XML", faults: camsim.Faults{MalformedXML: true}, want: []error{ErrMalformed}},
 				{name: "truncated XML", faults: camsim.Faults{TruncatedXML: true}, want: []error{ErrMalformed}},
 				{name: "oversized", faults: camsim.Faults{OversizedResponse: true}, want: []error{ErrTooLarge}},
@@ -425,20 +428,28 @@ func TestCamsimDiscovery(t *testing.T) {
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
 	for range 20 {
-		l, err := net.Listen("tcp4", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: p})
-		if err == nil {
-			u.Close()
+		if p := freePortB(ip); p > 0 {
 			return p
 		}
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// freePortB returns a port that was free for TCP and UDP on ip, or 0.
+func freePortB(ip string) int {
+	l, err := net.Listen("tcp4", ip+":0")
+	if err != nil {
+		return 0
+	}
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: p})
+	if err != nil {
+		return 0
+	}
+	u.Close()
+	return p
 }
 
 // TestCamsimDiscoveryCIDR discovers simulated cameras spread over a /24 of
@@ -473,4 +484,21 @@ func TestCamsimDiscoveryCIDR(t *testing.T) {
 		t.Fatalf("found %d of %d", len(found), count)
 	}
 	t.Logf("discovered %d cameras in a /24 in %v", count, time.Since(start))
+}
+
+// leakCheck fails the test when goroutines started during it outlive it (it
+// runs after every cleanup registered later, e.g. servers and clients).
+func leakCheck(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Fatalf("%d goroutines left (had %d):\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+		}
+	})
 }

@@ -171,6 +171,7 @@ func TestHTTPFaults(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
 			c := newTestClient(t, Config{Endpoint: srv.URL + "/onvif/device_service", Username: "admin", Password: "hunter2-secret",

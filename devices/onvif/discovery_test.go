@@ -116,6 +116,7 @@ func probeMatch(relatesTo, uuid, xaddr, name string) string {
 }
 
 func TestDiscoverUnicast(t *testing.T) {
+	leakCheck(t)
 	var targets []string
 	for i := 0; i < 5; i++ {
 		uuid := fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i)
@@ -163,6 +164,7 @@ func TestDiscoverUnicast(t *testing.T) {
 }
 
 func TestDiscoverCIDR(t *testing.T) {
+	leakCheck(t)
 	// Devices on 127.0.0.2..127.0.0.6 sharing one port, probed as 127.0.0.0/29.
 	first := startResponder(t, "127.0.0.2:0", func(rel string) []string {
 		return []string{probeMatch(rel, "10000000-0000-4000-8000-000000000002", "http://127.0.0.2/onvif/device_service", "a")}
