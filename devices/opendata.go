@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/korean"
 	"golang.org/x/text/transform"
@@ -494,7 +496,7 @@ func (r *Registry) ImportOpenData(ctx context.Context, in io.Reader, opt ImportO
 		siteRows := make([][]any, 0, len(rows))
 		camRows := make([][]any, 0, res.Cameras)
 		for _, row := range rows {
-			sid := newID()
+			sid := newUUID()
 			extra, _ := json.Marshal(map[string]string{"lg_code": row.LocalGovCode, "data_date": row.DataDate,
 				"update_kind": row.UpdateKind, "updated_at": row.UpdatedAt, "modified_at": row.ModifiedAt, "purpose": row.Purpose})
 			lat, lon := posArgs(row.Position)
@@ -516,7 +518,7 @@ func (r *Registry) ImportOpenData(ctx context.Context, in io.Reader, opt ImportO
 				}
 			}
 			for i := 1; i <= row.CameraCount; i++ {
-				camRows = append(camRows, []any{newID(), sid, fmt.Sprintf("%s #%d", row.ManagementNo, i), p.Local, p.National,
+				camRows = append(camRows, []any{newUUID(), sid, fmt.Sprintf("%s #%d", row.ManagementNo, i), p.Local, p.National,
 					int16(p.Basis), row.RoadAddress, row.LotAddress, lat, lon, row.Resolution, row.Direction, row.InstallYM,
 					ret, reason, row.OrgName, opt.Department, string(opt.Lifecycle)})
 			}
@@ -634,4 +636,16 @@ func (r *Registry) ExportOpenData(ctx context.Context, w io.Writer, opt ExportOp
 		return 0, err
 	}
 	return len(rows), WriteOpenData(w, rows, opt.Encoding)
+}
+
+// newUUID is newID in binary form, for COPY.
+func newUUID() pgtype.UUID {
+	var u pgtype.UUID
+	if _, err := rand.Read(u.Bytes[:]); err != nil {
+		panic(err)
+	}
+	u.Bytes[6] = u.Bytes[6]&0x0f | 0x40
+	u.Bytes[8] = u.Bytes[8]&0x3f | 0x80
+	u.Valid = true
+	return u
 }
