@@ -340,6 +340,15 @@ func (c *Client) roundTrip(ctx context.Context, req request, mode AuthMode) ([]b
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
+		// Some cameras send faults (even NotAuthorized) with 200: surface
+		// them here so that auth detection and clock re-sync see them.
+		if bytes.Contains(data, []byte("Fault")) {
+			var fe *FaultError
+			if _, perr := bodyElement(data); errors.As(perr, &fe) {
+				fe.HTTPStatus = resp.StatusCode
+				return nil, fe
+			}
+		}
 		return data, nil
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, fmt.Errorf("%w: HTTP %d", ErrUnauthorized, resp.StatusCode)

@@ -449,3 +449,43 @@ func TestEventsAgainstFake(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestFaultWith200AndMedia2Only(t *testing.T) {
+	f := newFakeDevice(t)
+	f.wsse = true
+	// A media2-only device (no ver10 media in GetServices).
+	f.answers["GetServices"] = envelope(`<tds:GetServicesResponse><tds:Service><tds:Namespace>http://www.onvif.org/ver20/media/wsdl</tds:Namespace>` +
+		`<tds:XAddr>` + f.srv.URL + `/onvif/media2</tds:XAddr><tds:Version><tt:Major>17</tt:Major><tt:Minor>12</tt:Minor></tds:Version></tds:Service></tds:GetServicesResponse>`)
+	f.answers["GetProfiles"] = envelope(`<tr2:GetProfilesResponse xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"><tr2:Profiles token="p1" fixed="true"><tr2:Name>main</tr2:Name><tr2:Configurations>` +
+		`<tr2:VideoSource token="vs"><tt:SourceToken>VideoSource_1</tt:SourceToken></tr2:VideoSource>` +
+		`<tr2:VideoEncoder token="ve" GovLength="50" Profile="Main"><tt:Encoding>H265</tt:Encoding><tt:Resolution><tt:Width>3840</tt:Width><tt:Height>2160</tt:Height></tt:Resolution>` +
+		`<tt:RateControl ConstantBitRate="false"><tt:FrameRateLimit>25</tt:FrameRateLimit><tt:BitrateLimit>8192</tt:BitrateLimit></tt:RateControl></tr2:VideoEncoder>` +
+		`<tr2:PTZ token="ptz"><tt:NodeToken>PTZNode</tt:NodeToken></tr2:PTZ></tr2:Configurations></tr2:Profiles></tr2:GetProfilesResponse>`)
+	f.answers["GetStreamUri"] = corpusFile(t, "hikvision-oem-ENP1A14-IR_25X/GetStreamUri.media2.xml")
+	c := newTestClient(t, Config{Endpoint: f.url(), Username: f.user, Password: f.pass})
+	ctx := ctxTimeout(t, 5*time.Second)
+	ps, err := c.GetProfiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Profile{Token: "p1", Name: "main", Fixed: true, Encoding: "H265", Width: 3840, Height: 2160, FrameRate: 25, BitrateKbps: 8192,
+		HasPTZ: true, PTZNodeToken: "PTZNode", VideoSource: "VideoSource_1", Media2: true}
+	if len(ps) != 1 || ps[0] != want {
+		t.Fatalf("profiles %+v", ps)
+	}
+	if !strings.Contains(string(f.last("GetProfiles").Body), "<tr2:GetProfiles>") {
+		t.Error("not a media2 request")
+	}
+	uri, err := c.GetStreamUri(ctx, "p1")
+	if err != nil || !strings.HasPrefix(uri, "rtsp://") || !strings.Contains(string(f.last("GetStreamUri").Body), "<tr2:Protocol>RTSP</tr2:Protocol>") {
+		t.Errorf("media2 stream uri %q %v", uri, err)
+	}
+
+	// NotAuthorized sent with HTTP 200 is still unauthorized.
+	f.answers["GetScopes"] = corpusFile(t, "dahua-model-unstated-issue19/Fault.NotAuthorized.xml")
+	_, err = c.GetScopes(ctx)
+	var fe *FaultError
+	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &fe) || fe.HTTPStatus != 200 {
+		t.Errorf("got %v", err)
+	}
+}
