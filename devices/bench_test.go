@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,29 +58,19 @@ func BenchmarkDiscoverRegister1000(b *testing.B) {
 			b.Fatalf("discovered %d of %d", len(cands), n)
 		}
 		regStart := time.Now()
-		var wg sync.WaitGroup
+		reqs := make([]RegisterRequest, len(cands))
+		for j := range cands {
+			reqs[j] = RegisterRequest{Candidate: &cands[j], Username: "admin", Password: "camsim",
+				Fields: fields(site, fmt.Sprintf("cam %04d", j))}
+		}
 		var failed atomic.Int64
 		var firstErr atomic.Value
-		jobs := make(chan int)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range jobs {
-					_, err := e.reg.Register(ctx, RegisterRequest{Candidate: &cands[j], Username: "admin", Password: "camsim",
-						Fields: fields(site, fmt.Sprintf("cam %04d", j))}, e.actor)
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
-				}
-			}()
-		}
-		for j := range cands {
-			jobs <- j
-		}
-		close(jobs)
-		wg.Wait()
+		e.reg.RegisterAll(ctx, reqs, workers, e.actor, func(o RegisterOutcome) {
+			if o.Err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, o.Err.Error())
+			}
+		})
 		registered := time.Since(regStart)
 		total := time.Since(start)
 		if f := failed.Load(); f > 0 {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -363,3 +364,49 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 }
 
 func redactURL(s string) string { return stripUserinfo(s) }
+
+// DefaultRegisterWorkers bounds RegisterAll's concurrency by default.
+const DefaultRegisterWorkers = 16
+
+// RegisterOutcome is the result of one request of RegisterAll.
+type RegisterOutcome struct {
+	Index  int // index of the request
+	Result RegisterResult
+	Err    error
+}
+
+// RegisterAll registers many cameras with at most workers registrations
+// at a time (default 16), each in its own transaction: one camera's failure
+// does not stop the others. fn, when set, is called (from one goroutine at a
+// time) as each finishes; the outcomes are returned in request order.
+func (r *Registry) RegisterAll(ctx context.Context, reqs []RegisterRequest, workers int, a Actor, fn func(RegisterOutcome)) []RegisterOutcome {
+	if workers <= 0 {
+		workers = DefaultRegisterWorkers
+	}
+	out := make([]RegisterOutcome, len(reqs))
+	jobs := make(chan int)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, len(reqs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				res, err := r.Register(ctx, reqs[i], a)
+				o := RegisterOutcome{Index: i, Result: res, Err: err}
+				mu.Lock()
+				out[i] = o
+				if fn != nil {
+					fn(o)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range reqs {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return out
+}

@@ -157,3 +157,22 @@ func TestRegisterAuditFailureStoresNothing(t *testing.T) {
 		t.Fatalf("%d cameras stored without audit", n)
 	}
 }
+
+func TestRegisterAllMixed(t *testing.T) {
+	e := newEnv(t)
+	site := e.site("site")
+	good := startCam(t, camsim.Config{Dialect: camsim.DialectHikvision})
+	off := startCam(t, camsim.Config{Dialect: camsim.DialectDahua, Faults: camsim.Faults{Offline: true}})
+	reqs := []RegisterRequest{
+		{DeviceURL: good.DeviceServiceURL(), Username: "admin", Password: "camsim", Fields: fields(site, "good")},
+		{DeviceURL: off.DeviceServiceURL(), Username: "admin", Password: "camsim", Fields: fields(site, "offline")},
+	}
+	calls := 0
+	out := e.reg.RegisterAll(e.ctx, reqs, 4, e.actor, func(RegisterOutcome) { calls++ })
+	if calls != 2 || out[0].Err != nil || !errors.Is(out[1].Err, ErrUnreachable) || out[0].Result.Camera.Name != "good" {
+		t.Fatalf("outcomes %+v (calls %d)", out, calls)
+	}
+	if n := e.count(`select count(*) from devices_cameras`); n != 1 {
+		t.Fatalf("%d cameras", n)
+	}
+}
