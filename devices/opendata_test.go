@@ -188,6 +188,13 @@ func TestInstallationReport(t *testing.T) {
 	if len(rep.ByContractor) != 1 || rep.ByContractor[0].Key != "한빛정보통신" || rep.ByContractor[0].Cameras != 4 {
 		t.Errorf("contractors %+v", rep.ByContractor)
 	}
+	cross := map[string]int{}
+	for _, c := range rep.ByPurposeDepartment {
+		cross[c.Key+"/"+c.Label] = c.Sites*1000 + c.Cameras
+	}
+	if cross["방범/안전총괄과"] != 1002 || cross["산불감시/산림과"] != 1002 || len(cross) != 2 {
+		t.Errorf("purpose × department %+v", rep.ByPurposeDepartment)
+	}
 	var csvBuf, listBuf, xlsx bytes.Buffer
 	if err := rep.WriteCSV(&csvBuf, ReportSummary); err != nil || !strings.Contains(csvBuf.String(), "설치목적별,방범,") {
 		t.Fatalf("summary CSV: %v\n%s", err, csvBuf.String())

@@ -35,9 +35,12 @@ type InstallationReport struct {
 	ByPurpose    []Total // local purpose, Label = national purpose (legal basis)
 	ByNational   []Total
 	ByDepartment []Total
-	ByRetention  []Total // in RetentionBands order
-	ByContractor []Total // "" = not outsourced (직영)
-	Cameras      []ReportCamera
+	// ByPurposeDepartment crosses local purpose and department: Key is the
+	// purpose, Label the department (장흥군's table: 방범 / 안전총괄과 374 개소 860 대).
+	ByPurposeDepartment []Total
+	ByRetention         []Total // in RetentionBands order
+	ByContractor        []Total // "" = not outsourced (직영)
+	Cameras             []ReportCamera
 }
 
 // ReportFilter limits a report.
@@ -111,6 +114,7 @@ func (r *Registry) InstallationReport(ctx context.Context, f ReportFilter) (*Ins
 	defer rows.Close()
 	rep := &InstallationReport{GeneratedAt: r.cfg.Now()}
 	purpose, national, dept, band, contractor := newCounter(), newCounter(), newCounter(), newCounter(), newCounter()
+	cross := newCounter()
 	allSites := map[string]bool{}
 	for rows.Next() {
 		var rc ReportCamera
@@ -128,6 +132,7 @@ func (r *Registry) InstallationReport(ctx context.Context, f ReportFilter) (*Ins
 		purpose.add(c.Purpose, fmt.Sprintf("%s (%d호 %s)", c.NationalPurpose, c.LegalBasis, c.LegalBasis.Label()), c.SiteID)
 		national.add(c.NationalPurpose, "", c.SiteID)
 		dept.add(c.Department, "", c.SiteID)
+		cross.add(c.Purpose+"\x00"+c.Department, "", c.SiteID)
 		band.add(string(BandOf(c.RetentionDays, c.NotStored)), "", c.SiteID)
 		contractor.add(rc.Contractor.Name, "", c.SiteID)
 		rep.Cameras = append(rep.Cameras, rc)
@@ -145,6 +150,14 @@ func (r *Registry) InstallationReport(ctx context.Context, f ReportFilter) (*Ins
 	}
 	rep.ByNational = national.totals(natOrder)
 	rep.ByDepartment = dept.totals(nil)
+	rep.ByPurposeDepartment = cross.totals(nil)
+	sort.SliceStable(rep.ByPurposeDepartment, func(i, j int) bool {
+		return rep.ByPurposeDepartment[i].Key < rep.ByPurposeDepartment[j].Key
+	})
+	for i := range rep.ByPurposeDepartment {
+		t := &rep.ByPurposeDepartment[i]
+		t.Key, t.Label, _ = strings.Cut(t.Key, "\x00")
+	}
 	bands := make([]string, len(RetentionBands))
 	for i, b := range RetentionBands {
 		bands[i] = string(b)
@@ -207,15 +220,17 @@ type summaryTable struct {
 	title  string
 	header string
 	rows   []Total
+	label  string // header of the Label column; default 비고
 }
 
 func (rep *InstallationReport) tables() []summaryTable {
 	return []summaryTable{
-		{"설치목적별", "설치목적", rep.ByPurpose},
-		{"설치목적구분별", "설치목적구분", rep.ByNational},
-		{"담당부서별", "담당부서", rep.ByDepartment},
-		{"보관기간별", "보관기간", rep.ByRetention},
-		{"수탁업체별", "수탁업체", rep.ByContractor},
+		{"설치목적별", "설치목적", rep.ByPurpose, "비고"},
+		{"설치목적구분별", "설치목적구분", rep.ByNational, "비고"},
+		{"담당부서별", "담당부서", rep.ByDepartment, "비고"},
+		{"설치목적·담당부서별", "설치목적", rep.ByPurposeDepartment, "담당부서"},
+		{"보관기간별", "보관기간", rep.ByRetention, "비고"},
+		{"수탁업체별", "수탁업체", rep.ByContractor, "비고"},
 	}
 }
 
@@ -274,7 +289,7 @@ func (rep *InstallationReport) WriteXLSX(w io.Writer) error {
 		a, _ := excelize.CoordinatesToCellName(1, row)
 		f.SetCellStyle(sum, a, a, bold)
 		row++
-		set(sum, row, t.header, "비고", "개소", "대수")
+		set(sum, row, t.header, t.label, "개소", "대수")
 		a, _ = excelize.CoordinatesToCellName(1, row)
 		b, _ := excelize.CoordinatesToCellName(4, row)
 		f.SetCellStyle(sum, a, b, bold)
