@@ -351,26 +351,58 @@ func TestCamsimFaults(t *testing.T) {
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
 					defer cancel()
-					info, err := c.GetDeviceInformation(ctx)
+					// Every fault must surface the same way whatever the operation.
+					ops := []struct {
+						name string
+						run  func() error
+					}{
+						{"GetDeviceInformation", func() error {
+							info, err := c.GetDeviceInformation(ctx)
+							if err == nil && info.Manufacturer != cam.Info().Manufacturer {
+								t.Errorf("info %+v", info)
+							}
+							return err
+						}},
+						{"GetProfiles+GetStreamUri", func() error {
+							ps, err := c.GetProfiles(ctx)
+							if err != nil {
+								return err
+							}
+							uri, err := c.GetStreamUri(ctx, ps[0].Token)
+							if err == nil && uri != cam.RTSPURL(camsim.ProfileMain) {
+								t.Errorf("stream uri %q", uri)
+							}
+							return err
+						}},
+						{"GetScopes", func() error { _, err := c.GetScopes(ctx); return err }},
+					}
+					for _, op := range ops {
+						err := op.run()
+						if tc.want == nil {
+							if err != nil {
+								t.Fatalf("%s: %v", op.name, err)
+							}
+							continue
+						}
+						for _, w := range tc.want {
+							if !errors.Is(err, w) {
+								t.Errorf("%s: got %v, want %v", op.name, err, w)
+							}
+						}
+						if err != nil && (strings.Contains(err.Error(), cam.Info().Password) || strings.Contains(err.Error(), "not-the-password")) {
+							t.Error("password in error")
+						}
+					}
 					if tc.want == nil {
-						if err != nil {
-							t.Fatal(err)
-						}
-						if info.Manufacturer != cam.Info().Manufacturer {
-							t.Errorf("info %+v", info)
-						}
 						if off, _ := c.ClockOffset(); (off - tc.faults.ClockDrift).Abs() > 3*time.Second {
 							t.Errorf("offset %v, drift %v", off, tc.faults.ClockDrift)
 						}
-						return
 					}
-					for _, w := range tc.want {
-						if !errors.Is(err, w) {
-							t.Errorf("got %v, want %v", err, w)
+					if tc.password != "" {
+						// Reachability and drift checks need no credentials.
+						if _, err := c.GetSystemDateAndTime(ctx); err != nil {
+							t.Errorf("GetSystemDateAndTime with a bad password: %v", err)
 						}
-					}
-					if err != nil && (strings.Contains(err.Error(), cam.Info().Password) || strings.Contains(err.Error(), "not-the-password")) {
-						t.Error("password in error")
 					}
 				})
 			}

@@ -352,7 +352,7 @@ func parseProbeMatches(data []byte) (relatesTo string, out []Discovered, err err
 	for _, m := range x.Matches {
 		dv := Discovered{
 			EndpointReference: strings.TrimSpace(m.Address),
-			XAddrs:            strings.Fields(m.XAddrs),
+			XAddrs:            httpURLs(strings.Fields(m.XAddrs)),
 			Types:             strings.Fields(m.Types),
 			Scopes:            strings.Fields(m.Scopes),
 		}
@@ -364,6 +364,19 @@ func parseProbeMatches(data []byte) (relatesTo string, out []Discovered, err err
 		out = append(out, dv)
 	}
 	return strings.TrimSpace(h.RelatesTo), out, nil
+}
+
+// httpURLs keeps the http(s) URLs with a host: XAddrs come from anyone on
+// the network and are dialled later.
+func httpURLs(in []string) []string {
+	out := in[:0]
+	for _, s := range in {
+		u, err := url.Parse(s)
+		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func applyScopes(d *Discovered) {
