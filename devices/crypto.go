@@ -37,10 +37,12 @@ func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("username", c.Username), slog.String("password", "***"))
 }
 
-// sealer encrypts credentials with AES-256-GCM.
+// sealer encrypts credentials with AES-256-GCM under the current key and
+// opens them under the current or a previous key.
 type sealer struct {
 	keyID string
 	aead  cipher.AEAD
+	old   map[string]cipher.AEAD // previous keys by id
 }
 
 // loadKey reads a key file (32 raw bytes, or 64 hex digits with optional
@@ -112,15 +114,34 @@ func (s *sealer) seal(cameraID string, c Credentials) ([]byte, error) {
 	return s.aead.Seal(nonce, nonce, plain, []byte(cameraID)), nil
 }
 
-func (s *sealer) open(cameraID, keyID string, sealed []byte) (Credentials, error) {
-	if keyID != s.keyID {
-		return Credentials{}, fmt.Errorf("credentials of camera %s are sealed with key %s, not the configured key %s", cameraID, keyID, s.keyID)
+// addPrevious makes a previous key usable for opening.
+func (s *sealer) addPrevious(key []byte) error {
+	o, err := newSealer(key)
+	if err != nil {
+		return err
 	}
-	n := s.aead.NonceSize()
+	if s.old == nil {
+		s.old = map[string]cipher.AEAD{}
+	}
+	if o.keyID != s.keyID {
+		s.old[o.keyID] = o.aead
+	}
+	return nil
+}
+
+func (s *sealer) open(cameraID, keyID string, sealed []byte) (Credentials, error) {
+	aead := s.aead
+	if keyID != s.keyID {
+		var ok bool
+		if aead, ok = s.old[keyID]; !ok {
+			return Credentials{}, fmt.Errorf("credentials of camera %s are sealed with key %s, which is neither the configured key %s nor a previous key", cameraID, keyID, s.keyID)
+		}
+	}
+	n := aead.NonceSize()
 	if len(sealed) < n {
 		return Credentials{}, fmt.Errorf("credentials of camera %s are truncated", cameraID)
 	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(cameraID))
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(cameraID))
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials of camera %s cannot be decrypted", cameraID)
 	}

@@ -38,12 +38,13 @@ func (a *testAuditor) AppendTx(ctx context.Context, tx pgx.Tx, e audit.Entry) (a
 }
 
 type env struct {
-	t     testing.TB
-	ctx   context.Context
-	pool  *pgxpool.Pool
-	reg   *Registry
-	aud   *testAuditor
-	actor Actor
+	t       testing.TB
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	reg     *Registry
+	aud     *testAuditor
+	actor   Actor
+	dataDir string
 }
 
 func newEnv(t *testing.T, mod ...func(*Config)) *env { return newEnvTB(t, mod...) }
@@ -58,7 +59,8 @@ func newEnvTB(t testing.TB, mod ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	aud := &testAuditor{}
-	cfg := Config{Pool: pool, Auditor: aud, DataDir: t.TempDir(), CallTimeout: 3 * time.Second,
+	dataDir := t.TempDir()
+	cfg := Config{Pool: pool, Auditor: aud, DataDir: dataDir, CallTimeout: 3 * time.Second,
 		RegisterTimeout: 20 * time.Second, RTSPTimeout: 3 * time.Second, DiscoveryWait: 500 * time.Millisecond}
 	for _, m := range mod {
 		m(&cfg)
@@ -68,7 +70,7 @@ func newEnvTB(t testing.TB, mod ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Close)
-	return &env{t: t, ctx: ctx, pool: pool, reg: reg, aud: aud,
+	return &env{t: t, ctx: ctx, pool: pool, reg: reg, aud: aud, dataDir: dataDir,
 		actor: Actor{Actor: audit.Actor{UserID: "u1", Username: "tech", Role: "technician"}}}
 }
 

@@ -61,6 +61,10 @@ type Config struct {
 	KeyFile string
 	// DataDir is the server's data directory.
 	DataDir string
+	// PreviousKeyFiles are keys used before a rotation: credentials sealed
+	// under them can still be opened, and ResealCredentials moves them to
+	// the current key. Default none.
+	PreviousKeyFiles []string
 	// CallTimeout bounds each ONVIF call during registration; default 5s.
 	CallTimeout time.Duration
 	// RegisterTimeout bounds a whole registration probe; default 30s.
@@ -137,6 +141,15 @@ func New(cfg Config) (*Registry, error) {
 	s, err := newSealer(key)
 	if err != nil {
 		return nil, fmt.Errorf("devices: credential key: %w", err)
+	}
+	for _, p := range cfg.PreviousKeyFiles {
+		k, err := loadKey(p, false)
+		if err == nil {
+			err = s.addPrevious(k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("devices: previous credential key: %w", err)
+		}
 	}
 	return &Registry{cfg: cfg, db: cfg.Pool, log: cfg.Logger.With("component", "devices"), sealer: s}, nil
 }
@@ -833,6 +846,63 @@ func (r *Registry) Credentials(ctx context.Context, id string) (Credentials, err
 		return Credentials{}, fmt.Errorf("devices: %w", err)
 	}
 	return c, nil
+}
+
+// ResealCredentials re-encrypts under the current key every credential
+// sealed under a previous key (after a key rotation), in one transaction
+// with its audit entry (device.credentials.reseal). It returns how many
+// were resealed.
+func (r *Registry) ResealCredentials(ctx context.Context, a Actor) (int, error) {
+	n := 0
+	err := r.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `select id::text, cred_key_id, cred_sealed from devices_cameras
+			where cred_key_id is not null and cred_key_id <> $1 for update`, r.sealer.keyID)
+		if err != nil {
+			return fmt.Errorf("devices: reseal: %w", err)
+		}
+		type item struct {
+			id, keyID string
+			sealed    []byte
+		}
+		var items []item
+		for rows.Next() {
+			var it item
+			if err := rows.Scan(&it.id, &it.keyID, &it.sealed); err != nil {
+				rows.Close()
+				return fmt.Errorf("devices: reseal: %w", err)
+			}
+			items = append(items, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("devices: reseal: %w", err)
+		}
+		var ids []string
+		for _, it := range items {
+			c, err := r.sealer.open(it.id, it.keyID, it.sealed)
+			if err != nil {
+				return fmt.Errorf("devices: reseal: %w", err)
+			}
+			sealed, err := r.sealer.seal(it.id, c)
+			if err != nil {
+				return fmt.Errorf("devices: reseal: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `update devices_cameras set cred_key_id=$2, cred_sealed=$3 where id=$1`,
+				it.id, r.sealer.keyID, sealed); err != nil {
+				return fmt.Errorf("devices: reseal: %w", err)
+			}
+			ids = append(ids, it.id)
+		}
+		n = len(ids)
+		if n == 0 {
+			return nil
+		}
+		return r.audit(ctx, tx, a, "device.credentials.reseal", ids, map[string]any{"key_id": r.sealer.keyID, "count": n})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Filter selects cameras for List.

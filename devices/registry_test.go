@@ -157,6 +157,34 @@ func TestCredentialKey(t *testing.T) {
 	if _, err := e.reg.Credentials(e.ctx, res.Camera.ID); err == nil {
 		t.Fatal("another key opened the credentials")
 	}
+	// Rotation: the env registry's key is new, the old one is previous.
+	rot, err := New(Config{Pool: e.pool, Auditor: e.aud, DataDir: e.dataDir, PreviousKeyFiles: []string{keyPath}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rot.ResealCredentials(e.ctx, e.actor); err != nil || n != 1 {
+		t.Fatalf("ResealCredentials: %d %v", n, err)
+	}
+	if c, err := e.reg.Credentials(e.ctx, res.Camera.ID); err != nil || c.Password != "camsim" {
+		t.Fatalf("after reseal, the new key: %v", err)
+	}
+	if n, err := rot.ResealCredentials(e.ctx, e.actor); err != nil || n != 0 {
+		t.Fatalf("second ResealCredentials: %d %v", n, err)
+	}
+	if c, err := reg2.Credentials(e.ctx, res.Camera.ID); err == nil {
+		t.Fatalf("the old key alone still opens resealed credentials: %v", c)
+	}
+	if _, err := rot.ResealCredentials(e.ctx, e.actor); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the old key for the rest of the test.
+	back, err := New(Config{Pool: e.pool, Auditor: e.aud, KeyFile: keyPath, PreviousKeyFiles: []string{filepath.Join(e.dataDir, KeyFileName)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := back.ResealCredentials(e.ctx, e.actor); err != nil || n != 1 {
+		t.Fatalf("reseal back: %d %v", n, err)
+	}
 	// New credentials replace the old ones, audited without them.
 	if err := reg2.SetCredentials(e.ctx, res.Camera.ID, Credentials{Username: "operator", Password: "n3w-secret"}, e.actor); err != nil {
 		t.Fatal(err)
