@@ -136,8 +136,15 @@ func wantProfiles(want ...Profile) check {
 	})
 }
 
-func wantScopes(n int, contains ...string) check {
+func wantScopes(n int, fields ScopeFields, contains ...string) check {
 	return wantValue(func(t *testing.T, got []Scope) {
+		items := make([]string, 0, len(got))
+		for _, s := range got {
+			items = append(items, s.Item)
+		}
+		if f := ParseScopes(items); !reflect.DeepEqual(f, fields) {
+			t.Errorf("scope fields %+v, want %+v", f, fields)
+		}
 		if len(got) != n {
 			t.Errorf("%d scopes, want %d", len(got), n)
 		}
@@ -209,7 +216,7 @@ var corpusChecks = map[string]check{
 	"axis-Q6045-E/GetProfiles.xml": wantProfiles(
 		Profile{Token: "profile_1_h264", Name: "profile_1 h264", Encoding: "H264", Width: 1280, Height: 720, FrameRate: 30, HasPTZ: true, PTZNodeToken: "1", VideoSource: "0"},
 		Profile{Token: "profile_1_jpeg", Name: "profile_1 jpeg", Encoding: "JPEG", Width: 1280, Height: 720, FrameRate: 30, HasPTZ: true, PTZNodeToken: "1", VideoSource: "0"}),
-	"axis-Q6045-E/GetScopes.xml":         wantScopes(6, "onvif://www.onvif.org/name/AXIS%20Q6045-E", "onvif://www.onvif.org/hardware/Q6045-E"),
+	"axis-Q6045-E/GetScopes.xml":         wantScopes(6, ScopeFields{Name: "AXIS Q6045-E", Hardware: "Q6045-E", Profiles: []string{"Streaming"}}, "onvif://www.onvif.org/name/AXIS%20Q6045-E", "onvif://www.onvif.org/hardware/Q6045-E"),
 	"axis-Q6045-E/GetServices.Fault.xml": wantFault("Receiver", []string{"Action"}, "Action failed"),
 	"axis-Q6045-E/GetSnapshotUri.xml":    wantURI("http://192.168.0.19/onvif-cgi/jpg/image.cgi?resolution=1280x720&compression=20"),
 	"axis-Q6045-E/GetStatus.xml": wantStatus(PTZStatus{Position: PTZVector{-0.387339115, 0.933800578, 0}, HasPosition: true,
@@ -229,7 +236,7 @@ var corpusChecks = map[string]check{
 	"ezviz-CS-H8c-R100-1K2WKFL/GetCapabilities.xml": wantCaps(Services{Device: "http://192.168.1.3/onvif/device_service",
 		Media: "http://192.168.1.3/onvif/Media", PTZ: "http://192.168.1.3/onvif/PTZ", Events: "http://192.168.1.3/onvif/Events", Imaging: "http://192.168.1.3/onvif/Imaging"}),
 	"ezviz-CS-H8c-R100-1K2WKFL/GetDeviceInformation.xml": wantDeviceInfo(DeviceInfo{"EZVIZ", "CS-H8c-R100-1K2WKFL", "V5.3.8 build 250612", "CS-H8c-R100-1K2WKFL0120250611CCRRBF9716291", "88"}),
-	"ezviz-CS-H8c-R100-1K2WKFL/GetScopes.xml":            wantScopes(8, "onvif://www.onvif.org/MAC/0c:a6:4c:ea:0c:6f", "onvif://www.onvif.org/name/CS-H8c-R100-1K2WKFL"),
+	"ezviz-CS-H8c-R100-1K2WKFL/GetScopes.xml":            wantScopes(8, ScopeFields{Name: "CS-H8c-R100-1K2WKFL", Hardware: "CS-H8c-R100-1K2WKFL", MAC: "0c:a6:4c:ea:0c:6f", Profiles: []string{"Streaming", "G"}}, "onvif://www.onvif.org/MAC/0c:a6:4c:ea:0c:6f", "onvif://www.onvif.org/name/CS-H8c-R100-1K2WKFL"),
 	"ezviz-CS-H8c-R100-1K2WKFL/GetServices.xml": wantServicesList(11, map[string]string{nsMedia2: "http://192.168.1.3/onvif/Media2",
 		nsPTZ: "http://192.168.1.3/onvif/PTZ", nsEvents: "http://192.168.1.3/onvif/Events"}),
 	"hikvision-DFI6256TE/ProbeMatches.excerpt.xml":    wantMalformed,
@@ -245,7 +252,7 @@ var corpusChecks = map[string]check{
 		Profile{Token: "Profile_1", Name: "mainStream", Fixed: true, Encoding: "H264", Width: 1280, Height: 720, FrameRate: 10, BitrateKbps: 4096, HasPTZ: true, PTZNodeToken: "PTZNODETOKEN", VideoSource: "VideoSource_1"},
 		Profile{Token: "Profile_2", Name: "subStream", Fixed: true, Encoding: "H264", Width: 704, Height: 480, FrameRate: 30, BitrateKbps: 1024, HasPTZ: true, PTZNodeToken: "PTZNODETOKEN", VideoSource: "VideoSource_1"},
 		Profile{Token: "Profile_3", Name: "thirdStream", Fixed: true, Encoding: "H264", Width: 704, Height: 480, FrameRate: 30, BitrateKbps: 1024, HasPTZ: true, PTZNodeToken: "PTZNODETOKEN", VideoSource: "VideoSource_1"}),
-	"hikvision-DS-2DF7276-AEL/GetScopes.xml":      wantScopes(8, "onvif://www.onvif.org/location/city/hangzhou", "onvif://www.onvif.org/hardware/DS-2DF7276-AEL"),
+	"hikvision-DS-2DF7276-AEL/GetScopes.xml":      wantScopes(8, ScopeFields{Name: "DS-2DF7276-AEL", Hardware: "DS-2DF7276-AEL", Location: "city/hangzhou", Profiles: []string{"Streaming", "G"}}, "onvif://www.onvif.org/location/city/hangzhou", "onvif://www.onvif.org/hardware/DS-2DF7276-AEL"),
 	"hikvision-DS-2DF7276-AEL/GetServices.xml":    wantServicesList(7, map[string]string{nsMedia: "http://10.10.1.60/onvif/Media", nsPTZ: "http://10.10.1.60/onvif/PTZ"}),
 	"hikvision-DS-2DF7276-AEL/GetSnapshotUri.xml": wantURI("http://10.10.1.60/onvif/snapshot"),
 	"hikvision-DS-2DF7276-AEL/GetStatus.xml": wantStatus(PTZStatus{Position: PTZVector{0.333167, -0.682, 0}, HasPosition: true,

@@ -67,12 +67,53 @@ type Discovered struct {
 	Scopes            []string
 	MetadataVersion   int
 	From              netip.AddrPort // where the answer came from
-	// Parsed from onvif:// scopes (URL-decoded; "" when absent).
+	ScopeFields                      // parsed from Scopes
+}
+
+// ScopeFields are the well-known onvif:// scopes of a device, URL-decoded
+// ("" when absent).
+type ScopeFields struct {
 	Name     string
-	Location string
+	Location string // e.g. "city/seoul"
 	Hardware string
 	MAC      string
 	Profiles []string // e.g. Streaming, T, G
+}
+
+// ParseScopes extracts the well-known fields from scope URIs (from
+// WS-Discovery or GetScopes); the first value of each kind wins.
+func ParseScopes(items []string) ScopeFields {
+	var f ScopeFields
+	const pfx = "onvif://www.onvif.org/"
+	for _, s := range items {
+		if len(s) < len(pfx) || !strings.EqualFold(s[:len(pfx)], pfx) {
+			continue
+		}
+		kind, val, _ := strings.Cut(s[len(pfx):], "/")
+		if v, err := url.PathUnescape(val); err == nil {
+			val = v
+		}
+		set := func(dst *string) {
+			if *dst == "" {
+				*dst = val
+			}
+		}
+		switch strings.ToLower(kind) {
+		case "name":
+			set(&f.Name)
+		case "location":
+			set(&f.Location)
+		case "hardware":
+			set(&f.Hardware)
+		case "mac":
+			set(&f.MAC)
+		case "profile":
+			if val != "" {
+				f.Profiles = append(f.Profiles, val)
+			}
+		}
+	}
+	return f
 }
 
 // Discover sends WS-Discovery probes to cfg.Targets (and, when
@@ -357,7 +398,7 @@ func parseProbeMatches(data []byte) (relatesTo string, out []Discovered, err err
 			Scopes:            strings.Fields(m.Scopes),
 		}
 		dv.MetadataVersion, _ = strconv.Atoi(strings.TrimSpace(m.MetadataVersion))
-		applyScopes(&dv)
+		dv.ScopeFields = ParseScopes(dv.Scopes)
 		if dv.EndpointReference == "" && len(dv.XAddrs) == 0 {
 			return "", nil, malformed("probe match without endpoint reference or XAddrs")
 		}
@@ -377,40 +418,4 @@ func httpURLs(in []string) []string {
 		}
 	}
 	return out
-}
-
-func applyScopes(d *Discovered) {
-	const pfx = "onvif://www.onvif.org/"
-	for _, s := range d.Scopes {
-		if !strings.HasPrefix(strings.ToLower(s), pfx) {
-			continue
-		}
-		rest := s[len(pfx):]
-		kind, val, _ := strings.Cut(rest, "/")
-		if v, err := url.PathUnescape(val); err == nil {
-			val = v
-		}
-		switch strings.ToLower(kind) {
-		case "name":
-			if d.Name == "" {
-				d.Name = val
-			}
-		case "location":
-			if d.Location == "" {
-				d.Location = val
-			}
-		case "hardware":
-			if d.Hardware == "" {
-				d.Hardware = val
-			}
-		case "mac":
-			if d.MAC == "" {
-				d.MAC = val
-			}
-		case "profile":
-			if val != "" {
-				d.Profiles = append(d.Profiles, val)
-			}
-		}
-	}
 }
