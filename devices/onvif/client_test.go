@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -489,3 +491,38 @@ func TestFaultWith200AndMedia2Only(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestNoCredentialsInLogs runs successful and failing calls with debug
+// logging and checks that neither the password nor the username's digest
+// material reaches the log.
+func TestNoCredentialsInLogs(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFakeDevice(t)
+	f.wsse, f.digest = false, true
+	f.answers["GetDeviceInformation"] = corpusFile(t, "axis-Q6045-E/GetDeviceInformation.xml")
+	for _, pass := range []string{f.pass, "wrong-Secret-123"} {
+		c := newTestClient(t, Config{Endpoint: f.url(), Username: f.user, Password: pass, Logger: logger})
+		_, _ = c.GetDeviceInformation(ctxTimeout(t, 5*time.Second))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	if !strings.Contains(out, "onvif call") {
+		t.Fatalf("no debug log: %q", out)
+	}
+	for _, secret := range []string{f.pass, "wrong-Secret-123", "Digest "} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q:\n%s", secret, out)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
