@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,14 +60,20 @@ func BenchmarkCamsimReadDevice(b *testing.B) {
 	}
 }
 
-// BenchmarkCamsimDiscover254 probes a /24 in which 254 simulated cameras
-// answer; one op is one complete discovery of all of them.
-func BenchmarkCamsimDiscover254(b *testing.B) {
-	const count = 254
-	sub := fmt.Sprintf("127.%d.%d", 100+(time.Now().Nanosecond()%100), 1+(time.Now().Nanosecond()/100)%250)
+// BenchmarkCamsimDiscover probes a range in which simulated cameras answer;
+// one op is one complete discovery of all of them. GWANJE_BENCH_CAMERAS sets
+// the number of cameras (default 254 in a /24; up to 1022 in a /22).
+func BenchmarkCamsimDiscover(b *testing.B) {
+	count := 254
+	if v, err := strconv.Atoi(os.Getenv("GWANJE_BENCH_CAMERAS")); err == nil && v > 0 && v <= 1022 {
+		count = v
+	}
+	n := time.Now().Nanosecond()
+	base := fmt.Sprintf("127.%d.%d", 100+n%100, 4*(1+(n/100)%60)) // a /22-aligned block in 127/8
+	rng := base + ".0/22"
 	port := func() int {
 		for range 20 {
-			if p := freePortB(sub + ".1"); p > 0 {
+			if p := freePortB(base + ".1"); p > 0 {
 				return p
 			}
 		}
@@ -73,26 +81,28 @@ func BenchmarkCamsimDiscover254(b *testing.B) {
 		return 0
 	}
 	ctx := context.Background()
-	fleet, err := camsim.StartFleet(ctx, camsim.FleetConfig{Count: count, BaseIP: sub + ".1",
+	start := time.Now()
+	fleet, err := camsim.StartFleet(ctx, camsim.FleetConfig{Count: count, BaseIP: base + ".1",
 		HTTPPort: port(), RTSPPort: port(), DiscoveryPort: port(), Template: camsim.Config{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer fleet.Close()
+	b.Logf("%d cameras started in %v", count, time.Since(start))
 	dport := fleet.Cameras()[0].DiscoveryAddr().Port
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n := 0
-		err := Discover(dctx, DiscoveryConfig{Targets: []string{sub + ".0/24"}, Port: dport, Rate: 2000, Wait: 10 * time.Second}, func(Discovered) {
-			n++
-			if n == count {
+		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		found := 0
+		err := Discover(dctx, DiscoveryConfig{Targets: []string{rng}, Port: dport, Rate: 2000, Wait: 10 * time.Second}, func(Discovered) {
+			found++
+			if found == count {
 				cancel()
 			}
 		})
 		cancel()
-		if err != nil || n != count {
-			b.Fatalf("found %d of %d: %v", n, count, err)
+		if err != nil || found != count {
+			b.Fatalf("found %d of %d: %v", found, count, err)
 		}
 	}
 }
