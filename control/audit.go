@@ -23,6 +23,12 @@ type auditService struct {
 // record writes an entry for the caller's action and returns only once it
 // is committed; the action must not proceed on error.
 func (s *Server) record(ctx context.Context, e audit.Entry) error {
+	_, err := s.recordSeq(ctx, e)
+	return err
+}
+
+// recordSeq is record, returning the entry's sequence number.
+func (s *Server) recordSeq(ctx context.Context, e audit.Entry) (int64, error) {
 	p := mustPrincipal(ctx)
 	e.Actor = actorOf(p)
 	e.ClientAddr = p.ClientAddr
@@ -37,10 +43,11 @@ func (s *Server) record(ctx context.Context, e audit.Entry) error {
 	// asking still leaves it.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if _, err := s.cfg.Audit.Append(actx, e); err != nil {
-		return fmt.Errorf("record %s: %w", e.Type, err)
+	rec, err := s.cfg.Audit.Append(actx, e)
+	if err != nil {
+		return 0, fmt.Errorf("record %s: %w", e.Type, err)
 	}
-	return nil
+	return rec.Seq, nil
 }
 
 func optTS(t time.Time) *time.Time {

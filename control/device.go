@@ -15,6 +15,7 @@ import (
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/devices/onvif"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -382,4 +383,143 @@ func cameraPB(c devices.Camera) *pb.Camera {
 			Width: int32(p.Width), Height: int32(p.Height), FrameRate: p.FrameRate, Ptz: p.PTZ})
 	}
 	return out
+}
+
+// ---- device management ----
+
+func clockPB(c devices.ClockStatus) *pb.ClockStatus {
+	return &pb.ClockStatus{CameraUtc: ts(c.CameraUTC), Offset: durationpb.New(c.Offset), Latency: durationpb.New(c.Latency),
+		Mode: c.Mode, NtpServers: c.NTPServers}
+}
+
+// act records an action on a camera, runs it, and records its failure too.
+func (x *deviceService) act(ctx context.Context, e audit.Entry, run func() error) error {
+	if err := x.s.record(ctx, e); err != nil {
+		return err
+	}
+	if err := run(); err != nil {
+		f := e
+		f.Outcome, f.Reason = audit.Failed, err.Error()
+		if rerr := x.s.record(ctx, f); rerr != nil {
+			x.s.log.Error("could not record a failed camera action", "type", e.Type, "err", rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+func (x *deviceService) GetClock(ctx context.Context, r *pb.GetClockRequest) (*pb.ClockStatus, error) {
+	if _, err := x.camera(ctx, pb.DeviceService_GetClock_FullMethodName, ac.PermDeviceRead, r.GetCameraId()); err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	st, err := reg.Clock(ctx, r.GetCameraId())
+	if err != nil {
+		return nil, err
+	}
+	return clockPB(st), nil
+}
+
+func (x *deviceService) FixClock(ctx context.Context, r *pb.FixClockRequest) (*pb.ClockStatus, error) {
+	if _, err := x.camera(ctx, pb.DeviceService_FixClock_FullMethodName, ac.PermDeviceConfigure, r.GetCameraId()); err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	var st devices.ClockStatus
+	err := x.act(ctx, audit.Entry{Type: "device.clock.fix", Cameras: []string{r.GetCameraId()}, Reason: r.GetReason(),
+		Details: map[string]any{"ntp_servers": r.GetNtpServers()}}, func() (err error) {
+		st, err = reg.FixClock(ctx, r.GetCameraId(), r.GetNtpServers())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return clockPB(st), nil
+}
+
+func (x *deviceService) RebootCamera(ctx context.Context, r *pb.RebootCameraRequest) (*pb.RebootCameraResponse, error) {
+	if _, err := x.camera(ctx, pb.DeviceService_RebootCamera_FullMethodName, ac.PermDeviceConfigure, r.GetCameraId()); err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	var msg string
+	err := x.act(ctx, audit.Entry{Type: "device.reboot", Cameras: []string{r.GetCameraId()}, Reason: r.GetReason()}, func() (err error) {
+		msg, err = reg.Reboot(ctx, r.GetCameraId())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RebootCameraResponse{Message: msg}, nil
+}
+
+// footageCamera authorizes perm with a stated purpose on a camera.
+func (x *deviceService) footageCamera(ctx context.Context, method string, perm ac.Permission, id, purpose, text string) (ac.Purpose, error) {
+	p, err := ac.ValidatePurpose(purpose, text)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	reg, err := x.reg()
+	if err != nil {
+		return "", err
+	}
+	c, err := reg.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	res := cameraResource(c)
+	res.Purpose = p
+	return p, x.s.decideCamera(ctx, method, perm, res)
+}
+
+func (x *deviceService) GetSnapshot(ctx context.Context, r *pb.GetSnapshotRequest) (*pb.GetSnapshotResponse, error) {
+	purpose, err := x.footageCamera(ctx, pb.DeviceService_GetSnapshot_FullMethodName, ac.PermSnapshotView, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	if err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	e := audit.Entry{Type: "snapshot.view", Cameras: []string{r.GetCameraId()}, Live: true, Purpose: string(purpose), PurposeText: r.GetPurposeText()}
+	seq, err := x.s.recordSeq(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	img, ct, err := reg.Snapshot(ctx, r.GetCameraId())
+	if err != nil {
+		f := e
+		f.Outcome, f.Reason = audit.Failed, err.Error()
+		_ = x.s.record(ctx, f)
+		return nil, err
+	}
+	return &pb.GetSnapshotResponse{ContentType: ct, Image: img, AuditSeq: seq}, nil
+}
+
+func (x *deviceService) ControlPTZ(ctx context.Context, r *pb.ControlPTZRequest) (*pb.ControlPTZResponse, error) {
+	purpose, err := x.footageCamera(ctx, pb.DeviceService_ControlPTZ_FullMethodName, ac.PermPTZControl, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	if err != nil {
+		return nil, err
+	}
+	reg, _ := x.reg()
+	vec := func(v *pb.PTZVector) onvif.PTZVector {
+		return onvif.PTZVector{Pan: v.GetPan(), Tilt: v.GetTilt(), Zoom: v.GetZoom()}
+	}
+	a := devices.PTZAction{Kind: r.GetAction(), Velocity: vec(r.GetVelocity()), Duration: r.GetDuration().AsDuration(),
+		Position: vec(r.GetPosition()), PresetToken: r.GetPresetToken(), PresetName: r.GetPresetName()}
+	var res devices.PTZResult
+	err = x.act(ctx, audit.Entry{Type: "ptz." + r.GetAction(), Cameras: []string{r.GetCameraId()}, Live: true,
+		Purpose: string(purpose), PurposeText: r.GetPurposeText(),
+		Details: map[string]any{"preset": r.GetPresetToken() + r.GetPresetName()}}, func() (err error) {
+		res, err = reg.PTZ(ctx, r.GetCameraId(), a)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ControlPTZResponse{
+		Position:    &pb.PTZVector{Pan: res.Status.Position.Pan, Tilt: res.Status.Position.Tilt, Zoom: res.Status.Position.Zoom},
+		PanTiltMove: res.Status.PanTiltMove, ZoomMove: res.Status.ZoomMove, PresetToken: res.PresetToken,
+	}
+	for _, p := range res.Presets {
+		out.Presets = append(out.Presets, &pb.PTZPreset{Token: p.Token, Name: p.Name})
+	}
+	return out, nil
 }

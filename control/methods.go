@@ -94,6 +94,11 @@ var methods = map[string]access{
 	gwanjev1.DeviceService_ImportOpenData_FullMethodName:        need(ac.PermDeviceRegister),
 	gwanjev1.DeviceService_ExportOpenData_FullMethodName:        need(ac.PermReportRead),
 	gwanjev1.DeviceService_GetInstallationReport_FullMethodName: need(ac.PermReportRead),
+	gwanjev1.DeviceService_GetClock_FullMethodName:              needCamera(ac.PermDeviceRead),
+	gwanjev1.DeviceService_FixClock_FullMethodName:              needCamera(ac.PermDeviceConfigure),
+	gwanjev1.DeviceService_RebootCamera_FullMethodName:          needCamera(ac.PermDeviceConfigure),
+	gwanjev1.DeviceService_GetSnapshot_FullMethodName:           needCamera(ac.PermSnapshotView),
+	gwanjev1.DeviceService_ControlPTZ_FullMethodName:            needCamera(ac.PermPTZControl),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -23,6 +23,703 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetClockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClockRequest) Reset() {
+	*x = GetClockRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClockRequest) ProtoMessage() {}
+
+func (x *GetClockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClockRequest.ProtoReflect.Descriptor instead.
+func (*GetClockRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetClockRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+type ClockStatus struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	CameraUtc *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=camera_utc,json=cameraUtc,proto3" json:"camera_utc,omitempty"`
+	// Camera clock minus server clock.
+	Offset  *durationpb.Duration `protobuf:"bytes,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Latency *durationpb.Duration `protobuf:"bytes,3,opt,name=latency,proto3" json:"latency,omitempty"`
+	// NTP or Manual.
+	Mode          string   `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	NtpServers    []string `protobuf:"bytes,5,rep,name=ntp_servers,json=ntpServers,proto3" json:"ntp_servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockStatus) Reset() {
+	*x = ClockStatus{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockStatus) ProtoMessage() {}
+
+func (x *ClockStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockStatus.ProtoReflect.Descriptor instead.
+func (*ClockStatus) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClockStatus) GetCameraUtc() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CameraUtc
+	}
+	return nil
+}
+
+func (x *ClockStatus) GetOffset() *durationpb.Duration {
+	if x != nil {
+		return x.Offset
+	}
+	return nil
+}
+
+func (x *ClockStatus) GetLatency() *durationpb.Duration {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+func (x *ClockStatus) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *ClockStatus) GetNtpServers() []string {
+	if x != nil {
+		return x.NtpServers
+	}
+	return nil
+}
+
+type FixClockRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	// Empty: set the camera to the server's time; else follow these servers.
+	NtpServers    []string `protobuf:"bytes,2,rep,name=ntp_servers,json=ntpServers,proto3" json:"ntp_servers,omitempty"`
+	Reason        string   `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FixClockRequest) Reset() {
+	*x = FixClockRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FixClockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FixClockRequest) ProtoMessage() {}
+
+func (x *FixClockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FixClockRequest.ProtoReflect.Descriptor instead.
+func (*FixClockRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FixClockRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *FixClockRequest) GetNtpServers() []string {
+	if x != nil {
+		return x.NtpServers
+	}
+	return nil
+}
+
+func (x *FixClockRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RebootCameraRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebootCameraRequest) Reset() {
+	*x = RebootCameraRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebootCameraRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebootCameraRequest) ProtoMessage() {}
+
+func (x *RebootCameraRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebootCameraRequest.ProtoReflect.Descriptor instead.
+func (*RebootCameraRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RebootCameraRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *RebootCameraRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RebootCameraResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebootCameraResponse) Reset() {
+	*x = RebootCameraResponse{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebootCameraResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebootCameraResponse) ProtoMessage() {}
+
+func (x *RebootCameraResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebootCameraResponse.ProtoReflect.Descriptor instead.
+func (*RebootCameraResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RebootCameraResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type GetSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Purpose       string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	PurposeText   string                 `protobuf:"bytes,3,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotRequest) Reset() {
+	*x = GetSnapshotRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotRequest) ProtoMessage() {}
+
+func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetSnapshotRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *GetSnapshotRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *GetSnapshotRequest) GetPurposeText() string {
+	if x != nil {
+		return x.PurposeText
+	}
+	return ""
+}
+
+type GetSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Image         []byte                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	AuditSeq      int64                  `protobuf:"varint,3,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotResponse) Reset() {
+	*x = GetSnapshotResponse{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotResponse) ProtoMessage() {}
+
+func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetSnapshotResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetSnapshotResponse) GetImage() []byte {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *GetSnapshotResponse) GetAuditSeq() int64 {
+	if x != nil {
+		return x.AuditSeq
+	}
+	return 0
+}
+
+type PTZVector struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pan           float64                `protobuf:"fixed64,1,opt,name=pan,proto3" json:"pan,omitempty"`
+	Tilt          float64                `protobuf:"fixed64,2,opt,name=tilt,proto3" json:"tilt,omitempty"`
+	Zoom          float64                `protobuf:"fixed64,3,opt,name=zoom,proto3" json:"zoom,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PTZVector) Reset() {
+	*x = PTZVector{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PTZVector) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PTZVector) ProtoMessage() {}
+
+func (x *PTZVector) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PTZVector.ProtoReflect.Descriptor instead.
+func (*PTZVector) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PTZVector) GetPan() float64 {
+	if x != nil {
+		return x.Pan
+	}
+	return 0
+}
+
+func (x *PTZVector) GetTilt() float64 {
+	if x != nil {
+		return x.Tilt
+	}
+	return 0
+}
+
+func (x *PTZVector) GetZoom() float64 {
+	if x != nil {
+		return x.Zoom
+	}
+	return 0
+}
+
+type ControlPTZRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	// move, stop, absolute, goto, set_preset or status.
+	Action        string               `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Velocity      *PTZVector           `protobuf:"bytes,3,opt,name=velocity,proto3" json:"velocity,omitempty"`
+	Duration      *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	Position      *PTZVector           `protobuf:"bytes,5,opt,name=position,proto3" json:"position,omitempty"`
+	PresetToken   string               `protobuf:"bytes,6,opt,name=preset_token,json=presetToken,proto3" json:"preset_token,omitempty"`
+	PresetName    string               `protobuf:"bytes,7,opt,name=preset_name,json=presetName,proto3" json:"preset_name,omitempty"`
+	Purpose       string               `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	PurposeText   string               `protobuf:"bytes,9,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlPTZRequest) Reset() {
+	*x = ControlPTZRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlPTZRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlPTZRequest) ProtoMessage() {}
+
+func (x *ControlPTZRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlPTZRequest.ProtoReflect.Descriptor instead.
+func (*ControlPTZRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ControlPTZRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *ControlPTZRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ControlPTZRequest) GetVelocity() *PTZVector {
+	if x != nil {
+		return x.Velocity
+	}
+	return nil
+}
+
+func (x *ControlPTZRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *ControlPTZRequest) GetPosition() *PTZVector {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *ControlPTZRequest) GetPresetToken() string {
+	if x != nil {
+		return x.PresetToken
+	}
+	return ""
+}
+
+func (x *ControlPTZRequest) GetPresetName() string {
+	if x != nil {
+		return x.PresetName
+	}
+	return ""
+}
+
+func (x *ControlPTZRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ControlPTZRequest) GetPurposeText() string {
+	if x != nil {
+		return x.PurposeText
+	}
+	return ""
+}
+
+type PTZPreset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PTZPreset) Reset() {
+	*x = PTZPreset{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PTZPreset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PTZPreset) ProtoMessage() {}
+
+func (x *PTZPreset) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PTZPreset.ProtoReflect.Descriptor instead.
+func (*PTZPreset) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PTZPreset) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *PTZPreset) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ControlPTZResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Position *PTZVector             `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	// IDLE or MOVING.
+	PanTiltMove   string       `protobuf:"bytes,2,opt,name=pan_tilt_move,json=panTiltMove,proto3" json:"pan_tilt_move,omitempty"`
+	ZoomMove      string       `protobuf:"bytes,3,opt,name=zoom_move,json=zoomMove,proto3" json:"zoom_move,omitempty"`
+	Presets       []*PTZPreset `protobuf:"bytes,4,rep,name=presets,proto3" json:"presets,omitempty"`
+	PresetToken   string       `protobuf:"bytes,5,opt,name=preset_token,json=presetToken,proto3" json:"preset_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlPTZResponse) Reset() {
+	*x = ControlPTZResponse{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlPTZResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlPTZResponse) ProtoMessage() {}
+
+func (x *ControlPTZResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlPTZResponse.ProtoReflect.Descriptor instead.
+func (*ControlPTZResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ControlPTZResponse) GetPosition() *PTZVector {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+func (x *ControlPTZResponse) GetPanTiltMove() string {
+	if x != nil {
+		return x.PanTiltMove
+	}
+	return ""
+}
+
+func (x *ControlPTZResponse) GetZoomMove() string {
+	if x != nil {
+		return x.ZoomMove
+	}
+	return ""
+}
+
+func (x *ControlPTZResponse) GetPresets() []*PTZPreset {
+	if x != nil {
+		return x.Presets
+	}
+	return nil
+}
+
+func (x *ControlPTZResponse) GetPresetToken() string {
+	if x != nil {
+		return x.PresetToken
+	}
+	return ""
+}
+
 type Position struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Lat           float64                `protobuf:"fixed64,1,opt,name=lat,proto3" json:"lat,omitempty"`
@@ -33,7 +730,7 @@ type Position struct {
 
 func (x *Position) Reset() {
 	*x = Position{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[0]
+	mi := &file_gwanje_v1_device_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +742,7 @@ func (x *Position) String() string {
 func (*Position) ProtoMessage() {}
 
 func (x *Position) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[0]
+	mi := &file_gwanje_v1_device_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +755,7 @@ func (x *Position) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Position.ProtoReflect.Descriptor instead.
 func (*Position) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{0}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Position) GetLat() float64 {
@@ -87,7 +784,7 @@ type Contractor struct {
 
 func (x *Contractor) Reset() {
 	*x = Contractor{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[1]
+	mi := &file_gwanje_v1_device_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +796,7 @@ func (x *Contractor) String() string {
 func (*Contractor) ProtoMessage() {}
 
 func (x *Contractor) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[1]
+	mi := &file_gwanje_v1_device_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +809,7 @@ func (x *Contractor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contractor.ProtoReflect.Descriptor instead.
 func (*Contractor) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{1}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Contractor) GetId() string {
@@ -160,7 +857,7 @@ type SiteFields struct {
 
 func (x *SiteFields) Reset() {
 	*x = SiteFields{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[2]
+	mi := &file_gwanje_v1_device_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +869,7 @@ func (x *SiteFields) String() string {
 func (*SiteFields) ProtoMessage() {}
 
 func (x *SiteFields) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[2]
+	mi := &file_gwanje_v1_device_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +882,7 @@ func (x *SiteFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteFields.ProtoReflect.Descriptor instead.
 func (*SiteFields) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{2}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SiteFields) GetName() string {
@@ -263,7 +960,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[3]
+	mi := &file_gwanje_v1_device_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +972,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[3]
+	mi := &file_gwanje_v1_device_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +985,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{3}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Site) GetId() string {
@@ -329,7 +1026,7 @@ type CreateSiteRequest struct {
 
 func (x *CreateSiteRequest) Reset() {
 	*x = CreateSiteRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[4]
+	mi := &file_gwanje_v1_device_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +1038,7 @@ func (x *CreateSiteRequest) String() string {
 func (*CreateSiteRequest) ProtoMessage() {}
 
 func (x *CreateSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[4]
+	mi := &file_gwanje_v1_device_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +1051,7 @@ func (x *CreateSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSiteRequest.ProtoReflect.Descriptor instead.
 func (*CreateSiteRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{4}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSiteRequest) GetFields() *SiteFields {
@@ -382,7 +1079,7 @@ type UpdateSiteRequest struct {
 
 func (x *UpdateSiteRequest) Reset() {
 	*x = UpdateSiteRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[5]
+	mi := &file_gwanje_v1_device_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +1091,7 @@ func (x *UpdateSiteRequest) String() string {
 func (*UpdateSiteRequest) ProtoMessage() {}
 
 func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[5]
+	mi := &file_gwanje_v1_device_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +1104,7 @@ func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSiteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSiteRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{5}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSiteRequest) GetId() string {
@@ -439,7 +1136,7 @@ type ListSitesRequest struct {
 
 func (x *ListSitesRequest) Reset() {
 	*x = ListSitesRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[6]
+	mi := &file_gwanje_v1_device_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +1148,7 @@ func (x *ListSitesRequest) String() string {
 func (*ListSitesRequest) ProtoMessage() {}
 
 func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[6]
+	mi := &file_gwanje_v1_device_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +1161,7 @@ func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
 func (*ListSitesRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{6}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{17}
 }
 
 type ListSitesResponse struct {
@@ -476,7 +1173,7 @@ type ListSitesResponse struct {
 
 func (x *ListSitesResponse) Reset() {
 	*x = ListSitesResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[7]
+	mi := &file_gwanje_v1_device_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +1185,7 @@ func (x *ListSitesResponse) String() string {
 func (*ListSitesResponse) ProtoMessage() {}
 
 func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[7]
+	mi := &file_gwanje_v1_device_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +1198,7 @@ func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesResponse.ProtoReflect.Descriptor instead.
 func (*ListSitesResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{7}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSitesResponse) GetSites() []*Site {
@@ -553,7 +1250,7 @@ type CameraFields struct {
 
 func (x *CameraFields) Reset() {
 	*x = CameraFields{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[8]
+	mi := &file_gwanje_v1_device_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +1262,7 @@ func (x *CameraFields) String() string {
 func (*CameraFields) ProtoMessage() {}
 
 func (x *CameraFields) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[8]
+	mi := &file_gwanje_v1_device_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +1275,7 @@ func (x *CameraFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CameraFields.ProtoReflect.Descriptor instead.
 func (*CameraFields) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{8}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CameraFields) GetSiteId() string {
@@ -785,7 +1482,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[9]
+	mi := &file_gwanje_v1_device_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +1494,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[9]
+	mi := &file_gwanje_v1_device_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +1507,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{9}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Profile) GetToken() string {
@@ -884,7 +1581,7 @@ type DeviceFacts struct {
 
 func (x *DeviceFacts) Reset() {
 	*x = DeviceFacts{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[10]
+	mi := &file_gwanje_v1_device_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1593,7 @@ func (x *DeviceFacts) String() string {
 func (*DeviceFacts) ProtoMessage() {}
 
 func (x *DeviceFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[10]
+	mi := &file_gwanje_v1_device_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1606,7 @@ func (x *DeviceFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceFacts.ProtoReflect.Descriptor instead.
 func (*DeviceFacts) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{10}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeviceFacts) GetDeviceUrl() string {
@@ -1021,7 +1718,7 @@ type Camera struct {
 
 func (x *Camera) Reset() {
 	*x = Camera{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[11]
+	mi := &file_gwanje_v1_device_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1730,7 @@ func (x *Camera) String() string {
 func (*Camera) ProtoMessage() {}
 
 func (x *Camera) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[11]
+	mi := &file_gwanje_v1_device_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1743,7 @@ func (x *Camera) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Camera.ProtoReflect.Descriptor instead.
 func (*Camera) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{11}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Camera) GetId() string {
@@ -1124,7 +1821,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[12]
+	mi := &file_gwanje_v1_device_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1833,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[12]
+	mi := &file_gwanje_v1_device_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1846,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{12}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DiscoverRequest) GetTargets() []string {
@@ -1184,7 +1881,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[13]
+	mi := &file_gwanje_v1_device_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1893,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[13]
+	mi := &file_gwanje_v1_device_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1906,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{13}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DiscoverResponse) GetEndpointReference() string {
@@ -1299,7 +1996,7 @@ type RegisterCameraRequest struct {
 
 func (x *RegisterCameraRequest) Reset() {
 	*x = RegisterCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[14]
+	mi := &file_gwanje_v1_device_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +2008,7 @@ func (x *RegisterCameraRequest) String() string {
 func (*RegisterCameraRequest) ProtoMessage() {}
 
 func (x *RegisterCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[14]
+	mi := &file_gwanje_v1_device_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +2021,7 @@ func (x *RegisterCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterCameraRequest.ProtoReflect.Descriptor instead.
 func (*RegisterCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{14}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegisterCameraRequest) GetDeviceUrl() string {
@@ -1387,7 +2084,7 @@ type RegisterCameraResponse struct {
 
 func (x *RegisterCameraResponse) Reset() {
 	*x = RegisterCameraResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[15]
+	mi := &file_gwanje_v1_device_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +2096,7 @@ func (x *RegisterCameraResponse) String() string {
 func (*RegisterCameraResponse) ProtoMessage() {}
 
 func (x *RegisterCameraResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[15]
+	mi := &file_gwanje_v1_device_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +2109,7 @@ func (x *RegisterCameraResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterCameraResponse.ProtoReflect.Descriptor instead.
 func (*RegisterCameraResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{15}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegisterCameraResponse) GetCamera() *Camera {
@@ -1445,7 +2142,7 @@ type GetCameraRequest struct {
 
 func (x *GetCameraRequest) Reset() {
 	*x = GetCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[16]
+	mi := &file_gwanje_v1_device_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +2154,7 @@ func (x *GetCameraRequest) String() string {
 func (*GetCameraRequest) ProtoMessage() {}
 
 func (x *GetCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[16]
+	mi := &file_gwanje_v1_device_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +2167,7 @@ func (x *GetCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCameraRequest.ProtoReflect.Descriptor instead.
 func (*GetCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{16}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetCameraRequest) GetId() string {
@@ -1498,7 +2195,7 @@ type ListCamerasRequest struct {
 
 func (x *ListCamerasRequest) Reset() {
 	*x = ListCamerasRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[17]
+	mi := &file_gwanje_v1_device_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +2207,7 @@ func (x *ListCamerasRequest) String() string {
 func (*ListCamerasRequest) ProtoMessage() {}
 
 func (x *ListCamerasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[17]
+	mi := &file_gwanje_v1_device_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +2220,7 @@ func (x *ListCamerasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCamerasRequest.ProtoReflect.Descriptor instead.
 func (*ListCamerasRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{17}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListCamerasRequest) GetSiteId() string {
@@ -1606,7 +2303,7 @@ type ListCamerasResponse struct {
 
 func (x *ListCamerasResponse) Reset() {
 	*x = ListCamerasResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[18]
+	mi := &file_gwanje_v1_device_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +2315,7 @@ func (x *ListCamerasResponse) String() string {
 func (*ListCamerasResponse) ProtoMessage() {}
 
 func (x *ListCamerasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[18]
+	mi := &file_gwanje_v1_device_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +2328,7 @@ func (x *ListCamerasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCamerasResponse.ProtoReflect.Descriptor instead.
 func (*ListCamerasResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{18}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListCamerasResponse) GetCameras() []*Camera {
@@ -1664,7 +2361,7 @@ type UpdateCameraRequest struct {
 
 func (x *UpdateCameraRequest) Reset() {
 	*x = UpdateCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[19]
+	mi := &file_gwanje_v1_device_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +2373,7 @@ func (x *UpdateCameraRequest) String() string {
 func (*UpdateCameraRequest) ProtoMessage() {}
 
 func (x *UpdateCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[19]
+	mi := &file_gwanje_v1_device_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +2386,7 @@ func (x *UpdateCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCameraRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{19}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateCameraRequest) GetId() string {
@@ -1744,7 +2441,7 @@ type DecommissionCameraRequest struct {
 
 func (x *DecommissionCameraRequest) Reset() {
 	*x = DecommissionCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[20]
+	mi := &file_gwanje_v1_device_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +2453,7 @@ func (x *DecommissionCameraRequest) String() string {
 func (*DecommissionCameraRequest) ProtoMessage() {}
 
 func (x *DecommissionCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[20]
+	mi := &file_gwanje_v1_device_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +2466,7 @@ func (x *DecommissionCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionCameraRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{20}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DecommissionCameraRequest) GetId() string {
@@ -1800,7 +2497,7 @@ type ImportOpenDataRequest struct {
 
 func (x *ImportOpenDataRequest) Reset() {
 	*x = ImportOpenDataRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[21]
+	mi := &file_gwanje_v1_device_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2509,7 @@ func (x *ImportOpenDataRequest) String() string {
 func (*ImportOpenDataRequest) ProtoMessage() {}
 
 func (x *ImportOpenDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[21]
+	mi := &file_gwanje_v1_device_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2522,7 @@ func (x *ImportOpenDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOpenDataRequest.ProtoReflect.Descriptor instead.
 func (*ImportOpenDataRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{21}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ImportOpenDataRequest) GetCsv() []byte {
@@ -1874,7 +2571,7 @@ type RowError struct {
 
 func (x *RowError) Reset() {
 	*x = RowError{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[22]
+	mi := &file_gwanje_v1_device_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2583,7 @@ func (x *RowError) String() string {
 func (*RowError) ProtoMessage() {}
 
 func (x *RowError) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[22]
+	mi := &file_gwanje_v1_device_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2596,7 @@ func (x *RowError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowError.ProtoReflect.Descriptor instead.
 func (*RowError) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{22}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RowError) GetLine() int32 {
@@ -1937,7 +2634,7 @@ type ImportOpenDataResponse struct {
 
 func (x *ImportOpenDataResponse) Reset() {
 	*x = ImportOpenDataResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[23]
+	mi := &file_gwanje_v1_device_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2646,7 @@ func (x *ImportOpenDataResponse) String() string {
 func (*ImportOpenDataResponse) ProtoMessage() {}
 
 func (x *ImportOpenDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[23]
+	mi := &file_gwanje_v1_device_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2659,7 @@ func (x *ImportOpenDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOpenDataResponse.ProtoReflect.Descriptor instead.
 func (*ImportOpenDataResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{23}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ImportOpenDataResponse) GetRows() int32 {
@@ -2019,7 +2716,7 @@ type ExportOpenDataRequest struct {
 
 func (x *ExportOpenDataRequest) Reset() {
 	*x = ExportOpenDataRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[24]
+	mi := &file_gwanje_v1_device_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2728,7 @@ func (x *ExportOpenDataRequest) String() string {
 func (*ExportOpenDataRequest) ProtoMessage() {}
 
 func (x *ExportOpenDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[24]
+	mi := &file_gwanje_v1_device_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2741,7 @@ func (x *ExportOpenDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOpenDataRequest.ProtoReflect.Descriptor instead.
 func (*ExportOpenDataRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{24}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExportOpenDataRequest) GetEncoding() string {
@@ -2083,7 +2780,7 @@ type GetInstallationReportRequest struct {
 
 func (x *GetInstallationReportRequest) Reset() {
 	*x = GetInstallationReportRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[25]
+	mi := &file_gwanje_v1_device_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2792,7 @@ func (x *GetInstallationReportRequest) String() string {
 func (*GetInstallationReportRequest) ProtoMessage() {}
 
 func (x *GetInstallationReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[25]
+	mi := &file_gwanje_v1_device_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2805,7 @@ func (x *GetInstallationReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstallationReportRequest.ProtoReflect.Descriptor instead.
 func (*GetInstallationReportRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{25}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetInstallationReportRequest) GetFormat() string {
@@ -2158,7 +2855,7 @@ type DeviceReport struct {
 
 func (x *DeviceReport) Reset() {
 	*x = DeviceReport{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[26]
+	mi := &file_gwanje_v1_device_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2867,7 @@ func (x *DeviceReport) String() string {
 func (*DeviceReport) ProtoMessage() {}
 
 func (x *DeviceReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[26]
+	mi := &file_gwanje_v1_device_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2880,7 @@ func (x *DeviceReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceReport.ProtoReflect.Descriptor instead.
 func (*DeviceReport) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{26}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeviceReport) GetFilename() string {
@@ -2212,6 +2909,58 @@ var File_gwanje_v1_device_proto protoreflect.FileDescriptor
 const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
 	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n" +
+	"\x0fGetClockRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xe5\x01\n" +
+	"\vClockStatus\x129\n" +
+	"\n" +
+	"camera_utc\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tcameraUtc\x121\n" +
+	"\x06offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06offset\x123\n" +
+	"\alatency\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12\x1f\n" +
+	"\vntp_servers\x18\x05 \x03(\tR\n" +
+	"ntpServers\"g\n" +
+	"\x0fFixClockRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x1f\n" +
+	"\vntp_servers\x18\x02 \x03(\tR\n" +
+	"ntpServers\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"J\n" +
+	"\x13RebootCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"0\n" +
+	"\x14RebootCameraResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"n\n" +
+	"\x12GetSnapshotRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12!\n" +
+	"\fpurpose_text\x18\x03 \x01(\tR\vpurposeText\"k\n" +
+	"\x13GetSnapshotResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\fR\x05image\x12\x1b\n" +
+	"\taudit_seq\x18\x03 \x01(\x03R\bauditSeq\"E\n" +
+	"\tPTZVector\x12\x10\n" +
+	"\x03pan\x18\x01 \x01(\x01R\x03pan\x12\x12\n" +
+	"\x04tilt\x18\x02 \x01(\x01R\x04tilt\x12\x12\n" +
+	"\x04zoom\x18\x03 \x01(\x01R\x04zoom\"\xe4\x02\n" +
+	"\x11ControlPTZRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x120\n" +
+	"\bvelocity\x18\x03 \x01(\v2\x14.gwanje.v1.PTZVectorR\bvelocity\x125\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x120\n" +
+	"\bposition\x18\x05 \x01(\v2\x14.gwanje.v1.PTZVectorR\bposition\x12!\n" +
+	"\fpreset_token\x18\x06 \x01(\tR\vpresetToken\x12\x1f\n" +
+	"\vpreset_name\x18\a \x01(\tR\n" +
+	"presetName\x12\x18\n" +
+	"\apurpose\x18\b \x01(\tR\apurpose\x12!\n" +
+	"\fpurpose_text\x18\t \x01(\tR\vpurposeText\"5\n" +
+	"\tPTZPreset\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xda\x01\n" +
+	"\x12ControlPTZResponse\x120\n" +
+	"\bposition\x18\x01 \x01(\v2\x14.gwanje.v1.PTZVectorR\bposition\x12\"\n" +
+	"\rpan_tilt_move\x18\x02 \x01(\tR\vpanTiltMove\x12\x1b\n" +
+	"\tzoom_move\x18\x03 \x01(\tR\bzoomMove\x12.\n" +
+	"\apresets\x18\x04 \x03(\v2\x14.gwanje.v1.PTZPresetR\apresets\x12!\n" +
+	"\fpreset_token\x18\x05 \x01(\tR\vpresetToken\".\n" +
 	"\bPosition\x12\x10\n" +
 	"\x03lat\x18\x01 \x01(\x01R\x03lat\x12\x10\n" +
 	"\x03lon\x18\x02 \x01(\x01R\x03lon\"`\n" +
@@ -2425,7 +3174,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\fDeviceReport\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent2\x8b\a\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent2\xf5\t\n" +
 	"\rDeviceService\x12;\n" +
 	"\n" +
 	"CreateSite\x12\x1c.gwanje.v1.CreateSiteRequest\x1a\x0f.gwanje.v1.Site\x12;\n" +
@@ -2440,7 +3189,13 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\x12DecommissionCamera\x12$.gwanje.v1.DecommissionCameraRequest\x1a\x11.gwanje.v1.Camera\x12U\n" +
 	"\x0eImportOpenData\x12 .gwanje.v1.ImportOpenDataRequest\x1a!.gwanje.v1.ImportOpenDataResponse\x12K\n" +
 	"\x0eExportOpenData\x12 .gwanje.v1.ExportOpenDataRequest\x1a\x17.gwanje.v1.DeviceReport\x12Y\n" +
-	"\x15GetInstallationReport\x12'.gwanje.v1.GetInstallationReportRequest\x1a\x17.gwanje.v1.DeviceReportB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
+	"\x15GetInstallationReport\x12'.gwanje.v1.GetInstallationReportRequest\x1a\x17.gwanje.v1.DeviceReport\x12>\n" +
+	"\bGetClock\x12\x1a.gwanje.v1.GetClockRequest\x1a\x16.gwanje.v1.ClockStatus\x12>\n" +
+	"\bFixClock\x12\x1a.gwanje.v1.FixClockRequest\x1a\x16.gwanje.v1.ClockStatus\x12O\n" +
+	"\fRebootCamera\x12\x1e.gwanje.v1.RebootCameraRequest\x1a\x1f.gwanje.v1.RebootCameraResponse\x12L\n" +
+	"\vGetSnapshot\x12\x1d.gwanje.v1.GetSnapshotRequest\x1a\x1e.gwanje.v1.GetSnapshotResponse\x12I\n" +
+	"\n" +
+	"ControlPTZ\x12\x1c.gwanje.v1.ControlPTZRequest\x1a\x1d.gwanje.v1.ControlPTZResponseB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
 
 var (
 	file_gwanje_v1_device_proto_rawDescOnce sync.Once
@@ -2454,91 +3209,120 @@ func file_gwanje_v1_device_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_device_proto_rawDescData
 }
 
-var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_gwanje_v1_device_proto_goTypes = []any{
-	(*Position)(nil),                     // 0: gwanje.v1.Position
-	(*Contractor)(nil),                   // 1: gwanje.v1.Contractor
-	(*SiteFields)(nil),                   // 2: gwanje.v1.SiteFields
-	(*Site)(nil),                         // 3: gwanje.v1.Site
-	(*CreateSiteRequest)(nil),            // 4: gwanje.v1.CreateSiteRequest
-	(*UpdateSiteRequest)(nil),            // 5: gwanje.v1.UpdateSiteRequest
-	(*ListSitesRequest)(nil),             // 6: gwanje.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),            // 7: gwanje.v1.ListSitesResponse
-	(*CameraFields)(nil),                 // 8: gwanje.v1.CameraFields
-	(*Profile)(nil),                      // 9: gwanje.v1.Profile
-	(*DeviceFacts)(nil),                  // 10: gwanje.v1.DeviceFacts
-	(*Camera)(nil),                       // 11: gwanje.v1.Camera
-	(*DiscoverRequest)(nil),              // 12: gwanje.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),             // 13: gwanje.v1.DiscoverResponse
-	(*RegisterCameraRequest)(nil),        // 14: gwanje.v1.RegisterCameraRequest
-	(*RegisterCameraResponse)(nil),       // 15: gwanje.v1.RegisterCameraResponse
-	(*GetCameraRequest)(nil),             // 16: gwanje.v1.GetCameraRequest
-	(*ListCamerasRequest)(nil),           // 17: gwanje.v1.ListCamerasRequest
-	(*ListCamerasResponse)(nil),          // 18: gwanje.v1.ListCamerasResponse
-	(*UpdateCameraRequest)(nil),          // 19: gwanje.v1.UpdateCameraRequest
-	(*DecommissionCameraRequest)(nil),    // 20: gwanje.v1.DecommissionCameraRequest
-	(*ImportOpenDataRequest)(nil),        // 21: gwanje.v1.ImportOpenDataRequest
-	(*RowError)(nil),                     // 22: gwanje.v1.RowError
-	(*ImportOpenDataResponse)(nil),       // 23: gwanje.v1.ImportOpenDataResponse
-	(*ExportOpenDataRequest)(nil),        // 24: gwanje.v1.ExportOpenDataRequest
-	(*GetInstallationReportRequest)(nil), // 25: gwanje.v1.GetInstallationReportRequest
-	(*DeviceReport)(nil),                 // 26: gwanje.v1.DeviceReport
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 28: google.protobuf.Duration
+	(*GetClockRequest)(nil),              // 0: gwanje.v1.GetClockRequest
+	(*ClockStatus)(nil),                  // 1: gwanje.v1.ClockStatus
+	(*FixClockRequest)(nil),              // 2: gwanje.v1.FixClockRequest
+	(*RebootCameraRequest)(nil),          // 3: gwanje.v1.RebootCameraRequest
+	(*RebootCameraResponse)(nil),         // 4: gwanje.v1.RebootCameraResponse
+	(*GetSnapshotRequest)(nil),           // 5: gwanje.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),          // 6: gwanje.v1.GetSnapshotResponse
+	(*PTZVector)(nil),                    // 7: gwanje.v1.PTZVector
+	(*ControlPTZRequest)(nil),            // 8: gwanje.v1.ControlPTZRequest
+	(*PTZPreset)(nil),                    // 9: gwanje.v1.PTZPreset
+	(*ControlPTZResponse)(nil),           // 10: gwanje.v1.ControlPTZResponse
+	(*Position)(nil),                     // 11: gwanje.v1.Position
+	(*Contractor)(nil),                   // 12: gwanje.v1.Contractor
+	(*SiteFields)(nil),                   // 13: gwanje.v1.SiteFields
+	(*Site)(nil),                         // 14: gwanje.v1.Site
+	(*CreateSiteRequest)(nil),            // 15: gwanje.v1.CreateSiteRequest
+	(*UpdateSiteRequest)(nil),            // 16: gwanje.v1.UpdateSiteRequest
+	(*ListSitesRequest)(nil),             // 17: gwanje.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),            // 18: gwanje.v1.ListSitesResponse
+	(*CameraFields)(nil),                 // 19: gwanje.v1.CameraFields
+	(*Profile)(nil),                      // 20: gwanje.v1.Profile
+	(*DeviceFacts)(nil),                  // 21: gwanje.v1.DeviceFacts
+	(*Camera)(nil),                       // 22: gwanje.v1.Camera
+	(*DiscoverRequest)(nil),              // 23: gwanje.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),             // 24: gwanje.v1.DiscoverResponse
+	(*RegisterCameraRequest)(nil),        // 25: gwanje.v1.RegisterCameraRequest
+	(*RegisterCameraResponse)(nil),       // 26: gwanje.v1.RegisterCameraResponse
+	(*GetCameraRequest)(nil),             // 27: gwanje.v1.GetCameraRequest
+	(*ListCamerasRequest)(nil),           // 28: gwanje.v1.ListCamerasRequest
+	(*ListCamerasResponse)(nil),          // 29: gwanje.v1.ListCamerasResponse
+	(*UpdateCameraRequest)(nil),          // 30: gwanje.v1.UpdateCameraRequest
+	(*DecommissionCameraRequest)(nil),    // 31: gwanje.v1.DecommissionCameraRequest
+	(*ImportOpenDataRequest)(nil),        // 32: gwanje.v1.ImportOpenDataRequest
+	(*RowError)(nil),                     // 33: gwanje.v1.RowError
+	(*ImportOpenDataResponse)(nil),       // 34: gwanje.v1.ImportOpenDataResponse
+	(*ExportOpenDataRequest)(nil),        // 35: gwanje.v1.ExportOpenDataRequest
+	(*GetInstallationReportRequest)(nil), // 36: gwanje.v1.GetInstallationReportRequest
+	(*DeviceReport)(nil),                 // 37: gwanje.v1.DeviceReport
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
 }
 var file_gwanje_v1_device_proto_depIdxs = []int32{
-	0,  // 0: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
-	1,  // 1: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
-	2,  // 2: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
-	27, // 3: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	27, // 4: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 5: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	2,  // 6: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	3,  // 7: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
-	0,  // 8: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
-	9,  // 9: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
-	28, // 10: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
-	27, // 11: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
-	8,  // 12: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
-	10, // 13: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
-	27, // 14: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
-	27, // 15: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
-	27, // 16: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 17: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	11, // 18: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
-	28, // 19: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
-	11, // 20: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
-	8,  // 21: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	22, // 22: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
-	4,  // 23: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
-	5,  // 24: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
-	6,  // 25: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
-	12, // 26: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
-	14, // 27: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
-	16, // 28: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
-	17, // 29: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
-	19, // 30: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
-	20, // 31: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
-	21, // 32: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
-	24, // 33: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
-	25, // 34: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
-	3,  // 35: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
-	3,  // 36: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
-	7,  // 37: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
-	13, // 38: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
-	15, // 39: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
-	11, // 40: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
-	18, // 41: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
-	11, // 42: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
-	11, // 43: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
-	23, // 44: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
-	26, // 45: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.DeviceReport
-	26, // 46: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.DeviceReport
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	38, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
+	39, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
+	39, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
+	7,  // 3: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
+	39, // 4: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
+	7,  // 5: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
+	7,  // 6: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
+	9,  // 7: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
+	11, // 8: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
+	12, // 9: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
+	13, // 10: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
+	38, // 11: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	38, // 12: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 13: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	13, // 14: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	14, // 15: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
+	11, // 16: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
+	20, // 17: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
+	39, // 18: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
+	38, // 19: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
+	19, // 20: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
+	21, // 21: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
+	38, // 22: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
+	38, // 23: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
+	38, // 24: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 25: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	22, // 26: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
+	39, // 27: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
+	22, // 28: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
+	19, // 29: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	33, // 30: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
+	15, // 31: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
+	16, // 32: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
+	17, // 33: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
+	23, // 34: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
+	25, // 35: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
+	27, // 36: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
+	28, // 37: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
+	30, // 38: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
+	31, // 39: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
+	32, // 40: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
+	35, // 41: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
+	36, // 42: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
+	0,  // 43: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
+	2,  // 44: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
+	3,  // 45: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
+	5,  // 46: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
+	8,  // 47: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
+	14, // 48: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
+	14, // 49: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
+	18, // 50: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
+	24, // 51: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
+	26, // 52: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
+	22, // 53: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
+	29, // 54: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
+	22, // 55: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
+	22, // 56: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
+	34, // 57: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
+	37, // 58: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.DeviceReport
+	37, // 59: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.DeviceReport
+	1,  // 60: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
+	1,  // 61: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
+	4,  // 62: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
+	6,  // 63: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
+	10, // 64: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
+	48, // [48:65] is the sub-list for method output_type
+	31, // [31:48] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_device_proto_init() }
@@ -2552,7 +3336,7 @@ func file_gwanje_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_device_proto_rawDesc), len(file_gwanje_v1_device_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,11 @@ const (
 	DeviceService_ImportOpenData_FullMethodName        = "/gwanje.v1.DeviceService/ImportOpenData"
 	DeviceService_ExportOpenData_FullMethodName        = "/gwanje.v1.DeviceService/ExportOpenData"
 	DeviceService_GetInstallationReport_FullMethodName = "/gwanje.v1.DeviceService/GetInstallationReport"
+	DeviceService_GetClock_FullMethodName              = "/gwanje.v1.DeviceService/GetClock"
+	DeviceService_FixClock_FullMethodName              = "/gwanje.v1.DeviceService/FixClock"
+	DeviceService_RebootCamera_FullMethodName          = "/gwanje.v1.DeviceService/RebootCamera"
+	DeviceService_GetSnapshot_FullMethodName           = "/gwanje.v1.DeviceService/GetSnapshot"
+	DeviceService_ControlPTZ_FullMethodName            = "/gwanje.v1.DeviceService/ControlPTZ"
 )
 
 // DeviceServiceClient is the client API for DeviceService service.
@@ -63,6 +68,18 @@ type DeviceServiceClient interface {
 	ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*DeviceReport, error)
 	// GetInstallationReport renders the 설치 현황.
 	GetInstallationReport(ctx context.Context, in *GetInstallationReportRequest, opts ...grpc.CallOption) (*DeviceReport, error)
+	// GetClock reads the camera's clock: its offset from the server's decides
+	// whether its footage is good evidence.
+	GetClock(ctx context.Context, in *GetClockRequest, opts ...grpc.CallOption) (*ClockStatus, error)
+	// FixClock sets the camera's clock to the server's, or to NTP.
+	FixClock(ctx context.Context, in *FixClockRequest, opts ...grpc.CallOption) (*ClockStatus, error)
+	RebootCamera(ctx context.Context, in *RebootCameraRequest, opts ...grpc.CallOption) (*RebootCameraResponse, error)
+	// GetSnapshot returns a still image: footage, so it needs a purpose and is
+	// recorded before the image is handed out.
+	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error)
+	// ControlPTZ moves a PTZ camera, with the purpose recorded (moving a
+	// camera away from its purpose is an offence).
+	ControlPTZ(ctx context.Context, in *ControlPTZRequest, opts ...grpc.CallOption) (*ControlPTZResponse, error)
 }
 
 type deviceServiceClient struct {
@@ -202,6 +219,56 @@ func (c *deviceServiceClient) GetInstallationReport(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *deviceServiceClient) GetClock(ctx context.Context, in *GetClockRequest, opts ...grpc.CallOption) (*ClockStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClockStatus)
+	err := c.cc.Invoke(ctx, DeviceService_GetClock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceServiceClient) FixClock(ctx context.Context, in *FixClockRequest, opts ...grpc.CallOption) (*ClockStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClockStatus)
+	err := c.cc.Invoke(ctx, DeviceService_FixClock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceServiceClient) RebootCamera(ctx context.Context, in *RebootCameraRequest, opts ...grpc.CallOption) (*RebootCameraResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebootCameraResponse)
+	err := c.cc.Invoke(ctx, DeviceService_RebootCamera_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceServiceClient) GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSnapshotResponse)
+	err := c.cc.Invoke(ctx, DeviceService_GetSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceServiceClient) ControlPTZ(ctx context.Context, in *ControlPTZRequest, opts ...grpc.CallOption) (*ControlPTZResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ControlPTZResponse)
+	err := c.cc.Invoke(ctx, DeviceService_ControlPTZ_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeviceServiceServer is the server API for DeviceService service.
 // All implementations must embed UnimplementedDeviceServiceServer
 // for forward compatibility.
@@ -232,6 +299,18 @@ type DeviceServiceServer interface {
 	ExportOpenData(context.Context, *ExportOpenDataRequest) (*DeviceReport, error)
 	// GetInstallationReport renders the 설치 현황.
 	GetInstallationReport(context.Context, *GetInstallationReportRequest) (*DeviceReport, error)
+	// GetClock reads the camera's clock: its offset from the server's decides
+	// whether its footage is good evidence.
+	GetClock(context.Context, *GetClockRequest) (*ClockStatus, error)
+	// FixClock sets the camera's clock to the server's, or to NTP.
+	FixClock(context.Context, *FixClockRequest) (*ClockStatus, error)
+	RebootCamera(context.Context, *RebootCameraRequest) (*RebootCameraResponse, error)
+	// GetSnapshot returns a still image: footage, so it needs a purpose and is
+	// recorded before the image is handed out.
+	GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error)
+	// ControlPTZ moves a PTZ camera, with the purpose recorded (moving a
+	// camera away from its purpose is an offence).
+	ControlPTZ(context.Context, *ControlPTZRequest) (*ControlPTZResponse, error)
 	mustEmbedUnimplementedDeviceServiceServer()
 }
 
@@ -277,6 +356,21 @@ func (UnimplementedDeviceServiceServer) ExportOpenData(context.Context, *ExportO
 }
 func (UnimplementedDeviceServiceServer) GetInstallationReport(context.Context, *GetInstallationReportRequest) (*DeviceReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInstallationReport not implemented")
+}
+func (UnimplementedDeviceServiceServer) GetClock(context.Context, *GetClockRequest) (*ClockStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClock not implemented")
+}
+func (UnimplementedDeviceServiceServer) FixClock(context.Context, *FixClockRequest) (*ClockStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method FixClock not implemented")
+}
+func (UnimplementedDeviceServiceServer) RebootCamera(context.Context, *RebootCameraRequest) (*RebootCameraResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebootCamera not implemented")
+}
+func (UnimplementedDeviceServiceServer) GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSnapshot not implemented")
+}
+func (UnimplementedDeviceServiceServer) ControlPTZ(context.Context, *ControlPTZRequest) (*ControlPTZResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ControlPTZ not implemented")
 }
 func (UnimplementedDeviceServiceServer) mustEmbedUnimplementedDeviceServiceServer() {}
 func (UnimplementedDeviceServiceServer) testEmbeddedByValue()                       {}
@@ -508,6 +602,96 @@ func _DeviceService_GetInstallationReport_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeviceService_GetClock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).GetClock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_GetClock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).GetClock(ctx, req.(*GetClockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeviceService_FixClock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FixClockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).FixClock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_FixClock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).FixClock(ctx, req.(*FixClockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeviceService_RebootCamera_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebootCameraRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).RebootCamera(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_RebootCamera_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).RebootCamera(ctx, req.(*RebootCameraRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeviceService_GetSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).GetSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_GetSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).GetSnapshot(ctx, req.(*GetSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeviceService_ControlPTZ_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ControlPTZRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).ControlPTZ(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_ControlPTZ_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).ControlPTZ(ctx, req.(*ControlPTZRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeviceService_ServiceDesc is the grpc.ServiceDesc for DeviceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -558,6 +742,26 @@ var DeviceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInstallationReport",
 			Handler:    _DeviceService_GetInstallationReport_Handler,
+		},
+		{
+			MethodName: "GetClock",
+			Handler:    _DeviceService_GetClock_Handler,
+		},
+		{
+			MethodName: "FixClock",
+			Handler:    _DeviceService_FixClock_Handler,
+		},
+		{
+			MethodName: "RebootCamera",
+			Handler:    _DeviceService_RebootCamera_Handler,
+		},
+		{
+			MethodName: "GetSnapshot",
+			Handler:    _DeviceService_GetSnapshot_Handler,
+		},
+		{
+			MethodName: "ControlPTZ",
+			Handler:    _DeviceService_ControlPTZ_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

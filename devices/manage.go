@@ -1,0 +1,238 @@
+package devices
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/icholy/digest"
+
+	"github.com/gwanje/gwanje/devices/onvif"
+)
+
+// Device management: the camera's clock, reboot, snapshot and PTZ. These
+// act on the camera, not on the registry, so they write no audit entry
+// themselves: the caller (control) records the action, with the purpose of
+// viewing where one is needed, and commits it before calling.
+
+// client connects to a registered camera with its stored credentials.
+func (r *Registry) client(ctx context.Context, id string) (*onvif.Client, Camera, error) {
+	cam, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, Camera{}, err
+	}
+	if cam.Lifecycle == Decommissioned {
+		return nil, cam, fmt.Errorf("%w: camera %s is decommissioned", ErrConflict, id)
+	}
+	if cam.Device.DeviceURL == "" {
+		return nil, cam, fmt.Errorf("%w: camera %s has no ONVIF device registered", ErrConflict, id)
+	}
+	creds, err := r.Credentials(ctx, id)
+	if err != nil {
+		return nil, cam, err
+	}
+	c, err := onvif.New(onvif.Config{
+		Endpoint: cam.Device.DeviceURL, Username: creds.Username, Password: creds.Password,
+		Timeout: r.cfg.CallTimeout, MaxResponseBytes: r.cfg.MaxResponseBytes, Logger: r.log, Now: r.cfg.Now,
+	})
+	if err != nil {
+		return nil, cam, mapONVIF("connect", err)
+	}
+	return c, cam, nil
+}
+
+// ClockStatus is a camera's clock as read now.
+type ClockStatus struct {
+	// CameraUTC is the camera's UTC time; Offset the camera minus the
+	// server's clock; Latency the round trip of the reading.
+	CameraUTC time.Time
+	Offset    time.Duration
+	Latency   time.Duration
+	// Mode is "NTP" or "Manual"; NTPServers the configured servers.
+	Mode       string
+	NTPServers []string
+}
+
+// Clock reads the camera's clock and its NTP configuration.
+func (r *Registry) Clock(ctx context.Context, id string) (ClockStatus, error) {
+	c, _, err := r.client(ctx, id)
+	if err != nil {
+		return ClockStatus{}, err
+	}
+	defer c.Close()
+	t, err := c.GetSystemDateAndTime(ctx)
+	if err != nil {
+		return ClockStatus{}, mapONVIF("clock", err)
+	}
+	st := ClockStatus{CameraUTC: t.UTC, Offset: t.Offset, Latency: t.Latency, Mode: t.DateTimeType}
+	if ntp, err := c.GetNTP(ctx); err == nil {
+		for _, h := range append(ntp.NTPManual, ntp.NTPFromDHCP...) {
+			st.NTPServers = append(st.NTPServers, h.Address)
+		}
+	}
+	return st, nil
+}
+
+// FixClock sets the camera's clock: to the server's time (ntp empty), or
+// to follow the given NTP servers. It returns the clock as read afterwards.
+func (r *Registry) FixClock(ctx context.Context, id string, ntp []string) (ClockStatus, error) {
+	c, _, err := r.client(ctx, id)
+	if err != nil {
+		return ClockStatus{}, err
+	}
+	defer c.Close()
+	if len(ntp) == 0 {
+		if err := c.SetSystemDateAndTime(ctx, r.cfg.Now().UTC()); err != nil {
+			return ClockStatus{}, mapONVIF("set clock", err)
+		}
+	} else {
+		if err := c.SetNTP(ctx, false, ntp); err != nil {
+			return ClockStatus{}, mapONVIF("set NTP", err)
+		}
+		if err := c.SetNTPTime(ctx); err != nil {
+			return ClockStatus{}, mapONVIF("switch to NTP", err)
+		}
+	}
+	c.Close()
+	return r.Clock(ctx, id)
+}
+
+// Reboot restarts the camera.
+func (r *Registry) Reboot(ctx context.Context, id string) (string, error) {
+	c, _, err := r.client(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	msg, err := c.SystemReboot(ctx)
+	if err != nil {
+		return "", mapONVIF("reboot", err)
+	}
+	return msg, nil
+}
+
+// MaxSnapshotBytes bounds a snapshot image.
+const MaxSnapshotBytes = 16 << 20
+
+// Snapshot fetches a still image from the camera's snapshot URI (HTTP
+// digest or basic with the stored credentials). The caller must have
+// recorded the viewing first: a snapshot is footage.
+func (r *Registry) Snapshot(ctx context.Context, id string) ([]byte, string, error) {
+	cam, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if cam.Device.SnapshotURI == "" {
+		return nil, "", fmt.Errorf("%w: camera %s has no snapshot URI", ErrNoProfile, id)
+	}
+	creds, err := r.Credentials(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel()
+	hc := &http.Client{Transport: &digest.Transport{Username: creds.Username, Password: creds.Password}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cam.Device.SnapshotURI, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: snapshot URI: %v", ErrBadResponse, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: snapshot: %v", ErrUnreachable, redactErr(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, "", fmt.Errorf("%w: snapshot", ErrUnauthorized)
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", fmt.Errorf("%w: snapshot: HTTP %d", ErrBadResponse, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxSnapshotBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: snapshot: %v", ErrUnreachable, err)
+	}
+	if len(b) > MaxSnapshotBytes {
+		return nil, "", fmt.Errorf("%w: snapshot larger than %d bytes", ErrBadResponse, MaxSnapshotBytes)
+	}
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "image/") {
+		ct = http.DetectContentType(b)
+		if !strings.HasPrefix(ct, "image/") {
+			return nil, "", fmt.Errorf("%w: snapshot is not an image (%s)", ErrBadResponse, ct)
+		}
+	}
+	return b, ct, nil
+}
+
+func redactErr(err error) string { return redactURL(err.Error()) }
+
+// PTZAction is one PTZ command.
+type PTZAction struct {
+	// Kind is move (continuous, Velocity for Duration), stop, absolute
+	// (to Position), goto (PresetToken) or set_preset (PresetName).
+	Kind        string
+	Velocity    onvif.PTZVector
+	Duration    time.Duration
+	Position    onvif.PTZVector
+	PresetToken string
+	PresetName  string
+}
+
+// PTZResult is the camera's PTZ state after a command.
+type PTZResult struct {
+	Status      onvif.PTZStatus
+	Presets     []onvif.Preset
+	PresetToken string // set by set_preset
+}
+
+// PTZ sends a command to a PTZ camera's default profile and returns its
+// status (and presets).
+func (r *Registry) PTZ(ctx context.Context, id string, a PTZAction) (PTZResult, error) {
+	c, cam, err := r.client(ctx, id)
+	if err != nil {
+		return PTZResult{}, err
+	}
+	defer c.Close()
+	if !cam.Device.PTZ {
+		return PTZResult{}, fmt.Errorf("%w: camera %s has no PTZ", ErrInvalid, id)
+	}
+	tok := cam.Device.ProfileToken
+	var res PTZResult
+	switch a.Kind {
+	case "move":
+		if a.Duration <= 0 || a.Duration > time.Minute {
+			a.Duration = 2 * time.Second
+		}
+		err = c.ContinuousMove(ctx, tok, a.Velocity, a.Duration)
+	case "stop":
+		err = c.Stop(ctx, tok, true, true)
+	case "absolute":
+		err = c.AbsoluteMove(ctx, tok, a.Position, nil)
+	case "goto":
+		if a.PresetToken == "" {
+			return res, fmt.Errorf("%w: goto needs a preset", ErrInvalid)
+		}
+		err = c.GotoPreset(ctx, tok, a.PresetToken, nil)
+	case "set_preset":
+		if strings.TrimSpace(a.PresetName) == "" {
+			return res, fmt.Errorf("%w: a preset needs a name", ErrInvalid)
+		}
+		res.PresetToken, err = c.SetPreset(ctx, tok, a.PresetName, "")
+	case "status":
+	default:
+		return res, fmt.Errorf("%w: unknown PTZ action %q (move, stop, absolute, goto, set_preset, status)", ErrInvalid, a.Kind)
+	}
+	if err != nil {
+		return res, mapONVIF("ptz "+a.Kind, err)
+	}
+	if res.Status, err = c.GetStatus(ctx, tok); err != nil {
+		return res, mapONVIF("ptz status", err)
+	}
+	if res.Presets, err = c.GetPresets(ctx, tok); err != nil {
+		return res, mapONVIF("ptz presets", err)
+	}
+	return res, nil
+}
