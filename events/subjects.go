@@ -48,6 +48,9 @@ func Audit(entryType string) string { return prefix + "audit." + entryType }
 const (
 	StreamCamera = "GWANJE_CAMERA"
 	StreamAudit  = "GWANJE_AUDIT"
+	// BucketStreamNodes is the KV bucket where stream nodes register
+	// (key: node ID) with a TTL heartbeat; owned by package stream.
+	BucketStreamNodes = "GWANJE_STREAM_NODES"
 
 	// BucketCameraStatus is the KV bucket of each camera's current
 	// status (key: camera id; value: gwanje.v1.CameraStatus).
