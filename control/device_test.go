@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/camsim"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
@@ -88,5 +89,61 @@ func TestRegisterAndScopedReads(t *testing.T) {
 	got, err := cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{Id: ids[0]})
 	if err != nil || got.Fields.SiteId != siteA.Id {
 		t.Fatalf("get: %v %v", got, err)
+	}
+}
+
+// TestSnapshotAndPTZNeedAPurposeAndAreRecordedFirst: footage actions on a
+// camera state a purpose, are recorded before the camera is touched, and are
+// refused to roles without the right.
+func TestSnapshotAndPTZNeedAPurposeAndAreRecordedFirst(t *testing.T) {
+	h := newHarness(t)
+	cl := pb.NewDeviceServiceClient(h.conn)
+	site, err := cl.CreateSite(h.as("technician"), &pb.CreateSiteRequest{Reason: "설치", Fields: &pb.SiteFields{Name: "교차로"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam, err := camsim.New(camsim.Config{Dialect: camsim.DialectHikvision, PTZ: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	info := cam.Info()
+	reg, err := cl.RegisterCamera(h.as("technician"), &pb.RegisterCameraRequest{DeviceUrl: cam.DeviceServiceURL(), Username: info.Username,
+		Password: info.Password, Reason: "설치", Fields: &pb.CameraFields{SiteId: site.Id, Name: "ptz", Purpose: "방범"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reg.Camera.Id
+
+	if _, err := cl.GetSnapshot(h.as("operator"), &pb.GetSnapshotRequest{CameraId: id}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("snapshot without a purpose: %v", err)
+	}
+	snap, err := cl.GetSnapshot(h.as("operator"), &pb.GetSnapshotRequest{CameraId: id, Purpose: "crime_prevention"})
+	if err != nil || len(snap.Image) == 0 || snap.AuditSeq == 0 {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if _, err := cl.GetSnapshot(h.as("technician"), &pb.GetSnapshotRequest{CameraId: id, Purpose: "maintenance"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("technician took a snapshot: %v", err)
+	}
+	if _, err := cl.ControlPTZ(h.as("operator"), &pb.ControlPTZRequest{CameraId: id, Action: "set_preset", PresetName: "정문", Purpose: "crime_prevention"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ControlPTZ(h.as("police"), &pb.ControlPTZRequest{CameraId: id, Action: "stop", Purpose: "crime_prevention"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("police moved a camera: %v", err)
+	}
+	page, err := h.audit.Query(context.Background(), audit.Filter{Camera: id, Types: []string{"snapshot.view", "ptz.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 2 {
+		t.Fatalf("want the snapshot and the PTZ command recorded, got %d entries", len(page.Entries))
+	}
+	for _, e := range page.Entries {
+		if e.Entry.Purpose != "crime_prevention" || e.Entry.Actor.Username != "u-operator" {
+			t.Fatalf("entry %+v", e.Entry)
+		}
 	}
 }
