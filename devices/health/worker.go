@@ -168,7 +168,8 @@ type Worker struct {
 	runOnce     sync.Once
 	closeOnce   sync.Once
 	done        chan struct{}
-	skipRelease bool // tests: die like a killed process
+	skipRelease bool         // tests: die like a killed process
+	onStatus    func(Status) // tests: every status handed to the publisher
 
 	stats workerStats
 }
@@ -611,6 +612,9 @@ func (w *Worker) round(ctx context.Context, c *camera, t Target) {
 func (w *Worker) publishStatus(t Target, s Status) {
 	s.CameraID, s.Site, s.Department, s.Worker = t.CameraID, t.Site, t.Department, w.cfg.ID
 	w.stats.published.Add(1)
+	if w.onStatus != nil {
+		w.onStatus(s)
+	}
 	if s.Transition() {
 		w.log.Info("camera state", "camera", t.CameraID, "state", s.State.String(), "previous", s.Previous.String(), "cause", s.Cause)
 	}
