@@ -430,8 +430,8 @@ func (s *Store) writer(ctx context.Context) {
 	}()
 
 	var assumed *head
+	// dispatch hands batch to a committer; the caller holds a slot.
 	dispatch := func(batch []*pending) {
-		slots <- struct{}{}
 		if s.headStale.Swap(false) || assumed == nil {
 			// Something failed or another writer moved the head: let the
 			// batches in flight finish, then start again from the database.
@@ -457,7 +457,7 @@ func (s *Store) writer(ctx context.Context) {
 		work <- j
 	}
 	// take collects a batch: first, whatever else is queued, and — when
-	// that is fewer than the previous batch held — whatever arrives within
+	// that is fewer than recent batches held — whatever arrives within
 	// GatherDelay more (the callers of the previous batch coming back), so
 	// that batches stay large instead of alternating large and small.
 	lastSize := 0
@@ -490,10 +490,15 @@ func (s *Store) writer(ctx context.Context) {
 			}
 			gather.Stop()
 		}
-		lastSize = len(batch)
+		// The target decays slowly, so that a few small batches (callers
+		// out of step) do not shrink the following ones.
+		lastSize = max(len(batch), lastSize-1)
 		return batch
 	}
 	for {
+		// Wait for a free committer first, and only then take the batch:
+		// what queues while the committers are busy joins the next batch.
+		slots <- struct{}{}
 		select {
 		case p := <-s.queue:
 			dispatch(take(p))
@@ -502,9 +507,11 @@ func (s *Store) writer(ctx context.Context) {
 			for {
 				b := take(nil)
 				if len(b) == 0 {
+					<-slots
 					return
 				}
 				dispatch(b)
+				slots <- struct{}{}
 			}
 		}
 	}

@@ -121,6 +121,11 @@ func run(clients int, dur time.Duration, fast bool, verifyN int) error {
 		}
 		n += k
 		rate := float64(k) / elapsed.Seconds()
+		if os.Getenv("AUDITBENCH_BATCHES") != "" {
+			var avg float64
+			_ = pool.QueryRow(ctx, "select count(*)::float8 / count(distinct logged_at) from audit_entry").Scan(&avg)
+			fmt.Printf("  mean batch so far: %.1f entries\n", avg)
+		}
 		sumC += ceiling
 		sumA += rate
 		fmt.Printf("round %d: pgbench %d clients, 1 INSERT/transaction: %8.0f/s | audit Append, %d writers, each committed: %8.0f/s (%.2fx)\n",
