@@ -626,12 +626,16 @@ func (w *Worker) publishStatus(t Target, s Status) {
 	})
 }
 
-// Owned returns the shards this worker holds now.
+// Owned returns the shards this worker holds now, sorted.
 func (w *Worker) Owned() []int {
-	if w.ls == nil {
-		return nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]int, 0, len(w.owned))
+	for n := range w.owned {
+		out = append(out, n)
 	}
-	return w.ls.owned()
+	slices.Sort(out)
+	return out
 }
 
 // Cameras returns the ids of the cameras this worker probes now, sorted.
