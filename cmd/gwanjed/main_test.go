@@ -309,3 +309,15 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestExampleConfigLoads keeps deploy/gwanjed.example.yaml true to the
+// settings gwanjed has.
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := parseFlags([]string{"--config", "../../deploy/gwanjed.example.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/gwanje" || cfg.GRPCAddr != "0.0.0.0:7100" || len(cfg.TLSHosts) != 2 || !cfg.RequireContractorTOTP {
+		t.Fatalf("example config read as %+v", cfg)
+	}
+}
