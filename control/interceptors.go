@@ -9,10 +9,14 @@ import (
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authorize(ctx, info.FullMethod)
 	if err != nil {
+		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
+		s.metrics.observe(info.FullMethod, err)
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
-	return resp, s.toStatus(ctx, info.FullMethod, err)
+	err = s.toStatus(ctx, info.FullMethod, err)
+	s.metrics.observe(info.FullMethod, err)
+	return resp, err
 }
 
 type wrappedStream struct {
@@ -25,7 +29,11 @@ func (w *wrappedStream) Context() context.Context { return w.ctx }
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authorize(ss.Context(), info.FullMethod)
 	if err != nil {
+		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
+		s.metrics.observe(info.FullMethod, err)
 		return err
 	}
-	return s.toStatus(ctx, info.FullMethod, handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx}))
+	err = s.toStatus(ctx, info.FullMethod, handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx}))
+	s.metrics.observe(info.FullMethod, err)
+	return err
 }

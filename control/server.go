@@ -68,6 +68,7 @@ type Server struct {
 	grpc      *grpc.Server
 	health    *health.Server
 	started   time.Time
+	metrics   *metrics
 	closeOnce sync.Once
 }
 
@@ -82,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer()}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer(), metrics: newMetrics()}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(cfg.TLS)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),

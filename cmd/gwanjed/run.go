@@ -124,6 +124,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer registry.Close()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return auditStore.Run(ctx) })
 	g.Go(func() error { return access.Run(ctx) })
@@ -160,10 +163,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		reg.MustRegister(ctl.Collectors()...)
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	if httpLis != nil {
-		srv := &http.Server{Handler: httpHandler(pool, bus), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: httpHandler(reg, pool, bus), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
@@ -192,9 +196,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-func httpHandler(pool *pgxpool.Pool, bus *events.Bus) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
