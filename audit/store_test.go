@@ -155,7 +155,7 @@ func TestConcurrentWritersTwoProcesses(t *testing.T) {
 		t.Cleanup(p.Close)
 		pools[i] = p
 	}
-	stores := []*audit.Store{start(t, pools[0], audit.Config{}), start(t, pools[1], audit.Config{})}
+	stores := []*audit.Store{start(t, pools[0], audit.Config{}), start(t, pools[1], audit.Config{Pipeline: 3, GatherDelay: -1})}
 	const writers, each = 8, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
