@@ -181,3 +181,52 @@ func sortedIDs(ts []Target) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestPullPointEvents subscribes to a simulated camera's events: motion and
+// tamper become events on NATS, and after a reboot the subscription is
+// created again and events keep coming.
+func TestPullPointEvents(t *testing.T) {
+	ctx := context.Background()
+	cam, err := camsim.New(camsim.Config{Dialect: camsim.DialectAxis, Logger: testLogger(), RebootDuration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	info := cam.Info()
+	srv := newServer(t, t.TempDir(), "127.0.0.1:0")
+	w := startWorker(t, WorkerConfig{
+		Conn: srv.Conn, ID: "w1", Shards: 1, LeaseTTL: 3 * time.Second, Interval: time.Second, KeyframeInterval: -1,
+		PullTimeout: time.Second, SubscriptionTTL: 4 * time.Second,
+		Targets: staticTargets([]Target{{CameraID: info.ID, DeviceURL: info.DeviceServiceURL, StreamURL: cam.RTSPURL(camsim.ProfileMain),
+			Username: info.Username, Password: info.Password, Events: true}}),
+	})
+	wt, _ := NewWatcher(WatcherConfig{Conn: srv.Conn})
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := wt.Watch(wctx, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent := func(kind EventKind, active bool) {
+		t.Helper()
+		for {
+			u := next(t, ch)
+			if u.Event != nil && u.Event.Kind == kind && u.Event.Active == active && !u.Snapshot {
+				return
+			}
+		}
+	}
+	cam.SetFaults(camsim.Faults{Tamper: true})
+	waitEvent(EventTamper, true)
+	cam.SetFaults(camsim.Faults{})
+	waitEvent(EventTamper, false)
+	subs := w.Stats().Subscribed
+	cam.Reboot()
+	waitFor(t, 30*time.Second, "a new subscription after the reboot", func() bool { return w.Stats().Subscribed > subs })
+	cam.SetFaults(camsim.Faults{Tamper: true})
+	waitEvent(EventTamper, true)
+	t.Logf("events %d, subscriptions %d", w.Stats().Events, w.Stats().Subscribed)
+}
