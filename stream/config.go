@@ -120,6 +120,15 @@ type Config struct {
 	// whose socket accepts nothing for WriteTimeout is dropped. Defaults
 	// 10s and 5s.
 	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout closes an RTSP connection that sends nothing (no request,
+	// no RTCP) for this long, including one that sent only garbage.
+	// Players send keep-alives well within it. Default 60s.
+	IdleTimeout time.Duration
+	// ViewerSendBuffer sets each viewer socket's kernel send buffer
+	// (SO_SNDBUF), bounding the kernel memory a viewer that reads nothing
+	// can hold and how long it takes to notice it. Default 512 KiB;
+	// negative leaves the operating system's autotuning.
+	ViewerSendBuffer int
 	// StallTimeout drops a viewer whose buffer stayed full (every frame
 	// dropped) for this long. Default 5s.
 	StallTimeout time.Duration
@@ -159,10 +168,14 @@ func (c *Config) setDefaults() error {
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.WriteTimeout, 5*time.Second)
 	def(&c.StallTimeout, 5*time.Second)
+	def(&c.IdleTimeout, time.Minute)
 	def(&c.RecheckInterval, time.Minute)
 	def(&c.TicketRetention, 24*time.Hour)
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin
+	}
+	if c.ViewerSendBuffer == 0 {
+		c.ViewerSendBuffer = 512 << 10
 	}
 	if c.ViewerQueue == 0 {
 		c.ViewerQueue = 1024

@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -414,4 +415,13 @@ func value(m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return -1
+}
+
+// containsStatus reports whether a client error carries an RTSP status.
+func containsStatus(err error, code int) bool {
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		return int(bad.Code) == code
+	}
+	return false
 }

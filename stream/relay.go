@@ -209,11 +209,18 @@ func (r *Relay) Start(ctx context.Context) error {
 		UDPRTCPAddress: rtcpAddr,
 		ReadTimeout:    r.cfg.ReadTimeout,
 		WriteTimeout:   r.cfg.WriteTimeout,
+		IdleTimeout:    r.cfg.IdleTimeout,
 		WriteQueueSize: r.cfg.ViewerQueue,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
 			ln = l
-			return l, err
+			if r.cfg.ViewerSendBuffer > 0 {
+				return sndbufListener{l, r.cfg.ViewerSendBuffer}, nil
+			}
+			return l, nil
 		},
 	}
 	if err := r.srv.Start(); err != nil {
@@ -316,6 +323,20 @@ func (r *Relay) Close() error {
 		r.wg.Wait()
 	})
 	return nil
+}
+
+// sndbufListener sets the send buffer of accepted connections.
+type sndbufListener struct {
+	net.Listener
+	size int
+}
+
+func (l sndbufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		_ = tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }
 
 // ---- RTSP handler ----
