@@ -370,7 +370,6 @@ func (v *viewer) closed() bool {
 	}
 }
 
-
 // freeUDPPair finds an even UDP port whose successor is free too on
 // 127.0.0.1 and returns "127.0.0.1:port" (a small race with other
 // processes is possible; the test then fails at Start and says so).
