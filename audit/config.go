@@ -104,6 +104,10 @@ type Config struct {
 	// Default "grant.", "role.", "account.", "contract.".
 	GrantTypes []string
 
+	// VerifyParallel is how many connections Verify reads a long range
+	// with (segments of at least 100,000 entries). Default 2.
+	VerifyParallel int
+
 	// Location is the time zone of reports and review months.
 	// Default Asia/Seoul (UTC+9 when the zone database is missing).
 	Location *time.Location
@@ -162,6 +166,9 @@ func (c *Config) defaults() {
 	}
 	if c.GrantTypes == nil {
 		c.GrantTypes = []string{"grant.", "role.", "account.", "contract."}
+	}
+	if c.VerifyParallel <= 0 {
+		c.VerifyParallel = 2
 	}
 	if c.Location == nil {
 		loc, err := time.LoadLocation("Asia/Seoul")

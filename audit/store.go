@@ -359,6 +359,17 @@ where exists (select from h)`
 // insertRows inserts rows after h and moves the head, in one statement that
 // inserts nothing when the head is no longer h. It returns the rows inserted.
 func insertRows(ctx context.Context, q querier, h head, rows []*row) (int64, error) {
+	last := rows[len(rows)-1]
+	args := append([]any{last.seq, last.hash, fromUsec(last.loggedAt), h.seq, h.hash}, columnArrays(rows)...)
+	tag, err := q.Exec(ctx, insertSQL, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// columnArrays returns rows as the column arrays $6… of insertSQL.
+func columnArrays(rows []*row) []any {
 	n := len(rows)
 	var (
 		seqs                                       = make([]int64, n)
@@ -378,14 +389,8 @@ func insertRows(ctx context.Context, q querier, h head, rows []*row) (int64, err
 		purposes[i], ptexts[i], reasons[i], reqs[i], details[i] = e.Purpose, e.PurposeText, e.Reason, e.RequestID, r.details
 		lives[i], prevs[i], hashes[i] = e.Live, r.prev, r.hash
 	}
-	last := rows[n-1]
-	tag, err := q.Exec(ctx, insertSQL, last.seq, last.hash, fromUsec(last.loggedAt), h.seq, h.hash,
-		seqs, times, types, outcomes, uids, unames, roles, orgs, addrs, sessions, cams, froms, tos,
-		lives, purposes, ptexts, reasons, reqs, details, prevs, hashes)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
+	return []any{seqs, times, types, outcomes, uids, unames, roles, orgs, addrs, sessions, cams, froms, tos,
+		lives, purposes, ptexts, reasons, reqs, details, prevs, hashes}
 }
 
 // isNoPartition reports whether err says the month's partition is missing.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -84,6 +85,24 @@ func (s *Store) Verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 	return rep, nil
 }
 
+// segment is a seq range walked on its own connection.
+type segment struct {
+	from, to int64
+	prev     []byte // hash entry from must follow; nil: that entry is missing
+	inner    bool   // another segment follows
+	cps      []Checkpoint
+	// results
+	problem                 *Problem
+	checked, first, last    int64
+	firstLogged, lastLogged int64
+	checkpoints             int
+	lastCheckpoint          int64
+	err                     error
+}
+
+// verifySegmentMin is the smallest range worth a connection of its own.
+var verifySegmentMin int64 = 100000
+
 func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error) {
 	rep := &VerifyReport{}
 	h, err := readHead(ctx, s.pool, false)
@@ -115,7 +134,6 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 	if from <= retainedUpTo+1 {
 		from = retainedUpTo + 1
 	}
-	expect := from
 	var prev []byte
 	switch {
 	case from == 1:
@@ -123,13 +141,11 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 	case from == retainedUpTo+1:
 		prev, rep.Anchor = retainedHash, fmt.Sprintf("retention record of entries up to %d", retainedUpTo)
 	default:
-		err := s.pool.QueryRow(ctx, "select hash from audit_entry where seq = $1", from-1).Scan(&prev)
-		if isNoRows(err) {
-			// The anchor itself is gone: start at the first entry present.
-			prev = nil
-			rep.Anchor = fmt.Sprintf("entry %d is missing", from-1)
-		} else if err != nil {
+		if prev, err = s.hashAt(ctx, from-1); err != nil {
 			return nil, err
+		}
+		if prev == nil {
+			rep.Anchor = fmt.Sprintf("entry %d is missing", from-1)
 		} else {
 			rep.Anchor = fmt.Sprintf("entry %d (not verified)", from-1)
 		}
@@ -140,27 +156,149 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 		return nil, err
 	}
 	trusted := append([]ed25519.PublicKey{s.pub}, s.cfg.TrustedKeys...)
-	isTrusted := func(pk ed25519.PublicKey) bool {
-		for _, k := range trusted {
-			if bytes.Equal(k, pk) {
-				return true
+
+	// Split long ranges over connections: each segment after the first is
+	// anchored on the stored hash of the entry before it, which the segment
+	// before verifies, so together they check exactly the whole chain.
+	end := to
+	if toEnd {
+		if err := s.pool.QueryRow(ctx, "select coalesce(max(seq), 0) from audit_entry").Scan(&end); err != nil {
+			return nil, err
+		}
+	}
+	n := int64(1)
+	if span := end - from + 1; span > 2*verifySegmentMin {
+		n = min(int64(s.cfg.VerifyParallel), span/verifySegmentMin)
+	}
+	segs := make([]*segment, n)
+	step := (end - from + 1) / n
+	for i := range segs {
+		sg := &segment{from: from + int64(i)*step, to: from + int64(i+1)*step - 1}
+		if i == 0 {
+			sg.prev = prev
+		}
+		if i == len(segs)-1 {
+			sg.to = to
+		} else {
+			sg.inner = true
+		}
+		for _, c := range cps {
+			if c.Seq >= sg.from && c.Seq <= sg.to {
+				sg.cps = append(sg.cps, c)
 			}
 		}
-		return false
+		segs[i] = sg
 	}
+	for _, sg := range segs[1:] {
+		if sg.prev, err = s.hashAt(ctx, sg.from-1); err != nil {
+			return nil, err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, sg := range segs {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.walk(ctx, sg, trusted) }()
+	}
+	wg.Wait()
+	var lastSeen int64 = from - 1
+	var lastLogged int64 = -1 << 63
+	for _, sg := range segs {
+		if sg.err != nil {
+			return nil, sg.err
+		}
+		if sg.checked > 0 && sg.firstLogged < lastLogged && sg.problem == nil {
+			sg.problem = &Problem{Seq: sg.first, Kind: ProblemChain, Detail: fmt.Sprintf("its log time is earlier than entry %d's (reordered)", sg.first-1)}
+		}
+		if rep.Checked == 0 {
+			rep.FirstSeq = sg.first
+		}
+		rep.Checked += sg.checked
+		rep.Checkpoints += sg.checkpoints
+		if sg.lastCheckpoint > 0 {
+			rep.LastCheckpoint = sg.lastCheckpoint
+		}
+		if sg.checked > 0 {
+			rep.LastSeq, lastSeen, lastLogged = sg.last, sg.last, sg.lastLogged
+		}
+		if sg.problem != nil {
+			rep.Problem = sg.problem
+			return rep, nil
+		}
+	}
+	fail := func(seq int64, kind, format string, args ...any) {
+		rep.Problem = &Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+	}
+	if toEnd {
+		// Checkpoints beyond the last entry: the tail was cut off.
+		more, err := s.Checkpoints(ctx, lastSeen+1, 1<<63-1)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range more {
+			if !isTrusted(trusted, c.PublicKey) || !c.Valid() {
+				fail(c.Seq, ProblemBadSignature, "the checkpoint at entry %d has an invalid signature or an untrusted key", c.Seq)
+				return rep, nil
+			}
+		}
+		if n := len(more); n > 0 {
+			fail(lastSeen+1, ProblemTailCut, "entries from %d on are missing: the log ends at entry %d but a signed checkpoint covers entry %d", lastSeen+1, lastSeen, more[n-1].Seq)
+			return rep, nil
+		}
+		if h.seq > lastSeen {
+			fail(lastSeen+1, ProblemTailCut, "entries from %d on are missing: the log ends at entry %d but the chain head is at entry %d", lastSeen+1, lastSeen, h.seq)
+			return rep, nil
+		}
+		if h.seq == lastSeen && lastSeen > 0 {
+			hh, err := s.hashAt(ctx, lastSeen)
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Equal(h.hash, hh) {
+				fail(lastSeen, ProblemChain, "the chain head's hash does not match the last entry's")
+				return rep, nil
+			}
+		}
+	}
+	if rep.LastSeq > rep.LastCheckpoint {
+		rep.Unsigned = rep.LastSeq - max(rep.LastCheckpoint, rep.FirstSeq-1)
+	}
+	return rep, nil
+}
+
+// hashAt returns the stored hash of entry seq, nil when there is none.
+func (s *Store) hashAt(ctx context.Context, seq int64) ([]byte, error) {
+	var h []byte
+	err := s.pool.QueryRow(ctx, "select hash from audit_entry where seq = $1", seq).Scan(&h)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	return h, err
+}
+
+func isTrusted(trusted []ed25519.PublicKey, pk ed25519.PublicKey) bool {
+	for _, k := range trusted {
+		if bytes.Equal(k, pk) {
+			return true
+		}
+	}
+	return false
+}
+
+// walk verifies one segment, recording its first problem.
+func (s *Store) walk(ctx context.Context, sg *segment, trusted []ed25519.PublicKey) {
 	cpi := 0
 	fail := func(seq int64, kind, format string, args ...any) {
-		if rep.Problem == nil {
-			rep.Problem = &Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+		if sg.problem == nil {
+			sg.problem = &Problem{Seq: seq, Kind: kind, Detail: fmt.Sprintf(format, args...)}
 		}
 	}
 	// checkpointsUpTo checks the checkpoints with seq <= upTo; hash is the
 	// entry hash at upTo (nil when upTo is not an entry).
 	checkpointsUpTo := func(upTo int64, hash []byte) {
-		for cpi < len(cps) && cps[cpi].Seq <= upTo && rep.Problem == nil {
-			c := cps[cpi]
+		for cpi < len(sg.cps) && sg.cps[cpi].Seq <= upTo && sg.problem == nil {
+			c := sg.cps[cpi]
 			cpi++
-			if !isTrusted(c.PublicKey) || !c.Valid() {
+			if !isTrusted(trusted, c.PublicKey) || !c.Valid() {
 				fail(c.Seq, ProblemBadSignature, "the checkpoint at entry %d has an invalid signature or an untrusted key", c.Seq)
 				return
 			}
@@ -168,18 +306,18 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 				fail(c.Seq, ProblemCheckpoint, "the signed checkpoint names hash %x…, the entry has %x…: the chain was rewritten up to here", c.Hash[:6], hash[:6])
 				return
 			}
-			rep.Checkpoints++
-			rep.LastCheckpoint = c.Seq
+			sg.checkpoints++
+			sg.lastCheckpoint = c.Seq
 		}
 	}
-
+	expect := sg.from
+	prev := sg.prev
 	var lastLogged int64 = -1 << 63
-	last := from - 1
-	err = s.scanRaw(ctx, from, to, func(f *fields, prevHash, hash []byte, buf []byte) ([]byte, bool) {
-		if rep.Checked == 0 {
-			rep.FirstSeq = f.seq
+	sg.err = s.scanRaw(ctx, sg.from, sg.to, func(f *fields, prevHash, hash []byte, buf []byte) ([]byte, bool) {
+		if sg.checked == 0 {
+			sg.first, sg.firstLogged = f.seq, f.loggedAt
 			if prev == nil { // anchor missing: report it at the first entry
-				fail(from-1, ProblemMissing, "entry %d, which entry %d follows, is missing", from-1, f.seq)
+				fail(sg.from-1, ProblemMissing, "entry %d, which entry %d follows, is missing", sg.from-1, f.seq)
 				return buf, false
 			}
 		}
@@ -201,58 +339,34 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 		case f.loggedAt < lastLogged:
 			fail(f.seq, ProblemChain, "its log time is earlier than entry %d's (reordered)", f.seq-1)
 		}
-		if rep.Problem != nil {
+		if sg.problem != nil {
 			return buf, false
 		}
 		checkpointsUpTo(f.seq, hash)
-		if rep.Problem != nil {
+		if sg.problem != nil {
 			return buf, false
 		}
-		rep.Checked++
-		rep.LastSeq = f.seq
-		last = f.seq
+		sg.checked++
+		sg.last = f.seq
 		lastLogged = f.loggedAt
+		sg.lastLogged = f.loggedAt
 		prev = append(prev[:0:0], hash...)
 		expect = f.seq + 1
 		return buf, true
 	})
-	if err != nil {
-		return nil, err
-	}
-	if rep.Problem != nil {
-		return rep, nil
-	}
-	// Checkpoints beyond the last entry: the tail was cut off.
-	if toEnd {
-		more, err := s.Checkpoints(ctx, last+1, 1<<63-1)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range more {
-			if !isTrusted(c.PublicKey) || !c.Valid() {
-				fail(c.Seq, ProblemBadSignature, "the checkpoint at entry %d has an invalid signature or an untrusted key", c.Seq)
-				return rep, nil
+	if sg.err == nil && sg.problem == nil && sg.to != 1<<63-1 {
+		// Entries missing at the end of a segment that another follows.
+		if sg.inner && (sg.checked == 0 || sg.last < sg.to) {
+			last := sg.from - 1
+			if sg.checked > 0 {
+				last = sg.last
+			}
+			if last < sg.to && sg.prev != nil {
+				fail(last+1, ProblemMissing, "entries %d to %d are missing (deleted)", last+1, sg.to)
 			}
 		}
-		if n := len(more); n > 0 {
-			fail(last+1, ProblemTailCut, "entries from %d on are missing: the log ends at entry %d but a signed checkpoint covers entry %d", last+1, last, more[n-1].Seq)
-			return rep, nil
-		}
-		if h.seq > last {
-			fail(last+1, ProblemTailCut, "entries from %d on are missing: the log ends at entry %d but the chain head is at entry %d", last+1, last, h.seq)
-			return rep, nil
-		}
-		if h.seq == last && last > 0 && !bytes.Equal(h.hash, prev) {
-			fail(last, ProblemChain, "the chain head's hash does not match the last entry's")
-			return rep, nil
-		}
-	} else {
-		checkpointsUpTo(to, nil)
+		checkpointsUpTo(sg.to, nil)
 	}
-	if rep.LastSeq > rep.LastCheckpoint {
-		rep.Unsigned = rep.LastSeq - max(rep.LastCheckpoint, rep.FirstSeq-1)
-	}
-	return rep, nil
 }
 
 // pgEpochUsec is 2000-01-01 in µs since the Unix epoch.
