@@ -475,6 +475,7 @@ func (h *slotHeap) Pop() any {
 // touching the heap.
 func (w *Worker) schedule(ctx context.Context) {
 	var h slotHeap
+	confirm := map[*camera]time.Time{} // confirmation rounds, kept across rebuilds
 	build := func() {
 		now := w.cfg.Now()
 		h = h[:0]
@@ -489,6 +490,9 @@ func (w *Worker) schedule(ctx context.Context) {
 		}
 		w.mu.Unlock()
 		heap.Init(&h)
+		for c, due := range confirm {
+			heap.Push(&h, slot{due, c})
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -507,7 +511,10 @@ func (w *Worker) schedule(ctx context.Context) {
 			continue
 		case r := <-w.soon:
 			timer.Stop()
-			heap.Push(&h, slot{r.due, r.c})
+			if _, dup := confirm[r.c]; !dup {
+				confirm[r.c] = r.due
+				heap.Push(&h, slot{r.due, r.c})
+			}
 			continue
 		case <-timer.C:
 		}
@@ -519,6 +526,10 @@ func (w *Worker) schedule(ctx context.Context) {
 			regular := s.due.Equal(nextSlot(s.due.Add(-1), w.interval(t), c.phase))
 			if regular {
 				heap.Push(&h, slot{nextSlot(now, w.interval(t), c.phase), c})
+			} else if confirm[c].Equal(s.due) {
+				delete(confirm, c)
+			} else {
+				continue // a confirmation round dropped by a rebuild
 			}
 			if !w.ls.valid(c.shard, now) {
 				continue
