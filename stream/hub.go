@@ -42,9 +42,10 @@ type hub struct {
 	key hubKey
 
 	// Relay.mu
-	refs    int
-	linger  *time.Timer
-	removed bool
+	refs      int
+	linger    *time.Timer
+	lingerGen uint64 // the linger timer that may remove the hub
+	removed   bool
 
 	ctx    context.Context
 	cancel context.CancelFunc

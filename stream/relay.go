@@ -608,6 +608,7 @@ func (r *Relay) acquireHub(key hubKey) (*hub, error) {
 		go func() { defer r.wg.Done(); h.run() }()
 	}
 	h.refs++
+	h.lingerGen++
 	if h.linger != nil {
 		h.linger.Stop()
 		h.linger = nil
@@ -622,15 +623,15 @@ func (r *Relay) releaseHub(h *hub) {
 	if h.refs > 0 || h.removed || r.closed {
 		return
 	}
-	var t *time.Timer
-	t = time.AfterFunc(r.cfg.Linger, func() { r.expireHub(h, t) })
-	h.linger = t
+	h.lingerGen++
+	gen := h.lingerGen
+	h.linger = time.AfterFunc(r.cfg.Linger, func() { r.expireHub(h, gen) })
 }
 
 // expireHub removes a hub whose linger ran out with no viewer back.
-func (r *Relay) expireHub(h *hub, t *time.Timer) {
+func (r *Relay) expireHub(h *hub, gen uint64) {
 	r.mu.Lock()
-	if r.closed || h.removed || h.refs > 0 || h.linger != t {
+	if r.closed || h.removed || h.refs > 0 || h.lingerGen != gen {
 		r.mu.Unlock()
 		return
 	}
