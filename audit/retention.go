@@ -152,3 +152,33 @@ func (s *Store) dropMonth(ctx context.Context, p DroppedMonth, end, grantCut tim
 	s.headStale.Store(true)
 	return p, false, nil
 }
+
+// RetentionActor is the audit actor of the scheduled retention job.
+var RetentionActor = Actor{Username: "system:retention"}
+
+// RunRetention runs DropExpired now and then every interval (default one
+// day) until ctx ends. Failures are logged and retried at the next round;
+// nothing is dropped on a failed round.
+func (s *Store) RunRetention(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		dropped, err := s.DropExpired(ctx, RetentionActor)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("audit retention round failed; retrying at the next round", "err", err)
+		case len(dropped) > 0:
+			for _, d := range dropped {
+				s.log.Info("audit retention dropped an expired month", "month", d.Month.Format("2006-01"), "entries", d.Entries, "first_seq", d.FirstSeq, "last_seq", d.LastSeq)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -164,12 +167,88 @@ func (x *auditService) GetPublicKey(ctx context.Context, _ *pb.GetPublicKeyReque
 	return &pb.GetPublicKeyResponse{PublicKeyPem: string(x.s.cfg.Audit.(auditReader).PublicKeyPEM())}, nil
 }
 
-func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*pb.Report, error) {
-	return nil, status.Error(codes.Unimplemented, "the ledger report is not available yet")
+const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+func reportFormat(f string) (string, error) {
+	switch f = strings.ToLower(f); f {
+	case "", "xlsx":
+		return "xlsx", nil
+	case "csv":
+		return "csv", nil
+	}
+	return "", status.Error(codes.InvalidArgument, "format must be xlsx or csv")
 }
 
+// GetLedger renders the 개인영상정보 관리대장 for [from, to).
+func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*pb.Report, error) {
+	format, err := reportFormat(r.GetFormat())
+	if err != nil {
+		return nil, err
+	}
+	if r.GetFrom() == nil || r.GetTo() == nil || !r.GetTo().AsTime().After(r.GetFrom().AsTime()) {
+		return nil, status.Error(codes.InvalidArgument, "the ledger needs a period: from before to")
+	}
+	from, to := r.GetFrom().AsTime(), r.GetTo().AsTime()
+	if err := x.s.record(ctx, audit.Entry{Type: "report.download", Details: map[string]any{
+		"report": "ledger", "format": format, "from": fmtOpt(from), "to": fmtOpt(to)}}); err != nil {
+		return nil, err
+	}
+	st := x.s.cfg.Audit.(auditReports)
+	var buf bytes.Buffer
+	name := fmt.Sprintf("개인영상정보관리대장_%s_%s.%s", from.Format("20060102"), to.Format("20060102"), format)
+	if format == "csv" {
+		err = st.WriteLedgerCSV(ctx, &buf, from, to)
+	} else {
+		err = st.WriteLedgerXLSX(ctx, &buf, from, to)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Report{Filename: name, ContentType: contentType(format), Content: buf.Bytes()}, nil
+}
+
+func contentType(format string) string {
+	if format == "csv" {
+		return "text/csv"
+	}
+	return xlsxType
+}
+
+// GetAccessReview renders the monthly access-log review (접속기록 점검).
 func (x *auditService) GetAccessReview(ctx context.Context, r *pb.GetAccessReviewRequest) (*pb.Report, error) {
-	return nil, status.Error(codes.Unimplemented, "the access-log review is not available yet")
+	format, err := reportFormat(r.GetFormat())
+	if err != nil {
+		return nil, err
+	}
+	month, err := time.ParseInLocation("2006-01", r.GetMonth(), x.s.location())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "month must be YYYY-MM")
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "report.download", Details: map[string]any{
+		"report": "access_review", "format": format, "month": r.GetMonth()}}); err != nil {
+		return nil, err
+	}
+	rev, err := x.s.cfg.Audit.(auditReports).AccessReview(ctx, month)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if format == "csv" {
+		err = rev.WriteCSV(&buf)
+	} else {
+		err = rev.WriteXLSX(&buf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Report{Filename: "접속기록점검_" + r.GetMonth() + "." + format, ContentType: contentType(format), Content: buf.Bytes()}, nil
+}
+
+// auditReports is what the reports need of the store.
+type auditReports interface {
+	WriteLedgerCSV(ctx context.Context, w io.Writer, from, to time.Time) error
+	WriteLedgerXLSX(ctx context.Context, w io.Writer, from, to time.Time) error
+	AccessReview(ctx context.Context, month time.Time) (*audit.Review, error)
 }
 
 // auditReader is what AuditService needs of the store beyond Append.

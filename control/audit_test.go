@@ -4,6 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gwanje/gwanje/audit"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -43,5 +48,29 @@ func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
 	}
 	if len(page.Entries) != 2 {
 		t.Fatalf("the auditor's query and verification are not both recorded: %d entries", len(page.Entries))
+	}
+}
+
+func TestLedgerAndReviewReports(t *testing.T) {
+	h := newHarness(t)
+	cl := pb.NewAuditServiceClient(h.conn)
+	ctx := h.as("auditor")
+	now := time.Now()
+	for _, f := range []string{"xlsx", "csv"} {
+		rep, err := cl.GetLedger(ctx, &pb.GetLedgerRequest{From: timestamppb.New(now.Add(-24 * time.Hour)), To: timestamppb.New(now.Add(time.Hour)), Format: f})
+		if err != nil || len(rep.Content) == 0 || !strings.HasSuffix(rep.Filename, "."+f) {
+			t.Fatalf("ledger %s: %v", f, err)
+		}
+		rev, err := cl.GetAccessReview(ctx, &pb.GetAccessReviewRequest{Month: now.In(seoul).Format("2006-01"), Format: f})
+		if err != nil || len(rev.Content) == 0 {
+			t.Fatalf("review %s: %v", f, err)
+		}
+	}
+	if _, err := cl.GetAccessReview(ctx, &pb.GetAccessReviewRequest{Month: "last month"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad month: %v", err)
+	}
+	page, err := h.audit.Query(context.Background(), audit.Filter{Types: []string{"report.download"}, Username: "u-auditor"})
+	if err != nil || len(page.Entries) != 4 {
+		t.Fatalf("report downloads recorded: %d (%v)", len(page.Entries), err)
 	}
 }

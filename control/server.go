@@ -56,6 +56,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+var seoul = func() *time.Location {
+	if l, err := time.LoadLocation("Asia/Seoul"); err == nil {
+		return l
+	}
+	return time.FixedZone("KST", 9*3600)
+}()
+
+// location is the time zone of reports (Asia/Seoul).
+func (s *Server) location() *time.Location { return seoul }
+
 // Auditor appends an entry and returns once it is committed.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Record, error)

@@ -129,6 +129,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return auditStore.Run(ctx) })
+	if cfg.runs("control") {
+		g.Go(func() error { return auditStore.RunRetention(ctx, 24*time.Hour) })
+	}
 	g.Go(func() error { return access.Run(ctx) })
 	adminUser, adminPassword := cfg.AdminUser, cfg.AdminPassword
 	var demoPassword string
