@@ -1,0 +1,317 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CheckReport says what the start-up check found and did.
+type CheckReport struct {
+	// Files is the number of finished segment files on disk.
+	Files int
+	// Indexed: finished files that had no index row (killed between
+	// rename and insert) and were verified and indexed.
+	Indexed int
+	// Salvaged: segments in progress at a crash (.partial) whose complete
+	// fragments were re-sealed into a finished, indexed segment.
+	Salvaged int
+	// Quarantined: files that failed verification, moved to .quarantine.
+	Quarantined int
+	// Missing: index rows of this node whose file is gone (now status
+	// missing; they show as gaps).
+	Missing int
+	// SizeMismatch: indexed files whose size differs from the index
+	// (quarantined).
+	SizeMismatch int
+}
+
+// Check makes the index and the files of this node agree. It runs before
+// recording starts (Recorder.Run runs it): a .partial file (the segment in
+// progress when the recorder died) is salvaged up to its last complete,
+// authenticated fragment and indexed, or quarantined when nothing can be
+// saved; a finished file without an index row is verified and indexed, or
+// quarantined; an indexed file whose size differs is quarantined; an index
+// row without its file is marked missing. Every quarantine and missing
+// file raises an alarm.
+func (s *Store) Check(ctx context.Context) (CheckReport, error) {
+	var rep CheckReport
+	rows, err := s.pool.Query(ctx, `select `+segCols+` from recording_segments where node = $1 and status = 'ok'`, s.node)
+	if err != nil {
+		return rep, fmt.Errorf("record: check: %w", err)
+	}
+	segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Segment, error) { return scanSegment(r) })
+	if err != nil {
+		return rep, fmt.Errorf("record: check: %w", err)
+	}
+	indexed := make(map[string]Segment, len(segs))
+	for _, sg := range segs {
+		indexed[sg.Path] = sg
+	}
+	var partials, finals []string
+	err = filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == quarantineDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case strings.HasSuffix(p, ".partial"):
+			partials = append(partials, p)
+		case strings.HasSuffix(p, ".gseg"):
+			finals = append(finals, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("record: check: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range finals {
+		rel, err := filepath.Rel(s.dir, p)
+		if err != nil {
+			continue
+		}
+		rel = filepath.ToSlash(rel)
+		seen[rel] = true
+		rep.Files++
+		if sg, ok := indexed[rel]; ok {
+			fi, err := os.Stat(p)
+			if err == nil && fi.Size() == sg.Size {
+				continue
+			}
+			rep.SizeMismatch++
+			if err := s.quarantine(ctx, rel, &sg, "size differs from the index"); err != nil {
+				return rep, err
+			}
+			rep.Quarantined++
+			continue
+		}
+		ok, err := s.indexOrphan(ctx, rel)
+		if err != nil {
+			return rep, err
+		}
+		if ok {
+			rep.Indexed++
+		} else {
+			rep.Quarantined++
+		}
+	}
+	for _, sg := range segs {
+		if seen[sg.Path] {
+			continue
+		}
+		if _, err := os.Stat(s.abs(sg.Path)); err == nil {
+			continue
+		}
+		if _, err := s.pool.Exec(ctx, `update recording_segments set status = 'missing' where id = $1`, sg.ID); err != nil {
+			return rep, fmt.Errorf("record: check: %w", err)
+		}
+		rep.Missing++
+		s.raise(Alarm{Kind: AlarmMissing, CameraID: sg.CameraID, Path: sg.Path, Detail: "indexed segment file is gone"})
+	}
+	for _, p := range partials {
+		ok, err := s.salvage(ctx, p)
+		if err != nil {
+			return rep, err
+		}
+		if ok {
+			rep.Salvaged++
+		} else {
+			rep.Quarantined++
+		}
+	}
+	return rep, nil
+}
+
+// parseFinalName reads camera, start and end from <camera>/<day>/<start>-<end>.gseg.
+func parseFinalName(rel string) (camera string, start, end time.Time, ok bool) {
+	parts := strings.Split(rel, "/")
+	if len(parts) != 3 || !validName(parts[0]) {
+		return "", time.Time{}, time.Time{}, false
+	}
+	a, b, found := strings.Cut(strings.TrimSuffix(parts[2], ".gseg"), "-")
+	sa, err1 := strconv.ParseInt(a, 10, 64)
+	sb, err2 := strconv.ParseInt(b, 10, 64)
+	if !found || err1 != nil || err2 != nil || sb < sa {
+		return "", time.Time{}, time.Time{}, false
+	}
+	return parts[0], time.UnixMilli(sa), time.UnixMilli(sb), true
+}
+
+// readAllFrames decrypts and parses a whole sealed file (want: expected
+// SHA-256 or nil), returning the frames read before any error.
+func (s *Store) readAllFrames(ctx context.Context, abs string, start time.Time) (*sealHeader, Track, []Frame, []byte, int64, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, Track{}, nil, nil, 0, err
+	}
+	defer f.Close()
+	hdr, open, err := openSealed(f, nil)
+	if err != nil {
+		return nil, Track{}, nil, nil, 0, err
+	}
+	dek, err := s.keys.key(ctx, hdr.keyID)
+	if err != nil {
+		return hdr, Track{}, nil, nil, 0, err
+	}
+	sr, err := open(dek)
+	clear(dek)
+	if err != nil {
+		return hdr, Track{}, nil, nil, 0, err
+	}
+	r := &SegmentReader{seg: Segment{Start: start}, f: f, r: newBufReader(sr)}
+	if err := r.readInit(); err != nil {
+		return hdr, Track{}, nil, nil, 0, err
+	}
+	var frames []Frame
+	for {
+		fr, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return hdr, r.track, frames, sr.sum.Sum(nil), sr.nbytes, nil
+		}
+		if err != nil {
+			return hdr, r.track, frames, nil, 0, err
+		}
+		frames = append(frames, fr)
+	}
+}
+
+// indexOrphan verifies a finished file that has no index row and indexes
+// it, or quarantines it.
+func (s *Store) indexOrphan(ctx context.Context, rel string) (bool, error) {
+	cam, start, end, ok := parseFinalName(rel)
+	abs := s.abs(rel)
+	if !ok {
+		return false, s.quarantine(ctx, rel, nil, "unrecognised file name")
+	}
+	hdr, track, frames, _, _, err := s.readAllFrames(ctx, abs, start)
+	if err != nil || len(frames) == 0 || hdr.camera != cam || hdr.start.UnixMilli() != start.UnixMilli() {
+		why := "does not verify"
+		if err != nil {
+			why = err.Error()
+		}
+		return false, s.quarantine(ctx, rel, nil, why)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return false, fmt.Errorf("record: check: %w", err)
+	}
+	sum, size, err := digest(f)
+	f.Close()
+	if err != nil {
+		return false, fmt.Errorf("record: check: %w", err)
+	}
+	seg := Segment{CameraID: cam, Start: hdr.start, End: end, Path: rel, Size: size, SHA256: sum, KeyID: hdr.keyID,
+		Codec: track.Codec, Frames: len(frames)}
+	if err := s.insertSegment(ctx, &seg); err != nil {
+		return false, err
+	}
+	s.log.Info("record: indexed a finished segment that had no index row", "camera", cam, "path", rel)
+	return true, nil
+}
+
+// salvage re-seals the complete fragments of a .partial file into a
+// finished segment, or quarantines the file when none is complete.
+func (s *Store) salvage(ctx context.Context, abs string) (bool, error) {
+	rel, _ := filepath.Rel(s.dir, abs)
+	rel = filepath.ToSlash(rel)
+	parts := strings.Split(rel, "/")
+	ms, perr := strconv.ParseInt(strings.TrimSuffix(parts[len(parts)-1], ".partial"), 10, 64)
+	if len(parts) != 3 || !validName(parts[0]) || perr != nil {
+		return false, s.quarantine(ctx, rel, nil, "unrecognised file name")
+	}
+	cam := parts[0]
+	hdr, track, frames, _, _, err := s.readAllFrames(ctx, abs, time.UnixMilli(ms))
+	if hdr == nil || len(frames) == 0 || hdr.camera != cam {
+		why := "no complete fragment"
+		if err != nil {
+			why = err.Error()
+		}
+		return false, s.quarantine(ctx, rel, nil, why)
+	}
+	start := hdr.start
+	// Write the frames again as a new segment with the same start; the
+	// partial goes away only once the new one is indexed.
+	if err := os.Rename(abs, abs+".salvage"); err != nil {
+		return false, fmt.Errorf("record: salvage: %w", err)
+	}
+	sf, err := s.openSegment(ctx, cam, start, track, time.Second)
+	if err != nil {
+		return false, fmt.Errorf("record: salvage: %w", err)
+	}
+	for _, fr := range frames {
+		if err := sf.add(&sample{dts: fr.DTS, pts: fr.PTS, key: fr.Key, au: fr.AU}); err != nil {
+			sf.abort()
+			return false, fmt.Errorf("record: salvage: %w", err)
+		}
+	}
+	seg, err := sf.finish(ctx, -1)
+	if err != nil {
+		return false, fmt.Errorf("record: salvage: %w", err)
+	}
+	if fi, err := os.Stat(abs + ".salvage"); err == nil {
+		s.release(fi.Size())
+	}
+	_ = os.Remove(abs + ".salvage")
+	s.log.Info("record: salvaged the segment in progress at a crash", "camera", cam, "path", seg.Path,
+		"frames", seg.Frames, "duration", seg.Duration())
+	return true, nil
+}
+
+// quarantine moves a file under .quarantine (keeping its relative path);
+// an indexed segment becomes status quarantined with the new path. The
+// sweeper destroys quarantined files by age like any other.
+func (s *Store) quarantine(ctx context.Context, rel string, sg *Segment, why string) error {
+	qrel := quarantineDir + "/" + rel
+	qabs := s.abs(qrel)
+	if err := os.MkdirAll(filepath.Dir(qabs), 0o700); err != nil {
+		return fmt.Errorf("record: quarantine: %w", err)
+	}
+	if err := os.Rename(s.abs(rel), qabs); err != nil {
+		return fmt.Errorf("record: quarantine: %w", err)
+	}
+	cam := strings.SplitN(rel, "/", 2)[0]
+	if sg != nil {
+		if _, err := s.pool.Exec(ctx, `update recording_segments set status = 'quarantined', path = $2 where id = $1`,
+			sg.ID, qrel); err != nil {
+			return fmt.Errorf("record: quarantine: %w", err)
+		}
+	}
+	s.raise(Alarm{Kind: AlarmQuarantined, CameraID: cam, Path: qrel, Detail: why})
+	return nil
+}
+
+// Verify reads a segment of this node completely, checking every chunk
+// and its SHA-256 against the index. A mismatch raises AlarmTampered.
+func (s *Store) Verify(ctx context.Context, seg Segment) error {
+	r, err := s.OpenSegment(ctx, seg)
+	if err == nil {
+		defer r.Close()
+		for {
+			if _, err = r.Next(); err != nil {
+				break
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+	}
+	if errors.Is(err, ErrTampered) {
+		s.raise(Alarm{Kind: AlarmTampered, CameraID: seg.CameraID, Path: seg.Path, Detail: err.Error()})
+	}
+	return err
+}
