@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
+)
+
+// Registry is what the policy needs from the camera registry
+// (*devices.Registry implements it). The installation figures come from
+// InstallationReport and nowhere else.
+type Registry interface {
+	InstallationReport(ctx context.Context, f devices.ReportFilter) (*devices.InstallationReport, error)
+	ListSites(ctx context.Context) ([]devices.Site, error)
+}
+
+// Auditor writes an audit entry inside the caller's transaction, so that a
+// published version and its policy.publish record commit or roll back
+// together. The audit store (*audit.Store) implements it.
+type Auditor interface {
+	AppendTx(ctx context.Context, tx pgx.Tx, e audit.Entry) (audit.Record, error)
+}
+
+// Actor is who publishes, with what the audit record needs.
+type Actor struct {
+	audit.Actor
+	ClientAddr string
+	SessionID  string
+	RequestID  string
+}
+
+// Layout is how the installation status is laid out.
+type Layout string
+
+// Layouts.
+const (
+	// LayoutAuto takes LayoutDepartments from AutoDepartmentThreshold
+	// departments on, LayoutPurposes below.
+	LayoutAuto Layout = ""
+	// LayoutPurposes: tables per purpose and department for items 2–4
+	// (counties and districts, like 장흥군's).
+	LayoutPurposes Layout = "purposes"
+	// LayoutDepartments: one block per department with its manager, hours,
+	// retention, storage place, counts, locations and coverage (cities, like
+	// 인천광역시's).
+	LayoutDepartments Layout = "departments"
+)
+
+// AutoDepartmentThreshold is the number of departments from which
+// LayoutAuto lays the document out per department.
+const AutoDepartmentThreshold = 4
+
+// Officer is the 개인정보 보호책임자 (chief privacy officer) or another
+// named contact.
+type Officer struct {
+	Name       string // e.g. 김보호
+	Title      string // 직위/직책, e.g. 기획조정실장
+	Department string // e.g. 기획예산담당관
+	Phone      string
+	Email      string
+}
+
+// Institution is what the registry does not know about the body publishing
+// the policy. Zero values take the defaults documented on each field.
+type Institution struct {
+	// Name of the public body (기관명). Default "○○시" (the placeholder of
+	// municipal templates; set it).
+	Name string
+	// Homepage where the policy is posted, e.g. https://www.jangheung.go.kr.
+	// Default none (the sentence naming it is left out).
+	Homepage string
+	// CPO is the 개인정보 보호책임자. When Name is empty the document says
+	// "지정 예정" and New logs a warning.
+	CPO Officer
+	// ControlCenter is the control-center place (관제 장소), e.g.
+	// "장흥군청 별관 2층 CCTV 통합관제센터". Default "<Name> CCTV 통합관제센터".
+	ControlCenter string
+	// ReviewPlace is where a data subject views footage (열람 장소). Default
+	// "<ControlCenter> 열람실".
+	ReviewPlace string
+	// RequestPlace is where requests are filed (청구 접수처). Default the
+	// CPO's department, else the ControlCenter.
+	RequestPlace string
+	// Safeguards are the technical, administrative and physical safeguards
+	// (item 7), one measure a line. Default DefaultSafeguards.
+	Safeguards []string
+	// Remedies are where a refused subject may object (item 6). Default
+	// DefaultRemedies.
+	Remedies []string
+	// Layout; default LayoutAuto.
+	Layout Layout
+	// MaxSitesListed bounds the site names listed per group in 위치 및
+	// 촬영범위 ("… 외 N개소"); default 8.
+	MaxSitesListed int
+}
+
+// DefaultSafeguards are the safeguards gwanje itself implements, worded as
+// municipal policies word them.
+var DefaultSafeguards = []string{
+	"관리적 조치: 내부관리계획 수립·시행, 접근권한자의 지정 및 최소화, 관제요원 등에 대한 정기적인 개인정보 보호 교육",
+	"기술적 조치: 영상정보에 대한 접근 통제 및 접근 권한의 차등 부여, 영상정보의 암호화 저장, 접속기록의 2년 이상 보관 및 월 1회 이상 점검",
+	"위·변조 방지: 영상정보의 생성 일시, 열람 목적·열람자·열람 일시 등을 기록하고 위·변조되지 않도록 관리",
+	"물리적 조치: 관제센터 및 영상정보 보관시설에 대한 출입 통제와 잠금장치 설치",
+}
+
+// DefaultRemedies are the remedies named in refusals.
+var DefaultRemedies = []string{
+	"「행정심판법」에 따른 행정심판 또는 「행정소송법」에 따른 행정소송",
+	"개인정보 침해신고센터 (privacy.kisa.or.kr, 국번 없이 118)",
+	"개인정보 분쟁조정위원회 (www.kopico.go.kr, 1833-6972)",
+}
+
+func (in Institution) withDefaults() Institution {
+	trim := func(ps ...*string) {
+		for _, p := range ps {
+			*p = strings.TrimSpace(*p)
+		}
+	}
+	trim(&in.Name, &in.Homepage, &in.CPO.Name, &in.CPO.Title, &in.CPO.Department, &in.CPO.Phone, &in.CPO.Email,
+		&in.ControlCenter, &in.ReviewPlace, &in.RequestPlace)
+	if in.Name == "" {
+		in.Name = "○○시"
+	}
+	if in.ControlCenter == "" {
+		in.ControlCenter = in.Name + " CCTV 통합관제센터"
+	}
+	if in.ReviewPlace == "" {
+		in.ReviewPlace = in.ControlCenter + " 열람실"
+	}
+	if in.RequestPlace == "" {
+		if in.CPO.Department != "" {
+			in.RequestPlace = in.CPO.Department
+		} else {
+			in.RequestPlace = in.ControlCenter
+		}
+	}
+	if len(in.Safeguards) == 0 {
+		in.Safeguards = DefaultSafeguards
+	}
+	if len(in.Remedies) == 0 {
+		in.Remedies = DefaultRemedies
+	}
+	if in.MaxSitesListed <= 0 {
+		in.MaxSitesListed = 8
+	}
+	return in
+}
+
+func (in Institution) validate() error {
+	if in.Layout != LayoutAuto && in.Layout != LayoutPurposes && in.Layout != LayoutDepartments {
+		return fmt.Errorf("%w: layout %q (purposes, departments or empty for auto)", ErrInvalid, in.Layout)
+	}
+	if h := in.Homepage; h != "" && !strings.HasPrefix(h, "https://") && !strings.HasPrefix(h, "http://") {
+		return fmt.Errorf("%w: homepage %q must be an http(s) address", ErrInvalid, h)
+	}
+	for _, s := range append(append([]string{in.Name, in.ControlCenter, in.ReviewPlace, in.RequestPlace}, in.Safeguards...), in.Remedies...) {
+		if strings.ContainsAny(s, "\x00\r\n") {
+			return fmt.Errorf("%w: institution text %q contains a control character", ErrInvalid, s)
+		}
+	}
+	return nil
+}
+
+// Config configures a Service. Zero values take the documented defaults.
+type Config struct {
+	// Pool is the PostgreSQL pool (migrated with pgdb, schema "policy").
+	// Required.
+	Pool *pgxpool.Pool
+	// Registry is the camera registry. Required.
+	Registry Registry
+	// Auditor records every published version in its transaction. Required:
+	// without it nothing can be published (fail closed).
+	Auditor Auditor
+	// Contracts lists the outsourcing contracts that add the work, contact
+	// and period to the contractors the registry names per site. Default
+	// none: the 위탁 section lists the registry's site contractors only.
+	Contracts ContractSource
+	// Institution is what the registry does not know.
+	Institution Institution
+	// ReportFilter limits the cameras the policy covers (e.g. Org). Default
+	// the whole registry (active and maintenance cameras).
+	ReportFilter devices.ReportFilter
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Dates are civil dates in Korea
+	// Standard Time.
+	Now func() time.Time
+}
+
+// Service builds, publishes and serves the policy. It is safe for
+// concurrent use and starts no goroutines.
+type Service struct {
+	cfg  Config
+	inst Institution
+	log  *slog.Logger
+}
+
+// New validates cfg and fills its defaults.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Pool == nil:
+		return nil, errors.New("policy: Config.Pool is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("policy: Config.Registry is required")
+	case cfg.Auditor == nil:
+		return nil, errors.New("policy: Config.Auditor is required")
+	}
+	inst := cfg.Institution.withDefaults()
+	if err := inst.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, inst: inst, log: cfg.Logger.With("component", "policy")}
+	if inst.CPO.Name == "" {
+		s.log.Warn("no 개인정보 보호책임자 configured; the policy will say 지정 예정", "institution", inst.Name)
+	}
+	return s, nil
+}
+
+// Institution returns the institution config with its defaults filled.
+func (s *Service) Institution() Institution { return s.inst }
