@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gwanje/gwanje/camsim"
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -29,7 +30,13 @@ func TestFailClosedWhenTheDatabaseDies(t *testing.T) {
 		t.Fatalf("before the crash: %v", err)
 	}
 
+	camID := h.registerCamera(camsim.DialectHikvision)
 	srv.Kill()
+
+	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: camID, Purpose: "crime_prevention"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("live view with the audit store down: got %v, want Unavailable (and no ticket)", err)
+	}
 
 	_, err = audits.QueryEntries(h.as("auditor"), &pb.QueryEntriesRequest{})
 	if status.Code(err) != codes.Unavailable {

@@ -17,6 +17,7 @@ import (
 	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/stream"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -35,6 +36,7 @@ type harness struct {
 	access  *ac.Service
 	audit   *audit.Store
 	devices *devices.Registry
+	relay   *stream.Relay
 	admin   ac.Principal
 	// adminToken is the bootstrap administrator's session token.
 	adminToken string
@@ -83,8 +85,23 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, access: svc, audit: store, devices: reg, tokens: map[string]string{}, users: map[string]ac.User{}}
-	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Version: "test"})
+	node := &lazyNode{}
+	tickets := stream.NewTickets(pool, node)
+	relay, err := stream.New(stream.Config{
+		RTSPAddress: "127.0.0.1:0", UDPRTPAddress: "-", Tickets: tickets, Cameras: RelayCameras(reg), Auditor: store,
+		Authorizer: LiveAuthorizer(svc, reg, time.Now), Linger: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	node.r = relay
+
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, tokens: map[string]string{}, users: map[string]ac.User{}}
+	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +184,11 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	}
 	return h
 }
+
+// lazyNode picks the test's relay, which starts after the tickets exist.
+type lazyNode struct{ r *stream.Relay }
+
+func (n *lazyNode) PickNode(context.Context, string) (stream.Node, error) { return n.r.Node(), nil }
 
 // asAdmin is a context carrying the administrator's session.
 func (h *harness) asAdmin() context.Context {

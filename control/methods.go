@@ -99,6 +99,13 @@ var methods = map[string]access{
 	gwanjev1.DeviceService_RebootCamera_FullMethodName:          needCamera(ac.PermDeviceConfigure),
 	gwanjev1.DeviceService_GetSnapshot_FullMethodName:           needCamera(ac.PermSnapshotView),
 	gwanjev1.DeviceService_ControlPTZ_FullMethodName:            needCamera(ac.PermPTZControl),
+
+	gwanjev1.StreamService_StartLiveView_FullMethodName: needCamera(ac.PermLiveView),
+	// One's own views for anyone; others' need session.manage on the camera
+	// (checked by the handler).
+	gwanjev1.StreamService_StopLiveView_FullMethodName: loggedIn(),
+	// One's own views; all in scope with session.manage or audit.read.
+	gwanjev1.StreamService_ListLiveSessions_FullMethodName: loggedIn(),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -26,6 +26,7 @@ import (
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
+	"github.com/gwanje/gwanje/stream"
 )
 
 // Config configures the control service.
@@ -50,6 +51,11 @@ type Config struct {
 	// Devices is the camera registry; without it DeviceService answers
 	// Unavailable.
 	Devices *devices.Registry
+	// Tickets issues the one-time tickets of live views; without it
+	// StartLiveView answers Unavailable.
+	Tickets *stream.Tickets
+	// Relay is this process's stream node, when it runs one (List/Stop).
+	Relay *stream.Relay
 	// Now is the clock of decisions; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -108,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterAccessServiceServer(s.grpc, &accessService{s: s})
 	gwanjev1.RegisterAuditServiceServer(s.grpc, &auditService{s: s})
 	gwanjev1.RegisterDeviceServiceServer(s.grpc, &deviceService{s: s})
+	gwanjev1.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

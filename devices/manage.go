@@ -236,3 +236,45 @@ func (r *Registry) PTZ(ctx context.Context, id string, a PTZAction) (PTZResult, 
 	}
 	return res, nil
 }
+
+// Upstream returns the RTSP URL of a camera's profile, "main" (the profile
+// registered for streaming) or "sub" (the lowest-resolution other profile,
+// or main when there is none), with the camera's credentials, for the
+// server-side components that pull video (relay, recorder, health).
+func (r *Registry) Upstream(ctx context.Context, id, profile string) (string, Credentials, error) {
+	cam, err := r.Get(ctx, id)
+	if err != nil {
+		return "", Credentials{}, err
+	}
+	if cam.Lifecycle == Decommissioned {
+		return "", Credentials{}, fmt.Errorf("%w: camera %s is decommissioned", ErrConflict, id)
+	}
+	uri := cam.Device.StreamURI
+	switch profile {
+	case "", "main":
+	case "sub":
+		var best *Profile
+		for i := range cam.Device.Profiles {
+			p := &cam.Device.Profiles[i]
+			if p.Token == cam.Device.ProfileToken || p.StreamURI == "" {
+				continue
+			}
+			if best == nil || p.Width*p.Height < best.Width*best.Height {
+				best = p
+			}
+		}
+		if best != nil {
+			uri = best.StreamURI
+		}
+	default:
+		return "", Credentials{}, fmt.Errorf("%w: profile %q (main or sub)", ErrInvalid, profile)
+	}
+	if uri == "" {
+		return "", Credentials{}, fmt.Errorf("%w: camera %s has no stream URI", ErrNoProfile, id)
+	}
+	creds, err := r.Credentials(ctx, id)
+	if err != nil {
+		return "", Credentials{}, err
+	}
+	return uri, creds, nil
+}

@@ -59,6 +59,9 @@ type Config struct {
 	Demo                  bool
 	DemoPassword          string
 	DemoBaseIP            string
+	RTSPAddr              string
+	RTSPUDPAddr           string
+	RTSPPublicURL         string
 	Roles                 config.StringList
 }
 
@@ -82,6 +85,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "also start 8 simulated cameras (on --demo-base-ip and the 7 addresses after it), register them, and create one account per role (operator, manager, police, technician, contractor, auditor, admin)")
 	fs.StringVar(&c.DemoPassword, "demo-password", "", "password of the demo accounts (default: a random one, printed and kept in the data dir)")
 	fs.StringVar(&c.DemoBaseIP, "demo-base-ip", "127.0.2.1", "loopback address of the first simulated camera (ports 8080 ONVIF, 8554 RTSP, 3702 discovery)")
+	fs.StringVar(&c.RTSPAddr, "rtsp-addr", "127.0.0.1:8554", "where the stream role's RTSP relay serves viewers (TCP)")
+	fs.StringVar(&c.RTSPUDPAddr, "rtsp-udp-addr", "127.0.0.1:8000", `UDP port pair (RTP, RTCP) of the relay; "-" for TCP only`)
+	fs.StringVar(&c.RTSPPublicURL, "rtsp-public-url", "", "base URL players use to reach this stream node (default rtsp://<rtsp-addr>)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

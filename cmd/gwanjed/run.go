@@ -30,6 +30,7 @@ import (
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/stream"
 )
 
 const dataDirMarker = "GWANJE_DATA_DIR"
@@ -158,10 +159,33 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// Printed to the console once, never logged.
 		fmt.Fprintf(os.Stderr, "\n  first start: administrator %q created with one-time password %s\n  (log in with 'gwanje login --user %s'; you must change it at the first login)\n\n", boot.Username, boot.Password, boot.Username)
 	}
+	// Stream nodes register in NATS KV; control picks one per camera.
+	nodes, err := stream.NewNodes(ctx, bus.JS, stream.NodesConfig{Logger: log})
+	if err != nil {
+		return err
+	}
+	tickets := stream.NewTickets(pool, nodes)
+	var relay *stream.Relay
+	if cfg.runs("stream") {
+		relay, err = stream.New(stream.Config{
+			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
+			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: auditStore,
+			Authorizer: control.LiveAuthorizer(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := relay.Start(ctx); err != nil {
+			return fmt.Errorf("rtsp-addr: %w", err)
+		}
+		defer relay.Close()
+		reg.MustRegister(relay.Metrics().Collectors()...)
+		g.Go(func() error { <-ctx.Done(); return relay.Close() })
+	}
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
-			Access: access, Audit: auditStore, Devices: registry,
+			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay,
 		})
 		if err != nil {
 			return err
@@ -194,7 +218,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("serving",
 		"grpc", grpcLis.Addr().String(), "http", httpWhere, "nats", natsWhere, "database", dbWhere,
-		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(),
+		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay),
 		"startup", time.Since(t0).Round(time.Millisecond).String())
 	return g.Wait()
 }
@@ -313,6 +337,13 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
 	return b, nil
+}
+
+func relayURL(r *stream.Relay) string {
+	if r == nil {
+		return "off"
+	}
+	return r.URL()
 }
 
 func truncate(s string, n int) string {

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+)
+
+func init() {
+	register(command{name: "live", summary: "live CAMERA --purpose CODE [--reason TEXT] [--play]: a recorded live view (prints the RTSP URL)", run: runLive})
+	register(command{name: "live-sessions", summary: "live-sessions [--all] | live-sessions stop --id ID: open live views", run: runLiveSessions})
+}
+
+func (c *cli) streams(ctx context.Context) (context.Context, context.CancelFunc, pb.StreamServiceClient, error) {
+	conn, err := c.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, err = c.authed(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := c.callCtx(ctx)
+	return ctx, cancel, pb.NewStreamServiceClient(conn), nil
+}
+
+// splitPositional takes a leading non-flag argument (the camera) off args.
+func splitPositional(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func runLive(ctx context.Context, c *cli, args []string) error {
+	camera, rest := splitPositional(args)
+	fs := newFlags("live", c)
+	purpose := fs.String("purpose", "", "purpose of viewing (required): crime_prevention, facility_safety, traffic_enforcement, traffic_info, disaster_response, subject_request, maintenance, other")
+	reason := fs.String("reason", "", "free text (required with --purpose other)")
+	profile := fs.String("profile", "main", "main or sub")
+	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if camera == "" {
+		return errors.New("usage: gwanje live CAMERA --purpose CODE [--reason TEXT] [--play]")
+	}
+	if err := required(fs, "purpose"); err != nil {
+		return err
+	}
+	ctx, cancel, cl, err := c.streams(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := cl.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: camera, Profile: *profile, Purpose: *purpose, PurposeText: *reason})
+	if err != nil {
+		return err
+	}
+	if err := c.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "url\t%s\n", res.GetUrl())
+		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().Local().Format("15:04:05"))
+		fmt.Fprintf(w, "recorded as\taudit entry %d\n", res.GetAuditSeq())
+	}); err != nil {
+		return err
+	}
+	if !*play {
+		return nil
+	}
+	for _, player := range [][]string{{"ffplay", "-loglevel", "warning", "-rtsp_transport", "tcp"}, {"vlc"}, {"cvlc"}} {
+		if p, err := exec.LookPath(player[0]); err == nil {
+			cmd := exec.Command(p, append(player[1:], res.GetUrl())...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			return cmd.Run()
+		}
+	}
+	return errors.New("no player found (ffplay or VLC): open the URL above in one")
+}
+
+func runLiveSessions(ctx context.Context, c *cli, args []string) error {
+	if len(args) > 0 && args[0] == "stop" {
+		fs := newFlags("live-sessions stop", c)
+		id := fs.String("id", "", "session id (required)")
+		reason := fs.String("reason", "", "why")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "id"); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := c.streams(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		_, err = cl.StopLiveView(ctx, &pb.StopLiveViewRequest{SessionId: *id, Reason: *reason})
+		return err
+	}
+	fs := newFlags("live-sessions", c)
+	all := fs.Bool("all", false, "everyone's views of the cameras in your scope (managers, auditors)")
+	camera := fs.String("camera", "", "only this camera")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel, cl, err := c.streams(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := cl.ListLiveSessions(ctx, &pb.ListLiveSessionsRequest{All: *all, CameraId: *camera})
+	if err != nil {
+		return err
+	}
+	return c.print(res, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ID\tUSER\tCAMERA\tPURPOSE\tSINCE\tBYTES\tDROPPED\tFROM")
+		for _, s := range res.GetSessions() {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.GetSessionId(), s.GetUsername(), s.GetCameraId(), s.GetPurpose(),
+				fmtTime(s.GetStartedAt()), s.GetBytes(), s.GetDroppedFrames(), s.GetClientAddr())
+		}
+	})
+}

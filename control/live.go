@@ -1,0 +1,179 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/devices"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+	"github.com/gwanje/gwanje/stream"
+)
+
+// streamService hands out live views. The order is the law's: decide,
+// commit live.view.start, and only then issue the ticket the relay admits.
+type streamService struct {
+	pb.UnimplementedStreamServiceServer
+	s *Server
+}
+
+func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRequest) (*pb.StartLiveViewResponse, error) {
+	if x.s.cfg.Tickets == nil || x.s.cfg.Devices == nil {
+		return nil, status.Error(codes.Unavailable, "live view is not available from this server")
+	}
+	profile := r.GetProfile()
+	if profile == "" {
+		profile = "main"
+	}
+	if profile != "main" && profile != "sub" {
+		return nil, status.Error(codes.InvalidArgument, "profile must be main or sub")
+	}
+	purpose, err := ac.ValidatePurpose(r.GetPurpose(), r.GetPurposeText())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	cam, err := x.s.cfg.Devices.Get(ctx, r.GetCameraId())
+	if err != nil {
+		return nil, err
+	}
+	if cam.Lifecycle == devices.Decommissioned {
+		return nil, status.Error(codes.FailedPrecondition, "the camera is decommissioned")
+	}
+	p := mustPrincipal(ctx)
+	res := cameraResource(cam)
+	res.Purpose = purpose
+	entry := audit.Entry{Type: "live.view.start", Cameras: []string{cam.ID}, Live: true, Purpose: string(purpose),
+		PurposeText: r.GetPurposeText(), Details: map[string]any{"profile": profile}}
+	if d := x.s.cfg.Access.Decide(p, ac.PermLiveView, res, x.s.now()); !d.Allowed {
+		denied := entry
+		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
+		if err := x.s.record(ctx, denied); err != nil {
+			x.s.log.Error("could not record a denied live view", "err", err)
+		}
+		x.s.log.Info("live view denied", "user", p.Username, "camera", cam.ID, "reason", d.Reason)
+		return nil, errDenied
+	}
+	seq, err := x.s.recordSeq(ctx, entry)
+	if err != nil {
+		return nil, err // fail closed: no record, no ticket
+	}
+	t, err := x.s.cfg.Tickets.IssueTicket(ctx, stream.TicketRequest{
+		UserID: p.UserID, Username: p.Username, SessionID: p.SessionID, CameraID: cam.ID, Profile: profile,
+		Purpose: string(purpose), AuditSeq: seq,
+	})
+	if err != nil {
+		failed := entry
+		failed.Outcome, failed.Reason = audit.Failed, "no ticket: "+err.Error()
+		_ = x.s.record(ctx, failed)
+		return nil, err
+	}
+	return &pb.StartLiveViewResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq}, nil
+}
+
+func (x *streamService) relay() (*stream.Relay, error) {
+	if x.s.cfg.Relay == nil {
+		return nil, status.Error(codes.Unavailable, "live sessions are kept by the stream nodes; this server runs none (gwanjed --roles stream)")
+	}
+	return x.s.cfg.Relay, nil
+}
+
+// inScope: the camera is in the caller's scope (they may read it); with
+// session.manage that lets them see and end others' views of it. (live.view
+// itself cannot be the test: it needs a purpose of the caller's own.)
+func (x *streamService) inScope(ctx context.Context, cameraID string) bool {
+	cam, err := x.s.cfg.Devices.Get(ctx, cameraID)
+	if err != nil {
+		return false
+	}
+	return x.s.cfg.Access.Decide(mustPrincipal(ctx), ac.PermDeviceRead, cameraResource(cam), x.s.now()).Allowed
+}
+
+func (x *streamService) StopLiveView(ctx context.Context, r *pb.StopLiveViewRequest) (*pb.StopLiveViewResponse, error) {
+	rl, err := x.relay()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := rl.Get(r.GetSessionId())
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no open live session with that id")
+	}
+	p := mustPrincipal(ctx)
+	if v.UserID != p.UserID {
+		if !x.s.allowed(p, ac.PermSessionManage) || !x.inScope(ctx, v.CameraID) {
+			x.s.auditDenied(ctx, p, "live.view.stop", pb.StreamService_StopLiveView_FullMethodName, string(ac.PermSessionManage), "not the viewer's manager", v.CameraID)
+			return nil, errDenied
+		}
+	}
+	reason := r.GetReason()
+	if reason == "" {
+		reason = "stopped by " + p.Username
+	}
+	if err := x.s.record(ctx, audit.Entry{Type: "live.view.stop", Cameras: []string{v.CameraID}, Live: true, Reason: reason,
+		Details: map[string]any{"view": v.ID, "viewer": v.Username, "start_seq": v.AuditSeq}}); err != nil {
+		return nil, err
+	}
+	if err := rl.Stop(v.ID, reason); err != nil && !errors.Is(err, stream.ErrNotFound) {
+		return nil, err
+	}
+	return &pb.StopLiveViewResponse{}, nil
+}
+
+func (x *streamService) ListLiveSessions(ctx context.Context, r *pb.ListLiveSessionsRequest) (*pb.ListLiveSessionsResponse, error) {
+	rl, err := x.relay()
+	if err != nil {
+		return nil, err
+	}
+	p := mustPrincipal(ctx)
+	f := stream.Filter{CameraID: r.GetCameraId()}
+	all := r.GetAll() && (x.s.allowed(p, ac.PermSessionManage) || x.s.allowed(p, ac.PermAuditRead))
+	if !all {
+		f.UserID = p.UserID
+	}
+	out := &pb.ListLiveSessionsResponse{}
+	for _, v := range rl.List(f) {
+		if all && v.UserID != p.UserID && !x.inScope(ctx, v.CameraID) && !x.s.allowed(p, ac.PermAuditRead) {
+			continue // managers see the sessions of the cameras in their scope
+		}
+		out.Sessions = append(out.Sessions, &pb.LiveSession{
+			SessionId: v.ID, UserId: v.UserID, Username: v.Username, CameraId: v.CameraID, Profile: v.Profile,
+			Purpose: v.Purpose, StartedAt: ts(v.Started), Bytes: v.Bytes, DroppedFrames: v.Drops, ClientAddr: v.RemoteAddr, Node: v.Node,
+		})
+	}
+	return out, nil
+}
+
+// RelayCameras resolves the relay's upstreams from the registry.
+func RelayCameras(reg *devices.Registry) stream.Cameras { return relayCameras{reg} }
+
+type relayCameras struct{ reg *devices.Registry }
+
+func (c relayCameras) Upstream(ctx context.Context, cameraID, profile string) (stream.Upstream, error) {
+	uri, creds, err := c.reg.Upstream(ctx, cameraID, profile)
+	if err != nil {
+		return stream.Upstream{}, err
+	}
+	return stream.Upstream{URL: uri, Username: creds.Username, Password: creds.Password}, nil
+}
+
+// LiveAuthorizer re-decides an open live view on the current rights: the
+// relay asks it when a revocation notice names the viewer, and periodically.
+func LiveAuthorizer(access *ac.Service, reg *devices.Registry, now func() time.Time) stream.Authorizer {
+	return stream.AuthorizerFunc(func(ctx context.Context, v stream.LiveSession) bool {
+		if err := access.Reload(ctx); err != nil {
+			return false // cannot confirm the right: fail closed
+		}
+		cam, err := reg.Get(ctx, v.CameraID)
+		if err != nil {
+			return false
+		}
+		res := cameraResource(cam)
+		res.Purpose = ac.Purpose(strings.TrimSpace(v.Purpose))
+		return access.Decide(ac.Principal{UserID: v.UserID, Username: v.Username, SessionID: v.SessionID}, ac.PermLiveView, res, now()).Allowed
+	})
+}
