@@ -228,6 +228,11 @@ func (r *Recorder) evaluate() {
 		c, ok := want[id]
 		if !ok {
 			st.cancel()
+			select {
+			case <-st.done:
+				delete(r.cams, id)
+			default: // removed at a later evaluation, once it has ended
+			}
 			continue
 		}
 		select {
