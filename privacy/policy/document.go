@@ -542,14 +542,13 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 		for _, dn := range deptNames {
 			dc := depts[dn]
 			rows = append(rows, []string{orNone(dn),
-				distinct(dc, func(c *devices.ReportCamera) string { return c.Manager }, false),
-				distinct(dc, func(c *devices.ReportCamera) string { return c.ManagerPhone }, false),
+				distinct(dc, func(c *devices.ReportCamera) string { return managerText(&c.Camera) }, false),
 				distinctMulti(dc, func(c *devices.ReportCamera) []string { return c.AccessPersons })})
 		}
 		add(Clause{ID: "3.managers", Item: 3, Title: "관리책임자 및 접근권한자", Kind: KindStatus, Blocks: []Block{
 			{Type: BlockParagraph, Text: "영상정보처리기기의 담당부서, 관리책임자 및 영상정보에 접근할 수 있는 접근권한자는 다음과 같습니다. " +
 				"접근권한은 업무에 필요한 최소한의 인원에게만 부여합니다."},
-			{Type: BlockTable, Header: []string{"담당부서", "관리책임자", "연락처", "접근권한자"}, Rows: rows},
+			{Type: BlockTable, Header: []string{"담당부서", "관리책임자 및 연락처", "접근권한자"}, Rows: rows},
 		}})
 	}
 

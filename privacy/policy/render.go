@@ -62,7 +62,61 @@ type section struct {
 	Clauses []Clause
 }
 
+// compareRow is one row of the 전·후 비교 table, the changed part of each
+// paired line underlined.
+type compareRow struct {
+	Label         string
+	Before, After []template.HTML
+	New, Removed  bool
+}
+
+// markPair underlines what differs between two lines (after their common
+// prefix and suffix).
+func markPair(a, b string) (template.HTML, template.HTML) {
+	ra, rb := []rune(a), []rune(b)
+	p := 0
+	for p < len(ra) && p < len(rb) && ra[p] == rb[p] {
+		p++
+	}
+	q := 0
+	for q < len(ra)-p && q < len(rb)-p && ra[len(ra)-1-q] == rb[len(rb)-1-q] {
+		q++
+	}
+	mark := func(r []rune) template.HTML {
+		pre, mid, suf := string(r[:p]), string(r[p:len(r)-q]), string(r[len(r)-q:])
+		out := template.HTMLEscapeString(pre)
+		if mid != "" {
+			out += "<u>" + template.HTMLEscapeString(mid) + "</u>"
+		}
+		return template.HTML(out + template.HTMLEscapeString(suf))
+	}
+	return mark(ra), mark(rb)
+}
+
+func compareRows(changes []Change) []compareRow {
+	var out []compareRow
+	for _, c := range changes {
+		for _, h := range c.Hunks {
+			r := compareRow{Label: c.Label, New: c.Before == nil, Removed: c.After == nil}
+			n := min(len(h.Before), len(h.After))
+			for i := 0; i < n; i++ {
+				a, b := markPair(h.Before[i], h.After[i])
+				r.Before, r.After = append(r.Before, a), append(r.After, b)
+			}
+			for _, l := range h.Before[n:] {
+				r.Before = append(r.Before, template.HTML("<u>"+template.HTMLEscapeString(l)+"</u>"))
+			}
+			for _, l := range h.After[n:] {
+				r.After = append(r.After, template.HTML("<u>"+template.HTMLEscapeString(l)+"</u>"))
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 type pageView struct {
+	Compare  []compareRow
 	Doc      *Document
 	Meta     VersionInfo
 	Preamble []Clause
@@ -95,7 +149,7 @@ func RenderHTML(d *Document, meta VersionInfo, history []VersionInfo, changes []
 	pre, secs := sections(d)
 	var buf bytes.Buffer
 	if err := policyTmpl.Execute(&buf, pageView{Doc: d, Meta: meta, Preamble: pre, Sections: secs, History: history,
-		Changes: changes, Notice: NoticeMarker}); err != nil {
+		Changes: changes, Compare: compareRows(changes), Notice: NoticeMarker}); err != nil {
 		return "", fmt.Errorf("policy: render html: %w", err)
 	}
 	return buf.String(), nil
