@@ -1,8 +1,12 @@
 package policy
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/gwanje/gwanje/devices"
 )
 
 func TestDiffLines(t *testing.T) {
@@ -64,6 +68,50 @@ func TestNum(t *testing.T) {
 	for in, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 3278: "3,278", 370000: "370,000", 1234567: "1,234,567"} {
 		if got := num(in); got != want {
 			t.Errorf("num(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// bigReport is shaped like 인천 미추홀구 (1,995 sites, 3,278 cameras).
+func bigReport() *devices.InstallationReport {
+	rep := &devices.InstallationReport{}
+	purposes := []struct{ local, national, dept string }{
+		{"방범", devices.NationalLivingCrime, "안전총괄과"}, {"어린이보호", devices.NationalChild, "안전총괄과"},
+		{"주정차단속", devices.NationalTrafficEnf, "교통행정과"}, {"쓰레기단속", devices.NationalWaste, "자원순환과"},
+		{"시설물관리", devices.NationalFacility, "총무과"},
+	}
+	sites := map[string]bool{}
+	for i := range 3278 {
+		p := purposes[i%len(purposes)]
+		site := fmt.Sprintf("s%04d", i%1995)
+		sites[site] = true
+		c := devices.ReportCamera{SiteName: "개소 " + site}
+		c.SiteID, c.Purpose, c.NationalPurpose, c.Department = site, p.local, p.national, p.dept
+		c.LegalBasis, c.RetentionDays, c.Schedule, c.StoragePlace = devices.BasisCrime, 30, "24시간", "미추홀구청 CCTV 통합관제센터"
+		c.Manager, c.ManagerPhone, c.Coverage, c.Signage = "관리자", "032-880-4000", "반경 100M 이내", devices.SignagePhysical
+		rep.Cameras = append(rep.Cameras, c)
+	}
+	rep.Total = devices.Total{Key: "합계", Sites: len(sites), Cameras: len(rep.Cameras)}
+	return rep
+}
+
+func TestBuildLargeRegistry(t *testing.T) {
+	d := Build(Institution{Name: "인천광역시 미추홀구"}, bigReport(), nil)
+	md := RenderMarkdown(&d, VersionInfo{}, nil, nil)
+	if !strings.Contains(md, "총 1,995개소 3,278대") || !strings.Contains(md, "개소") || !strings.Contains(md, " 외 ") {
+		t.Errorf("large document:\n%.2000s", md)
+	}
+	if len(md) > 64<<10 {
+		t.Errorf("the document lists every site: %d bytes", len(md))
+	}
+}
+
+func BenchmarkBuildAndRender(b *testing.B) {
+	rep := bigReport()
+	for b.Loop() {
+		d := Build(Institution{Name: "인천광역시 미추홀구"}, rep, nil)
+		if _, err := RenderHTML(&d, VersionInfo{Number: 1}, nil, nil); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
