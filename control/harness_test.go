@@ -15,6 +15,8 @@ import (
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/devices/health"
+	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	"github.com/gwanje/gwanje/internal/tlsutil"
 	"github.com/gwanje/gwanje/stream"
@@ -37,6 +39,7 @@ type harness struct {
 	audit   *audit.Store
 	devices *devices.Registry
 	relay   *stream.Relay
+	bus     *events.Bus
 	admin   ac.Principal
 	// adminToken is the bootstrap administrator's session token.
 	adminToken string
@@ -85,6 +88,22 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bus, err := events.New(ctx, events.Config{DataDir: t.TempDir(), ListenAddr: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	watcher, err := health.NewWatcher(health.WatcherConfig{Conn: bus.Conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarms, err := health.NewAlarms(health.AlarmsConfig{Conn: bus.Conn, Pool: pool, Auditor: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go alarms.Run(ctx)
+	t.Cleanup(alarms.Close)
+
 	node := &lazyNode{}
 	tickets := stream.NewTickets(pool, node)
 	relay, err := stream.New(stream.Config{
@@ -100,8 +119,9 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(func() { relay.Close() })
 	node.r = relay
 
-	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, tokens: map[string]string{}, users: map[string]ac.User{}}
-	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay, Version: "test"})
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, tokens: map[string]string{}, users: map[string]ac.User{}}
+	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
+		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

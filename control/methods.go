@@ -106,6 +106,11 @@ var methods = map[string]access{
 	gwanjev1.StreamService_StopLiveView_FullMethodName: loggedIn(),
 	// One's own views; all in scope with session.manage or audit.read.
 	gwanjev1.StreamService_ListLiveSessions_FullMethodName: loggedIn(),
+
+	gwanjev1.HealthService_WatchEvents_FullMethodName:      needCamera(ac.PermHealthRead),
+	gwanjev1.HealthService_ListAlarms_FullMethodName:       needCamera(ac.PermHealthRead),
+	gwanjev1.HealthService_AcknowledgeAlarm_FullMethodName: needCamera(ac.PermAlarmAck),
+	gwanjev1.HealthService_GetAvailability_FullMethodName:  needCamera(ac.PermHealthRead),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -51,6 +51,9 @@ type Config struct {
 	// Devices is the camera registry; without it DeviceService answers
 	// Unavailable.
 	Devices *devices.Registry
+	// Health serves camera health (watch, alarms, availability); without
+	// it HealthService answers Unavailable.
+	Health *Health
 	// Tickets issues the one-time tickets of live views; without it
 	// StartLiveView answers Unavailable.
 	Tickets *stream.Tickets
@@ -115,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterAuditServiceServer(s.grpc, &auditService{s: s})
 	gwanjev1.RegisterDeviceServiceServer(s.grpc, &deviceService{s: s})
 	gwanjev1.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
+	gwanjev1.RegisterHealthServiceServer(s.grpc, &healthService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -278,3 +278,47 @@ func (r *Registry) Upstream(ctx context.Context, id, profile string) (string, Cr
 	}
 	return uri, creds, nil
 }
+
+// ProbeTarget is what health workers need of a camera to probe it.
+type ProbeTarget struct {
+	CameraID, SiteID, Department string
+	DeviceURL, StreamURI         string
+	Credentials                  Credentials
+	Maintenance                  bool
+}
+
+// ProbeTargets lists the active and maintenance cameras that have an ONVIF
+// device, with their credentials, in one query (health workers refresh it
+// every minute for thousands of cameras). Cameras whose credentials cannot
+// be opened are left out and logged.
+func (r *Registry) ProbeTargets(ctx context.Context) ([]ProbeTarget, error) {
+	rows, err := r.db.Query(ctx, `select id::text, site_id::text, department, device_url, stream_uri, lifecycle,
+			coalesce(cred_key_id, ''), cred_sealed
+		from devices_cameras
+		where lifecycle in ('active', 'maintenance') and device_url is not null and device_url <> ''
+		order by seq`)
+	if err != nil {
+		return nil, fmt.Errorf("devices: probe targets: %w", err)
+	}
+	defer rows.Close()
+	var out []ProbeTarget
+	for rows.Next() {
+		var t ProbeTarget
+		var lifecycle, keyID string
+		var sealed []byte
+		if err := rows.Scan(&t.CameraID, &t.SiteID, &t.Department, &t.DeviceURL, &t.StreamURI, &lifecycle, &keyID, &sealed); err != nil {
+			return nil, fmt.Errorf("devices: probe targets: %w", err)
+		}
+		t.Maintenance = lifecycle == string(Maintenance)
+		if sealed != nil {
+			c, err := r.sealer.open(t.CameraID, keyID, sealed)
+			if err != nil {
+				r.log.Error("camera left out of health probes: its credentials cannot be opened", "camera", t.CameraID, "err", err)
+				continue
+			}
+			t.Credentials = c
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}

@@ -70,3 +70,27 @@ func TestDeviceManagement(t *testing.T) {
 		t.Fatalf("clock during reboot: %v", err)
 	}
 }
+
+func TestProbeTargets(t *testing.T) {
+	e := newEnv(t)
+	cam := startCam(t, camsim.Config{Dialect: camsim.DialectDahua})
+	info := cam.Info()
+	res, err := e.reg.Register(e.ctx, RegisterRequest{DeviceURL: cam.DeviceServiceURL(), Username: info.Username, Password: info.Password,
+		Fields: fields(e.site("후문"), "후문")}, e.actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := e.reg.ProbeTargets(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].CameraID != res.Camera.ID || ts[0].Credentials.Password != info.Password || ts[0].StreamURI == "" {
+		t.Fatalf("targets %+v", ts)
+	}
+	if _, err := e.reg.Decommission(e.ctx, res.Camera.ID, "철거", e.actor); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := e.reg.ProbeTargets(e.ctx); len(ts) != 0 {
+		t.Fatalf("a decommissioned camera is still probed: %+v", ts)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gwanje/gwanje/internal/config"
 )
@@ -62,6 +63,7 @@ type Config struct {
 	RTSPAddr              string
 	RTSPUDPAddr           string
 	RTSPPublicURL         string
+	HealthInterval        time.Duration
 	Roles                 config.StringList
 }
 
@@ -88,6 +90,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.RTSPAddr, "rtsp-addr", "127.0.0.1:8554", "where the stream role's RTSP relay serves viewers (TCP)")
 	fs.StringVar(&c.RTSPUDPAddr, "rtsp-udp-addr", "127.0.0.1:8000", `UDP port pair (RTP, RTCP) of the relay; "-" for TCP only`)
 	fs.StringVar(&c.RTSPPublicURL, "rtsp-public-url", "", "base URL players use to reach this stream node (default rtsp://<rtsp-addr>)")
+	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/control"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/devices/health"
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/demo"
 	"github.com/gwanje/gwanje/internal/pgdb"
@@ -36,6 +37,14 @@ import (
 const dataDirMarker = "GWANJE_DATA_DIR"
 
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	err := serve(ctx, cfg, log)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // asked to stop: components that return their context's end stopped cleanly
+	}
+	return err
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	t0 := time.Now()
 	unlock, err := prepareDataDir(cfg.DataDir)
 	if err != nil {
@@ -182,10 +191,38 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		reg.MustRegister(relay.Metrics().Collectors()...)
 		g.Go(func() error { <-ctx.Done(); return relay.Close() })
 	}
+	if cfg.runs("devices") {
+		worker, err := health.NewWorker(health.WorkerConfig{Conn: bus.Conn, Targets: control.HealthTargets(registry), Interval: cfg.HealthInterval, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer worker.Close()
+		g.Go(func() error { return worker.Run(ctx) })
+	}
+	var healthSvc *control.Health
+	if cfg.runs("control") {
+		history, err := health.NewHistory(health.HistoryConfig{Conn: bus.Conn, Pool: pool, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer history.Close()
+		g.Go(func() error { return history.Run(ctx) })
+		alarms, err := health.NewAlarms(health.AlarmsConfig{Conn: bus.Conn, Pool: pool, Auditor: auditStore, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer alarms.Close()
+		g.Go(func() error { return alarms.Run(ctx) })
+		watcher, err := health.NewWatcher(health.WatcherConfig{Conn: bus.Conn, Logger: log})
+		if err != nil {
+			return err
+		}
+		healthSvc = &control.Health{Watcher: watcher, Alarms: alarms, Pool: pool}
+	}
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
-			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay,
+			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc,
 		})
 		if err != nil {
 			return err
