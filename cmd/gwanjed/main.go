@@ -64,6 +64,8 @@ type Config struct {
 	RTSPUDPAddr           string
 	RTSPPublicURL         string
 	HealthInterval        time.Duration
+	InstitutionName       string
+	InstitutionHomepage   string
 	Roles                 config.StringList
 }
 
@@ -91,6 +93,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.RTSPUDPAddr, "rtsp-udp-addr", "127.0.0.1:8000", `UDP port pair (RTP, RTCP) of the relay; "-" for TCP only`)
 	fs.StringVar(&c.RTSPPublicURL, "rtsp-public-url", "", "base URL players use to reach this stream node (default rtsp://<rtsp-addr>)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")
+	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
+	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/stream"
 )
 
@@ -137,6 +138,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	policySvc, err := policy.New(policy.Config{
+		Pool: pool, Registry: registry, Auditor: auditStore, Logger: log,
+		Institution: policy.Institution{Name: cfg.InstitutionName, Homepage: cfg.InstitutionHomepage},
+	})
+	if err != nil {
+		return err
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return auditStore.Run(ctx) })
 	if cfg.runs("control") {
@@ -161,6 +170,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer d.Fleet.Close()
+		if _, _, err := policySvc.Publish(ctx, policy.Actor{Actor: audit.Actor{Username: "system:demo"}},
+			policy.PublishOptions{UrgentReason: "최초 제정 (데모)"}); err != nil {
+			return fmt.Errorf("demo: publish the policy: %w", err)
+		}
 		fmt.Fprintf(os.Stderr, "\n  demo: %d simulated cameras; accounts %s, each with password %s\n  try: go run ./cmd/gwanje login --user operator\n\n",
 			d.Cameras, strings.Join(d.Accounts, ", "), d.Password)
 	}
@@ -231,7 +244,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	if httpLis != nil {
-		srv := &http.Server{Handler: httpHandler(reg, pool, bus), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler()), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
@@ -260,8 +273,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus) http.Handler {
+func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	// The published policy and signage: public, read-only, no login.
+	for _, r := range policy.Routes {
+		mux.Handle(r, public)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
