@@ -28,6 +28,7 @@ const (
 	PermContractManage  Permission = "contract.manage"
 	PermRequestHandle   Permission = "request.handle"
 	PermSessionManage   Permission = "session.manage"
+	PermPolicyPublish   Permission = "policy.publish"
 )
 
 // Permissions lists every permission, in a fixed order.
@@ -35,7 +36,7 @@ var Permissions = []Permission{
 	PermLiveView, PermPlaybackView, PermPTZControl, PermSnapshotView, PermExportRequest, PermExportApprove,
 	PermDeviceRead, PermDeviceDiscover, PermDeviceRegister, PermDeviceConfigure, PermHealthRead, PermAlarmAck,
 	PermAuditRead, PermAuditVerify, PermReportRead, PermUserManage, PermGrantManage, PermContractManage,
-	PermRequestHandle, PermSessionManage,
+	PermRequestHandle, PermSessionManage, PermPolicyPublish,
 }
 
 type permInfo struct {

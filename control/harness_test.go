@@ -19,6 +19,7 @@ import (
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/stream"
 )
 
@@ -104,6 +105,11 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	go alarms.Run(ctx)
 	t.Cleanup(alarms.Close)
 
+	pol, err := policy.New(policy.Config{Pool: pool, Registry: reg, Auditor: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	node := &lazyNode{}
 	tickets := stream.NewTickets(pool, node)
 	relay, err := stream.New(stream.Config{
@@ -121,7 +127,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 
 	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
-		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Version: "test"})
+		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Policy: pol, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // written out here independently, so that a change to either shows.
 var rolePerms = map[string][]ac.Permission{
 	"operator":   {ac.PermLiveView, ac.PermPlaybackView, ac.PermPTZControl, ac.PermSnapshotView, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck},
-	"manager":    {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermExportApprove, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck, ac.PermReportRead, ac.PermRequestHandle, ac.PermSessionManage},
+	"manager":    {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermExportApprove, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck, ac.PermReportRead, ac.PermRequestHandle, ac.PermSessionManage, ac.PermPolicyPublish},
 	"police":     {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermDeviceRead},
 	"technician": {ac.PermDeviceRead, ac.PermDeviceDiscover, ac.PermDeviceRegister, ac.PermDeviceConfigure, ac.PermHealthRead, ac.PermAlarmAck},
 	"contractor": {ac.PermLiveView, ac.PermDeviceRead, ac.PermDeviceConfigure, ac.PermHealthRead},
@@ -44,7 +44,7 @@ func holdsAny(role string, want []ac.Permission) bool {
 // succeeds; it is never refused for rights.
 func TestRPCMatrix(t *testing.T) {
 	h := newHarness(t)
-	files := []protoreflect.FileDescriptor{pb.File_gwanje_v1_access_proto, pb.File_gwanje_v1_system_proto, pb.File_gwanje_v1_audit_proto, pb.File_gwanje_v1_device_proto, pb.File_gwanje_v1_stream_proto, pb.File_gwanje_v1_health_proto}
+	files := []protoreflect.FileDescriptor{pb.File_gwanje_v1_access_proto, pb.File_gwanje_v1_system_proto, pb.File_gwanje_v1_audit_proto, pb.File_gwanje_v1_device_proto, pb.File_gwanje_v1_stream_proto, pb.File_gwanje_v1_health_proto, pb.File_gwanje_v1_policy_proto}
 	var calls int
 	for _, fd := range files {
 		for i := 0; i < fd.Services().Len(); i++ {

@@ -111,6 +111,11 @@ var methods = map[string]access{
 	gwanjev1.HealthService_ListAlarms_FullMethodName:       needCamera(ac.PermHealthRead),
 	gwanjev1.HealthService_AcknowledgeAlarm_FullMethodName: needCamera(ac.PermAlarmAck),
 	gwanjev1.HealthService_GetAvailability_FullMethodName:  needCamera(ac.PermHealthRead),
+
+	// The published policy is public; drafts show what is about to be.
+	gwanjev1.PolicyService_DraftPolicy_FullMethodName:        need(ac.PermPolicyPublish, ac.PermReportRead),
+	gwanjev1.PolicyService_PublishPolicy_FullMethodName:      need(ac.PermPolicyPublish),
+	gwanjev1.PolicyService_ListPolicyVersions_FullMethodName: loggedIn(),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -25,6 +25,7 @@ import (
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/privacy/policy"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"github.com/gwanje/gwanje/stream"
 )
@@ -54,6 +55,8 @@ type Config struct {
 	// Health serves camera health (watch, alarms, availability); without
 	// it HealthService answers Unavailable.
 	Health *Health
+	// Policy drafts and publishes the 운영·관리 방침.
+	Policy *policy.Service
 	// Tickets issues the one-time tickets of live views; without it
 	// StartLiveView answers Unavailable.
 	Tickets *stream.Tickets
@@ -119,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterDeviceServiceServer(s.grpc, &deviceService{s: s})
 	gwanjev1.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
 	gwanjev1.RegisterHealthServiceServer(s.grpc, &healthService{s: s})
+	gwanjev1.RegisterPolicyServiceServer(s.grpc, &policyService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

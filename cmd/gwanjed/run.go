@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
-			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc,
+			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc, Policy: policySvc,
 		})
 		if err != nil {
 			return err
