@@ -64,6 +64,7 @@ type Config struct {
 	RTSPUDPAddr           string
 	RTSPPublicURL         string
 	HealthInterval        time.Duration
+	KeyDir                string
 	InstitutionName       string
 	InstitutionHomepage   string
 	Roles                 config.StringList
@@ -95,6 +96,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")
 	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
+	fs.StringVar(&c.KeyDir, "key-dir", "", "directory of the keys (camera credentials, audit signing, TOTP); default <data-dir>/keys. Processes sharing a database must share it")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -103,7 +103,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	keys := filepath.Join(cfg.DataDir, "keys")
+	keys := cfg.KeyDir
+	if keys == "" {
+		keys = filepath.Join(cfg.DataDir, "keys")
+	}
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return fmt.Errorf("data-dir: keys: %w", err)
 	}
@@ -356,7 +359,7 @@ func prepareDataDir(dir string) (unlock func(), err error) {
 // the one an earlier demo start kept in the data dir, or a new random one
 // (kept there, 0600, so that a restarted demo logs in again).
 func demoPasswordFor(cfg Config) (string, error) {
-	path := filepath.Join(cfg.DataDir, "keys", "demo-password")
+	path := filepath.Join(cfg.DataDir, "demo-password")
 	if cfg.DemoPassword != "" {
 		return cfg.DemoPassword, nil
 	}
