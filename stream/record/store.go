@@ -355,3 +355,10 @@ func NodeURL(ctx context.Context, pool *pgxpool.Pool, node string) (string, erro
 	}
 	return u, nil
 }
+
+// RaiseAlarm raises an alarm on behalf of a reader of the store (playback:
+// a segment that fails verification).
+func (s *Store) RaiseAlarm(a Alarm) { s.raise(a) }
+
+// Pool is the store's database.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
