@@ -384,7 +384,8 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 		}
 		sf := seg
 		seg = nil
-		st.open.Store(false)
+		// Recording turns false once the segment is indexed.
+		defer st.open.Store(false)
 		// The segment's index row is written even when ctx ended.
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
