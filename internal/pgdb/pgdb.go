@@ -23,7 +23,7 @@ var migrations embed.FS
 // Schemas lists the migration directories (under migrations/) in the order
 // they are applied. A package that needs tables adds its directory here;
 // directories later in the list may refer to tables of earlier ones.
-var Schemas = []string{"core", "access", "devices", "audit", "stream", "health", "recording", "policy"}
+var Schemas = []string{"core", "access", "devices", "audit", "stream", "health", "recording", "policy", "privacy"}
 
 // migrateLock is the advisory lock key held while migrating ("gwanje" in hex).
 const migrateLock = 0x6777616e6a65
