@@ -500,6 +500,8 @@ func buildPresentation(samples []sampleRec, codec codecs.Codec, spool *bufio.Rea
 	}
 	out := make([]*pmp4.Sample, len(samples))
 	def := int64(ts / 25)
+	// pmp4 writes each payload before asking for the next: one buffer.
+	var buf []byte
 	for i, s := range samples {
 		dur := def
 		if i+1 < len(samples) {
@@ -510,7 +512,10 @@ func buildPresentation(samples []sampleRec, codec codecs.Codec, spool *bufio.Rea
 		size := s.size
 		out[i] = &pmp4.Sample{Duration: uint32(dur), PTSOffset: int32(s.pts), IsNonSyncSample: !s.key, PayloadSize: size,
 			GetPayload: func() ([]byte, error) {
-				b := make([]byte, size)
+				if cap(buf) < int(size) {
+					buf = make([]byte, size)
+				}
+				b := buf[:size]
 				_, err := io.ReadFull(spool, b)
 				return b, err
 			}}
