@@ -162,13 +162,13 @@ func (s *RTSPSource) Subscribe(ctx context.Context, cameraID, profile string) (S
 	h265c := sub.track.Codec == CodecH265
 	clock := forma.ClockRate()
 	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-		au, err := decode(pkt)
-		if err != nil || len(au) == 0 {
-			return // fragment of a unit, or a unit lost with packets
-		}
+		// The time decoder must see every packet: it starts at the first
+		// packet of a random-access unit, which a fragmented unit's last
+		// packet is not.
 		pts, ok := c.PacketPTS(medi, pkt)
-		if !ok {
-			return
+		au, err := decode(pkt)
+		if err != nil || len(au) == 0 || !ok {
+			return // fragment of a unit, a unit lost with packets, or before the first keyframe
 		}
 		var key bool
 		if h265c {
