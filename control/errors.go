@@ -14,6 +14,8 @@ import (
 	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/stream"
+	"github.com/gwanje/gwanje/stream/playback"
+	"github.com/gwanje/gwanje/stream/record"
 )
 
 // toStatus maps a handler's error to a gRPC status: the one place where
@@ -62,6 +64,10 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 	case errors.Is(err, policy.ErrInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, policy.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, record.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, record.ErrNotFound), errors.Is(err, playback.ErrNoFootage):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")

@@ -21,6 +21,8 @@ import (
 	"github.com/gwanje/gwanje/internal/tlsutil"
 	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/stream"
+	"github.com/gwanje/gwanje/stream/playback"
+	"github.com/gwanje/gwanje/stream/record"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -41,7 +43,9 @@ type harness struct {
 	devices *devices.Registry
 	relay   *stream.Relay
 	bus     *events.Bus
-	admin   ac.Principal
+	// recStore is the record store; tests start a recorder on it.
+	recStore *record.Store
+	admin    ac.Principal
 	// adminToken is the bootstrap administrator's session token.
 	adminToken string
 	tokens     map[string]string // role → session token
@@ -110,6 +114,23 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 		t.Fatal(err)
 	}
 
+	recStore, err := record.NewStore(record.StoreConfig{Pool: pool, Dir: t.TempDir(), Node: "rec-test", MinFreeBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbTickets := playback.NewTickets(pool)
+	pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: pbTickets, Auditor: store, RTSPAddress: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pbServer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pbServer.Close() })
+	if err := recStore.RegisterNode(ctx, pbServer.URL()); err != nil {
+		t.Fatal(err)
+	}
+
 	node := &lazyNode{}
 	tickets := stream.NewTickets(pool, node)
 	relay, err := stream.New(stream.Config{
@@ -125,9 +146,10 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(func() { relay.Close() })
 	node.r = relay
 
-	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, tokens: map[string]string{}, users: map[string]ac.User{}}
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
-		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Policy: pol, Version: "test"})
+		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Policy: pol,
+		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store}, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

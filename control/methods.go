@@ -116,6 +116,14 @@ var methods = map[string]access{
 	gwanjev1.PolicyService_DraftPolicy_FullMethodName:        need(ac.PermPolicyPublish, ac.PermReportRead),
 	gwanjev1.PolicyService_PublishPolicy_FullMethodName:      need(ac.PermPolicyPublish),
 	gwanjev1.PolicyService_ListPolicyVersions_FullMethodName: loggedIn(),
+
+	gwanjev1.RecordingService_ListRecordings_FullMethodName: needCamera(ac.PermDeviceRead),
+	gwanjev1.RecordingService_StartPlayback_FullMethodName:  needCamera(ac.PermPlaybackView),
+	// Holding footage is the managers' case handling; the handler checks the
+	// cameras are in their scope.
+	gwanjev1.RecordingService_CreateHold_FullMethodName:  need(ac.PermRequestHandle),
+	gwanjev1.RecordingService_ReleaseHold_FullMethodName: need(ac.PermRequestHandle),
+	gwanjev1.RecordingService_ListHolds_FullMethodName:   need(ac.PermRequestHandle, ac.PermAuditRead),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -55,6 +55,8 @@ type Config struct {
 	// Health serves camera health (watch, alarms, availability); without
 	// it HealthService answers Unavailable.
 	Health *Health
+	// Recording lists footage, issues playback tickets and keeps holds.
+	Recording *Recording
 	// Policy drafts and publishes the 운영·관리 방침.
 	Policy *policy.Service
 	// Tickets issues the one-time tickets of live views; without it
@@ -123,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterStreamServiceServer(s.grpc, &streamService{s: s})
 	gwanjev1.RegisterHealthServiceServer(s.grpc, &healthService{s: s})
 	gwanjev1.RegisterPolicyServiceServer(s.grpc, &policyService{s: s})
+	gwanjev1.RegisterRecordingServiceServer(s.grpc, &recordingService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -65,6 +65,9 @@ type Config struct {
 	RTSPPublicURL         string
 	HealthInterval        time.Duration
 	KeyDir                string
+	RecordDir             string
+	PlaybackAddr          string
+	PlaybackPublicURL     string
 	InstitutionName       string
 	InstitutionHomepage   string
 	Roles                 config.StringList
@@ -97,6 +100,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
 	fs.StringVar(&c.KeyDir, "key-dir", "", "directory of the keys (camera credentials, audit signing, TOTP); default <data-dir>/keys. Processes sharing a database must share it")
+	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
+	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")
+	fs.StringVar(&c.PlaybackPublicURL, "playback-public-url", "", "base URL players use to reach this node's playback (default rtsp://<playback-addr>)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -33,6 +33,8 @@ import (
 	"github.com/gwanje/gwanje/internal/tlsutil"
 	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/stream"
+	"github.com/gwanje/gwanje/stream/playback"
+	"github.com/gwanje/gwanje/stream/record"
 )
 
 const dataDirMarker = "GWANJE_DATA_DIR"
@@ -215,6 +217,45 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer worker.Close()
 		g.Go(func() error { return worker.Run(ctx) })
 	}
+	if cfg.runs("recorder") {
+		recDir := cfg.RecordDir
+		if recDir == "" {
+			recDir = filepath.Join(cfg.DataDir, "recordings")
+		}
+		recStore, err := record.NewStore(record.StoreConfig{Pool: pool, Dir: recDir, DataDir: keys, Logger: log,
+			Alarm: func(a record.Alarm) {
+				log.Warn("recording alarm", "kind", a.Kind, "camera", a.CameraID, "detail", a.Detail)
+			}})
+		if err != nil {
+			return fmt.Errorf("record-dir: %w", err)
+		}
+		reg.MustRegister(recStore.Metrics().Collectors()...)
+		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry),
+			Source: &record.RTSPSource{Upstreams: control.RelayCameras(registry), Logger: log}, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer recorder.Close()
+		g.Go(func() error { return recorder.Run(ctx) })
+		sweeper, err := record.NewSweeper(record.SweeperConfig{Store: recStore, Cameras: control.RecordingCameras(registry), Auditor: auditStore, Logger: log})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return sweeper.Run(ctx) })
+		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: auditStore,
+			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, Logger: log})
+		if err != nil {
+			return err
+		}
+		if err := pbServer.Start(ctx); err != nil {
+			return fmt.Errorf("playback-addr: %w", err)
+		}
+		defer pbServer.Close()
+		if err := recStore.RegisterNode(ctx, pbServer.URL()); err != nil {
+			return err
+		}
+		g.Go(func() error { <-ctx.Done(); pbServer.Close(); return nil })
+	}
 	var healthSvc *control.Health
 	if cfg.runs("control") {
 		history, err := health.NewHistory(health.HistoryConfig{Conn: bus.Conn, Pool: pool, Logger: log})
@@ -239,6 +280,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
 			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc, Policy: policySvc,
+			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore},
 		})
 		if err != nil {
 			return err
