@@ -12,7 +12,9 @@ import (
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/privacy/export"
 	"github.com/gwanje/gwanje/privacy/policy"
+	"github.com/gwanje/gwanje/privacy/requests"
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
@@ -69,6 +71,19 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, record.ErrNotFound), errors.Is(err, playback.ErrNoFootage):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, requests.ErrPermissionDenied):
+		s.log.Info("permission denied by privacy/requests", "method", method, "err", err)
+		return errDenied
+	case errors.Is(err, requests.ErrInvalid), errors.Is(err, export.ErrInvalid), errors.Is(err, export.ErrTooLarge):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, export.ErrMaskingUnavailable):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, requests.ErrNotFound), errors.Is(err, export.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, requests.ErrConflict), errors.Is(err, export.ErrOtherNode):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, requests.ErrUnavailable):
+		return status.Error(codes.Unavailable, "the audit store cannot record this step right now, so it was not done; try again shortly")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

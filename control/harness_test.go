@@ -19,7 +19,9 @@ import (
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/pgtest"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/privacy/export"
 	"github.com/gwanje/gwanje/privacy/policy"
+	"github.com/gwanje/gwanje/privacy/requests"
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
@@ -45,6 +47,8 @@ type harness struct {
 	bus     *events.Bus
 	// recStore is the record store; tests start a recorder on it.
 	recStore *record.Store
+	links    *export.Links
+	exporter *export.Exporter
 	admin    ac.Principal
 	// adminToken is the bootstrap administrator's session token.
 	adminToken string
@@ -131,6 +135,21 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 		t.Fatal(err)
 	}
 
+	exporter, err := export.New(export.Config{Store: recStore, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: store, Dir: exporter.Dir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := requests.New(requests.Config{Pool: pool, Auditor: store, AuditQuery: store, Decider: svc,
+		Cameras: PrivacyCameras(reg), Store: recStore, Exporter: exporter, Links: links, Publisher: bus.Notices()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(priv.Close)
+
 	node := &lazyNode{}
 	tickets := stream.NewTickets(pool, node)
 	relay, err := stream.New(stream.Config{
@@ -146,10 +165,10 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(func() { relay.Close() })
 	node.r = relay
 
-	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, tokens: map[string]string{}, users: map[string]ac.User{}}
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
 		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Policy: pol,
-		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store}, Version: "test"})
+		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store}, Privacy: priv, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func holdsAny(role string, want []ac.Permission) bool {
 // succeeds; it is never refused for rights.
 func TestRPCMatrix(t *testing.T) {
 	h := newHarness(t)
-	files := []protoreflect.FileDescriptor{pb.File_gwanje_v1_access_proto, pb.File_gwanje_v1_system_proto, pb.File_gwanje_v1_audit_proto, pb.File_gwanje_v1_device_proto, pb.File_gwanje_v1_stream_proto, pb.File_gwanje_v1_health_proto, pb.File_gwanje_v1_policy_proto, pb.File_gwanje_v1_recording_proto}
+	files := []protoreflect.FileDescriptor{pb.File_gwanje_v1_access_proto, pb.File_gwanje_v1_system_proto, pb.File_gwanje_v1_audit_proto, pb.File_gwanje_v1_device_proto, pb.File_gwanje_v1_stream_proto, pb.File_gwanje_v1_health_proto, pb.File_gwanje_v1_policy_proto, pb.File_gwanje_v1_recording_proto, pb.File_gwanje_v1_privacy_proto}
 	var calls int
 	for _, fd := range files {
 		for i := 0; i < fd.Services().Len(); i++ {

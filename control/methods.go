@@ -124,6 +124,26 @@ var methods = map[string]access{
 	gwanjev1.RecordingService_CreateHold_FullMethodName:  need(ac.PermRequestHandle),
 	gwanjev1.RecordingService_ReleaseHold_FullMethodName: need(ac.PermRequestHandle),
 	gwanjev1.RecordingService_ListHolds_FullMethodName:   need(ac.PermRequestHandle, ac.PermAuditRead),
+
+	// Subject requests are the managers' (request.handle); provisions are
+	// decided per camera by privacy/requests (export.request to ask,
+	// export.approve by another person to approve).
+	gwanjev1.PrivacyService_OpenSubjectRequest_FullMethodName:         need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_GetSubjectRequest_FullMethodName:          need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_ListSubjectRequests_FullMethodName:        need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_DecideSubjectRequest_FullMethodName:       need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_GrantDeletion_FullMethodName:              need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_CloseSubjectRequest_FullMethodName:        need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_RequestProvision_FullMethodName:           needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_GetProvision_FullMethodName:               needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_ApproveProvision_FullMethodName:           needCamera(ac.PermExportApprove),
+	gwanjev1.PrivacyService_RejectProvision_FullMethodName:            needCamera(ac.PermExportApprove),
+	gwanjev1.PrivacyService_RecordProvisionLetter_FullMethodName:      needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_ExportProvision_FullMethodName:            needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_RecordProvisionOutcome_FullMethodName:     needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_RecordRecipientDestruction_FullMethodName: needCamera(ac.PermExportRequest),
+	gwanjev1.PrivacyService_CloseProvision_FullMethodName:             needCamera(ac.PermExportApprove),
+	gwanjev1.PrivacyService_GetProvisionRegister_FullMethodName:       need(ac.PermReportRead),
 }
 
 // checkMethodTable fails when a registered method has no entry in methods.

@@ -26,6 +26,7 @@ import (
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/privacy/policy"
+	"github.com/gwanje/gwanje/privacy/requests"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"github.com/gwanje/gwanje/stream"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// Health serves camera health (watch, alarms, availability); without
 	// it HealthService answers Unavailable.
 	Health *Health
+	// Privacy handles subject requests and provisions; it needs the record
+	// store, so a process with the recorder role serves it.
+	Privacy *requests.Service
 	// Recording lists footage, issues playback tickets and keeps holds.
 	Recording *Recording
 	// Policy drafts and publishes the 운영·관리 방침.
@@ -126,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	gwanjev1.RegisterHealthServiceServer(s.grpc, &healthService{s: s})
 	gwanjev1.RegisterPolicyServiceServer(s.grpc, &policyService{s: s})
 	gwanjev1.RegisterRecordingServiceServer(s.grpc, &recordingService{s: s})
+	gwanjev1.RegisterPrivacyServiceServer(s.grpc, &privacyService{s: s})
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

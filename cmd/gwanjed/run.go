@@ -31,7 +31,9 @@ import (
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	"github.com/gwanje/gwanje/privacy/export"
 	"github.com/gwanje/gwanje/privacy/policy"
+	"github.com/gwanje/gwanje/privacy/requests"
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
@@ -217,6 +219,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer worker.Close()
 		g.Go(func() error { return worker.Run(ctx) })
 	}
+	var privacySvc *requests.Service
+	var downloads http.Handler
 	if cfg.runs("recorder") {
 		recDir := cfg.RecordDir
 		if recDir == "" {
@@ -255,6 +259,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		g.Go(func() error { <-ctx.Done(); pbServer.Close(); return nil })
+
+		exporter, err := export.New(export.Config{Store: recStore, DataDir: keys, Dir: filepath.Join(cfg.DataDir, "exports"), Logger: log})
+		if err != nil {
+			return err
+		}
+		links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: auditStore, Dir: exporter.Dir(), Logger: log})
+		if err != nil {
+			return err
+		}
+		downloads = links.Handler()
+		privacySvc, err = requests.New(requests.Config{Pool: pool, Auditor: auditStore, AuditQuery: auditStore, Decider: access,
+			Cameras: control.PrivacyCameras(registry), Store: recStore, Exporter: exporter, Links: links, Publisher: bus.Notices(), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer privacySvc.Close()
+		g.Go(func() error { return privacySvc.Run(ctx) })
 	}
 	var healthSvc *control.Health
 	if cfg.runs("control") {
@@ -280,7 +301,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
 			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc, Policy: policySvc,
-			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore},
+			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore}, Privacy: privacySvc,
 		})
 		if err != nil {
 			return err
@@ -289,7 +310,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	if httpLis != nil {
-		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler(), downloads), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
@@ -318,8 +339,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public http.Handler) http.Handler {
+func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public, downloads http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	// One-time export downloads (the token is the right; each use audited).
+	if downloads != nil {
+		mux.Handle(export.DownloadPrefix, downloads)
+	}
 	// The published policy and signage: public, read-only, no login.
 	for _, r := range policy.Routes {
 		mux.Handle(r, public)

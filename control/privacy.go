@@ -1,0 +1,285 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/privacy/requests"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+)
+
+// privacyService translates PrivacyService calls to privacy/requests,
+// which decides each step's rights itself (request.handle, export.request
+// and export.approve on every camera, four eyes) and audits every step in
+// the step's transaction.
+type privacyService struct {
+	pb.UnimplementedPrivacyServiceServer
+	s *Server
+}
+
+func (x *privacyService) svc() (*requests.Service, error) {
+	if x.s.cfg.Privacy == nil {
+		return nil, status.Error(codes.Unavailable, "subject requests and provisions are handled by a server with the recorder role")
+	}
+	return x.s.cfg.Privacy, nil
+}
+
+func subjectPB(r requests.SubjectRequest) *pb.SubjectRequest {
+	return &pb.SubjectRequest{Id: r.ID, Kind: string(r.Kind), Status: r.Status, RequesterName: r.RequesterName,
+		RequesterContact: r.RequesterContact, AgentRelation: r.AgentRelation, PowerOfAttorney: r.PowerOfAttorney,
+		IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy, Cameras: r.Cameras, Site: r.Site,
+		Place: r.Place, From: ts(r.From), To: ts(r.To), Description: r.Description, ReceivedAt: ts(r.ReceivedAt),
+		Deadline: ts(r.Deadline), Decision: string(r.Decision), RefusalReason: string(r.RefusalReason),
+		ReasonText: r.ReasonText, Objection: r.Objection, HoldId: r.HoldID}
+}
+
+func provisionPB(p requests.Provision) *pb.Provision {
+	rc := p.Recipient
+	return &pb.Provision{Id: p.ID, Status: p.Status, Recipient: &pb.Recipient{Org: rc.Org, Unit: rc.Unit, Rank: rc.Rank, Name: rc.Name, Contact: rc.Contact},
+		LetterNo: p.LetterNo, Reason: p.Reason, Basis: string(p.Basis), Cameras: p.Cameras, From: ts(p.From), To: ts(p.To),
+		Form: p.Form, Delivery: p.Delivery, UseUntil: ts(p.UseUntil), Safeguards: p.Safeguards, Purpose: string(p.Purpose),
+		RequestedBy: p.RequestedByName, RequestedAt: ts(p.RequestedAt), ApprovedBy: p.ApprovedByName, ApprovedAt: tsp(p.ApprovedAt),
+		Emergency: p.Emergency, RejectedReason: p.RejectedReason, Outcome: p.Outcome}
+}
+
+func (x *privacyService) OpenSubjectRequest(ctx context.Context, r *pb.OpenSubjectRequestRequest) (*pb.SubjectRequest, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	out, err := svc.OpenRequest(ctx, mustPrincipal(ctx), requests.Intake{
+		RequesterName: r.GetRequesterName(), RequesterContact: r.GetRequesterContact(), AgentRelation: r.GetAgentRelation(),
+		PowerOfAttorney: r.GetPowerOfAttorney(), IdentityMethod: r.GetIdentityMethod(), Kind: requests.Kind(r.GetKind()),
+		Cameras: r.GetCameras(), Site: r.GetSite(), Place: r.GetPlace(), From: r.GetFrom().AsTime(), To: r.GetTo().AsTime(),
+		Description: r.GetDescription(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return subjectPB(out), nil
+}
+
+func (x *privacyService) GetSubjectRequest(ctx context.Context, r *pb.GetSubjectRequestRequest) (*pb.SubjectRequest, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	out, err := svc.GetRequest(ctx, mustPrincipal(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return subjectPB(out), nil
+}
+
+func (x *privacyService) ListSubjectRequests(ctx context.Context, r *pb.ListSubjectRequestsRequest) (*pb.ListSubjectRequestsResponse, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := svc.ListRequests(ctx, mustPrincipal(ctx), r.GetFrom().AsTime(), r.GetTo().AsTime(), r.GetOpenOnly())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListSubjectRequestsResponse{}
+	for _, q := range rs {
+		out.Requests = append(out.Requests, subjectPB(q))
+	}
+	return out, nil
+}
+
+func (x *privacyService) DecideSubjectRequest(ctx context.Context, r *pb.DecideSubjectRequestRequest) (*pb.SubjectRequest, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	d := requests.Decision{Kind: requests.DecisionKind(r.GetDecision()), ViewingPlace: r.GetViewingPlace(),
+		RefusalReason: requests.RefusalReason(r.GetRefusalReason()), ReasonText: r.GetReasonText(), Objection: r.GetObjection(), Witness: r.GetWitness()}
+	if r.GetViewingAt() != nil {
+		d.ViewingAt = r.GetViewingAt().AsTime()
+	}
+	if r.GetPostponedUntil() != nil {
+		d.PostponedUntil = r.GetPostponedUntil().AsTime()
+	}
+	out, err := svc.DecideRequest(ctx, mustPrincipal(ctx), r.GetId(), d)
+	if err != nil {
+		return nil, err
+	}
+	return subjectPB(out), nil
+}
+
+func (x *privacyService) GrantDeletion(ctx context.Context, r *pb.GrantDeletionRequest) (*pb.GrantDeletionResponse, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	rep, err := svc.GrantDeletion(ctx, mustPrincipal(ctx), r.GetId(), r.GetWitness())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GrantDeletionResponse{DeletedSegments: int32(len(rep.Deleted)), KeptPartialSegments: int32(len(rep.Partial)),
+		KeptHeldSegments: int32(len(rep.Held)), AuditSeq: rep.AuditSeq}, nil
+}
+
+func (x *privacyService) CloseSubjectRequest(ctx context.Context, r *pb.CloseSubjectRequestRequest) (*pb.SubjectRequest, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	out, err := svc.CloseRequest(ctx, mustPrincipal(ctx), r.GetId(), r.GetNote())
+	if err != nil {
+		return nil, err
+	}
+	return subjectPB(out), nil
+}
+
+func (x *privacyService) RequestProvision(ctx context.Context, r *pb.RequestProvisionRequest) (*pb.Provision, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	rc := r.GetRecipient()
+	out, err := svc.RequestProvision(ctx, mustPrincipal(ctx), requests.ProvisionRequest{
+		Recipient: requests.Recipient{Org: rc.GetOrg(), Unit: rc.GetUnit(), Rank: rc.GetRank(), Name: rc.GetName(), Contact: rc.GetContact()},
+		LetterNo:  r.GetLetterNo(), Reason: r.GetReason(), Basis: requests.Basis(r.GetBasis()), Cameras: r.GetCameras(),
+		From: r.GetFrom().AsTime(), To: r.GetTo().AsTime(), Form: r.GetForm(), Delivery: r.GetDelivery(),
+		UseUntil: r.GetUseUntil().AsTime(), Safeguards: r.GetSafeguards(), Purpose: ac.Purpose(r.GetPurpose()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return provisionPB(out), nil
+}
+
+func (x *privacyService) GetProvision(ctx context.Context, r *pb.GetProvisionRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.GetProvision(ctx, p, r.GetId())
+	})
+}
+
+func (x *privacyService) provisionStep(ctx context.Context, fn func(*requests.Service, ac.Principal) (requests.Provision, error)) (*pb.Provision, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	out, err := fn(svc, mustPrincipal(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return provisionPB(out), nil
+}
+
+func (x *privacyService) ApproveProvision(ctx context.Context, r *pb.ApproveProvisionRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.ApproveProvision(ctx, p, r.GetId(), requests.ApproveOptions{Emergency: r.GetEmergency(), Note: r.GetNote()})
+	})
+}
+
+func (x *privacyService) RejectProvision(ctx context.Context, r *pb.RejectProvisionRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.RejectProvision(ctx, p, r.GetId(), r.GetReason())
+	})
+}
+
+func (x *privacyService) RecordProvisionLetter(ctx context.Context, r *pb.RecordProvisionLetterRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.RecordLetter(ctx, p, r.GetId(), r.GetLetterNo())
+	})
+}
+
+func (x *privacyService) RecordProvisionOutcome(ctx context.Context, r *pb.RecordProvisionOutcomeRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.RecordOutcome(ctx, p, r.GetId(), r.GetOutcome())
+	})
+}
+
+func (x *privacyService) RecordRecipientDestruction(ctx context.Context, r *pb.RecordRecipientDestructionRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.RecordRecipientDestruction(ctx, p, r.GetId(), r.GetNote())
+	})
+}
+
+func (x *privacyService) CloseProvision(ctx context.Context, r *pb.CloseProvisionRequest) (*pb.Provision, error) {
+	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
+		return svc.CloseProvision(ctx, p, r.GetId(), r.GetNote())
+	})
+}
+
+func (x *privacyService) ExportProvision(ctx context.Context, r *pb.ExportProvisionRequest) (*pb.ExportProvisionResponse, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	infos, err := svc.ExportProvision(ctx, mustPrincipal(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ExportProvisionResponse{}
+	for _, e := range infos {
+		pe := &pb.ProvisionExport{ExportId: e.ID, CameraId: e.CameraID, FileName: e.FileName, Size: e.Size, Sha256: e.SHA256, Manifest: e.ManifestData}
+		if e.Link.Token != "" {
+			pe.DownloadPath, pe.DownloadExpiresAt = e.Link.Path, ts(e.Link.ExpiresAt)
+		}
+		out.Exports = append(out.Exports, pe)
+	}
+	return out, nil
+}
+
+func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProvisionRegisterRequest) (*pb.PrivacyReport, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := svc.Register(ctx, mustPrincipal(ctx), r.GetFrom().AsTime(), r.GetTo().AsTime())
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteString("\ufeff") // spreadsheets read UTF-8 with a byte-order mark
+	w := csv.NewWriter(&buf)
+	_ = w.Write(requests.RegisterHeader)
+	for _, row := range rows {
+		_ = w.Write(row.Record())
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, err
+	}
+	return &pb.PrivacyReport{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
+}
+
+// PrivacyCameras gives privacy/requests the registry's camera facts.
+func PrivacyCameras(reg *devices.Registry) requests.Cameras { return privacyCameras{reg} }
+
+type privacyCameras struct{ reg *devices.Registry }
+
+func (c privacyCameras) Camera(ctx context.Context, id string) (requests.CameraInfo, error) {
+	cam, err := c.reg.Get(ctx, id)
+	if err != nil {
+		return requests.CameraInfo{}, err
+	}
+	return requests.CameraInfo{ID: cam.ID, Site: cam.SiteID, Department: cam.Department, Labels: cam.Labels}, nil
+}
+
+func (c privacyCameras) SiteCameras(ctx context.Context, site string) ([]string, error) {
+	var ids []string
+	cursor := ""
+	for {
+		page, err := c.reg.List(ctx, devices.Filter{SiteID: site, Limit: devices.MaxListLimit, Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		for _, cam := range page.Cameras {
+			ids = append(ids, cam.ID)
+		}
+		if page.NextCursor == "" {
+			return ids, nil
+		}
+		cursor = page.NextCursor
+	}
+}

@@ -1,0 +1,119 @@
+package control
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/gwanje/gwanje/camsim"
+	"github.com/gwanje/gwanje/privacy/manifest"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
+	"github.com/gwanje/gwanje/stream/record"
+)
+
+// TestProvisionFourEyesExportAndVerify: the resident police officer asks
+// for footage with an official letter, cannot approve it themselves, a
+// manager approves, the export is downloaded once and verifies against its
+// signed manifest with only the public key.
+func TestProvisionFourEyesExportAndVerify(t *testing.T) {
+	h := newHarness(t)
+	id := h.registerCamera(camsim.DialectAxis)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec, err := record.New(record.Config{Store: h.recStore, Cameras: RecordingCameras(h.devices),
+		Source: &record.RTSPSource{Upstreams: RelayCameras(h.devices)}, SegmentDuration: time.Second, RefreshInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rec.Run(ctx)
+	defer rec.Close()
+	start := time.Now()
+	rc := pb.NewRecordingServiceClient(h.conn)
+	var spans []*pb.RecordedSpan
+	eventually(t, "recorded footage", func() bool {
+		l, err := rc.ListRecordings(h.as("manager"), &pb.ListRecordingsRequest{CameraId: id, From: timestamppb.New(start.Add(-time.Minute)), To: timestamppb.New(time.Now().Add(time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans = l.Spans
+		return len(spans) > 0 && spans[0].Segments >= 3
+	})
+	from, to := spans[0].Start, spans[0].End
+
+	cl := pb.NewPrivacyServiceClient(h.conn)
+	req := &pb.RequestProvisionRequest{
+		Recipient: &pb.Recipient{Org: "○○경찰서", Unit: "형사과", Rank: "경위", Name: "김수사", Contact: "02-000-0112"},
+		LetterNo:  "형사과-2026-1234", Reason: "절도", Basis: "investigation", Cameras: []string{id}, From: from, To: to,
+		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: "crime_prevention",
+	}
+	if _, err := cl.RequestProvision(h.as("operator"), req); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("operator requested an export: %v", err)
+	}
+	if _, err := cl.RequestProvision(h.as("contractor"), req); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("contractor requested an export: %v", err)
+	}
+	prov, err := cl.RequestProvision(h.as("police"), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.ApproveProvision(h.as("police"), &pb.ApproveProvisionRequest{Id: prov.Id}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the requester approved their own request: %v", err)
+	}
+	if prov, err = cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{Id: prov.Id, Note: "공문 확인"}); err != nil || prov.Status != "approved" {
+		t.Fatalf("approve: %v %v", prov, err)
+	}
+	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{Id: prov.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Exports) != 1 || ex.Exports[0].DownloadPath == "" {
+		t.Fatalf("exports: %+v", ex.Exports)
+	}
+	e := ex.Exports[0]
+
+	srv := httptest.NewServer(h.links.Handler())
+	defer srv.Close()
+	get := func() *http.Response {
+		resp, err := http.Get(srv.URL + e.DownloadPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || int64(len(body)) != e.Size {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if again := get(); again.StatusCode != http.StatusNotFound {
+		t.Fatalf("the one-time link worked twice: %d", again.StatusCode)
+	}
+	// An outside party holds only the file, the manifest and the public key.
+	dir := t.TempDir()
+	file, man, key := filepath.Join(dir, e.FileName), filepath.Join(dir, "manifest.json"), filepath.Join(dir, "gwanje.pub")
+	os.WriteFile(file, body, 0o600)
+	os.WriteFile(man, e.Manifest, 0o600)
+	os.WriteFile(key, h.exporter.PublicKeyPEM(), 0o600)
+	m, err := manifest.VerifyFiles(file, man, key)
+	if err != nil {
+		t.Fatalf("the export does not verify: %v", err)
+	}
+	if m.Camera != id || m.ApprovedBy == "" || m.RequestedBy == m.ApprovedBy {
+		t.Fatalf("manifest %+v", m)
+	}
+	body[len(body)/2] ^= 1
+	os.WriteFile(file, body, 0o600)
+	if _, err := manifest.VerifyFiles(file, man, key); err == nil {
+		t.Fatal("a changed byte verifies")
+	}
+}
