@@ -19,16 +19,7 @@ func init() {
 }
 
 func (c *cli) auditClient(ctx context.Context) (context.Context, context.CancelFunc, pb.AuditServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewAuditServiceClient(conn), nil
+	return connect(ctx, c, pb.NewAuditServiceClient)
 }
 
 func optWhen(s string) (*timestamppb.Timestamp, error) {

@@ -20,16 +20,7 @@ func init() {
 }
 
 func (c *cli) devices(ctx context.Context) (context.Context, context.CancelFunc, pb.DeviceServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewDeviceServiceClient(conn), nil
+	return connect(ctx, c, pb.NewDeviceServiceClient)
 }
 
 // cameraFlags binds the registry fields a technician sets.

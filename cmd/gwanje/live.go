@@ -18,16 +18,7 @@ func init() {
 }
 
 func (c *cli) streams(ctx context.Context) (context.Context, context.CancelFunc, pb.StreamServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewStreamServiceClient(conn), nil
+	return connect(ctx, c, pb.NewStreamServiceClient)
 }
 
 // splitPositional takes a leading non-flag argument (the camera) off args.

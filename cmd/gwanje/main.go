@@ -131,6 +131,22 @@ func (c *cli) dial() (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
+// connect returns a deadline-bound context carrying the saved session and
+// a client of one service.
+func connect[T any](ctx context.Context, c *cli, newClient func(grpc.ClientConnInterface) T) (context.Context, context.CancelFunc, T, error) {
+	var zero T
+	conn, err := c.dial()
+	if err != nil {
+		return nil, nil, zero, err
+	}
+	ctx, err = c.authed(ctx)
+	if err != nil {
+		return nil, nil, zero, err
+	}
+	ctx, cancel := c.callCtx(ctx)
+	return ctx, cancel, newClient(conn), nil
+}
+
 func (c *cli) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
 }

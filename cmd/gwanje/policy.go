@@ -13,16 +13,7 @@ func init() {
 }
 
 func (c *cli) policyClient(ctx context.Context) (context.Context, context.CancelFunc, pb.PolicyServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewPolicyServiceClient(conn), nil
+	return connect(ctx, c, pb.NewPolicyServiceClient)
 }
 
 func runPolicy(ctx context.Context, c *cli, args []string) error {

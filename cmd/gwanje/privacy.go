@@ -19,16 +19,7 @@ func init() {
 }
 
 func (c *cli) privacy(ctx context.Context) (context.Context, context.CancelFunc, pb.PrivacyServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewPrivacyServiceClient(conn), nil
+	return connect(ctx, c, pb.NewPrivacyServiceClient)
 }
 
 func printProvision(c *cli, p *pb.Provision) error {

@@ -21,16 +21,7 @@ func init() {
 }
 
 func (c *cli) recordings(ctx context.Context) (context.Context, context.CancelFunc, pb.RecordingServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewRecordingServiceClient(conn), nil
+	return connect(ctx, c, pb.NewRecordingServiceClient)
 }
 
 // parseRange reads --from/--to as RFC 3339 or "2006-01-02 15:04" (local).

@@ -91,16 +91,7 @@ func (c *cli) authed(ctx context.Context) (context.Context, error) {
 
 // access returns a deadline-bound, authenticated context and the client.
 func (c *cli) access(ctx context.Context) (context.Context, context.CancelFunc, pb.AccessServiceClient, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, err = c.authed(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := c.callCtx(ctx)
-	return ctx, cancel, pb.NewAccessServiceClient(conn), nil
+	return connect(ctx, c, pb.NewAccessServiceClient)
 }
 
 func (c *cli) readSecret(prompt string, fromStdin bool) (string, error) {
