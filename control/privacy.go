@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -82,7 +83,14 @@ func (x *privacyService) ListSubjectRequests(ctx context.Context, r *pb.ListSubj
 	if err != nil {
 		return nil, err
 	}
-	rs, err := svc.ListRequests(ctx, mustPrincipal(ctx), r.GetFrom().AsTime(), r.GetTo().AsTime(), r.GetOpenOnly())
+	from, to := time.Time{}, x.s.now().Add(time.Minute) // default: everything received so far
+	if r.GetFrom() != nil {
+		from = r.GetFrom().AsTime()
+	}
+	if r.GetTo() != nil {
+		to = r.GetTo().AsTime()
+	}
+	rs, err := svc.ListRequests(ctx, mustPrincipal(ctx), from, to, r.GetOpenOnly())
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +242,9 @@ func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProv
 	svc, err := x.svc()
 	if err != nil {
 		return nil, err
+	}
+	if r.GetFrom() == nil || r.GetTo() == nil || !r.GetTo().AsTime().After(r.GetFrom().AsTime()) {
+		return nil, status.Error(codes.InvalidArgument, "the register needs a period: from before to")
 	}
 	rows, err := svc.Register(ctx, mustPrincipal(ctx), r.GetFrom().AsTime(), r.GetTo().AsTime())
 	if err != nil {
