@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/gwanje/gwanje/privacy/manifest"
 )
@@ -36,14 +35,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwanje-verify: %v\n", err)
 		return 2
 	}
-	kst := time.FixedZone("KST", 9*3600)
-	f := func(t time.Time) string { return t.In(kst).Format("2006-01-02 15:04:05") }
-	fmt.Fprintf(stdout, "VERIFIED: %s is export %s of this system, unchanged\n", args[0], m.ExportID)
-	fmt.Fprintf(stdout, "  camera      %s\n  footage     %s ~ %s (%d frames, %s, %s)\n", m.Camera, f(m.FirstFrame), f(m.LastFrame), m.Frames, m.Codec, m.Form)
-	fmt.Fprintf(stdout, "  file        %d bytes, SHA-256 %s\n", m.File.Size, m.File.SHA256)
-	fmt.Fprintf(stdout, "  segments    %d source segments, hashes verified when exported\n", len(m.Segments))
-	fmt.Fprintf(stdout, "  masks       %d\n", len(m.Masks))
-	fmt.Fprintf(stdout, "  reference   %s (%s)\n  requested   %s at %s\n  approved    %s at %s\n  created     %s\n",
-		m.Reference, m.Purpose, m.RequestedBy, f(m.RequestedAt), m.ApprovedBy, f(m.ApprovedAt), f(m.CreatedAt))
+	manifest.WriteSummary(stdout, args[0], m)
 	return 0
 }
