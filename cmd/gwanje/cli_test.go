@@ -35,7 +35,7 @@ func startServer(t *testing.T, extra ...string) (addr, ca string) {
 		t.Fatalf("build gwanjed: %v: %s", err, out)
 	}
 	data := filepath.Join(root, "data")
-	cmd := exec.Command(bin, append([]string{"--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "-", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "-", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {

@@ -49,6 +49,7 @@ type Config struct {
 	DataDir               string
 	GRPCAddr              string
 	HTTPAddr              string
+	HTTPSAddr             string
 	NATSListen            string
 	DatabaseURL           string
 	NATSURL               string
@@ -82,6 +83,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded PostgreSQL and NATS, TLS material and keys")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "address of the gRPC control service (TLS)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:7180", "address of the HTTP endpoint: /metrics, /healthz, /readyz")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:7443", "HTTPS with the server certificate: the public policy pages and the one-time export downloads (empty: off)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:7122", `where the embedded NATS server accepts other processes ("-" for nowhere)`)
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty runs a private server from the local PostgreSQL binaries in the data dir")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL; empty runs an in-process NATS server with JetStream in the data dir")

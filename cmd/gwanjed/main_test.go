@@ -88,7 +88,7 @@ var servingRE = regexp.MustCompile(`msg=serving grpc=(\S+)`)
 // start runs gwanjed and waits for its "serving" line (or its exit).
 func start(t *testing.T, dataDir string, extra ...string) (*proc, error) {
 	t.Helper()
-	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(gwanjedBinary(t), args...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

@@ -64,12 +64,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("grpc-addr: cannot listen on %s: %w", cfg.GRPCAddr, err)
 	}
 	defer grpcLis.Close()
-	var httpLis net.Listener
+	var httpLis, httpsLis net.Listener
 	if cfg.HTTPAddr != "" {
 		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("http-addr: cannot listen on %s: %w", cfg.HTTPAddr, err)
 		}
 		defer httpLis.Close()
+	}
+	if cfg.HTTPSAddr != "" {
+		if httpsLis, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("https-addr: cannot listen on %s: %w", cfg.HTTPSAddr, err)
+		}
+		defer httpsLis.Close()
 	}
 
 	dbURL, dbWhere := cfg.DatabaseURL, "external"
@@ -310,10 +316,34 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	if httpLis != nil {
-		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler(), downloads), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler()), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	if httpsLis != nil {
+		// Public pages and one-time export downloads, over TLS with the
+		// server's certificate.
+		mux := http.NewServeMux()
+		for _, r := range policy.Routes {
+			mux.Handle(r, policySvc.Handler())
+		}
+		if downloads != nil {
+			mux.Handle(export.DownloadPrefix, downloads)
+		}
+		srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.ServeTLS(httpsLis, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("https: %w", err)
 			}
 			return nil
 		})
@@ -328,23 +358,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if !bus.Embedded() {
 		natsWhere = "external " + redactURL(cfg.NATSURL)
 	}
-	httpWhere := "off"
+	httpWhere, httpsWhere := "off", "off"
 	if httpLis != nil {
 		httpWhere = httpLis.Addr().String()
 	}
+	if httpsLis != nil {
+		httpsWhere = httpsLis.Addr().String()
+	}
 	log.Info("serving",
-		"grpc", grpcLis.Addr().String(), "http", httpWhere, "nats", natsWhere, "database", dbWhere,
+		"grpc", grpcLis.Addr().String(), "http", httpWhere, "https", httpsWhere, "nats", natsWhere, "database", dbWhere,
 		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay),
 		"startup", time.Since(t0).Round(time.Millisecond).String())
 	return g.Wait()
 }
 
-func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public, downloads http.Handler) http.Handler {
+func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	// One-time export downloads (the token is the right; each use audited).
-	if downloads != nil {
-		mux.Handle(export.DownloadPrefix, downloads)
-	}
 	// The published policy and signage: public, read-only, no login.
 	for _, r := range policy.Routes {
 		mux.Handle(r, public)
