@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -27,7 +28,13 @@ type clip struct {
 }
 
 func loadClip(t testing.TB) *clip {
-	b, err := os.ReadFile(filepath.Join("..", "..", "camsim", "testdata", "main_gop1s.h264"))
+	return loadClipFile(t, filepath.Join("..", "..", "camsim", "testdata", "main_gop1s.h264"))
+}
+
+// loadClipFile splits a raw Annex-B H.264 file (no B-frames) into access
+// units.
+func loadClipFile(t testing.TB, path string) *clip {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +146,14 @@ func (u *synthSub) Close() error { u.once.Do(func() { close(u.done) }); return n
 // recordSynthetic writes d of footage at bitrate bits/s for camera cam
 // through the recorder, starting at t0, and returns the segments.
 func recordSynthetic(t testing.TB, st *record.Store, cam string, t0 time.Time, d time.Duration, bitrate int) []record.Segment {
+	return recordClip(t, st, loadClip(t), cam, t0, d, bitrate)
+}
+
+// recordClip is recordSynthetic with clip c (replayed at 25 fps).
+func recordClip(t testing.TB, st *record.Store, c *clip, cam string, t0 time.Time, d time.Duration, bitrate int) []record.Segment {
 	const fps = 25
 	frames := int(d.Seconds())*fps + fps // one more second: the last segment is cut at its keyframe
-	src := &synth{c: loadClip(t), fps: fps, size: bitrate / 8 / fps, n: frames}
+	src := &synth{c: c, fps: fps, size: bitrate / 8 / fps, n: frames}
 	rec, err := record.New(record.Config{Store: st, SkipCheck: true, Source: src, Now: func() time.Time { return t0 },
 		Cameras: record.CamerasFunc(func(context.Context) ([]record.Camera, error) {
 			return []record.Camera{{ID: cam, RetentionDays: 30}}, nil
@@ -269,4 +281,98 @@ func BenchmarkExportHour(b *testing.B) {
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n)/(1<<20), "alloc-MiB/op")
 	b.ReportMetric(float64(ru1.Maxrss)/1024, "peak-RSS-MiB")
 	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
+}
+
+// BenchmarkExportMasked exports 5 minutes of 4 Mbps footage with a mask
+// (over a quarter of the frame for half the range) through FFmpegMasker:
+// decode, drawbox and libx264 re-encode (preset veryfast, CRF 20). Two
+// pictures: camsim's 640x360 clip (padded to 4 Mbps with filler NAL units,
+// as BenchmarkExportHour), and a 1920x1080 testsrc2 clip made with ffmpeg
+// at 4 Mbps, closer to what a 4 Mbps camera sends. Reported per export:
+// time, CPU seconds of this process and of the ffmpeg child (rusage of
+// children), this process's allocations and peak RSS, ffmpeg's peak RSS,
+// and the figures for one hour extrapolated linearly from the 5 minutes
+// (hour-extrap-*: an extrapolation, not a measurement; re-encoding is
+// linear in the frames).
+func BenchmarkExportMasked(b *testing.B) {
+	masker := needFFmpeg(b)
+	big := filepath.Join(b.TempDir(), "testsrc2_1080p25.h264")
+	gen := exec.Command(masker.Path, "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=4",
+		"-c:v", "libx264", "-profile:v", "main", "-preset", "veryfast", "-b:v", "4M", "-g", "25", "-keyint_min", "25",
+		"-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "h264", big)
+	if out, err := gen.CombinedOutput(); err != nil {
+		b.Fatalf("making the 1080p clip: %v %s", err, out)
+	}
+	const rng = 5 * time.Minute
+	for _, tc := range []struct {
+		name string
+		clip func(testing.TB) *clip
+	}{
+		{"camsim-640x360", loadClip},
+		{"testsrc2-1920x1080", func(t testing.TB) *clip { return loadClipFile(t, big) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			st := newStore(b)
+			t0 := time.Date(2026, 5, 18, 9, 0, 0, 0, record.KST)
+			segs := recordClip(b, st, tc.clip(b), "cam-b", t0, rng, 4_000_000)
+			var total int64
+			for _, s := range segs {
+				total += s.Size
+			}
+			b.Logf("recorded %d segments, %d bytes", len(segs), total)
+			m := *masker
+			var childRSS int64
+			m.OnExit = func(ps *os.ProcessState) {
+				if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > childRSS {
+					childRSS = ru.Maxrss
+				}
+			}
+			x, err := export.New(export.Config{Store: st, DataDir: b.TempDir(), Masker: &m})
+			if err != nil {
+				b.Fatal(err)
+			}
+			mask := manifest.Mask{X: 0.25, Y: 0.25, W: 0.5, H: 0.5, From: t0.Add(rng / 4), To: t0.Add(3 * rng / 4)}
+			runtime.GC()
+			var ru0, ru1, ch0, ch1 syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ch0)
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			b.SetBytes(total)
+			b.ResetTimer()
+			start := time.Now()
+			var size int64
+			n := 0
+			for b.Loop() {
+				res, err := x.Export(context.Background(), export.Job{CameraID: "cam-b", From: t0, To: t0.Add(rng),
+					Masks: []manifest.Mask{mask}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = res.Size
+				b.StopTimer()
+				_ = x.Remove(res.ID)
+				b.StartTimer()
+				n++
+			}
+			b.StopTimer()
+			wall := time.Since(start) // includes the Removes: negligible
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ch1)
+			runtime.ReadMemStats(&ms1)
+			cpu := func(a, z syscall.Rusage) float64 {
+				return (time.Duration(z.Utime.Nano()-a.Utime.Nano()) + time.Duration(z.Stime.Nano()-a.Stime.Nano())).Seconds() / float64(n)
+			}
+			self, child := cpu(ru0, ru1), cpu(ch0, ch1)
+			scale := float64(time.Hour) / float64(rng)
+			b.ReportMetric(self, "cpu-s/op")
+			b.ReportMetric(child, "ffmpeg-cpu-s/op")
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n)/(1<<20), "alloc-MiB/op")
+			b.ReportMetric(float64(ru1.Maxrss)/1024, "peak-RSS-MiB")
+			b.ReportMetric(float64(childRSS)/1024, "ffmpeg-peak-RSS-MiB")
+			b.ReportMetric(float64(size)/(1<<20), "file-MiB")
+			b.ReportMetric(wall.Seconds()/float64(n)*scale, "hour-extrap-s")
+			b.ReportMetric((self+child)*scale, "hour-extrap-cpu-s")
+		})
+	}
 }

@@ -75,7 +75,10 @@ const (
 
 // Masker burns masks into an MP4 file: it reads in and writes out (a
 // standard MP4 of the same timing). origin is the footage time of the
-// file's first frame; mask times are footage times.
+// file's first frame; mask times are footage times. The exporter hashes,
+// signs and delivers out (never in) and removes both on failure. A Masker
+// whose output codec differs from the footage's may say so with a method
+// OutputCodec() string; the manifest then names that codec.
 type Masker interface {
 	Burn(ctx context.Context, in, out string, masks []manifest.Mask, origin time.Time) error
 }
@@ -380,6 +383,7 @@ func (x *Exporter) Export(ctx context.Context, job Job) (*Result, error) {
 	defer os.Remove(tmp)
 	var size int64
 	var sum []byte
+	outCodec := track.Codec
 	if len(job.Masks) == 0 {
 		size, sum, err = writeHashed(tmp, func(w io.Writer) error { return pres.Marshal(w) })
 		if err != nil {
@@ -394,7 +398,10 @@ func (x *Exporter) Export(ctx context.Context, job Job) (*Result, error) {
 		if err := x.cfg.Masker.Burn(ctx, clear, tmp, job.Masks, first); err != nil {
 			return nil, fmt.Errorf("export: masking: %w", err)
 		}
-		os.Remove(clear)
+		os.Remove(clear) // the unmasked intermediate never outlives the burn
+		if oc, ok := x.cfg.Masker.(interface{ OutputCodec() string }); ok {
+			outCodec = oc.OutputCodec() // e.g. FFmpegMasker re-encodes H.265 as H.264
+		}
 		size, sum, err = hashFile(tmp)
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
@@ -403,7 +410,7 @@ func (x *Exporter) Export(ctx context.Context, job Job) (*Result, error) {
 	m := manifest.Manifest{
 		ExportID: job.ID, System: x.cfg.System, Camera: job.CameraID,
 		From: job.From.UTC(), To: job.To.UTC(), FirstFrame: first.UTC(), LastFrame: last.UTC(),
-		Frames: len(samples), Codec: track.Codec, Form: job.Form, Segments: srcs, Masks: job.Masks,
+		Frames: len(samples), Codec: outCodec, Form: job.Form, Segments: srcs, Masks: job.Masks,
 		File:      manifest.File{Name: fileName, Size: size, SHA256: hex.EncodeToString(sum), Format: "video/mp4"},
 		Reference: job.Reference, Purpose: job.Purpose, RequestedBy: job.RequestedBy, ApprovedBy: job.ApprovedBy,
 		RequestedAt: job.RequestedAt.UTC(), ApprovedAt: job.ApprovedAt.UTC(), CreatedAt: x.cfg.Now().UTC(),
