@@ -104,6 +104,8 @@ type Info struct {
 
 // Camera is one simulated camera. Its methods are safe for concurrent use.
 type Camera struct {
+	// held keeps the ports bound while the camera is down.
+	held   *portHold
 	cfg    Config
 	d      *dialect
 	log    *slog.Logger
@@ -309,6 +311,7 @@ func (c *Camera) Close() error {
 		c.reboot.Stop()
 	}
 	c.bringDownLocked()
+	c.held.release()
 	close(c.faultsCh)
 	c.mu.Unlock()
 	c.wg.Wait()
@@ -317,6 +320,8 @@ func (c *Camera) Close() error {
 
 func (c *Camera) bringUpLocked() error {
 	host := c.cfg.Host
+	c.held.release()
+	c.held = nil
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(c.httpPort)))
 	if err != nil {
 		return fmt.Errorf("camsim %s: listen http: %w", c.cfg.ID, err)
@@ -373,6 +378,10 @@ func (c *Camera) bringDownLocked() {
 	_ = c.udp.Close()
 	c.rtsp.close()
 	c.stopMulticastLocked()
+	if !c.closed {
+		// Keep the ports for when the camera comes back.
+		c.held = hold(c.cfg.Host, []int{c.httpPort, c.rtspPort}, c.discPort)
+	}
 	c.subs = nil
 	c.notifyLocked()
 }
