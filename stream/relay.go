@@ -217,10 +217,7 @@ func (r *Relay) Start(ctx context.Context) error {
 				return nil, err
 			}
 			ln = l
-			if r.cfg.ViewerSendBuffer > 0 {
-				return sndbufListener{l, r.cfg.ViewerSendBuffer}, nil
-			}
-			return l, nil
+			return viewerListener{l, r.cfg.ViewerSendBuffer}, nil
 		},
 	}
 	if err := r.srv.Start(); err != nil {
@@ -325,18 +322,23 @@ func (r *Relay) Close() error {
 	return nil
 }
 
-// sndbufListener sets the send buffer of accepted connections.
-type sndbufListener struct {
+// viewerListener sets the send buffer of accepted connections (when size
+// > 0) and makes them coalesce the packets of an access unit into one write
+// (see coalescingConn).
+type viewerListener struct {
 	net.Listener
 	size int
 }
 
-func (l sndbufListener) Accept() (net.Conn, error) {
+func (l viewerListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+	if err != nil {
+		return c, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok && l.size > 0 {
 		_ = tc.SetWriteBuffer(l.size)
 	}
-	return c, err
+	return newCoalescingConn(c), nil
 }
 
 // ---- RTSP handler ----
