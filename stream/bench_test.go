@@ -51,6 +51,10 @@ func TestBenchHelperProcess(t *testing.T) {
 		benchCameras(t)
 	case "readers":
 		benchReaders(t)
+	case "source2m":
+		cmpSource(t)
+	case "cmpreaders":
+		cmpReaders(t)
 	default:
 		t.Skip("helper process for BenchmarkFanout")
 	}
