@@ -106,6 +106,7 @@ type Info struct {
 type Camera struct {
 	// held keeps the ports bound while the camera is down.
 	held   *portHold
+	httpLn net.Listener
 	cfg    Config
 	d      *dialect
 	log    *slog.Logger
@@ -348,6 +349,7 @@ func (c *Camera) bringUpLocked() error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
+	c.httpLn = ln
 	c.udp = udp
 	c.rtsp = rs
 	c.up = true
@@ -375,6 +377,9 @@ func (c *Camera) bringDownLocked() {
 	}
 	c.up = false
 	_ = c.httpSrv.Close()
+	// Close the listener too: http.Server.Close misses one whose Serve has
+	// not registered it yet, and the port must be free now.
+	_ = c.httpLn.Close()
 	_ = c.udp.Close()
 	c.rtsp.close()
 	c.stopMulticastLocked()

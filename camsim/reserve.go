@@ -5,11 +5,12 @@ import (
 	"syscall"
 )
 
-// portHold keeps a port bound while the camera is down (offline or
-// rebooting), so that no other socket — an outgoing connection of this
-// machine picking an ephemeral port, say — takes it and the camera can come
-// back at the same address. A bound TCP socket that does not listen refuses
-// connections, as a camera that is off does.
+// portHold keeps a camera's ports bound while it is down (offline or
+// rebooting). The kernel never gives an explicitly bound port to an
+// outgoing connection as its ephemeral port, which is what otherwise takes
+// a random-port camera's address while it is away. (Another program binding
+// the port on purpose with SO_REUSEADDR is not stopped.) A bound TCP socket
+// that does not listen refuses connections, as a camera that is off does.
 type portHold struct{ fds []int }
 
 // hold binds host:port for TCP (not listening) and UDP. Failures leave that
