@@ -50,6 +50,7 @@ type Config struct {
 	GRPCAddr              string
 	HTTPAddr              string
 	HTTPSAddr             string
+	FFmpeg                string
 	NATSListen            string
 	DatabaseURL           string
 	NATSURL               string
@@ -105,6 +106,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
 	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")
 	fs.StringVar(&c.PlaybackPublicURL, "playback-public-url", "", "base URL players use to reach this node's playback (default rtsp://<playback-addr>)")
+	fs.StringVar(&c.FFmpeg, "ffmpeg", "", "ffmpeg binary (with libx264) that burns masks into exports; default: ffmpeg on PATH")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {

@@ -266,7 +266,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		g.Go(func() error { <-ctx.Done(); pbServer.Close(); return nil })
 
-		exporter, err := export.New(export.Config{Store: recStore, DataDir: keys, Dir: filepath.Join(cfg.DataDir, "exports"), Logger: log})
+		masker, err := export.DetectFFmpeg(cfg.FFmpeg)
+		if err != nil {
+			log.Warn("exports with masks over other people are refused until ffmpeg is available", "err", err)
+		}
+		exporter, err := export.New(export.Config{Store: recStore, DataDir: keys, Dir: filepath.Join(cfg.DataDir, "exports"), Masker: masker, Logger: log})
 		if err != nil {
 			return err
 		}
