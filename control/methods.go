@@ -134,6 +134,7 @@ var methods = map[string]access{
 	gwanjev1.PrivacyService_DecideSubjectRequest_FullMethodName:       need(ac.PermRequestHandle),
 	gwanjev1.PrivacyService_GrantDeletion_FullMethodName:              need(ac.PermRequestHandle),
 	gwanjev1.PrivacyService_CloseSubjectRequest_FullMethodName:        need(ac.PermRequestHandle),
+	gwanjev1.PrivacyService_CopyForRequester_FullMethodName:           need(ac.PermRequestHandle),
 	gwanjev1.PrivacyService_RequestProvision_FullMethodName:           needCamera(ac.PermExportRequest),
 	gwanjev1.PrivacyService_GetProvision_FullMethodName:               needCamera(ac.PermExportRequest),
 	gwanjev1.PrivacyService_ApproveProvision_FullMethodName:           needCamera(ac.PermExportApprove),

@@ -11,6 +11,7 @@ import (
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/privacy/manifest"
 	"github.com/gwanje/gwanje/privacy/requests"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
@@ -146,6 +147,34 @@ func (x *privacyService) CloseSubjectRequest(ctx context.Context, r *pb.CloseSub
 	return subjectPB(out), nil
 }
 
+func (x *privacyService) CopyForRequester(ctx context.Context, r *pb.CopyForRequesterRequest) (*pb.ExportProvisionResponse, error) {
+	svc, err := x.svc()
+	if err != nil {
+		return nil, err
+	}
+	masks := make([]manifest.Mask, len(r.GetMasks()))
+	for i, m := range r.GetMasks() {
+		masks[i] = manifest.Mask{X: m.GetX(), Y: m.GetY(), W: m.GetW(), H: m.GetH(), From: m.GetFrom().AsTime(), To: m.GetTo().AsTime(), Reason: m.GetReason()}
+	}
+	infos, err := svc.CopyForRequester(ctx, mustPrincipal(ctx), r.GetId(), masks, r.GetNoOthers())
+	if err != nil {
+		return nil, err
+	}
+	return exportsPB(infos), nil
+}
+
+func exportsPB(infos []requests.ExportInfo) *pb.ExportProvisionResponse {
+	out := &pb.ExportProvisionResponse{}
+	for _, e := range infos {
+		pe := &pb.ProvisionExport{ExportId: e.ID, CameraId: e.CameraID, FileName: e.FileName, Size: e.Size, Sha256: e.SHA256, Manifest: e.ManifestData}
+		if e.Link.Token != "" {
+			pe.DownloadPath, pe.DownloadExpiresAt = e.Link.Path, ts(e.Link.ExpiresAt)
+		}
+		out.Exports = append(out.Exports, pe)
+	}
+	return out
+}
+
 func (x *privacyService) RequestProvision(ctx context.Context, r *pb.RequestProvisionRequest) (*pb.Provision, error) {
 	svc, err := x.svc()
 	if err != nil {
@@ -227,15 +256,7 @@ func (x *privacyService) ExportProvision(ctx context.Context, r *pb.ExportProvis
 	if err != nil {
 		return nil, err
 	}
-	out := &pb.ExportProvisionResponse{}
-	for _, e := range infos {
-		pe := &pb.ProvisionExport{ExportId: e.ID, CameraId: e.CameraID, FileName: e.FileName, Size: e.Size, Sha256: e.SHA256, Manifest: e.ManifestData}
-		if e.Link.Token != "" {
-			pe.DownloadPath, pe.DownloadExpiresAt = e.Link.Path, ts(e.Link.ExpiresAt)
-		}
-		out.Exports = append(out.Exports, pe)
-	}
-	return out, nil
+	return exportsPB(infos), nil
 }
 
 func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProvisionRegisterRequest) (*pb.PrivacyReport, error) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/camsim"
 	"github.com/gwanje/gwanje/privacy/manifest"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -27,27 +28,7 @@ import (
 func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	h := newHarness(t)
 	id := h.registerCamera(camsim.DialectAxis)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rec, err := record.New(record.Config{Store: h.recStore, Cameras: RecordingCameras(h.devices),
-		Source: &record.RTSPSource{Upstreams: RelayCameras(h.devices)}, SegmentDuration: time.Second, RefreshInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go rec.Run(ctx)
-	defer rec.Close()
-	start := time.Now()
-	rc := pb.NewRecordingServiceClient(h.conn)
-	var spans []*pb.RecordedSpan
-	eventually(t, "recorded footage", func() bool {
-		l, err := rc.ListRecordings(h.as("manager"), &pb.ListRecordingsRequest{CameraId: id, From: timestamppb.New(start.Add(-time.Minute)), To: timestamppb.New(time.Now().Add(time.Minute))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		spans = l.Spans
-		return len(spans) > 0 && spans[0].Segments >= 3
-	})
-	from, to := spans[0].Start, spans[0].End
+	from, to := h.recordSome(id)
 
 	cl := pb.NewPrivacyServiceClient(h.conn)
 	req := &pb.RequestProvisionRequest{
@@ -115,5 +96,73 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	os.WriteFile(file, body, 0o600)
 	if _, err := manifest.VerifyFiles(file, man, key); err == nil {
 		t.Fatal("a changed byte verifies")
+	}
+}
+
+// recordSome records camera id with the real recorder until three segments
+// exist, and returns the recorded span.
+func (h *harness) recordSome(id string) (*timestamppb.Timestamp, *timestamppb.Timestamp) {
+	t := h.t
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	rec, err := record.New(record.Config{Store: h.recStore, Cameras: RecordingCameras(h.devices),
+		Source: &record.RTSPSource{Upstreams: RelayCameras(h.devices)}, SegmentDuration: time.Second, RefreshInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rec.Run(ctx)
+	t.Cleanup(rec.Close)
+	start := time.Now()
+	rc := pb.NewRecordingServiceClient(h.conn)
+	var spans []*pb.RecordedSpan
+	eventually(t, "recorded footage", func() bool {
+		l, err := rc.ListRecordings(h.as("manager"), &pb.ListRecordingsRequest{CameraId: id, From: timestamppb.New(start.Add(-time.Minute)), To: timestamppb.New(time.Now().Add(time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans = l.Spans
+		return len(spans) > 0 && spans[0].Segments >= 3
+	})
+	return spans[0].Start, spans[0].End
+}
+
+// TestSubjectRequestViewing: a manager takes a subject request, cannot
+// refuse it for a reason the law does not accept, gives a viewing notice,
+// and the viewing is a playback under purpose subject_request tied to it.
+func TestSubjectRequestViewing(t *testing.T) {
+	h := newHarness(t)
+	id := h.registerCamera(camsim.DialectHikvision)
+	from, to := h.recordSome(id)
+	cl := pb.NewPrivacyServiceClient(h.conn)
+	if _, err := cl.OpenSubjectRequest(h.as("operator"), &pb.OpenSubjectRequestRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("operator took a subject request: %v", err)
+	}
+	sr, err := cl.OpenSubjectRequest(h.as("manager"), &pb.OpenSubjectRequestRequest{Kind: "view", RequesterName: "홍길동",
+		RequesterContact: "010-0000-0000", IdentityMethod: "신분증 대조", Cameras: []string{id}, From: from, To: to, Description: "자전거 도난"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.HoldId == "" || !sr.Deadline.AsTime().After(time.Now().Add(9*24*time.Hour)) {
+		t.Fatalf("no hold or no 10-day deadline: %+v", sr)
+	}
+	_, err = cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{Id: sr.Id, Decision: "refuse", RefusalReason: "others_in_frame", Objection: "행정심판"})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("'others are in the frame' accepted as a refusal: %v", err)
+	}
+	if _, err := cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{Id: sr.Id, Decision: "view_notice",
+		ViewingAt: timestamppb.New(time.Now().Add(48 * time.Hour)), ViewingPlace: "통합관제센터 열람실"}); err != nil {
+		t.Fatal(err)
+	}
+	rc := pb.NewRecordingServiceClient(h.conn)
+	if _, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: "subject_request"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("subject_request playback without the request: %v", err)
+	}
+	res, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: "subject_request", SubjectRequestId: sr.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := h.audit.Query(context.Background(), audit.Filter{Types: []string{"playback.start"}, Purpose: "subject_request"})
+	if err != nil || len(page.Entries) != 1 || page.Entries[0].Seq != res.AuditSeq || page.Entries[0].Entry.RequestID != sr.Id {
+		t.Fatalf("the viewing is not recorded against the request: %v %+v", err, page.Entries)
 	}
 }

@@ -115,6 +115,13 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	res.Purpose, res.FootageFrom = purpose, from
 	entry := audit.Entry{Type: "playback.start", Cameras: []string{cam.ID}, FootageFrom: &from, FootageTo: &to,
 		Purpose: string(purpose), PurposeText: r.GetPurposeText()}
+	if err := x.checkSubjectRequest(ctx, r, purpose, cam.ID, from, to); err != nil {
+		return nil, err
+	}
+	if id := r.GetSubjectRequestId(); id != "" {
+		entry.RequestID = id
+		entry.Details = map[string]any{"subject_request": id}
+	}
 	if d := x.s.cfg.Access.Decide(p, ac.PermPlaybackView, res, x.s.now()); !d.Allowed {
 		denied := entry
 		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
@@ -144,6 +151,34 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 		return nil, err
 	}
 	return &pb.StartPlaybackResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq}, nil
+}
+
+// checkSubjectRequest ties a viewing under purpose subject_request to an
+// open subject request whose footage covers this camera and range.
+func (x *recordingService) checkSubjectRequest(ctx context.Context, r *pb.StartPlaybackRequest, purpose ac.Purpose, cameraID string, from, to time.Time) error {
+	id := r.GetSubjectRequestId()
+	switch {
+	case purpose != ac.PurposeSubjectRequest && id == "":
+		return nil
+	case purpose != ac.PurposeSubjectRequest:
+		return status.Error(codes.InvalidArgument, "a subject request is viewed under purpose subject_request")
+	case id == "":
+		return status.Error(codes.InvalidArgument, "purpose subject_request needs the subject request id (subject_request_id)")
+	case x.s.cfg.Privacy == nil:
+		return status.Error(codes.Unavailable, "subject requests are not available from this server")
+	}
+	sr, err := x.s.cfg.Privacy.GetRequest(ctx, mustPrincipal(ctx), id)
+	if err != nil {
+		return err
+	}
+	covered := false
+	for _, c := range sr.Cameras {
+		covered = covered || c == cameraID
+	}
+	if !covered || from.Before(sr.From) || to.After(sr.To) || sr.Status == "closed" {
+		return status.Error(codes.FailedPrecondition, "the footage is outside the open subject request's cameras and time range")
+	}
+	return nil
 }
 
 func holdPB(h record.Hold) *pb.Hold {

@@ -798,6 +798,161 @@ func (x *CloseSubjectRequestRequest) GetNote() string {
 	return ""
 }
 
+// Mask is a black rectangle over part of the picture (coordinates 0..1 of
+// the frame) for a time range of the footage.
+type Mask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             float64                `protobuf:"fixed64,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y             float64                `protobuf:"fixed64,2,opt,name=y,proto3" json:"y,omitempty"`
+	W             float64                `protobuf:"fixed64,3,opt,name=w,proto3" json:"w,omitempty"`
+	H             float64                `protobuf:"fixed64,4,opt,name=h,proto3" json:"h,omitempty"`
+	From          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	To            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mask) Reset() {
+	*x = Mask{}
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mask) ProtoMessage() {}
+
+func (x *Mask) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mask.ProtoReflect.Descriptor instead.
+func (*Mask) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Mask) GetX() float64 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *Mask) GetY() float64 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+func (x *Mask) GetW() float64 {
+	if x != nil {
+		return x.W
+	}
+	return 0
+}
+
+func (x *Mask) GetH() float64 {
+	if x != nil {
+		return x.H
+	}
+	return 0
+}
+
+func (x *Mask) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *Mask) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *Mask) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CopyForRequesterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Masks []*Mask                `protobuf:"bytes,2,rep,name=masks,proto3" json:"masks,omitempty"`
+	// Set instead of masks when nobody else is in the frame.
+	NoOthers      bool `protobuf:"varint,3,opt,name=no_others,json=noOthers,proto3" json:"no_others,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyForRequesterRequest) Reset() {
+	*x = CopyForRequesterRequest{}
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyForRequesterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyForRequesterRequest) ProtoMessage() {}
+
+func (x *CopyForRequesterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyForRequesterRequest.ProtoReflect.Descriptor instead.
+func (*CopyForRequesterRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CopyForRequesterRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CopyForRequesterRequest) GetMasks() []*Mask {
+	if x != nil {
+		return x.Masks
+	}
+	return nil
+}
+
+func (x *CopyForRequesterRequest) GetNoOthers() bool {
+	if x != nil {
+		return x.NoOthers
+	}
+	return false
+}
+
 type Recipient struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Org           string                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
@@ -811,7 +966,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[9]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +978,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[9]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +991,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{9}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Recipient) GetOrg() string {
@@ -904,7 +1059,7 @@ type Provision struct {
 
 func (x *Provision) Reset() {
 	*x = Provision{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[10]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1071,7 @@ func (x *Provision) String() string {
 func (*Provision) ProtoMessage() {}
 
 func (x *Provision) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[10]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1084,7 @@ func (x *Provision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provision.ProtoReflect.Descriptor instead.
 func (*Provision) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{10}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Provision) GetId() string {
@@ -1100,7 +1255,7 @@ type RequestProvisionRequest struct {
 
 func (x *RequestProvisionRequest) Reset() {
 	*x = RequestProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[11]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1267,7 @@ func (x *RequestProvisionRequest) String() string {
 func (*RequestProvisionRequest) ProtoMessage() {}
 
 func (x *RequestProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[11]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1280,7 @@ func (x *RequestProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestProvisionRequest.ProtoReflect.Descriptor instead.
 func (*RequestProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{11}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RequestProvisionRequest) GetRecipient() *Recipient {
@@ -1221,7 +1376,7 @@ type GetProvisionRequest struct {
 
 func (x *GetProvisionRequest) Reset() {
 	*x = GetProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[12]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1388,7 @@ func (x *GetProvisionRequest) String() string {
 func (*GetProvisionRequest) ProtoMessage() {}
 
 func (x *GetProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[12]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1401,7 @@ func (x *GetProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisionRequest.ProtoReflect.Descriptor instead.
 func (*GetProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{12}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetProvisionRequest) GetId() string {
@@ -1267,7 +1422,7 @@ type ApproveProvisionRequest struct {
 
 func (x *ApproveProvisionRequest) Reset() {
 	*x = ApproveProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[13]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1434,7 @@ func (x *ApproveProvisionRequest) String() string {
 func (*ApproveProvisionRequest) ProtoMessage() {}
 
 func (x *ApproveProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[13]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1447,7 @@ func (x *ApproveProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ApproveProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{13}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ApproveProvisionRequest) GetId() string {
@@ -1326,7 +1481,7 @@ type RejectProvisionRequest struct {
 
 func (x *RejectProvisionRequest) Reset() {
 	*x = RejectProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[14]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1493,7 @@ func (x *RejectProvisionRequest) String() string {
 func (*RejectProvisionRequest) ProtoMessage() {}
 
 func (x *RejectProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[14]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1506,7 @@ func (x *RejectProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectProvisionRequest.ProtoReflect.Descriptor instead.
 func (*RejectProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{14}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RejectProvisionRequest) GetId() string {
@@ -1378,7 +1533,7 @@ type RecordProvisionLetterRequest struct {
 
 func (x *RecordProvisionLetterRequest) Reset() {
 	*x = RecordProvisionLetterRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[15]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1545,7 @@ func (x *RecordProvisionLetterRequest) String() string {
 func (*RecordProvisionLetterRequest) ProtoMessage() {}
 
 func (x *RecordProvisionLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[15]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1558,7 @@ func (x *RecordProvisionLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordProvisionLetterRequest.ProtoReflect.Descriptor instead.
 func (*RecordProvisionLetterRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{15}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordProvisionLetterRequest) GetId() string {
@@ -1429,7 +1584,7 @@ type ExportProvisionRequest struct {
 
 func (x *ExportProvisionRequest) Reset() {
 	*x = ExportProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[16]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1596,7 @@ func (x *ExportProvisionRequest) String() string {
 func (*ExportProvisionRequest) ProtoMessage() {}
 
 func (x *ExportProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[16]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1609,7 @@ func (x *ExportProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportProvisionRequest.ProtoReflect.Descriptor instead.
 func (*ExportProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{16}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExportProvisionRequest) GetId() string {
@@ -1482,7 +1637,7 @@ type ProvisionExport struct {
 
 func (x *ProvisionExport) Reset() {
 	*x = ProvisionExport{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[17]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1649,7 @@ func (x *ProvisionExport) String() string {
 func (*ProvisionExport) ProtoMessage() {}
 
 func (x *ProvisionExport) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[17]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1662,7 @@ func (x *ProvisionExport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionExport.ProtoReflect.Descriptor instead.
 func (*ProvisionExport) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{17}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProvisionExport) GetExportId() string {
@@ -1575,7 +1730,7 @@ type ExportProvisionResponse struct {
 
 func (x *ExportProvisionResponse) Reset() {
 	*x = ExportProvisionResponse{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[18]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1742,7 @@ func (x *ExportProvisionResponse) String() string {
 func (*ExportProvisionResponse) ProtoMessage() {}
 
 func (x *ExportProvisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[18]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1755,7 @@ func (x *ExportProvisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportProvisionResponse.ProtoReflect.Descriptor instead.
 func (*ExportProvisionResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{18}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExportProvisionResponse) GetExports() []*ProvisionExport {
@@ -1620,7 +1775,7 @@ type RecordProvisionOutcomeRequest struct {
 
 func (x *RecordProvisionOutcomeRequest) Reset() {
 	*x = RecordProvisionOutcomeRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[19]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1787,7 @@ func (x *RecordProvisionOutcomeRequest) String() string {
 func (*RecordProvisionOutcomeRequest) ProtoMessage() {}
 
 func (x *RecordProvisionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[19]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1800,7 @@ func (x *RecordProvisionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordProvisionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordProvisionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{19}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecordProvisionOutcomeRequest) GetId() string {
@@ -1672,7 +1827,7 @@ type RecordRecipientDestructionRequest struct {
 
 func (x *RecordRecipientDestructionRequest) Reset() {
 	*x = RecordRecipientDestructionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[20]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1839,7 @@ func (x *RecordRecipientDestructionRequest) String() string {
 func (*RecordRecipientDestructionRequest) ProtoMessage() {}
 
 func (x *RecordRecipientDestructionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[20]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1852,7 @@ func (x *RecordRecipientDestructionRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RecordRecipientDestructionRequest.ProtoReflect.Descriptor instead.
 func (*RecordRecipientDestructionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{20}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordRecipientDestructionRequest) GetId() string {
@@ -1724,7 +1879,7 @@ type CloseProvisionRequest struct {
 
 func (x *CloseProvisionRequest) Reset() {
 	*x = CloseProvisionRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[21]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1891,7 @@ func (x *CloseProvisionRequest) String() string {
 func (*CloseProvisionRequest) ProtoMessage() {}
 
 func (x *CloseProvisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[21]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1904,7 @@ func (x *CloseProvisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseProvisionRequest.ProtoReflect.Descriptor instead.
 func (*CloseProvisionRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{21}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CloseProvisionRequest) GetId() string {
@@ -1776,7 +1931,7 @@ type GetProvisionRegisterRequest struct {
 
 func (x *GetProvisionRegisterRequest) Reset() {
 	*x = GetProvisionRegisterRequest{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[22]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1943,7 @@ func (x *GetProvisionRegisterRequest) String() string {
 func (*GetProvisionRegisterRequest) ProtoMessage() {}
 
 func (x *GetProvisionRegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[22]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1956,7 @@ func (x *GetProvisionRegisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisionRegisterRequest.ProtoReflect.Descriptor instead.
 func (*GetProvisionRegisterRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{22}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetProvisionRegisterRequest) GetFrom() *timestamppb.Timestamp {
@@ -1829,7 +1984,7 @@ type PrivacyReport struct {
 
 func (x *PrivacyReport) Reset() {
 	*x = PrivacyReport{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[23]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1996,7 @@ func (x *PrivacyReport) String() string {
 func (*PrivacyReport) ProtoMessage() {}
 
 func (x *PrivacyReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[23]
+	mi := &file_gwanje_v1_privacy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2009,7 @@ func (x *PrivacyReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivacyReport.ProtoReflect.Descriptor instead.
 func (*PrivacyReport) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{23}
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PrivacyReport) GetFilename() string {
@@ -1953,7 +2108,19 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\taudit_seq\x18\x04 \x01(\x03R\bauditSeq\"@\n" +
 	"\x1aCloseSubjectRequestRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"s\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"\xb2\x01\n" +
+	"\x04Mask\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x01R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x01R\x01y\x12\f\n" +
+	"\x01w\x18\x03 \x01(\x01R\x01w\x12\f\n" +
+	"\x01h\x18\x04 \x01(\x01R\x01h\x12.\n" +
+	"\x04from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"m\n" +
+	"\x17CopyForRequesterRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x05masks\x18\x02 \x03(\v2\x0f.gwanje.v1.MaskR\x05masks\x12\x1b\n" +
+	"\tno_others\x18\x03 \x01(\bR\bnoOthers\"s\n" +
 	"\tRecipient\x12\x10\n" +
 	"\x03org\x18\x01 \x01(\tR\x03org\x12\x12\n" +
 	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x12\n" +
@@ -2043,15 +2210,15 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\rPrivacyReport\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent2\xea\n" +
-	"\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent2\xc6\v\n" +
 	"\x0ePrivacyService\x12U\n" +
 	"\x12OpenSubjectRequest\x12$.gwanje.v1.OpenSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12S\n" +
 	"\x11GetSubjectRequest\x12#.gwanje.v1.GetSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12d\n" +
 	"\x13ListSubjectRequests\x12%.gwanje.v1.ListSubjectRequestsRequest\x1a&.gwanje.v1.ListSubjectRequestsResponse\x12Y\n" +
 	"\x14DecideSubjectRequest\x12&.gwanje.v1.DecideSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12R\n" +
 	"\rGrantDeletion\x12\x1f.gwanje.v1.GrantDeletionRequest\x1a .gwanje.v1.GrantDeletionResponse\x12W\n" +
-	"\x13CloseSubjectRequest\x12%.gwanje.v1.CloseSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12L\n" +
+	"\x13CloseSubjectRequest\x12%.gwanje.v1.CloseSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12Z\n" +
+	"\x10CopyForRequester\x12\".gwanje.v1.CopyForRequesterRequest\x1a\".gwanje.v1.ExportProvisionResponse\x12L\n" +
 	"\x10RequestProvision\x12\".gwanje.v1.RequestProvisionRequest\x1a\x14.gwanje.v1.Provision\x12D\n" +
 	"\fGetProvision\x12\x1e.gwanje.v1.GetProvisionRequest\x1a\x14.gwanje.v1.Provision\x12L\n" +
 	"\x10ApproveProvision\x12\".gwanje.v1.ApproveProvisionRequest\x1a\x14.gwanje.v1.Provision\x12J\n" +
@@ -2075,7 +2242,7 @@ func file_gwanje_v1_privacy_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_privacy_proto_rawDescData
 }
 
-var file_gwanje_v1_privacy_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_gwanje_v1_privacy_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_gwanje_v1_privacy_proto_goTypes = []any{
 	(*SubjectRequest)(nil),                    // 0: gwanje.v1.SubjectRequest
 	(*OpenSubjectRequestRequest)(nil),         // 1: gwanje.v1.OpenSubjectRequestRequest
@@ -2086,86 +2253,93 @@ var file_gwanje_v1_privacy_proto_goTypes = []any{
 	(*GrantDeletionRequest)(nil),              // 6: gwanje.v1.GrantDeletionRequest
 	(*GrantDeletionResponse)(nil),             // 7: gwanje.v1.GrantDeletionResponse
 	(*CloseSubjectRequestRequest)(nil),        // 8: gwanje.v1.CloseSubjectRequestRequest
-	(*Recipient)(nil),                         // 9: gwanje.v1.Recipient
-	(*Provision)(nil),                         // 10: gwanje.v1.Provision
-	(*RequestProvisionRequest)(nil),           // 11: gwanje.v1.RequestProvisionRequest
-	(*GetProvisionRequest)(nil),               // 12: gwanje.v1.GetProvisionRequest
-	(*ApproveProvisionRequest)(nil),           // 13: gwanje.v1.ApproveProvisionRequest
-	(*RejectProvisionRequest)(nil),            // 14: gwanje.v1.RejectProvisionRequest
-	(*RecordProvisionLetterRequest)(nil),      // 15: gwanje.v1.RecordProvisionLetterRequest
-	(*ExportProvisionRequest)(nil),            // 16: gwanje.v1.ExportProvisionRequest
-	(*ProvisionExport)(nil),                   // 17: gwanje.v1.ProvisionExport
-	(*ExportProvisionResponse)(nil),           // 18: gwanje.v1.ExportProvisionResponse
-	(*RecordProvisionOutcomeRequest)(nil),     // 19: gwanje.v1.RecordProvisionOutcomeRequest
-	(*RecordRecipientDestructionRequest)(nil), // 20: gwanje.v1.RecordRecipientDestructionRequest
-	(*CloseProvisionRequest)(nil),             // 21: gwanje.v1.CloseProvisionRequest
-	(*GetProvisionRegisterRequest)(nil),       // 22: gwanje.v1.GetProvisionRegisterRequest
-	(*PrivacyReport)(nil),                     // 23: gwanje.v1.PrivacyReport
-	(*timestamppb.Timestamp)(nil),             // 24: google.protobuf.Timestamp
+	(*Mask)(nil),                              // 9: gwanje.v1.Mask
+	(*CopyForRequesterRequest)(nil),           // 10: gwanje.v1.CopyForRequesterRequest
+	(*Recipient)(nil),                         // 11: gwanje.v1.Recipient
+	(*Provision)(nil),                         // 12: gwanje.v1.Provision
+	(*RequestProvisionRequest)(nil),           // 13: gwanje.v1.RequestProvisionRequest
+	(*GetProvisionRequest)(nil),               // 14: gwanje.v1.GetProvisionRequest
+	(*ApproveProvisionRequest)(nil),           // 15: gwanje.v1.ApproveProvisionRequest
+	(*RejectProvisionRequest)(nil),            // 16: gwanje.v1.RejectProvisionRequest
+	(*RecordProvisionLetterRequest)(nil),      // 17: gwanje.v1.RecordProvisionLetterRequest
+	(*ExportProvisionRequest)(nil),            // 18: gwanje.v1.ExportProvisionRequest
+	(*ProvisionExport)(nil),                   // 19: gwanje.v1.ProvisionExport
+	(*ExportProvisionResponse)(nil),           // 20: gwanje.v1.ExportProvisionResponse
+	(*RecordProvisionOutcomeRequest)(nil),     // 21: gwanje.v1.RecordProvisionOutcomeRequest
+	(*RecordRecipientDestructionRequest)(nil), // 22: gwanje.v1.RecordRecipientDestructionRequest
+	(*CloseProvisionRequest)(nil),             // 23: gwanje.v1.CloseProvisionRequest
+	(*GetProvisionRegisterRequest)(nil),       // 24: gwanje.v1.GetProvisionRegisterRequest
+	(*PrivacyReport)(nil),                     // 25: gwanje.v1.PrivacyReport
+	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
 }
 var file_gwanje_v1_privacy_proto_depIdxs = []int32{
-	24, // 0: gwanje.v1.SubjectRequest.from:type_name -> google.protobuf.Timestamp
-	24, // 1: gwanje.v1.SubjectRequest.to:type_name -> google.protobuf.Timestamp
-	24, // 2: gwanje.v1.SubjectRequest.received_at:type_name -> google.protobuf.Timestamp
-	24, // 3: gwanje.v1.SubjectRequest.deadline:type_name -> google.protobuf.Timestamp
-	24, // 4: gwanje.v1.OpenSubjectRequestRequest.from:type_name -> google.protobuf.Timestamp
-	24, // 5: gwanje.v1.OpenSubjectRequestRequest.to:type_name -> google.protobuf.Timestamp
-	24, // 6: gwanje.v1.ListSubjectRequestsRequest.from:type_name -> google.protobuf.Timestamp
-	24, // 7: gwanje.v1.ListSubjectRequestsRequest.to:type_name -> google.protobuf.Timestamp
+	26, // 0: gwanje.v1.SubjectRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 1: gwanje.v1.SubjectRequest.to:type_name -> google.protobuf.Timestamp
+	26, // 2: gwanje.v1.SubjectRequest.received_at:type_name -> google.protobuf.Timestamp
+	26, // 3: gwanje.v1.SubjectRequest.deadline:type_name -> google.protobuf.Timestamp
+	26, // 4: gwanje.v1.OpenSubjectRequestRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 5: gwanje.v1.OpenSubjectRequestRequest.to:type_name -> google.protobuf.Timestamp
+	26, // 6: gwanje.v1.ListSubjectRequestsRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 7: gwanje.v1.ListSubjectRequestsRequest.to:type_name -> google.protobuf.Timestamp
 	0,  // 8: gwanje.v1.ListSubjectRequestsResponse.requests:type_name -> gwanje.v1.SubjectRequest
-	24, // 9: gwanje.v1.DecideSubjectRequestRequest.viewing_at:type_name -> google.protobuf.Timestamp
-	24, // 10: gwanje.v1.DecideSubjectRequestRequest.postponed_until:type_name -> google.protobuf.Timestamp
-	9,  // 11: gwanje.v1.Provision.recipient:type_name -> gwanje.v1.Recipient
-	24, // 12: gwanje.v1.Provision.from:type_name -> google.protobuf.Timestamp
-	24, // 13: gwanje.v1.Provision.to:type_name -> google.protobuf.Timestamp
-	24, // 14: gwanje.v1.Provision.use_until:type_name -> google.protobuf.Timestamp
-	24, // 15: gwanje.v1.Provision.requested_at:type_name -> google.protobuf.Timestamp
-	24, // 16: gwanje.v1.Provision.approved_at:type_name -> google.protobuf.Timestamp
-	9,  // 17: gwanje.v1.RequestProvisionRequest.recipient:type_name -> gwanje.v1.Recipient
-	24, // 18: gwanje.v1.RequestProvisionRequest.from:type_name -> google.protobuf.Timestamp
-	24, // 19: gwanje.v1.RequestProvisionRequest.to:type_name -> google.protobuf.Timestamp
-	24, // 20: gwanje.v1.RequestProvisionRequest.use_until:type_name -> google.protobuf.Timestamp
-	24, // 21: gwanje.v1.ProvisionExport.download_expires_at:type_name -> google.protobuf.Timestamp
-	17, // 22: gwanje.v1.ExportProvisionResponse.exports:type_name -> gwanje.v1.ProvisionExport
-	24, // 23: gwanje.v1.GetProvisionRegisterRequest.from:type_name -> google.protobuf.Timestamp
-	24, // 24: gwanje.v1.GetProvisionRegisterRequest.to:type_name -> google.protobuf.Timestamp
-	1,  // 25: gwanje.v1.PrivacyService.OpenSubjectRequest:input_type -> gwanje.v1.OpenSubjectRequestRequest
-	2,  // 26: gwanje.v1.PrivacyService.GetSubjectRequest:input_type -> gwanje.v1.GetSubjectRequestRequest
-	3,  // 27: gwanje.v1.PrivacyService.ListSubjectRequests:input_type -> gwanje.v1.ListSubjectRequestsRequest
-	5,  // 28: gwanje.v1.PrivacyService.DecideSubjectRequest:input_type -> gwanje.v1.DecideSubjectRequestRequest
-	6,  // 29: gwanje.v1.PrivacyService.GrantDeletion:input_type -> gwanje.v1.GrantDeletionRequest
-	8,  // 30: gwanje.v1.PrivacyService.CloseSubjectRequest:input_type -> gwanje.v1.CloseSubjectRequestRequest
-	11, // 31: gwanje.v1.PrivacyService.RequestProvision:input_type -> gwanje.v1.RequestProvisionRequest
-	12, // 32: gwanje.v1.PrivacyService.GetProvision:input_type -> gwanje.v1.GetProvisionRequest
-	13, // 33: gwanje.v1.PrivacyService.ApproveProvision:input_type -> gwanje.v1.ApproveProvisionRequest
-	14, // 34: gwanje.v1.PrivacyService.RejectProvision:input_type -> gwanje.v1.RejectProvisionRequest
-	15, // 35: gwanje.v1.PrivacyService.RecordProvisionLetter:input_type -> gwanje.v1.RecordProvisionLetterRequest
-	16, // 36: gwanje.v1.PrivacyService.ExportProvision:input_type -> gwanje.v1.ExportProvisionRequest
-	19, // 37: gwanje.v1.PrivacyService.RecordProvisionOutcome:input_type -> gwanje.v1.RecordProvisionOutcomeRequest
-	20, // 38: gwanje.v1.PrivacyService.RecordRecipientDestruction:input_type -> gwanje.v1.RecordRecipientDestructionRequest
-	21, // 39: gwanje.v1.PrivacyService.CloseProvision:input_type -> gwanje.v1.CloseProvisionRequest
-	22, // 40: gwanje.v1.PrivacyService.GetProvisionRegister:input_type -> gwanje.v1.GetProvisionRegisterRequest
-	0,  // 41: gwanje.v1.PrivacyService.OpenSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	0,  // 42: gwanje.v1.PrivacyService.GetSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	4,  // 43: gwanje.v1.PrivacyService.ListSubjectRequests:output_type -> gwanje.v1.ListSubjectRequestsResponse
-	0,  // 44: gwanje.v1.PrivacyService.DecideSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	7,  // 45: gwanje.v1.PrivacyService.GrantDeletion:output_type -> gwanje.v1.GrantDeletionResponse
-	0,  // 46: gwanje.v1.PrivacyService.CloseSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	10, // 47: gwanje.v1.PrivacyService.RequestProvision:output_type -> gwanje.v1.Provision
-	10, // 48: gwanje.v1.PrivacyService.GetProvision:output_type -> gwanje.v1.Provision
-	10, // 49: gwanje.v1.PrivacyService.ApproveProvision:output_type -> gwanje.v1.Provision
-	10, // 50: gwanje.v1.PrivacyService.RejectProvision:output_type -> gwanje.v1.Provision
-	10, // 51: gwanje.v1.PrivacyService.RecordProvisionLetter:output_type -> gwanje.v1.Provision
-	18, // 52: gwanje.v1.PrivacyService.ExportProvision:output_type -> gwanje.v1.ExportProvisionResponse
-	10, // 53: gwanje.v1.PrivacyService.RecordProvisionOutcome:output_type -> gwanje.v1.Provision
-	10, // 54: gwanje.v1.PrivacyService.RecordRecipientDestruction:output_type -> gwanje.v1.Provision
-	10, // 55: gwanje.v1.PrivacyService.CloseProvision:output_type -> gwanje.v1.Provision
-	23, // 56: gwanje.v1.PrivacyService.GetProvisionRegister:output_type -> gwanje.v1.PrivacyReport
-	41, // [41:57] is the sub-list for method output_type
-	25, // [25:41] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	26, // 9: gwanje.v1.DecideSubjectRequestRequest.viewing_at:type_name -> google.protobuf.Timestamp
+	26, // 10: gwanje.v1.DecideSubjectRequestRequest.postponed_until:type_name -> google.protobuf.Timestamp
+	26, // 11: gwanje.v1.Mask.from:type_name -> google.protobuf.Timestamp
+	26, // 12: gwanje.v1.Mask.to:type_name -> google.protobuf.Timestamp
+	9,  // 13: gwanje.v1.CopyForRequesterRequest.masks:type_name -> gwanje.v1.Mask
+	11, // 14: gwanje.v1.Provision.recipient:type_name -> gwanje.v1.Recipient
+	26, // 15: gwanje.v1.Provision.from:type_name -> google.protobuf.Timestamp
+	26, // 16: gwanje.v1.Provision.to:type_name -> google.protobuf.Timestamp
+	26, // 17: gwanje.v1.Provision.use_until:type_name -> google.protobuf.Timestamp
+	26, // 18: gwanje.v1.Provision.requested_at:type_name -> google.protobuf.Timestamp
+	26, // 19: gwanje.v1.Provision.approved_at:type_name -> google.protobuf.Timestamp
+	11, // 20: gwanje.v1.RequestProvisionRequest.recipient:type_name -> gwanje.v1.Recipient
+	26, // 21: gwanje.v1.RequestProvisionRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 22: gwanje.v1.RequestProvisionRequest.to:type_name -> google.protobuf.Timestamp
+	26, // 23: gwanje.v1.RequestProvisionRequest.use_until:type_name -> google.protobuf.Timestamp
+	26, // 24: gwanje.v1.ProvisionExport.download_expires_at:type_name -> google.protobuf.Timestamp
+	19, // 25: gwanje.v1.ExportProvisionResponse.exports:type_name -> gwanje.v1.ProvisionExport
+	26, // 26: gwanje.v1.GetProvisionRegisterRequest.from:type_name -> google.protobuf.Timestamp
+	26, // 27: gwanje.v1.GetProvisionRegisterRequest.to:type_name -> google.protobuf.Timestamp
+	1,  // 28: gwanje.v1.PrivacyService.OpenSubjectRequest:input_type -> gwanje.v1.OpenSubjectRequestRequest
+	2,  // 29: gwanje.v1.PrivacyService.GetSubjectRequest:input_type -> gwanje.v1.GetSubjectRequestRequest
+	3,  // 30: gwanje.v1.PrivacyService.ListSubjectRequests:input_type -> gwanje.v1.ListSubjectRequestsRequest
+	5,  // 31: gwanje.v1.PrivacyService.DecideSubjectRequest:input_type -> gwanje.v1.DecideSubjectRequestRequest
+	6,  // 32: gwanje.v1.PrivacyService.GrantDeletion:input_type -> gwanje.v1.GrantDeletionRequest
+	8,  // 33: gwanje.v1.PrivacyService.CloseSubjectRequest:input_type -> gwanje.v1.CloseSubjectRequestRequest
+	10, // 34: gwanje.v1.PrivacyService.CopyForRequester:input_type -> gwanje.v1.CopyForRequesterRequest
+	13, // 35: gwanje.v1.PrivacyService.RequestProvision:input_type -> gwanje.v1.RequestProvisionRequest
+	14, // 36: gwanje.v1.PrivacyService.GetProvision:input_type -> gwanje.v1.GetProvisionRequest
+	15, // 37: gwanje.v1.PrivacyService.ApproveProvision:input_type -> gwanje.v1.ApproveProvisionRequest
+	16, // 38: gwanje.v1.PrivacyService.RejectProvision:input_type -> gwanje.v1.RejectProvisionRequest
+	17, // 39: gwanje.v1.PrivacyService.RecordProvisionLetter:input_type -> gwanje.v1.RecordProvisionLetterRequest
+	18, // 40: gwanje.v1.PrivacyService.ExportProvision:input_type -> gwanje.v1.ExportProvisionRequest
+	21, // 41: gwanje.v1.PrivacyService.RecordProvisionOutcome:input_type -> gwanje.v1.RecordProvisionOutcomeRequest
+	22, // 42: gwanje.v1.PrivacyService.RecordRecipientDestruction:input_type -> gwanje.v1.RecordRecipientDestructionRequest
+	23, // 43: gwanje.v1.PrivacyService.CloseProvision:input_type -> gwanje.v1.CloseProvisionRequest
+	24, // 44: gwanje.v1.PrivacyService.GetProvisionRegister:input_type -> gwanje.v1.GetProvisionRegisterRequest
+	0,  // 45: gwanje.v1.PrivacyService.OpenSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	0,  // 46: gwanje.v1.PrivacyService.GetSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	4,  // 47: gwanje.v1.PrivacyService.ListSubjectRequests:output_type -> gwanje.v1.ListSubjectRequestsResponse
+	0,  // 48: gwanje.v1.PrivacyService.DecideSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	7,  // 49: gwanje.v1.PrivacyService.GrantDeletion:output_type -> gwanje.v1.GrantDeletionResponse
+	0,  // 50: gwanje.v1.PrivacyService.CloseSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	20, // 51: gwanje.v1.PrivacyService.CopyForRequester:output_type -> gwanje.v1.ExportProvisionResponse
+	12, // 52: gwanje.v1.PrivacyService.RequestProvision:output_type -> gwanje.v1.Provision
+	12, // 53: gwanje.v1.PrivacyService.GetProvision:output_type -> gwanje.v1.Provision
+	12, // 54: gwanje.v1.PrivacyService.ApproveProvision:output_type -> gwanje.v1.Provision
+	12, // 55: gwanje.v1.PrivacyService.RejectProvision:output_type -> gwanje.v1.Provision
+	12, // 56: gwanje.v1.PrivacyService.RecordProvisionLetter:output_type -> gwanje.v1.Provision
+	20, // 57: gwanje.v1.PrivacyService.ExportProvision:output_type -> gwanje.v1.ExportProvisionResponse
+	12, // 58: gwanje.v1.PrivacyService.RecordProvisionOutcome:output_type -> gwanje.v1.Provision
+	12, // 59: gwanje.v1.PrivacyService.RecordRecipientDestruction:output_type -> gwanje.v1.Provision
+	12, // 60: gwanje.v1.PrivacyService.CloseProvision:output_type -> gwanje.v1.Provision
+	25, // 61: gwanje.v1.PrivacyService.GetProvisionRegister:output_type -> gwanje.v1.PrivacyReport
+	45, // [45:62] is the sub-list for method output_type
+	28, // [28:45] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_privacy_proto_init() }
@@ -2179,7 +2353,7 @@ func file_gwanje_v1_privacy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_privacy_proto_rawDesc), len(file_gwanje_v1_privacy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

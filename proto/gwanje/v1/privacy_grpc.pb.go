@@ -25,6 +25,7 @@ const (
 	PrivacyService_DecideSubjectRequest_FullMethodName       = "/gwanje.v1.PrivacyService/DecideSubjectRequest"
 	PrivacyService_GrantDeletion_FullMethodName              = "/gwanje.v1.PrivacyService/GrantDeletion"
 	PrivacyService_CloseSubjectRequest_FullMethodName        = "/gwanje.v1.PrivacyService/CloseSubjectRequest"
+	PrivacyService_CopyForRequester_FullMethodName           = "/gwanje.v1.PrivacyService/CopyForRequester"
 	PrivacyService_RequestProvision_FullMethodName           = "/gwanje.v1.PrivacyService/RequestProvision"
 	PrivacyService_GetProvision_FullMethodName               = "/gwanje.v1.PrivacyService/GetProvision"
 	PrivacyService_ApproveProvision_FullMethodName           = "/gwanje.v1.PrivacyService/ApproveProvision"
@@ -54,6 +55,9 @@ type PrivacyServiceClient interface {
 	// GrantDeletion destroys the requested footage and writes the 파기 entry.
 	GrantDeletion(ctx context.Context, in *GrantDeletionRequest, opts ...grpc.CallOption) (*GrantDeletionResponse, error)
 	CloseSubjectRequest(ctx context.Context, in *CloseSubjectRequestRequest, opts ...grpc.CallOption) (*SubjectRequest, error)
+	// CopyForRequester exports the requested footage for the requester with
+	// the others masked, delivered by a one-time link.
+	CopyForRequester(ctx context.Context, in *CopyForRequesterRequest, opts ...grpc.CallOption) (*ExportProvisionResponse, error)
 	RequestProvision(ctx context.Context, in *RequestProvisionRequest, opts ...grpc.CallOption) (*Provision, error)
 	GetProvision(ctx context.Context, in *GetProvisionRequest, opts ...grpc.CallOption) (*Provision, error)
 	// ApproveProvision: a manager of the cameras' department, never the
@@ -132,6 +136,16 @@ func (c *privacyServiceClient) CloseSubjectRequest(ctx context.Context, in *Clos
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubjectRequest)
 	err := c.cc.Invoke(ctx, PrivacyService_CloseSubjectRequest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *privacyServiceClient) CopyForRequester(ctx context.Context, in *CopyForRequesterRequest, opts ...grpc.CallOption) (*ExportProvisionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportProvisionResponse)
+	err := c.cc.Invoke(ctx, PrivacyService_CopyForRequester_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +269,9 @@ type PrivacyServiceServer interface {
 	// GrantDeletion destroys the requested footage and writes the 파기 entry.
 	GrantDeletion(context.Context, *GrantDeletionRequest) (*GrantDeletionResponse, error)
 	CloseSubjectRequest(context.Context, *CloseSubjectRequestRequest) (*SubjectRequest, error)
+	// CopyForRequester exports the requested footage for the requester with
+	// the others masked, delivered by a one-time link.
+	CopyForRequester(context.Context, *CopyForRequesterRequest) (*ExportProvisionResponse, error)
 	RequestProvision(context.Context, *RequestProvisionRequest) (*Provision, error)
 	GetProvision(context.Context, *GetProvisionRequest) (*Provision, error)
 	// ApproveProvision: a manager of the cameras' department, never the
@@ -296,6 +313,9 @@ func (UnimplementedPrivacyServiceServer) GrantDeletion(context.Context, *GrantDe
 }
 func (UnimplementedPrivacyServiceServer) CloseSubjectRequest(context.Context, *CloseSubjectRequestRequest) (*SubjectRequest, error) {
 	return nil, status.Error(codes.Unimplemented, "method CloseSubjectRequest not implemented")
+}
+func (UnimplementedPrivacyServiceServer) CopyForRequester(context.Context, *CopyForRequesterRequest) (*ExportProvisionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CopyForRequester not implemented")
 }
 func (UnimplementedPrivacyServiceServer) RequestProvision(context.Context, *RequestProvisionRequest) (*Provision, error) {
 	return nil, status.Error(codes.Unimplemented, "method RequestProvision not implemented")
@@ -452,6 +472,24 @@ func _PrivacyService_CloseSubjectRequest_Handler(srv interface{}, ctx context.Co
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PrivacyServiceServer).CloseSubjectRequest(ctx, req.(*CloseSubjectRequestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PrivacyService_CopyForRequester_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CopyForRequesterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PrivacyServiceServer).CopyForRequester(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PrivacyService_CopyForRequester_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PrivacyServiceServer).CopyForRequester(ctx, req.(*CopyForRequesterRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -666,6 +704,10 @@ var PrivacyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CloseSubjectRequest",
 			Handler:    _PrivacyService_CloseSubjectRequest_Handler,
+		},
+		{
+			MethodName: "CopyForRequester",
+			Handler:    _PrivacyService_CopyForRequester_Handler,
 		},
 		{
 			MethodName: "RequestProvision",

@@ -263,14 +263,17 @@ func (x *ListRecordingsResponse) GetGaps() []*Gap {
 }
 
 type StartPlaybackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
-	From          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
-	Purpose       string                 `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	PurposeText   string                 `protobuf:"bytes,5,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	CameraId    string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	From        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Purpose     string                 `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	PurposeText string                 `protobuf:"bytes,5,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
+	// With purpose subject_request: the subject request this viewing serves
+	// (the footage must be the request's and the request must be open).
+	SubjectRequestId string `protobuf:"bytes,6,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StartPlaybackRequest) Reset() {
@@ -334,6 +337,13 @@ func (x *StartPlaybackRequest) GetPurpose() string {
 func (x *StartPlaybackRequest) GetPurposeText() string {
 	if x != nil {
 		return x.PurposeText
+	}
+	return ""
+}
+
+func (x *StartPlaybackRequest) GetSubjectRequestId() string {
+	if x != nil {
+		return x.SubjectRequestId
 	}
 	return ""
 }
@@ -782,13 +792,14 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"k\n" +
 	"\x16ListRecordingsResponse\x12-\n" +
 	"\x05spans\x18\x01 \x03(\v2\x17.gwanje.v1.RecordedSpanR\x05spans\x12\"\n" +
-	"\x04gaps\x18\x02 \x03(\v2\x0e.gwanje.v1.GapR\x04gaps\"\xcc\x01\n" +
+	"\x04gaps\x18\x02 \x03(\v2\x0e.gwanje.v1.GapR\x04gaps\"\xfa\x01\n" +
 	"\x14StartPlaybackRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x18\n" +
 	"\apurpose\x18\x04 \x01(\tR\apurpose\x12!\n" +
-	"\fpurpose_text\x18\x05 \x01(\tR\vpurposeText\"\x81\x01\n" +
+	"\fpurpose_text\x18\x05 \x01(\tR\vpurposeText\x12,\n" +
+	"\x12subject_request_id\x18\x06 \x01(\tR\x10subjectRequestId\"\x81\x01\n" +
 	"\x15StartPlaybackResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
 	"\n" +
