@@ -99,14 +99,15 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	}
 }
 
-// recordSome records camera id with the real recorder until three segments
-// exist, and returns the recorded span.
+// recordSome records camera id with the real recorder, reading the relay's
+// shared upstream as gwanjed does when it runs both roles, until three
+// segments exist, and returns the recorded span.
 func (h *harness) recordSome(id string) (*timestamppb.Timestamp, *timestamppb.Timestamp) {
 	t := h.t
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	rec, err := record.New(record.Config{Store: h.recStore, Cameras: RecordingCameras(h.devices),
-		Source: &record.RTSPSource{Upstreams: RelayCameras(h.devices)}, SegmentDuration: time.Second, RefreshInterval: time.Second})
+		Source: record.RelaySource{Relay: h.relay}, SegmentDuration: time.Second, RefreshInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,7 @@ type hub struct {
 	lastErr error         // of the last failed attempt
 	changed chan struct{} // closed and replaced when up or fails change
 	viewers []*view
+	taps    []*Tap // in-process readers (the recorder)
 
 	// normalization: continuous timestamps and sequence numbers across
 	// reconnects.
@@ -130,6 +131,10 @@ func (h *hub) run() {
 	defer func() {
 		h.mu.Lock()
 		st := h.stream
+		for _, t := range h.taps {
+			t.loseLocked(errors.New("relay closing"))
+		}
+		h.taps = nil
 		h.stream, h.up, h.viewers = nil, false, nil
 		h.gop, h.au = nil, nil
 		h.mu.Unlock()
@@ -149,6 +154,10 @@ func (h *hub) run() {
 		h.fails++
 		h.lastErr = err
 		h.flushLocked() // an unfinished access unit is dropped with the connection
+		for _, t := range h.taps {
+			t.loseLocked(err) // readers start over, so the gap shows
+		}
+		h.taps = nil
 		h.broadcastLocked()
 		h.mu.Unlock()
 		if played {
@@ -368,6 +377,9 @@ func (h *hub) flushLocked() {
 		h.gop, h.gopValid = h.gop[:0], false
 	}
 
+	for _, t := range h.taps {
+		t.offerLocked(au, key)
+	}
 	now := au[len(au)-1].ntp
 	var sent int64
 	var drops int

@@ -240,8 +240,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("record-dir: %w", err)
 		}
 		reg.MustRegister(recStore.Metrics().Collectors()...)
-		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry),
-			Source: &record.RTSPSource{Upstreams: control.RelayCameras(registry), Logger: log}, Logger: log})
+		// The recorder is another reader of the relay's shared upstream when
+		// this process relays; a recorder-only process pulls itself.
+		var source record.Source = &record.RTSPSource{Upstreams: control.RelayCameras(registry), Logger: log}
+		if relay != nil {
+			source = record.RelaySource{Relay: relay}
+		}
+		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry), Source: source, Logger: log})
 		if err != nil {
 			return err
 		}
