@@ -78,10 +78,12 @@ type StoreConfig struct {
 	// ChunkSize is the plaintext size of an encrypted chunk. Default 128 KiB.
 	ChunkSize int
 	// MaxBytes is a quota on the bytes under Dir; 0 means none. Writing
-	// stops (ErrDiskFull, AlarmDiskFull) before it would be passed.
+	// stops (ErrDiskFull, AlarmDiskFull) before it would be passed, and
+	// resumes below 80 % of it.
 	MaxBytes int64
 	// MinFreeBytes: writing stops when the file system has less free
-	// space than this. Default 256 MiB; negative disables.
+	// space than this, and resumes with twice as much. Default 256 MiB;
+	// negative disables.
 	MinFreeBytes int64
 	// GapTolerance: holes between segments shorter than this are not
 	// reported as gaps. Default 1s.
@@ -273,8 +275,14 @@ func (s *Store) checkSpace() bool {
 	}
 	lowFS := free >= 0 && free < s.cfg.MinFreeBytes
 	if s.full.Load() {
-		quotaOK := s.cfg.MaxBytes <= 0 || s.used.Load() < s.cfg.MaxBytes-s.cfg.MaxBytes/20
-		if quotaOK && !lowFS && s.full.CompareAndSwap(true, false) {
+		// Resume only with a clear margin: the segment in progress that was
+		// discarded when the disk filled frees space at once, and resuming
+		// on that alone fills the disk again within a segment (the alarm
+		// would flap). Below 80 % of the quota and with twice the minimum
+		// free space, recording resumes.
+		quotaOK := s.cfg.MaxBytes <= 0 || s.used.Load() < s.cfg.MaxBytes-s.cfg.MaxBytes/5
+		roomOK := free < 0 || free >= 2*s.cfg.MinFreeBytes
+		if quotaOK && roomOK && s.full.CompareAndSwap(true, false) {
 			s.m.DiskFull.Set(0)
 			s.raise(Alarm{Kind: AlarmDiskOK, Detail: "space available again; recording resumes"})
 		}
