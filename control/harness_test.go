@@ -167,7 +167,10 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 
 	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
-		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool}, Policy: pol,
+		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool,
+			Current: func(ctx context.Context, id string) (health.Status, bool, error) {
+				return health.CurrentStatus(ctx, bus.JS, id)
+			}}, Policy: pol,
 		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store}, Privacy: priv, Version: "test"})
 	if err != nil {
 		t.Fatal(err)

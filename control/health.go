@@ -23,6 +23,9 @@ type Health struct {
 	Watcher *health.Watcher
 	Alarms  *health.Alarms
 	Pool    *pgxpool.Pool
+	// Current reads a camera's current status (ok false when unknown);
+	// StartLiveView refuses a camera known to be down. Optional.
+	Current func(ctx context.Context, cameraID string) (s health.Status, ok bool, err error)
 }
 
 // healthService shows health to those who may see the cameras.

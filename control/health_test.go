@@ -2,9 +2,14 @@ package control
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/camsim"
 	"github.com/gwanje/gwanje/devices/health"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -78,6 +83,16 @@ func TestWatchEventsFollowsACameraGoingDark(t *testing.T) {
 	waitState(pb.CameraState_CAMERA_STATE_ONLINE)
 	cam.SetFaults(camsim.Faults{Offline: true})
 	waitState(pb.CameraState_CAMERA_STATE_OFFLINE)
+	// A live view of a camera known to be down is refused to the caller,
+	// with why, and the attempt is recorded.
+	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "disaster_response"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "offline") {
+		t.Fatalf("live view of an offline camera: %v", err)
+	}
+	page, err := h.audit.Query(context.Background(), audit.Filter{Camera: id, Types: []string{"live.view.start"}, Outcome: audit.Failed})
+	if err != nil || len(page.Entries) != 1 {
+		t.Fatalf("the refused live view is not recorded: %d %v", len(page.Entries), err)
+	}
 	cam.SetFaults(camsim.Faults{})
 	waitState(pb.CameraState_CAMERA_STATE_ONLINE)
 

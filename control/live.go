@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,6 +59,19 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 		}
 		x.s.log.Info("live view denied", "user", p.Username, "camera", cam.ID, "reason", d.Reason)
 		return nil, errDenied
+	}
+	if h := x.s.cfg.Health; h != nil && h.Current != nil {
+		// A camera health knows is down is refused here, with why, rather
+		// than at the player.
+		if st, ok, err := h.Current(ctx, cam.ID); err == nil && ok && st.State.Unavailable() {
+			failed := entry
+			failed.Outcome, failed.Reason = audit.Failed, fmt.Sprintf("camera %s since %s: %s", st.State, st.Since.Format(time.RFC3339), st.Cause)
+			if err := x.s.record(ctx, failed); err != nil {
+				return nil, err
+			}
+			return nil, status.Errorf(codes.FailedPrecondition, "the camera is %s since %s (%s); try again when it is back",
+				st.State, st.Since.In(x.s.location()).Format("2006-01-02 15:04:05"), st.Cause)
+		}
 	}
 	seq, err := x.s.recordSeq(ctx, entry)
 	if err != nil {

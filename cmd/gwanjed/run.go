@@ -310,7 +310,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		healthSvc = &control.Health{Watcher: watcher, Alarms: alarms, Pool: pool}
+		healthSvc = &control.Health{Watcher: watcher, Alarms: alarms, Pool: pool,
+			Current: func(ctx context.Context, id string) (health.Status, bool, error) {
+				return health.CurrentStatus(ctx, bus.JS, id)
+			}}
 	}
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
