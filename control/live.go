@@ -90,11 +90,50 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	return &pb.StartLiveViewResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq}, nil
 }
 
-func (x *streamService) relay() (*stream.Relay, error) {
-	if x.s.cfg.Relay == nil {
-		return nil, status.Error(codes.Unavailable, "live sessions are kept by the stream nodes; this server runs none (gwanjed --roles stream)")
+// views finds open live views: across every stream node through the
+// directory when there is one, else on this process's relay.
+type viewFinder struct {
+	relay *stream.Relay
+	dir   *stream.Views
+}
+
+func (x *streamService) views() (viewFinder, error) {
+	f := viewFinder{relay: x.s.cfg.Relay, dir: x.s.cfg.LiveViews}
+	if f.relay == nil && f.dir == nil {
+		return f, status.Error(codes.Unavailable, "live sessions are kept by the stream nodes; this server knows none (gwanjed --roles stream)")
 	}
-	return x.s.cfg.Relay, nil
+	return f, nil
+}
+
+func (f viewFinder) get(ctx context.Context, id string) (stream.LiveSession, bool, error) {
+	if f.relay != nil {
+		if v, ok := f.relay.Get(id); ok {
+			return v, true, nil
+		}
+	}
+	if f.dir != nil {
+		return f.dir.Get(ctx, id)
+	}
+	return stream.LiveSession{}, false, nil
+}
+
+func (f viewFinder) list(ctx context.Context, filter stream.Filter) ([]stream.LiveSession, error) {
+	if f.dir != nil {
+		return f.dir.List(ctx, filter)
+	}
+	return f.relay.List(filter), nil
+}
+
+func (f viewFinder) stop(ctx context.Context, v stream.LiveSession, reason string) error {
+	if f.relay != nil {
+		if _, ok := f.relay.Get(v.ID); ok {
+			return f.relay.Stop(v.ID, reason)
+		}
+	}
+	if f.dir == nil {
+		return stream.ErrNotFound
+	}
+	return f.dir.Stop(ctx, v, reason)
 }
 
 // inScope: the camera is in the caller's scope (they may read it); with
@@ -109,11 +148,14 @@ func (x *streamService) inScope(ctx context.Context, cameraID string) bool {
 }
 
 func (x *streamService) StopLiveView(ctx context.Context, r *pb.StopLiveViewRequest) (*pb.StopLiveViewResponse, error) {
-	rl, err := x.relay()
+	vf, err := x.views()
 	if err != nil {
 		return nil, err
 	}
-	v, ok := rl.Get(r.GetSessionId())
+	v, ok, err := vf.get(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, status.Error(codes.NotFound, "no open live session with that id")
 	}
@@ -129,17 +171,17 @@ func (x *streamService) StopLiveView(ctx context.Context, r *pb.StopLiveViewRequ
 		reason = "stopped by " + p.Username
 	}
 	if err := x.s.record(ctx, audit.Entry{Type: "live.view.stop", Cameras: []string{v.CameraID}, Live: true, Reason: reason,
-		Details: map[string]any{"view": v.ID, "viewer": v.Username, "start_seq": v.AuditSeq}}); err != nil {
+		Details: map[string]any{"view": v.ID, "viewer": v.Username, "start_seq": v.AuditSeq, "node": v.Node}}); err != nil {
 		return nil, err
 	}
-	if err := rl.Stop(v.ID, reason); err != nil && !errors.Is(err, stream.ErrNotFound) {
+	if err := vf.stop(ctx, v, reason); err != nil && !errors.Is(err, stream.ErrNotFound) {
 		return nil, err
 	}
 	return &pb.StopLiveViewResponse{}, nil
 }
 
 func (x *streamService) ListLiveSessions(ctx context.Context, r *pb.ListLiveSessionsRequest) (*pb.ListLiveSessionsResponse, error) {
-	rl, err := x.relay()
+	vf, err := x.views()
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +191,12 @@ func (x *streamService) ListLiveSessions(ctx context.Context, r *pb.ListLiveSess
 	if !all {
 		f.UserID = p.UserID
 	}
+	vs, err := vf.list(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	out := &pb.ListLiveSessionsResponse{}
-	for _, v := range rl.List(f) {
+	for _, v := range vs {
 		if all && v.UserID != p.UserID && !x.inScope(ctx, v.CameraID) && !x.s.allowed(p, ac.PermAuditRead) {
 			continue // managers see the sessions of the cameras in their scope
 		}

@@ -66,8 +66,11 @@ type Config struct {
 	// Tickets issues the one-time tickets of live views; without it
 	// StartLiveView answers Unavailable.
 	Tickets *stream.Tickets
-	// Relay is this process's stream node, when it runs one (List/Stop).
+	// Relay is this process's stream node, when it runs one.
 	Relay *stream.Relay
+	// LiveViews is the directory of every stream node's open views (List
+	// and Stop across nodes); without it only Relay's are known.
+	LiveViews *stream.Views
 	// Now is the clock of decisions; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().

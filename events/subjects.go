@@ -41,6 +41,10 @@ const (
 	CameraStatusAll = prefix + "camera.*.status"
 )
 
+// StreamStop is the subject on which a stream node takes requests to end
+// one of its live views.
+func StreamStop(node string) string { return prefix + "stream." + node + ".stop" }
+
 // Audit is the subject an audit entry of the given type is published on.
 func Audit(entryType string) string { return prefix + "audit." + entryType }
 
@@ -52,6 +56,9 @@ const (
 	// (key: node ID) with a TTL heartbeat; owned by package stream.
 	BucketStreamNodes = "GWANJE_STREAM_NODES"
 
+	// BucketLiveViews is the KV bucket of the open live views of every
+	// stream node (key: view id), refreshed by the node that serves each.
+	BucketLiveViews = "GWANJE_LIVE_VIEWS"
 	// BucketCameraStatus is the KV bucket of each camera's current
 	// status (key: camera id; value: gwanje.v1.CameraStatus).
 	BucketCameraStatus = "GWANJE_CAMERA_STATUS"

@@ -95,6 +95,9 @@ type Config struct {
 	Notices Subscriber
 	// Nodes, when set, keeps this node registered while it runs.
 	Nodes *Nodes
+	// Views, when set, lists this node's open views for every control
+	// process and takes stop requests from them.
+	Views *Views
 
 	// Linger keeps an upstream open after its last viewer left, so a
 	// viewer that comes back at once finds the picture. Default 10s.

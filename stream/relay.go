@@ -257,6 +257,15 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); _ = r.cfg.Nodes.Register(r.ctx, node) }()
 	}
+	if r.cfg.Views != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := r.cfg.Views.serve(r.ctx, r.cfg.NodeID, func() []LiveSession { return r.List(Filter{}) }, r.Stop); err != nil {
+				r.log.Error("stream: view directory", "err", err)
+			}
+		}()
+	}
 	r.log.Info("stream: relay serving", "addr", r.addr, "url", r.nodeURL, "node", r.cfg.NodeID,
 		"udp", rtpAddr != "")
 	return nil
@@ -452,6 +461,9 @@ func (r *Relay) admit(conn *gortsplib.ServerConn, method, path, query string) (*
 	}
 	r.views[v.id] = v
 	r.mu.Unlock()
+	if d := r.cfg.Views; d != nil {
+		d.put(r.ctx, v.info(r.cfg.NodeID))
+	}
 	r.m.Viewers.Inc()
 	r.log.Info("stream: live view opened", "view", v.id, "user", g.UserID, "camera", cam, "profile", prof,
 		"remote", remote, "ticket", g.HashPrefix, "audit_seq", g.AuditSeq)
@@ -688,6 +700,9 @@ func (r *Relay) finish(v *view, cause error) {
 		delete(r.pending, v.conn)
 	}
 	r.mu.Unlock()
+	if d := r.cfg.Views; d != nil {
+		d.remove(context.WithoutCancel(r.ctx), v.id)
+	}
 	r.releaseHub(v.hub)
 	r.m.Viewers.Dec()
 	r.m.Closed.WithLabelValues(reason).Inc()

@@ -83,7 +83,7 @@ func TestControlAndStreamNodeInSeparateProcesses(t *testing.T) {
 		t.Fatalf("orgs: %v", err)
 	}
 	const pw = "roles-user-Passw0rd"
-	for _, role := range []string{"technician", "operator"} {
+	for _, role := range []string{"technician", "operator", "manager"} {
 		u, err := acc.CreateUser(admin, &pb.CreateUserRequest{Username: "t-" + role, DisplayName: role, OrgId: orgs.Organizations[0].Id, Password: pw, Reason: "test"})
 		if err != nil {
 			t.Fatal(err)
@@ -145,6 +145,25 @@ func TestControlAndStreamNodeInSeparateProcesses(t *testing.T) {
 			t.Fatalf("only %d packets from the stream node", n.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A manager asks control, which serves no video itself, for the open
+	// views and ends the operator's on the other node.
+	sc := pb.NewStreamServiceClient(conn)
+	mgr := login("t-manager", pw)
+	list, err := sc.ListLiveSessions(mgr, &pb.ListLiveSessionsRequest{All: true})
+	if err != nil || len(list.Sessions) != 1 || list.Sessions[0].Username != "t-operator" {
+		t.Fatalf("manager's view of the stream node's sessions: %v %v", list, err)
+	}
+	if _, err := sc.StopLiveView(mgr, &pb.StopLiveViewRequest{SessionId: list.Sessions[0].SessionId, Reason: "점검"}); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- c.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the view on the other node was not ended")
 	}
 	b.stop(t)
 	a.stop(t)

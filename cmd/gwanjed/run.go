@@ -200,12 +200,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	tickets := stream.NewTickets(pool, nodes)
+	liveViews, err := stream.NewViews(ctx, bus.JS, bus.Conn, 0, log)
+	if err != nil {
+		return err
+	}
 	var relay *stream.Relay
 	if cfg.runs("stream") {
 		relay, err = stream.New(stream.Config{
 			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
 			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: auditStore,
-			Authorizer: control.LiveAuthorizer(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Logger: log,
+			Authorizer: control.LiveAuthorizer(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -318,7 +322,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
-			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, Health: healthSvc, Policy: policySvc,
+			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, LiveViews: liveViews, Health: healthSvc, Policy: policySvc,
 			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore}, Privacy: privacySvc,
 		})
 		if err != nil {
