@@ -78,7 +78,7 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 						footage = fmtTime(e.GetFootageFrom()) + "~" + fmtTime(e.GetFootageTo())
 					}
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().Local().Format("2006-01-02 15:04:05"),
-						e.GetType(), e.GetOutcome(), e.GetUsername(), strings.Join(e.GetCameras(), ","), footage, e.GetPurpose(), e.GetReason())
+						e.GetType(), e.GetOutcome(), e.GetUsername(), strings.Join(e.GetCameras(), ","), footage, purposeLabel(e.GetPurpose()), e.GetReason())
 				}
 				if res.GetNextPageToken() != "" {
 					fmt.Fprintf(w, "\nmore: gwanje audit query … --page %s\n", res.GetNextPageToken())

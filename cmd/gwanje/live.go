@@ -111,7 +111,7 @@ func runLiveSessions(ctx context.Context, c *cli, args []string) error {
 	return c.print(res, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tUSER\tCAMERA\tPURPOSE\tSINCE\tBYTES\tDROPPED\tFROM")
 		for _, s := range res.GetSessions() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.GetSessionId(), s.GetUsername(), s.GetCameraId(), s.GetPurpose(),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.GetSessionId(), s.GetUsername(), s.GetCameraId(), purposeLabel(s.GetPurpose()),
 				fmtTime(s.GetStartedAt()), s.GetBytes(), s.GetDroppedFrames(), s.GetClientAddr())
 		}
 	})

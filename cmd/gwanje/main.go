@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/internal/tlsutil"
 )
 
@@ -182,4 +183,13 @@ func newFlags(name string, c *cli) *flag.FlagSet {
 	fs := flag.NewFlagSet("gwanje "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	return fs
+}
+
+// purposeLabel shows a purpose-of-viewing code with its Korean label, as
+// people read it: "crime_prevention (범죄 예방·수사)".
+func purposeLabel(code string) string {
+	if code == "" {
+		return ""
+	}
+	return accesscontrol.Purpose(code).String()
 }
