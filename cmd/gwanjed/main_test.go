@@ -97,7 +97,9 @@ func start(t *testing.T, dataDir string, extra ...string) (*proc, error) {
 		t.Fatal(err)
 	}
 	serving := make(chan string, 1)
+	// exited closes once the process has ended and all its output is read.
 	go func() {
+		defer close(p.exited)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			p.mu.Lock()
@@ -107,8 +109,9 @@ func start(t *testing.T, dataDir string, extra ...string) (*proc, error) {
 				serving <- m[1]
 			}
 		}
+		io.Copy(io.Discard, pr)
 	}()
-	go func() { cmd.Wait(); pw.Close(); close(p.exited) }()
+	go func() { cmd.Wait(); pw.Close() }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGINT)
 		select {
