@@ -79,7 +79,7 @@ type StoreConfig struct {
 	ChunkSize int
 	// MaxBytes is a quota on the bytes under Dir; 0 means none. Writing
 	// stops (ErrDiskFull, AlarmDiskFull) before it would be passed, and
-	// resumes below 80 % of it.
+	// resumes once retention has deleted footage and usage is below 80 %.
 	MaxBytes int64
 	// MinFreeBytes: writing stops when the file system has less free
 	// space than this, and resumes with twice as much. Default 256 MiB;
@@ -103,18 +103,21 @@ type StoreConfig struct {
 // index in PostgreSQL, the data keys, manifests and legal holds. The
 // Recorder writes it, the Sweeper destroys from it, playback reads it.
 type Store struct {
-	cfg   StoreConfig
-	pool  *pgxpool.Pool
-	dir   string
-	node  string
-	keys  *keyring
-	sign  ed25519.PrivateKey
-	log   *slog.Logger
-	m     *Metrics
-	used  atomic.Int64
-	full  atomic.Bool
-	quar  string
-	alarm func(Alarm)
+	cfg  StoreConfig
+	pool *pgxpool.Pool
+	dir  string
+	node string
+	keys *keyring
+	sign ed25519.PrivateKey
+	log  *slog.Logger
+	m    *Metrics
+	used atomic.Int64
+	full atomic.Bool
+	// deletedSinceFull counts footage bytes deleted since the disk last
+	// became full (see checkSpace).
+	deletedSinceFull atomic.Int64
+	quar             string
+	alarm            func(Alarm)
 }
 
 // NewStore opens the store: creates Dir, loads or creates the keys and
@@ -254,17 +257,25 @@ func (s *Store) release(n int64) {
 	s.m.DiskUsed.Set(float64(s.used.Add(-n)))
 }
 
+// releaseDeleted accounts recorded footage deleted (retention, quarantine):
+// space that may let recording resume after the quota was reached.
+func (s *Store) releaseDeleted(n int64) {
+	s.release(n)
+	s.deletedSinceFull.Add(n)
+}
+
 func (s *Store) setFull(why string) {
 	if s.full.CompareAndSwap(false, true) {
+		s.deletedSinceFull.Store(0)
 		s.m.DiskFull.Set(1)
 		s.raise(Alarm{Kind: AlarmDiskFull, Detail: why})
 	}
 }
 
-// checkSpace re-evaluates the disk-full state: it clears it when the
-// quota has 5% room again and the file system has MinFreeBytes, and sets
-// it when the file system is below MinFreeBytes. It returns whether
-// writing may go on.
+// checkSpace re-evaluates the disk-full state: it clears it when retention
+// has deleted footage and the quota is below 80 % again, and the file
+// system has twice MinFreeBytes; it sets it when the file system is below
+// MinFreeBytes. It returns whether writing may go on.
 func (s *Store) checkSpace() bool {
 	free := int64(-1)
 	if s.cfg.MinFreeBytes > 0 {
@@ -280,7 +291,11 @@ func (s *Store) checkSpace() bool {
 		// on that alone fills the disk again within a segment (the alarm
 		// would flap). Below 80 % of the quota and with twice the minimum
 		// free space, recording resumes.
-		quotaOK := s.cfg.MaxBytes <= 0 || s.used.Load() < s.cfg.MaxBytes-s.cfg.MaxBytes/5
+		//
+		// Under a quota, the space must also come from deleted footage
+		// (retention): the discarded segment in progress alone can be more
+		// than any margin of a small quota.
+		quotaOK := s.cfg.MaxBytes <= 0 || (s.used.Load() < s.cfg.MaxBytes-s.cfg.MaxBytes/5 && s.deletedSinceFull.Load() > 0)
 		roomOK := free < 0 || free >= 2*s.cfg.MinFreeBytes
 		if quotaOK && roomOK && s.full.CompareAndSwap(true, false) {
 			s.m.DiskFull.Set(0)

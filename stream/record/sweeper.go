@@ -323,7 +323,7 @@ func (w *Sweeper) sweepCamera(ctx context.Context, cycle string, now time.Time, 
 			return d, fmt.Errorf("record: sweep: remove %s: %w", sg.Path, err)
 		}
 		if err == nil {
-			w.s.release(sg.Size)
+			w.s.releaseDeleted(sg.Size)
 		}
 		if _, err := w.s.pool.Exec(ctx, `delete from recording_segments where id = $1`, sg.ID); err != nil {
 			return d, fmt.Errorf("record: sweep: %w", err)
@@ -456,7 +456,7 @@ func (w *Sweeper) sweepQuarantine(now time.Time, ret map[string]camRetention) er
 				}
 				if fi, err := f.Info(); err == nil {
 					if os.Remove(filepath.Join(dir, f.Name())) == nil {
-						w.s.release(fi.Size())
+						w.s.releaseDeleted(fi.Size())
 					}
 				}
 			}
