@@ -218,3 +218,51 @@ func runPasswd(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintln(c.stdout, "password changed")
 	return nil
 }
+
+func init() {
+	register(command{name: "totp", summary: "totp begin|confirm --code N: enroll a second factor (authenticator app)", run: runTOTP})
+}
+
+func runTOTP(ctx context.Context, c *cli, args []string) error {
+	return sub(ctx, c, "totp", args, map[string]func(context.Context, *cli, []string) error{
+		"begin": func(ctx context.Context, c *cli, args []string) error {
+			if err := newFlags("totp begin", c).Parse(args); err != nil {
+				return err
+			}
+			ctx, cancel, cl, err := c.access(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			res, err := cl.BeginTOTP(ctx, &pb.BeginTOTPRequest{})
+			if err != nil {
+				return err
+			}
+			return c.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "secret\t%s\n", res.GetSecret())
+				fmt.Fprintf(w, "otpauth URL\t%s\n", res.GetOtpauthUrl())
+				fmt.Fprintln(w, "next\tadd it to your authenticator app, then: gwanje totp confirm --code NNNNNN")
+			})
+		},
+		"confirm": func(ctx context.Context, c *cli, args []string) error {
+			fs := newFlags("totp confirm", c)
+			code := fs.String("code", "", "the 6-digit code the app shows (required)")
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if err := required(fs, "code"); err != nil {
+				return err
+			}
+			ctx, cancel, cl, err := c.access(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if _, err := cl.ConfirmTOTP(ctx, &pb.ConfirmTOTPRequest{Code: *code}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.stdout, "second factor enrolled: log in with --totp from now on")
+			return nil
+		},
+	})
+}
