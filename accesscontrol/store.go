@@ -26,11 +26,6 @@ func isFKViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
-func isCheckViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "23514" || pe.Code == "22P02")
-}
-
 const orgCols = "id::text, kind, name, created_at"
 
 func queryOrgs(ctx context.Context, q querier, where string, args ...any) ([]Org, error) {

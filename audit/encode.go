@@ -120,7 +120,6 @@ type encoder struct{ b []byte }
 func (w *encoder) u8(v byte)    { w.b = append(w.b, v) }
 func (w *encoder) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
 func (w *encoder) i64(v int64)  { w.b = binary.BigEndian.AppendUint64(w.b, uint64(v)) }
-func (w *encoder) str(s string) { w.u32(uint32(len(s))); w.b = append(w.b, s...) }
 func (w *encoder) bytes(s []byte) {
 	w.u32(uint32(len(s)))
 	w.b = append(w.b, s...)

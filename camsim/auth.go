@@ -20,8 +20,6 @@ const wsseWindow = 5 * time.Minute
 // Nonce memory bound: beyond it the oldest window is forgotten (cameras keep few too).
 const maxNonces = 4096
 
-const passwordDigestType = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-
 // checkWSSE validates a UsernameToken against the camera's own clock and
 // password, rejecting replayed nonces. It returns a short reason on failure.
 func (c *Camera) checkWSSE(t *usernameToken, now time.Time, password string) (bool, string) {

@@ -162,7 +162,7 @@ func TestONVIFLibraryAllDialects(t *testing.T) {
 				t.Fatal("NewDevice with a wrong password succeeded")
 			} else {
 				// Reuse the good device's endpoints with wrong credentials.
-				bad, err = onvif.NewDevice(onvif.DeviceParams{Xaddr: dev.GetDeviceParams().Xaddr})
+				_, err = onvif.NewDevice(onvif.DeviceParams{Xaddr: dev.GetDeviceParams().Xaddr})
 				if err == nil {
 					t.Fatal("NewDevice without credentials succeeded")
 				}

@@ -20,7 +20,6 @@ type auStats struct {
 	idr      int
 	lastPTS  int64
 	monotone bool
-	errs     int
 }
 
 // readStream plays url with the gortsplib client until cond holds.

@@ -53,13 +53,6 @@ func (s *Server) recordSeq(ctx context.Context, e audit.Entry) (int64, error) {
 	return rec.Seq, nil
 }
 
-func optTS(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 func (x *auditService) QueryEntries(ctx context.Context, r *pb.QueryEntriesRequest) (*pb.QueryEntriesResponse, error) {
 	f := audit.Filter{
 		UserID: r.GetUserId(), Username: r.GetUsername(), Camera: r.GetCamera(), Types: r.GetTypes(),

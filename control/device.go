@@ -197,10 +197,8 @@ func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequ
 	}
 	reg, _ := x.reg()
 	a := deviceActor(ctx, r.GetReason())
-	var c devices.Camera
-	var err error
 	if r.GetFields() != nil || len(r.GetUpdateMask()) > 0 {
-		if c, err = reg.Update(ctx, devices.UpdateRequest{ID: r.GetId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
+		if _, err := reg.Update(ctx, devices.UpdateRequest{ID: r.GetId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +207,8 @@ func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequ
 			return nil, err
 		}
 	}
-	if c, err = reg.Get(ctx, r.GetId()); err != nil {
+	c, err := reg.Get(ctx, r.GetId())
+	if err != nil {
 		return nil, err
 	}
 	return cameraPB(c), nil

@@ -54,7 +54,6 @@ type harness struct {
 	adminToken string
 	tokens     map[string]string // role → session token
 	users      map[string]ac.User
-	now        time.Time
 }
 
 func newHarness(t *testing.T) *harness {

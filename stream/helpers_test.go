@@ -106,7 +106,6 @@ type env struct {
 	cams    *camSet
 	relay   *Relay
 	node    *relayNode
-	seq     atomic.Int64
 }
 
 // relayNode is a NodePicker that points at the test's relay.

@@ -1022,8 +1022,6 @@ func parseBool(s string) bool {
 	return false
 }
 
-func optTime(s string) (time.Time, error) { return optTimeIn(s, time.UTC) }
-
 func optTimeIn(s string, loc *time.Location) (time.Time, error) {
 	if s = strings.TrimSpace(s); s == "" {
 		return time.Time{}, nil

@@ -31,19 +31,6 @@ const (
 	password  = "correct horse battery staple"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 // realClock follows wall time, shifted by an offset the test can move.
 type realClock struct {
 	mu  sync.Mutex

@@ -54,7 +54,6 @@ type sample struct {
 	dts, pts int64
 	key      bool
 	au       [][]byte
-	size     int
 }
 
 // segmentFile is a segment being written: an encrypted fMP4 file named
@@ -268,13 +267,12 @@ type Frame struct {
 // it is decrypted and the file's SHA-256 against the index at the end
 // (Next returns ErrTampered, wrapped, on any mismatch).
 type SegmentReader struct {
-	seg     Segment
-	f       *os.File
-	r       *bufio.Reader
-	track   Track
-	frames  []Frame
-	err     error
-	onError func(error)
+	seg    Segment
+	f      *os.File
+	r      *bufio.Reader
+	track  Track
+	frames []Frame
+	err    error
 }
 
 // OpenSegment opens a segment of this node for reading.
