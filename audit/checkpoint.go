@@ -3,16 +3,15 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/gwanje/gwanje/internal/keyfile"
 )
 
 // checkpointDomain prefixes the signed checkpoint message (FORMAT.md).
@@ -45,55 +44,13 @@ func (c Checkpoint) Valid() bool {
 }
 
 // LoadOrCreateKey loads the Ed25519 checkpoint key from path (PKCS#8 PEM),
-// creating it with mode 0600 when the file does not exist. A key file
-// readable by others is refused.
+// creating it with mode 0600 when the file does not exist (package keyfile:
+// processes starting at once end with one key). A key file readable by
+// others is refused.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("audit: generate signing key: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encode signing key: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("audit: signing key: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return LoadOrCreateKey(path) // another process made it
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit: signing key: %w", err)
-		}
-		if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("audit: write signing key: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("audit: write signing key: %w", err)
-		}
-		return priv, nil
-	}
+	priv, err := keyfile.Ed25519(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key: %w", err)
-	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit: signing key %s is accessible by other users (mode %o): chmod 600 it", path, st.Mode().Perm())
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("audit: signing key %s: not a PEM PRIVATE KEY", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("audit: signing key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("audit: signing key %s is not an Ed25519 key", path)
 	}
 	return priv, nil
 }

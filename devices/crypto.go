@@ -1,18 +1,16 @@
 package devices
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+
+	"github.com/gwanje/gwanje/internal/keyfile"
 )
 
 // KeyFileName is the name of the credential key file created in
@@ -47,45 +45,19 @@ type sealer struct {
 
 // loadKey reads a key file (32 raw bytes, or 64 hex digits with optional
 // white space), or creates one (mode 0600, hex) when create is set and the
-// file does not exist.
+// file does not exist; see package keyfile.
 func loadKey(path string, create bool) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) && create {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return loadKey(path, false) // another process made it first
-		}
-		if err != nil {
-			return nil, err
-		}
-		_, err = f.WriteString(hex.EncodeToString(key) + "\n")
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-			return nil, err
-		}
-		return key, nil
+	var b []byte
+	var err error
+	if create {
+		b, err = keyfile.LoadOrCreate(path, keyfile.RandomHex(32), keyfile.KeyCheck(32))
+	} else {
+		b, err = keyfile.Read(path, keyfile.KeyCheck(32))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(b) == 32 {
-		return b, nil
-	}
-	k, err := hex.DecodeString(string(bytes.TrimSpace(b)))
-	if err != nil || len(k) != 32 {
-		return nil, fmt.Errorf("key file %s must hold 32 bytes or 64 hex digits", path)
-	}
-	return k, nil
+	return keyfile.DecodeKey(b, 32)
 }
 
 func newSealer(key []byte) (*sealer, error) {

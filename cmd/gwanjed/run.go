@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"github.com/gwanje/gwanje/devices/health"
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/demo"
+	"github.com/gwanje/gwanje/internal/keyfile"
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
@@ -485,27 +485,10 @@ func demoPasswordFor(cfg Config) (string, error) {
 	return pw, nil
 }
 
-// loadOrCreateKey reads a 32-byte key from path, creating it (0600) when
-// absent.
+// loadOrCreateKey reads a 32-byte key from path, creating it (0600,
+// package keyfile) when missing.
 func loadOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != 32 {
-			return nil, fmt.Errorf("key file %s holds %d bytes, want 32", path, len(b))
-		}
-		return b, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("key file: %w", err)
-	}
-	b = make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, fmt.Errorf("key file: %w", err)
-	}
-	return b, nil
+	return keyfile.LoadOrCreate(path, keyfile.Random(32), keyfile.Size(32))
 }
 
 func relayURL(r *stream.Relay) string {

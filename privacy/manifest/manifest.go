@@ -22,7 +22,6 @@ package manifest
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -33,9 +32,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gwanje/gwanje/internal/keyfile"
 )
 
 // Errors. Every verification failure wraps ErrVerify.
@@ -276,52 +276,13 @@ func PublicKeyPEM(pub ed25519.PublicKey) []byte {
 }
 
 // LoadOrCreateKey loads the Ed25519 signing key (PKCS#8 PEM) at path, or
-// creates it (mode 0600, directory 0700) when missing. The public key is
-// also written beside it as path+".pub" for handing to recipients.
+// creates it (mode 0600, directory 0700; package keyfile) when missing. The
+// public key is also written beside it as path+".pub" for handing to
+// recipients.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
-		if gerr != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, gerr)
-		}
-		der, _ := x509.MarshalPKCS8PrivateKey(priv)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return LoadOrCreateKey(path) // created concurrently
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
-		if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
-		f.Close()
-		_ = os.WriteFile(path+".pub", PublicKeyPEM(priv.Public().(ed25519.PublicKey)), 0o644)
-		return priv, nil
-	}
+	priv, err := keyfile.Ed25519(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%w: %s is not PEM", ErrKey, path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s is not an Ed25519 key", ErrKey, path)
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	if _, err := os.Stat(path + ".pub"); errors.Is(err, os.ErrNotExist) {
 		_ = os.WriteFile(path+".pub", PublicKeyPEM(priv.Public().(ed25519.PublicKey)), 0o644)

@@ -5,51 +5,44 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gwanje/gwanje/internal/keyfile"
 )
 
-// loadKEK reads the 32-byte key-encryption key from path, creating it
-// (mode 0600, random) when it does not exist and create is set. The key
-// is never logged; its ID is a digest prefix.
+// loadKEK reads the 32-byte key-encryption key from path (64 hex digits),
+// creating it (mode 0600, random; package keyfile) when it does not exist
+// and create is set. The key is never logged; its ID is a digest prefix.
 func loadKEK(path string, create bool) (key []byte, id string, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		b = make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, "", err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, "", fmt.Errorf("record: key file: %w", err)
-		}
-		if err := writeFileSync(path, []byte(hex.EncodeToString(b)+"\n"), 0o600, true); err != nil {
-			return nil, "", fmt.Errorf("record: key file: %w", err)
-		}
-		return b, kekID(b), nil
+	var b []byte
+	if create {
+		b, err = keyfile.LoadOrCreate(path, keyfile.RandomHex(32), hexKey)
+	} else {
+		b, err = keyfile.Read(path, hexKey)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("record: key file: %w", err)
 	}
-	s := string(b)
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	key, err = hex.DecodeString(s)
-	if err != nil || len(key) != 32 {
-		return nil, "", fmt.Errorf("record: key file %s: want 64 hex digits (a 256-bit key)", path)
-	}
+	key, _ = hex.DecodeString(strings.TrimSpace(string(b)))
 	return key, kekID(key), nil
+}
+
+// hexKey accepts 64 hex digits (a 256-bit key) with surrounding white space.
+func hexKey(b []byte) error {
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != 32 {
+		return errors.New("want 64 hex digits (a 256-bit key)")
+	}
+	return nil
 }
 
 func kekID(k []byte) string {
@@ -58,67 +51,13 @@ func kekID(k []byte) string {
 }
 
 // loadSigningKey reads an Ed25519 private key (PKCS#8 PEM) from path,
-// creating one when it does not exist.
+// creating one when it does not exist (package keyfile).
 func loadSigningKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("record: signing key: %w", err)
-		}
-		if err := writeFileSync(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600, true); err != nil {
-			return nil, fmt.Errorf("record: signing key: %w", err)
-		}
-		return priv, nil
-	}
+	priv, err := keyfile.Ed25519(path)
 	if err != nil {
 		return nil, fmt.Errorf("record: signing key: %w", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("record: signing key %s: not PEM", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("record: signing key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("record: signing key %s: not Ed25519", path)
-	}
 	return priv, nil
-}
-
-// writeFileSync writes a new file (failing if it exists when excl) and
-// syncs it and its directory.
-func writeFileSync(path string, b []byte, mode os.FileMode, excl bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if excl {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 func syncDir(dir string) error {
