@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/icholy/digest"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // AuthMode selects how requests are authenticated.
@@ -137,7 +139,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Client{cfg: cfg, endpoint: u, log: cfg.Logger.With("onvif_endpoint", u.Redacted())}
+	c := &Client{cfg: cfg, endpoint: u, log: cfg.Logger.With("onvif_endpoint", redact.URL(u.String()))}
 	tr := cfg.Transport
 	if tr == nil {
 		c.ownTr = &http.Transport{
@@ -221,7 +223,7 @@ func (c *Client) call(ctx context.Context, req request) ([]byte, error) {
 	}
 	data, err := c.callAuth(ctx, req)
 	if err != nil {
-		return nil, &OpError{Op: req.op, Endpoint: redact(req.url), Err: err}
+		return nil, &OpError{Op: req.op, Endpoint: redact.URL(req.url), Err: err}
 	}
 	return data, nil
 }
@@ -412,17 +414,6 @@ func wsseToken(user, pass string, nonce []byte, created string) []byte {
 	b.WriteString(`<wsse:Nonce EncodingType="` + nonceEncType + `">` + base64.StdEncoding.EncodeToString(nonce) + `</wsse:Nonce>`)
 	b.WriteString(`<wsu:Created>` + created + `</wsu:Created></wsse:UsernameToken></wsse:Security>`)
 	return b.Bytes()
-}
-
-// redact removes user info and query from a URL for errors and logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	return u.String()
 }
 
 // marshalBody serializes a request body value (e.g. a request type from

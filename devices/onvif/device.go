@@ -10,6 +10,8 @@ import (
 
 	"github.com/IOTechSystems/onvif/device"
 	xsdonvif "github.com/IOTechSystems/onvif/xsd/onvif"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 func (c *Client) deviceReq(op string, body any) request {
@@ -31,7 +33,7 @@ func (c *Client) GetSystemDateAndTime(ctx context.Context) (SystemDateAndTime, e
 	}
 	s, err := parseSystemDateAndTime(data)
 	if err != nil {
-		return SystemDateAndTime{}, &OpError{Op: req.op, Endpoint: redact(req.url), Err: err}
+		return SystemDateAndTime{}, &OpError{Op: req.op, Endpoint: redact.URL(req.url), Err: err}
 	}
 	s.Latency = t1.Sub(t0)
 	if !s.UTC.IsZero() {
@@ -58,7 +60,7 @@ func run[T any](ctx context.Context, c *Client, req request, parse func([]byte) 
 	}
 	v, err := parse(data)
 	if err != nil {
-		return zero, &OpError{Op: req.op, Endpoint: redact(req.url), Err: err}
+		return zero, &OpError{Op: req.op, Endpoint: redact.URL(req.url), Err: err}
 	}
 	return v, nil
 }

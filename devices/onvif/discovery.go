@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +109,10 @@ func ParseScopes(items []string) ScopeFields {
 		case "mac":
 			set(&f.MAC)
 		case "profile":
-			if val != "" {
+			// The profile is the first segment: Profile/Q/FactoryDefault
+			// is profile Q in its factory-default state.
+			val, _, _ = strings.Cut(val, "/")
+			if val = strings.TrimSpace(val); val != "" && !slices.Contains(f.Profiles, val) {
 				f.Profiles = append(f.Profiles, val)
 			}
 		}

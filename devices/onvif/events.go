@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/IOTechSystems/onvif/event"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 const (
@@ -23,7 +25,7 @@ func (c *Client) eventsAddr(ctx context.Context, op string) (string, error) {
 		return "", err
 	}
 	if s.Events == "" {
-		return "", &OpError{Op: op, Endpoint: redact(c.endpoint.String()), Err: fmt.Errorf("%w: no events service", ErrNotSupported)}
+		return "", &OpError{Op: op, Endpoint: redact.URL(c.endpoint.String()), Err: fmt.Errorf("%w: no events service", ErrNotSupported)}
 	}
 	return s.Events, nil
 }

@@ -9,10 +9,17 @@ import (
 
 // FuzzParseResponse feeds arbitrary bytes to the response parsers: they must
 // never panic, and every failure must be one of the typed errors. Seeds:
-// testdata/fuzz/FuzzParseResponse and every corpus file.
+// testdata/fuzz/FuzzParseResponse and every corpus and synthetic file.
 func FuzzParseResponse(f *testing.F) {
 	for _, file := range corpusFiles(f) {
 		data, err := os.ReadFile(filepath.Join(corpusDir, file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, file := range syntheticFiles(f) {
+		data, err := os.ReadFile(filepath.Join(syntheticDir, file))
 		if err != nil {
 			f.Fatal(err)
 		}

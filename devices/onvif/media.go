@@ -6,6 +6,8 @@ import (
 
 	"github.com/IOTechSystems/onvif/media"
 	xsdonvif "github.com/IOTechSystems/onvif/xsd/onvif"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // mediaService picks media ver10 when offered, else media ver20.
@@ -20,7 +22,7 @@ func (c *Client) mediaService(ctx context.Context, op string) (addr string, medi
 	case s.Media2 != "":
 		return s.Media2, true, nil
 	}
-	return "", false, &OpError{Op: op, Endpoint: redact(c.endpoint.String()), Err: fmt.Errorf("%w: no media service", ErrNotSupported)}
+	return "", false, &OpError{Op: op, Endpoint: redact.URL(c.endpoint.String()), Err: fmt.Errorf("%w: no media service", ErrNotSupported)}
 }
 
 func checkToken(op, token string) error {

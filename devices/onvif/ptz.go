@@ -10,6 +10,8 @@ import (
 	"github.com/IOTechSystems/onvif/ptz"
 	"github.com/IOTechSystems/onvif/xsd"
 	xsdonvif "github.com/IOTechSystems/onvif/xsd/onvif"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 func (c *Client) ptzReq(ctx context.Context, op string, body []byte) (request, error) {
@@ -18,7 +20,7 @@ func (c *Client) ptzReq(ctx context.Context, op string, body []byte) (request, e
 		return request{}, err
 	}
 	if s.PTZ == "" {
-		return request{}, &OpError{Op: op, Endpoint: redact(c.endpoint.String()), Err: fmt.Errorf("%w: no PTZ service", ErrNotSupported)}
+		return request{}, &OpError{Op: op, Endpoint: redact.URL(c.endpoint.String()), Err: fmt.Errorf("%w: no PTZ service", ErrNotSupported)}
 	}
 	return request{op: op, ns: nsPTZ, url: s.PTZ, body: body}, nil
 }

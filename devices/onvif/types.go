@@ -1010,6 +1010,28 @@ func classify(m *EventMessage) {
 			}
 		}
 	}
+	// Some cameras name the state item of a motion or tamper topic plainly
+	// "Value" (tt:SimpleItem Name="Value" Value="True"); it is the state
+	// only when it holds a boolean.
+	for _, it := range m.Data {
+		if strings.EqualFold(it.Name, "Value") {
+			if b, ok := parseXSDBool(it.Value); ok {
+				m.Active, m.HasState = b, true
+				return
+			}
+		}
+	}
+}
+
+// parseXSDBool parses an xs:boolean (true, false, 1, 0; any case, trimmed).
+func parseXSDBool(s string) (v, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
 }
 
 // ---- scalar helpers ----
