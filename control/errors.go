@@ -20,6 +20,10 @@ import (
 	"github.com/gwanje/gwanje/stream/record"
 )
 
+// errInvalidRequest is a request refused at the edge (limits.go) before any
+// handler ran.
+var errInvalidRequest = errors.New("invalid request")
+
 // toStatus maps a handler's error to a gRPC status: the one place where
 // domain errors become codes. Errors that are already statuses pass through;
 // anything unknown becomes Internal with a generic message, and the cause
@@ -32,6 +36,8 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 		return err
 	}
 	switch {
+	case errors.Is(err, errInvalidRequest):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ac.ErrUnauthenticated):
 		// One generic answer for every failed login or bad session.
 		return status.Error(codes.Unauthenticated, "invalid username, password, code or session")

@@ -4,9 +4,19 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	// Bad input is refused before anything else: no session lookup, no
+	// audit record, nothing written.
+	if m, ok := req.(proto.Message); ok {
+		if err := checkLimits(m); err != nil {
+			err = s.toStatus(ctx, info.FullMethod, err)
+			s.metrics.observe(info.FullMethod, err)
+			return nil, err
+		}
+	}
 	ctx, err := s.authorize(ctx, info.FullMethod)
 	if err != nil {
 		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
@@ -19,12 +29,24 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	return resp, err
 }
 
+// wrappedStream gives a stream handler the authorized context and checks
+// the limits of every message it receives.
 type wrappedStream struct {
 	grpc.ServerStream
 	ctx context.Context
 }
 
 func (w *wrappedStream) Context() context.Context { return w.ctx }
+
+func (w *wrappedStream) RecvMsg(m any) error {
+	if err := w.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if pm, ok := m.(proto.Message); ok {
+		return checkLimits(pm)
+	}
+	return nil
+}
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authorize(ss.Context(), info.FullMethod)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/internal/tlsutil"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
 // cli holds the global options and the connection of one invocation.
@@ -124,7 +125,8 @@ func (c *cli) dial() (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(c.server, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	conn, err := grpc.NewClient(c.server, grpc.WithTransportCredentials(credentials.NewTLS(tc)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pb.MaxResponseBytes), grpc.MaxCallSendMsgSize(pb.MaxRequestBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", c.server, err)
 	}
