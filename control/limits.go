@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/gwanje/gwanje/internal/textcheck"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -171,7 +172,7 @@ func checkField(f protoreflect.FieldDescriptor, v protoreflect.Value, path strin
 				if !ok {
 					return fmt.Errorf("%w: %s has no documented limit", errInvalidRequest, ep)
 				}
-				if err := checkText(l.Get(i).String(), el, ep); err != nil {
+				if err := checkText(l.Get(i).String(), el, ep, false); err != nil {
 					return err
 				}
 			case protoreflect.BytesKind:
@@ -185,18 +186,26 @@ func checkField(f protoreflect.FieldDescriptor, v protoreflect.Value, path strin
 		}
 		return nil
 	default:
-		return checkText(v.String(), limit, path)
+		return checkText(v.String(), limit, path, secretFields[string(f.Name())])
 	}
 }
 
+// secretFields are text that nobody reads (passwords): bounded, but any
+// character is accepted.
+var secretFields = map[string]bool{"password": true, "current_password": true, "new_password": true}
+
 // checkText bounds s to limit characters without counting a string that is
-// obviously short or long (a character is 1–4 bytes of UTF-8).
-func checkText(s string, limit int, path string) error {
-	if len(s) <= limit {
+// obviously short or long (a character is 1–4 bytes of UTF-8), and, unless it
+// is a secret, refuses bidirectional formatting characters (textcheck).
+func checkText(s string, limit int, path string, secret bool) error {
+	if len(s) > limit && (len(s) > 4*limit || utf8.RuneCountInString(s) > limit) {
+		return fmt.Errorf("%w: %s is too long (%d bytes), at most %d characters are accepted", errInvalidRequest, path, len(s), limit)
+	}
+	if secret {
 		return nil
 	}
-	if len(s) > 4*limit || utf8.RuneCountInString(s) > limit {
-		return fmt.Errorf("%w: %s is too long (%d bytes), at most %d characters are accepted", errInvalidRequest, path, len(s), limit)
+	if err := textcheck.Field(path, s); err != nil {
+		return fmt.Errorf("%w: %w", errInvalidRequest, err)
 	}
 	return nil
 }

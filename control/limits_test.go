@@ -59,7 +59,9 @@ func renderLimits() []byte {
 	fmt.Fprintf(&b, "Generated from control/limits.go by `go test ./control -run TestLimitsDoc -update`; do not edit.\n\n")
 	fmt.Fprintf(&b, "Every text, bytes and list field of a request is bounded. A request beyond any limit is refused with\n")
 	fmt.Fprintf(&b, "`InvalidArgument` (reason `INVALID_ARGUMENT`) before anything is done or recorded. Text is counted in\n")
-	fmt.Fprintf(&b, "characters (Unicode code points), bytes fields in bytes, lists in elements.\n\n")
+	fmt.Fprintf(&b, "characters (Unicode code points), bytes fields in bytes, lists in elements. Text other than passwords\n")
+	fmt.Fprintf(&b, "must be valid UTF-8 without bidirectional formatting characters (U+200E, U+200F, U+061C, U+202A–U+202E,\n")
+	fmt.Fprintf(&b, "U+2066–U+2069), which would let it display as something else than it is.\n\n")
 	fmt.Fprintf(&b, "Messages: the server reads requests of at most %d MiB and sends responses of at most %d MiB; clients\n", MaxRecvMsgSize>>20, MaxSendMsgSize>>20)
 	fmt.Fprintf(&b, "should accept responses of %d MiB (the `gwanje` CLI does). Lists of results are paged.\n\n", MaxSendMsgSize>>20)
 	fmt.Fprintf(&b, "| field | limit |\n|---|---|\n")
@@ -100,6 +102,9 @@ func TestCheckLimits(t *testing.T) {
 		{"list too long", &pb.WatchEventsRequest{CameraIds: make([]string, listLarge+1)}, "camera_ids has 1001 elements"},
 		{"list element too long", &pb.WatchEventsRequest{CameraIds: []string{"a", strings.Repeat("x", limitToken+1)}}, "camera_ids[1] is too long"},
 		{"list of messages", &pb.CopyForRequesterRequest{Masks: []*pb.Mask{{}, {Reason: strings.Repeat("r", limitReason+1)}}}, "masks[1].reason is too long"},
+		{"bidi override in a name", &pb.CreateSiteRequest{Fields: &pb.SiteFields{Name: "admin\u202egnp.exe"}}, "fields.name contains a bidirectional formatting character U+202E"},
+		{"bidi override in a list", &pb.WatchEventsRequest{CameraIds: []string{"\u2067x"}}, "camera_ids[0] contains a bidirectional"},
+		{"any character in a password", &pb.LoginRequest{Username: "u", Password: "pa\u202ess"}, ""},
 		{"bytes", &pb.ImportOpenDataRequest{Csv: make([]byte, maxCSVBytes+1)}, "csv has"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
