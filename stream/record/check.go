@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +23,13 @@ type CheckReport struct {
 	// Indexed: finished files that had no index row (killed between
 	// rename and insert) and were verified and indexed.
 	Indexed int
-	// Salvaged: segments in progress at a crash (.partial) whose complete
-	// fragments were re-sealed into a finished, indexed segment.
+	// Salvaged: segments in progress at a crash (.partial) whose sealed
+	// footage (every chunk up to the torn one the process was writing)
+	// was re-sealed into a finished, indexed segment.
 	Salvaged int
+	// Discarded: segments in progress at a crash that held no sealed
+	// footage yet (younger than one seal interval, or empty): removed.
+	Discarded int
 	// Quarantined: files that failed verification, moved to .quarantine.
 	Quarantined int
 	// Missing: index rows of this node whose file is gone (now status
@@ -57,7 +62,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	for _, sg := range segs {
 		indexed[sg.Path] = sg
 	}
-	var partials, finals []string
+	var partials, finals, salvages []string
 	err = filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -73,6 +78,8 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			partials = append(partials, p)
 		case strings.HasSuffix(p, ".gseg"):
 			finals = append(finals, p)
+		case strings.HasSuffix(p, ".partial.salvage"):
+			salvages = append(salvages, p)
 		}
 		return nil
 	})
@@ -123,18 +130,63 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 		rep.Missing++
 		s.raise(Alarm{Kind: AlarmMissing, CameraID: sg.CameraID, Path: sg.Path, Detail: "indexed segment file is gone"})
 	}
-	for _, p := range partials {
-		ok, err := s.salvage(ctx, p)
+	// A salvage interrupted by another crash: the original is back as
+	// .partial unless the re-sealed segment was already renamed.
+	for _, p := range salvages {
+		orig, err := s.resumeSalvage(p)
 		if err != nil {
 			return rep, err
 		}
-		if ok {
+		if orig != "" && !slices.Contains(partials, orig) {
+			partials = append(partials, orig)
+		}
+	}
+	for _, p := range partials {
+		res, err := s.salvage(ctx, p)
+		if err != nil {
+			return rep, err
+		}
+		switch res {
+		case salvaged:
 			rep.Salvaged++
-		} else {
+		case discarded:
+			rep.Discarded++
+		default:
 			rep.Quarantined++
 		}
 	}
 	return rep, nil
+}
+
+// resumeSalvage handles <start>.partial.salvage, the original of a salvage
+// that a crash interrupted. When the re-sealed segment was finished (a
+// <start>-<end>.gseg exists; the loop over finished files indexes it), the
+// original is removed; otherwise the unfinished rewrite is removed and the
+// original becomes the .partial again, to be salvaged. It returns that
+// .partial path, or "".
+func (s *Store) resumeSalvage(p string) (string, error) {
+	orig := strings.TrimSuffix(p, ".salvage")
+	ms := strings.TrimSuffix(filepath.Base(orig), ".partial")
+	done, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ms+"-*.gseg"))
+	if len(done) > 0 {
+		if fi, err := os.Stat(p); err == nil {
+			s.release(fi.Size())
+		}
+		if err := os.Remove(p); err != nil {
+			return "", fmt.Errorf("record: check: %w", err)
+		}
+		return "", nil
+	}
+	if fi, err := os.Stat(orig); err == nil {
+		s.release(fi.Size())
+		if err := os.Remove(orig); err != nil {
+			return "", fmt.Errorf("record: check: %w", err)
+		}
+	}
+	if err := os.Rename(p, orig); err != nil {
+		return "", fmt.Errorf("record: check: %w", err)
+	}
+	return orig, nil
 }
 
 // parseFinalName reads camera, start and end from <camera>/<day>/<start>-<end>.gseg.
@@ -224,44 +276,77 @@ func (s *Store) indexOrphan(ctx context.Context, rel string) (bool, error) {
 	return true, nil
 }
 
-// salvage re-seals the complete fragments of a .partial file into a
-// finished segment, or quarantines the file when none is complete.
-func (s *Store) salvage(ctx context.Context, abs string) (bool, error) {
+type salvageResult int
+
+const (
+	quarantined salvageResult = iota
+	salvaged
+	discarded
+)
+
+// salvage re-seals the sealed footage of a .partial file into a finished
+// segment. The recorder seals a segment in progress every SealInterval
+// (each seal ends on a fragment boundary), so every chunk that
+// authenticates holds whole fragments; the last chunk may be torn (the
+// process died writing it) and is discarded with the footage after the
+// last seal. A file with no sealed footage at all (a crash within the
+// first seal interval) is removed; one that fails otherwise (a header
+// that does not parse, another camera, a chunk that does not
+// authenticate before any footage) is quarantined.
+func (s *Store) salvage(ctx context.Context, abs string) (salvageResult, error) {
 	rel, _ := filepath.Rel(s.dir, abs)
 	rel = filepath.ToSlash(rel)
 	parts := strings.Split(rel, "/")
 	ms, perr := strconv.ParseInt(strings.TrimSuffix(parts[len(parts)-1], ".partial"), 10, 64)
 	if len(parts) != 3 || !validName(parts[0]) || perr != nil {
-		return false, s.quarantine(ctx, rel, nil, "unrecognised file name")
+		return quarantined, s.quarantine(ctx, rel, nil, "unrecognised file name")
 	}
 	cam := parts[0]
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return quarantined, fmt.Errorf("record: salvage: %w", err)
+	}
 	hdr, track, frames, _, _, err := s.readAllFrames(ctx, abs, time.UnixMilli(ms))
+	empty := fi.Size() == 0 ||
+		(hdr != nil && hdr.camera == cam && len(frames) == 0 && errors.Is(err, errTruncated))
+	if empty {
+		s.release(fi.Size())
+		if err := os.Remove(abs); err != nil {
+			return quarantined, fmt.Errorf("record: salvage: %w", err)
+		}
+		s.log.Info("record: removed a segment in progress at a crash that held no sealed footage", "camera", cam, "path", rel)
+		return discarded, nil
+	}
 	if hdr == nil || len(frames) == 0 || hdr.camera != cam {
 		why := "no complete fragment"
 		if err != nil {
 			why = err.Error()
 		}
-		return false, s.quarantine(ctx, rel, nil, why)
+		return quarantined, s.quarantine(ctx, rel, nil, why)
+	}
+	if err != nil && !errors.Is(err, errTruncated) {
+		s.log.Warn("record: a segment in progress at a crash has a chunk that does not authenticate; kept the footage before it",
+			"camera", cam, "path", rel, "err", err)
 	}
 	start := hdr.start
 	// Write the frames again as a new segment with the same start; the
 	// partial goes away only once the new one is indexed.
 	if err := os.Rename(abs, abs+".salvage"); err != nil {
-		return false, fmt.Errorf("record: salvage: %w", err)
+		return quarantined, fmt.Errorf("record: salvage: %w", err)
 	}
-	sf, err := s.openSegment(ctx, cam, start, track, time.Second)
+	sf, err := s.openSegment(ctx, cam, start, track, segmentOptions{Part: time.Second})
 	if err != nil {
-		return false, fmt.Errorf("record: salvage: %w", err)
+		return quarantined, fmt.Errorf("record: salvage: %w", err)
 	}
 	for _, fr := range frames {
 		if err := sf.add(&sample{dts: fr.DTS, pts: fr.PTS, key: fr.Key, au: fr.AU}); err != nil {
 			sf.abort()
-			return false, fmt.Errorf("record: salvage: %w", err)
+			return quarantined, fmt.Errorf("record: salvage: %w", err)
 		}
 	}
 	seg, err := sf.finish(ctx, -1)
 	if err != nil {
-		return false, fmt.Errorf("record: salvage: %w", err)
+		return quarantined, fmt.Errorf("record: salvage: %w", err)
 	}
 	if fi, err := os.Stat(abs + ".salvage"); err == nil {
 		s.release(fi.Size())
@@ -269,7 +354,7 @@ func (s *Store) salvage(ctx context.Context, abs string) (bool, error) {
 	_ = os.Remove(abs + ".salvage")
 	s.log.Info("record: salvaged the segment in progress at a crash", "camera", cam, "path", seg.Path,
 		"frames", seg.Frames, "duration", seg.Duration())
-	return true, nil
+	return salvaged, nil
 }
 
 // quarantine moves a file under .quarantine (keeping its relative path);

@@ -14,6 +14,8 @@ type Metrics struct {
 	DiskUsed        prometheus.Gauge
 	DiskFull        prometheus.Gauge
 	Reconnects      prometheus.Counter
+	Seals           prometheus.Counter
+	SealSync        prometheus.Histogram
 	Alarms          *prometheus.CounterVec
 	SweepRuns       prometheus.Counter
 	SweepDeleted    prometheus.Counter
@@ -43,6 +45,11 @@ func NewMetrics() *Metrics {
 			Help: "1 while writing is stopped for lack of space."}),
 		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_recorder_reconnects_total",
 			Help: "Camera connections lost and retried."}),
+		Seals: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_recorder_seals_total",
+			Help: "Timed seals: footage of a segment in progress sealed into the file before its chunk was full."}),
+		SealSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwanje_recorder_seal_sync_seconds",
+			Help:    "Time of the fdatasync after a timed seal.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}),
 		Alarms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gwanje_recorder_alarms_total",
 			Help: "Alarms raised, by kind."}, []string{"kind"}),
 		SweepRuns: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_retention_sweeps_total",
@@ -61,6 +68,6 @@ func NewMetrics() *Metrics {
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Recording, m.Segments, m.SegmentsDropped, m.BytesWritten, m.Frames,
-		m.FramesDropped, m.DiskUsed, m.DiskFull, m.Reconnects, m.Alarms, m.SweepRuns, m.SweepDeleted,
+		m.FramesDropped, m.DiskUsed, m.DiskFull, m.Reconnects, m.Seals, m.SealSync, m.Alarms, m.SweepRuns, m.SweepDeleted,
 		m.SweepBytes, m.KeysDestroyed, m.OverRetained}
 }

@@ -65,6 +65,24 @@ type Config struct {
 	SegmentDuration time.Duration
 	// PartDuration is the fMP4 fragment length inside a segment. Default 1s.
 	PartDuration time.Duration
+	// SealInterval bounds the footage a crash can lose: every
+	// SealInterval of media time, the fragment in progress is ended and
+	// everything written so far is sealed into an encrypted chunk that
+	// reaches the file (a chunk is otherwise sealed only when it holds
+	// StoreConfig.ChunkSize bytes, which at low bitrates is tens of
+	// seconds). After a SIGKILL the start-up check keeps the segment in
+	// progress up to its last seal, so at most SealInterval plus the
+	// frame in hand is lost. Default 1s; negative seals full chunks only
+	// (not for production: benchmarks).
+	SealInterval time.Duration
+	// NoSealSync skips the fdatasync after each timed seal. With it (the
+	// default) a power cut or kernel crash loses no more than a SIGKILL
+	// does; without it, sealed chunks are in the page cache only and the
+	// kernel writes them back within its dirty-writeback time (~30 s by
+	// default on Linux). A finished segment is fsynced, renamed and its
+	// directory fsynced before it is indexed either way. FORMAT.md gives
+	// the cost measured.
+	NoSealSync bool
 	// RefreshInterval reloads the camera list. Default 15s.
 	RefreshInterval time.Duration
 	// EvaluateInterval re-evaluates schedules (and the disk state).
@@ -121,6 +139,9 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	def(&cfg.SegmentDuration, time.Minute)
 	def(&cfg.PartDuration, time.Second)
+	if cfg.SealInterval == 0 {
+		cfg.SealInterval = time.Second
+	}
 	def(&cfg.RefreshInterval, 15*time.Second)
 	def(&cfg.EvaluateInterval, time.Second)
 	def(&cfg.ManifestInterval, time.Minute)
@@ -448,7 +469,8 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 				return ErrDiskFull
 			}
 			start := t0.Add(time.Duration(dts-dts0) * time.Second / Timescale)
-			seg, err = r.s.openSegment(ctx, cam.ID, start, track, r.cfg.PartDuration)
+			seg, err = r.s.openSegment(ctx, cam.ID, start, track, segmentOptions{Part: r.cfg.PartDuration,
+				Seal: max(r.cfg.SealInterval, 0), Sync: !r.cfg.NoSealSync})
 			if err != nil {
 				if errors.Is(err, ErrDiskFull) {
 					return err

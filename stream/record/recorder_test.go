@@ -269,7 +269,7 @@ func writeSegments(t testing.TB, s *Store, cam string, start time.Time, n, frame
 	i := 0
 	at := start
 	for range n {
-		sf, err := s.openSegment(ctx, cam, at, c.track(), time.Second)
+		sf, err := s.openSegment(ctx, cam, at, c.track(), segmentOptions{Part: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,11 @@ import (
 //	chunk:   length (uint32: bit 31 set on the final chunk, then the
 //	         ciphertext length) | AES-256-GCM ciphertext with its tag
 //
+// A chunk holds at most the chunk size of plaintext; it is sealed when
+// full, and earlier when the recorder seals on time (Flush: every
+// Config.SealInterval of footage), so a chunk may be shorter. FORMAT.md
+// beside this file describes the format, the fsync policy and recovery.
+//
 // Chunk i is sealed with the camera-day data key, nonce = prefix || i
 // (uint32) || final (1 byte), and the header as additional data. So each
 // chunk is authenticated before its plaintext is used, chunks cannot be
@@ -49,6 +54,11 @@ var (
 	ErrTampered = errors.New("record: segment failed verification")
 	// ErrKeyDestroyed: the segment's data key was destroyed (retention).
 	ErrKeyDestroyed = errors.New("record: data key destroyed")
+	// errTruncated (with ErrTampered) marks a file that ends inside or
+	// before a chunk without its final chunk: for a finished segment,
+	// tampering; for a segment in progress at a crash, the torn chunk the
+	// process was writing.
+	errTruncated = errors.New("truncated")
 )
 
 type sealHeader struct {
@@ -206,6 +216,20 @@ func (s *sealWriter) seal(final bool) error {
 	return s.emit(s.out)
 }
 
+// Flush seals the plaintext buffered so far as a (short) chunk, so that
+// it reaches the file now rather than when the chunk is full. A crash
+// after Flush keeps everything written before it: the reader accepts
+// chunks shorter than the chunk size. Nothing buffered: nothing written.
+func (s *sealWriter) Flush() error {
+	if s.done {
+		return errors.New("record: flush after close")
+	}
+	if len(s.buf) == 0 {
+		return nil
+	}
+	return s.seal(false)
+}
+
 // Pending is the plaintext not yet written.
 func (s *sealWriter) Pending() int { return len(s.buf) }
 
@@ -263,7 +287,7 @@ func openSealed(r io.Reader, want []byte) (*sealHeader, func(dek []byte) (*sealR
 func (s *sealReader) next() error {
 	var lb [4]byte
 	if _, err := io.ReadFull(s.r, lb[:]); err != nil {
-		return fmt.Errorf("%w: truncated (chunk %d): %v", ErrTampered, s.i, err)
+		return fmt.Errorf("%w: %w (chunk %d): %v", ErrTampered, errTruncated, s.i, err)
 	}
 	ln := binary.BigEndian.Uint32(lb[:])
 	final := ln&finalFlag != 0
@@ -276,7 +300,7 @@ func (s *sealReader) next() error {
 	}
 	s.ct = s.ct[:ln]
 	if _, err := io.ReadFull(s.r, s.ct); err != nil {
-		return fmt.Errorf("%w: truncated (chunk %d): %v", ErrTampered, s.i, err)
+		return fmt.Errorf("%w: %w (chunk %d): %v", ErrTampered, errTruncated, s.i, err)
 	}
 	s.nonce = chunkNonce(s.nonce, s.hdr.prefix, s.i, final)
 	pt, err := s.aead.Open(s.plain[:0], s.nonce, s.ct, s.hdr.raw)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -79,9 +80,26 @@ type segmentFile struct {
 	endDTS   int64
 	frames   int
 	buf      seekablebuffer.Buffer
+	// sealDur is the footage (ticks) after which what was written is
+	// sealed and reaches the file (0: only full chunks); sealedDTS is
+	// the footage sealed so far; sync: fdatasync after each timed seal.
+	sealDur   int64
+	sealedDTS int64
+	sync      bool
+	dirSynced bool
 }
 
-func (s *Store) openSegment(ctx context.Context, camera string, start time.Time, track Track, partDur time.Duration) (*segmentFile, error) {
+// segmentOptions say how a segment file is cut into fragments and sealed.
+type segmentOptions struct {
+	// Part is the fMP4 fragment length.
+	Part time.Duration
+	// Seal: seal (and, with Sync, fdatasync) every Seal of footage; 0
+	// seals full chunks only.
+	Seal time.Duration
+	Sync bool
+}
+
+func (s *Store) openSegment(ctx context.Context, camera string, start time.Time, track Track, opt segmentOptions) (*segmentFile, error) {
 	if !validName(camera) {
 		return nil, fmt.Errorf("%w: camera %q", ErrInvalid, camera)
 	}
@@ -99,7 +117,7 @@ func (s *Store) openSegment(ctx context.Context, camera string, start time.Time,
 		return nil, fmt.Errorf("record: segment: %w", err)
 	}
 	sf := &segmentFile{s: s, camera: camera, start: start, track: track, f: f, partial: partial, keyID: keyID,
-		partDur: int64(partDur.Seconds() * Timescale)}
+		partDur: int64(opt.Part.Seconds() * Timescale), sealDur: int64(opt.Seal.Seconds() * Timescale), sync: opt.Sync}
 	sf.sw, err = newSealWriter(f, dek, keyID, camera, start, s.cfg.ChunkSize, s.reserve)
 	clear(dek)
 	if err != nil {
@@ -159,8 +177,44 @@ func (sf *segmentFile) push(d int64) error {
 	sf.frames++
 	sf.endDTS = h.dts - sf.firstDTS + d
 	if sf.endDTS-sf.partBase >= sf.partDur {
-		return sf.flushPart()
+		if err := sf.flushPart(); err != nil {
+			return err
+		}
 	}
+	if sf.sealDur > 0 && sf.endDTS-sf.sealedDTS >= sf.sealDur {
+		return sf.sealNow()
+	}
+	return nil
+}
+
+// sealNow ends the fragment in progress, seals everything written so far
+// into a chunk that reaches the file, and with sync fdatasyncs it (and,
+// the first time, the directory holding the new .partial name). After it
+// returns, a crash loses nothing up to sf.endDTS: the start-up check
+// salvages the file up to here.
+func (sf *segmentFile) sealNow() error {
+	if err := sf.flushPart(); err != nil {
+		return err
+	}
+	if err := sf.sw.Flush(); err != nil {
+		return err
+	}
+	sf.sealedDTS = sf.endDTS
+	sf.s.m.Seals.Inc()
+	if !sf.sync {
+		return nil
+	}
+	t0 := time.Now()
+	if err := syscall.Fdatasync(int(sf.f.Fd())); err != nil {
+		return fmt.Errorf("record: sync: %w", err)
+	}
+	if !sf.dirSynced {
+		if err := syncDir(filepath.Dir(sf.partial)); err != nil {
+			return fmt.Errorf("record: sync: %w", err)
+		}
+		sf.dirSynced = true
+	}
+	sf.s.m.SealSync.Observe(time.Since(t0).Seconds())
 	return nil
 }
 
