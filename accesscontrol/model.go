@@ -204,6 +204,11 @@ type Resource struct {
 	// FootageFrom is the oldest footage time asked for (playback, export);
 	// checked against a grant's MaxPlaybackAge.
 	FootageFrom time.Time
+	// AllCameras: the resource concerns every camera rather than one (an
+	// alarm about a recorder node or the system), with CameraID empty. A
+	// camera permission is then allowed only by a grant whose scope is
+	// all, and never to a contractor (no contract covers every site).
+	AllCameras bool
 }
 
 // Reason is why a decision came out as it did.

@@ -310,7 +310,7 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		return d
 	}
 	if info.camera {
-		if r.CameraID == "" {
+		if r.CameraID == "" && !r.AllCameras {
 			d.Reason = ReasonCameraRequired
 			return d
 		}
@@ -360,6 +360,8 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		if stage == 2 {
 			if !info.camera || g.all {
 				stage = 3
+			} else if r.AllCameras {
+				reason = ReasonOutOfScope
 			} else {
 				if !hashed {
 					hc, hs, hd, hashed = maphash.String(s.seedCam, r.CameraID), maphash.String(s.seedSite, r.Site), maphash.String(s.seedDept, r.Department), true

@@ -43,6 +43,8 @@ func (x *healthService) health() (*Health, error) {
 
 // cameraFilter answers "may the caller see this camera" with perm, caching
 // each camera's answer for a minute (a watch may see thousands of cameras).
+// The camera "" stands for an alarm about a recorder node or the system,
+// seen by those whose perm covers every camera.
 type cameraFilter struct {
 	s    *Server
 	p    ac.Principal
@@ -80,11 +82,17 @@ func (f *cameraFilter) allows(id string) bool {
 	if ok && now.Before(c.exp) {
 		return c.ok
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	allowed := false
-	if cam, err := f.s.cfg.Devices.Get(ctx, id); err == nil {
-		allowed = f.s.cfg.Access.Decide(f.p, f.perm, cameraResource(cam), now).Allowed
+	if id == "" {
+		// An alarm about a recorder node or the system: for those whose
+		// permission covers every camera.
+		allowed = f.s.cfg.Access.Decide(f.p, f.perm, ac.Resource{AllCameras: true}, now).Allowed
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cam, err := f.s.cfg.Devices.Get(ctx, id); err == nil {
+			allowed = f.s.cfg.Access.Decide(f.p, f.perm, cameraResource(cam), now).Allowed
+		}
 	}
 	f.mu.Lock()
 	f.cache[id] = cachedDecision{ok: allowed, exp: now.Add(time.Minute)}
@@ -155,19 +163,24 @@ func (x *healthService) AcknowledgeAlarm(ctx context.Context, r *pb.AcknowledgeA
 		return nil, err
 	}
 	var cameraID string
+	found := false
 	for _, a := range as {
 		if a.ID == r.GetAlarmId() {
-			cameraID = a.CameraID
+			cameraID, found = a.CameraID, true
 		}
 	}
-	if cameraID == "" {
+	if !found {
 		return nil, status.Error(codes.NotFound, "no such alarm")
 	}
-	cam, err := x.s.cfg.Devices.Get(ctx, cameraID)
-	if err != nil {
-		return nil, err
+	res := ac.Resource{AllCameras: true} // an alarm about a recorder node or the system
+	if cameraID != "" {
+		cam, err := x.s.cfg.Devices.Get(ctx, cameraID)
+		if err != nil {
+			return nil, err
+		}
+		res = cameraResource(cam)
 	}
-	if err := x.s.decideCamera(ctx, pb.HealthService_AcknowledgeAlarm_FullMethodName, ac.PermAlarmAck, cameraResource(cam)); err != nil {
+	if err := x.s.decideCamera(ctx, pb.HealthService_AcknowledgeAlarm_FullMethodName, ac.PermAlarmAck, res); err != nil {
 		return nil, err
 	}
 	a, err := h.Alarms.Acknowledge(ctx, r.GetAlarmId(), actorOf(mustPrincipal(ctx)), r.GetNote())

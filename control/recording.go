@@ -12,6 +12,7 @@ import (
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/devices/health"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
@@ -332,3 +333,39 @@ func (r recordingCameras) RecordingCameras(ctx context.Context) ([]record.Camera
 type never struct{}
 
 func (never) Scheduled(time.Time) bool { return false }
+
+// RecordingAlarms turns a recorder node's alarms into alarms of the alarm
+// list (ListAlarms, AcknowledgeAlarm, WatchEvents), reported with source
+// "recorder/<node>" (rep's Source): a segment quarantined, missing, not
+// written or failing verification is an event about its camera (cleared
+// when acknowledged); the storage full is a condition of the node, cleared
+// when space is back; footage kept past retention is an event of the node.
+// The returned function is StoreConfig.Alarm; it never blocks.
+func RecordingAlarms(rep interface{ Report(health.Report) }) func(record.Alarm) {
+	return func(a record.Alarm) {
+		cause := a.Detail
+		if a.Path != "" {
+			cause += " (" + a.Path + ")"
+		}
+		r := health.Report{CameraID: a.CameraID, Cause: cause, Time: a.Time}
+		switch a.Kind {
+		case record.AlarmQuarantined:
+			r.Kind = health.AlarmRecordingQuarantined
+		case record.AlarmMissing:
+			r.Kind = health.AlarmRecordingMissing
+		case record.AlarmWriteFailed:
+			r.Kind = health.AlarmRecordingWriteFailed
+		case record.AlarmTampered:
+			r.Kind = health.AlarmRecordingTampered
+		case record.AlarmDiskFull:
+			r.Kind, r.CameraID, r.Condition = health.AlarmRecordingDiskFull, "", true
+		case record.AlarmDiskOK:
+			r.Kind, r.CameraID, r.Clear = health.AlarmRecordingDiskFull, "", true
+		case record.AlarmOverRetained:
+			r.Kind, r.CameraID = health.AlarmRecordingOverRetained, ""
+		default:
+			return
+		}
+		rep.Report(r)
+	}
+}

@@ -33,12 +33,37 @@ func CameraAlarm(cameraID, kind string) string {
 	return prefix + "camera." + cameraID + ".alarm." + kind
 }
 
+// SystemAlarm is the subject of an alarm about a node or the system rather
+// than a camera (a recorder's storage full), raised by source (e.g.
+// "recorder/node-1"; characters that cannot be in a subject token become
+// "_"). It is kept in the camera stream so that one watch sees both.
+func SystemAlarm(source, kind string) string {
+	return prefix + "system." + SubjectToken(source) + ".alarm." + kind
+}
+
+// SubjectToken makes v usable as one subject token: '.', '*', '>',
+// spaces and control characters become '_'; empty becomes "_".
+func SubjectToken(v string) string {
+	if v == "" {
+		return "_"
+	}
+	b := []byte(v)
+	for i, c := range b {
+		if c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // Wildcards over the camera subjects, for consumers.
 const (
 	// CameraAll matches every camera subject (status, events, alarms).
 	CameraAll = prefix + "camera.>"
 	// CameraStatusAll matches every camera's status subject.
 	CameraStatusAll = prefix + "camera.*.status"
+	// SystemAlarmAll matches every system alarm subject.
+	SystemAlarmAll = prefix + "system.*.alarm.*"
 )
 
 // StreamStop is the subject on which a stream node takes requests to end
@@ -71,8 +96,8 @@ const (
 var Streams = []jetstream.StreamConfig{
 	{
 		Name:        StreamCamera,
-		Description: "camera status transitions and events",
-		Subjects:    []string{prefix + "camera.>"},
+		Description: "camera status transitions, events and alarms; system alarms",
+		Subjects:    []string{prefix + "camera.>", SystemAlarmAll},
 		MaxAge:      7 * 24 * time.Hour,
 		Storage:     jetstream.FileStorage,
 	},

@@ -68,6 +68,7 @@ type Config struct {
 	HealthInterval        time.Duration
 	KeyDir                string
 	RecordDir             string
+	RecordSealInterval    time.Duration
 	PlaybackAddr          string
 	PlaybackPublicURL     string
 	InstitutionName       string
@@ -104,6 +105,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
 	fs.StringVar(&c.KeyDir, "key-dir", "", "directory of the keys (camera credentials, audit signing, TOTP); default <data-dir>/keys. Processes sharing a database must share it")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
+	fs.DurationVar(&c.RecordSealInterval, "record-seal-interval", time.Second, "the recorder seals and fdatasyncs the segment in progress every this much footage: the most a crash loses (stream/record/FORMAT.md)")
 	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")
 	fs.StringVar(&c.PlaybackPublicURL, "playback-public-url", "", "base URL players use to reach this node's playback (default rtsp://<playback-addr>)")
 	fs.StringVar(&c.FFmpeg, "ffmpeg", "", "ffmpeg binary (with libx264) that burns masks into exports; default: ffmpeg on PATH")

@@ -236,13 +236,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if recDir == "" {
 			recDir = filepath.Join(cfg.DataDir, "recordings")
 		}
+		// The recorder's alarms join the alarm list (ListAlarms, WatchEvents)
+		// through a Reporter; the store logs and counts them too.
+		var recAlarm func(record.Alarm)
 		recStore, err := record.NewStore(record.StoreConfig{Pool: pool, Dir: recDir, DataDir: keys, Logger: log,
-			Alarm: func(a record.Alarm) {
-				log.Warn("recording alarm", "kind", a.Kind, "camera", a.CameraID, "detail", a.Detail)
-			}})
+			Alarm: func(a record.Alarm) { recAlarm(a) }})
 		if err != nil {
 			return fmt.Errorf("record-dir: %w", err)
 		}
+		reporter, err := health.NewReporter(health.ReporterConfig{Pool: pool, Source: "recorder/" + recStore.Node(), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer reporter.Close()
+		g.Go(func() error { return reporter.Run(ctx) })
+		recAlarm = control.RecordingAlarms(reporter)
 		reg.MustRegister(recStore.Metrics().Collectors()...)
 		// The recorder is another reader of the relay's shared upstream when
 		// this process relays; a recorder-only process pulls itself.
@@ -250,7 +258,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if relay != nil {
 			source = record.RelaySource{Relay: relay}
 		}
-		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry), Source: source, Logger: log})
+		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry), Source: source,
+			SealInterval: cfg.RecordSealInterval, Logger: log})
 		if err != nil {
 			return err
 		}

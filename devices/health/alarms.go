@@ -235,7 +235,9 @@ func (a *Alarms) sweep(ctx context.Context) error {
 	if !synced {
 		return nil
 	}
-	rows, err := a.cfg.Pool.Query(ctx, `select id::text, camera_id, kind from health_alarms where cleared_at is null`)
+	// Only the alarms of the health workers (source ''): a Reporter's are
+	// raised and cleared by the component that reports them.
+	rows, err := a.cfg.Pool.Query(ctx, `select id::text, camera_id, kind from health_alarms where cleared_at is null and source = ''`)
 	if err != nil {
 		return fmt.Errorf("health: open alarms: %w", err)
 	}
@@ -256,7 +258,7 @@ func (a *Alarms) sweep(ctx context.Context) error {
 		}
 		_, err := a.cfg.Pool.Exec(ctx, `insert into health_alarms (camera_id, kind, cause, condition_since, raised_at, site, department)
 			values ($1, $2, $3, $4, $5, $6, $7)
-			on conflict (camera_id, kind) where cleared_at is null do nothing`,
+			on conflict (camera_id, source, kind) where cleared_at is null do nothing`,
 			k.camera, string(k.kind), c.cause, c.since, now, c.st.Site, c.st.Department)
 		if err != nil {
 			return fmt.Errorf("health: raise alarm: %w", err)
@@ -285,14 +287,14 @@ func (a *Alarms) sweep(ctx context.Context) error {
 }
 
 const alarmColumns = `id::text, camera_id, kind, cause, condition_since, raised_at, acknowledged_at, acknowledged_by,
-	acknowledged_by_name, acknowledge_note, cleared_at, site, department, version`
+	acknowledged_by_name, acknowledge_note, cleared_at, site, department, version, source, occurrences`
 
 func scanAlarm(row pgx.Row) (Alarm, error) {
 	var al Alarm
 	var kind string
 	var ack, cleared *time.Time
 	err := row.Scan(&al.ID, &al.CameraID, &kind, &al.Cause, &al.ConditionSince, &al.RaisedAt, &ack, &al.AcknowledgedBy,
-		&al.AcknowledgedByName, &al.AcknowledgeNote, &cleared, &al.Site, &al.Department, &al.Version)
+		&al.AcknowledgedByName, &al.AcknowledgeNote, &cleared, &al.Site, &al.Department, &al.Version, &al.Source, &al.Occurrences)
 	al.Kind = AlarmKind(kind)
 	if ack != nil {
 		al.AcknowledgedAt = *ack
@@ -314,7 +316,11 @@ func (a *Alarms) publishPending(ctx context.Context) error {
 		return fmt.Errorf("health: unpublished alarms: %w", err)
 	}
 	for _, al := range list {
-		_, err := a.js.Publish(ctx, events.CameraAlarm(al.CameraID, string(al.Kind)), marshal(AlarmToProto(al)),
+		subject := events.CameraAlarm(al.CameraID, string(al.Kind))
+		if al.CameraID == "" {
+			subject = events.SystemAlarm(al.Source, string(al.Kind))
+		}
+		_, err := a.js.Publish(ctx, subject, marshal(AlarmToProto(al)),
 			jetstream.WithMsgID(al.ID+"/"+strconv.FormatInt(al.Version, 10)))
 		if err != nil {
 			return fmt.Errorf("health: publish alarm: %w", err)
@@ -330,6 +336,8 @@ func (a *Alarms) publishPending(ctx context.Context) error {
 // an optional note, in the same transaction as its audit entry (fail
 // closed: without the audit entry nothing changes). Acknowledging a cleared
 // alarm is allowed; acknowledging twice is ErrAlarmAlreadyAcknowledged.
+// An event-like alarm (a Reporter's, e.g. a quarantined segment) is
+// cleared by its acknowledgement.
 func (a *Alarms) Acknowledge(ctx context.Context, alarmID string, by audit.Actor, note string) (Alarm, error) {
 	var al Alarm
 	err := pgx.BeginFunc(ctx, a.cfg.Pool, func(tx pgx.Tx) error {
@@ -345,15 +353,22 @@ func (a *Alarms) Acknowledge(ctx context.Context, alarmID string, by audit.Actor
 			return ErrAlarmAlreadyAcknowledged
 		}
 		now := a.cfg.Now()
+		var cleared *time.Time
 		if err := tx.QueryRow(ctx, `update health_alarms set acknowledged_at = $2, acknowledged_by = $3, acknowledged_by_name = $4,
-			acknowledge_note = $5, version = version + 1 where id = $1 returning version`,
-			al.ID, now, by.UserID, by.Username, note).Scan(&al.Version); err != nil {
+			acknowledge_note = $5, version = version + 1,
+			cleared_at = case when clear_on_ack and cleared_at is null then $2 else cleared_at end
+			where id = $1 returning version, cleared_at`,
+			al.ID, now, by.UserID, by.Username, note).Scan(&al.Version, &cleared); err != nil {
 			return fmt.Errorf("health: acknowledge: %w", err)
+		}
+		if cleared != nil {
+			al.ClearedAt = *cleared
 		}
 		al.AcknowledgedAt, al.AcknowledgedBy, al.AcknowledgedByName, al.AcknowledgeNote = now, by.UserID, by.Username, note
 		_, err = a.cfg.Auditor.AppendTx(ctx, tx, audit.Entry{
-			Time: now, Type: AuditAlarmAcknowledge, Outcome: audit.Success, Actor: by, Cameras: []string{al.CameraID},
-			Reason: note, Details: map[string]any{"alarm_id": al.ID, "kind": string(al.Kind), "condition_since": al.ConditionSince.UTC().Format(time.RFC3339)},
+			Time: now, Type: AuditAlarmAcknowledge, Outcome: audit.Success, Actor: by, Cameras: cameras(al.CameraID),
+			Reason: note, Details: map[string]any{"alarm_id": al.ID, "kind": string(al.Kind), "source": al.Source,
+				"condition_since": al.ConditionSince.UTC().Format(time.RFC3339)},
 		})
 		if err != nil {
 			return fmt.Errorf("health: acknowledge: audit: %w", err)
@@ -365,6 +380,13 @@ func (a *Alarms) Acknowledge(ctx context.Context, alarmID string, by audit.Actor
 	}
 	a.poke()
 	return al, nil
+}
+
+func cameras(id string) []string {
+	if id == "" {
+		return nil
+	}
+	return []string{id}
 }
 
 // AlarmFilter selects alarms for ListAlarms.

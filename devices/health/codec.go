@@ -41,10 +41,22 @@ type Event struct {
 // AlarmKind says what raised an alarm.
 type AlarmKind string
 
-// Alarm kinds.
+// Alarm kinds. The health workers' conditions:
 const (
 	AlarmOffline    AlarmKind = "offline"
 	AlarmClockDrift AlarmKind = "clock_drift"
+)
+
+// Alarm kinds raised by a recorder node through a Reporter (source
+// "recorder/<node>"). All but AlarmRecordingDiskFull are events: they clear
+// when acknowledged.
+const (
+	AlarmRecordingQuarantined  AlarmKind = "recording_quarantined"
+	AlarmRecordingMissing      AlarmKind = "recording_missing"
+	AlarmRecordingWriteFailed  AlarmKind = "recording_write_failed"
+	AlarmRecordingTampered     AlarmKind = "recording_tampered"
+	AlarmRecordingDiskFull     AlarmKind = "recording_disk_full"
+	AlarmRecordingOverRetained AlarmKind = "recording_over_retained"
 )
 
 // AlarmState is where an alarm is in its life.
@@ -73,6 +85,12 @@ type Alarm struct {
 	Site               string
 	Department         string
 	Version            int64
+	// Source is what raised the alarm: "" for the health workers,
+	// "recorder/<node>" for a recorder node. An alarm with no CameraID is
+	// about the node or system Source names.
+	Source string
+	// Occurrences counts the alarm's events while it was open (>= 1).
+	Occurrences int
 }
 
 // State derives the alarm's state.
@@ -114,6 +132,12 @@ var eventKindToPB = map[EventKind]gwanjev1.CameraEventKind{
 
 var alarmKindToPB = map[AlarmKind]gwanjev1.AlarmKind{
 	AlarmOffline: gwanjev1.AlarmKind_ALARM_KIND_OFFLINE, AlarmClockDrift: gwanjev1.AlarmKind_ALARM_KIND_CLOCK_DRIFT,
+	AlarmRecordingQuarantined:  gwanjev1.AlarmKind_ALARM_KIND_RECORDING_QUARANTINED,
+	AlarmRecordingMissing:      gwanjev1.AlarmKind_ALARM_KIND_RECORDING_MISSING,
+	AlarmRecordingWriteFailed:  gwanjev1.AlarmKind_ALARM_KIND_RECORDING_WRITE_FAILED,
+	AlarmRecordingTampered:     gwanjev1.AlarmKind_ALARM_KIND_RECORDING_TAMPERED,
+	AlarmRecordingDiskFull:     gwanjev1.AlarmKind_ALARM_KIND_RECORDING_DISK_FULL,
+	AlarmRecordingOverRetained: gwanjev1.AlarmKind_ALARM_KIND_RECORDING_OVER_RETAINED,
 }
 
 var alarmStateToPB = map[AlarmState]gwanjev1.AlarmState{
@@ -196,6 +220,7 @@ func AlarmToProto(a Alarm) *gwanjev1.Alarm {
 		ConditionSince: ts(a.ConditionSince), RaisedAt: ts(a.RaisedAt), AcknowledgedAt: ts(a.AcknowledgedAt),
 		AcknowledgedBy: a.AcknowledgedBy, AcknowledgedByName: a.AcknowledgedByName, AcknowledgeNote: a.AcknowledgeNote,
 		ClearedAt: ts(a.ClearedAt), Site: a.Site, Department: a.Department, Version: a.Version,
+		Source: a.Source, Occurrences: int32(a.Occurrences),
 	}
 }
 
@@ -212,6 +237,7 @@ func AlarmFromProto(m *gwanjev1.Alarm) Alarm {
 		RaisedAt: fromTS(m.GetRaisedAt()), AcknowledgedAt: fromTS(m.GetAcknowledgedAt()), AcknowledgedBy: m.GetAcknowledgedBy(),
 		AcknowledgedByName: m.GetAcknowledgedByName(), AcknowledgeNote: m.GetAcknowledgeNote(), ClearedAt: fromTS(m.GetClearedAt()),
 		Site: m.GetSite(), Department: m.GetDepartment(), Version: m.GetVersion(),
+		Source: m.GetSource(), Occurrences: int(m.GetOccurrences()),
 	}
 }
 
@@ -225,9 +251,17 @@ func marshal(m proto.Message) []byte {
 }
 
 // subjectParts splits gwanje.v1.camera.<id>.<kind>[.<sub>] into the camera
-// id, the kind (status, event, alarm) and the sub-kind.
+// id, the kind (status, event, alarm) and the sub-kind; a system alarm
+// (gwanje.v1.system.<source>.alarm.<kind>) has no camera id.
 func subjectParts(subject string) (cameraID, kind, sub string, ok bool) {
 	const p = "gwanje.v1.camera."
+	if rest, found := strings.CutPrefix(subject, "gwanje.v1.system."); found {
+		parts := strings.Split(rest, ".")
+		if len(parts) == 3 && parts[1] == "alarm" {
+			return "", "alarm", parts[2], true
+		}
+		return "", "", "", false
+	}
 	if !strings.HasPrefix(subject, p) {
 		return "", "", "", false
 	}

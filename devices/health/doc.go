@@ -52,4 +52,15 @@
 // and records acknowledgements with an audit entry in the same
 // transaction. Watcher.Watch streams a snapshot of the current state and
 // then every change, resumable by stream sequence.
+//
+// # Alarms from other components
+//
+// A Reporter (the recorder's: source "recorder/<node>") raises and clears
+// alarms in the same table; Alarms publishes them like its own (subject
+// events.CameraAlarm, or events.SystemAlarm for an alarm about the node
+// rather than a camera, in the same stream), so they appear in ListAlarms
+// and Watch. Its events (a segment quarantined, missing, not written or
+// tampered) are cleared by their acknowledgement and counted while open;
+// its conditions (storage full) by the Reporter. Alarms' sweep clears only
+// its own (source "").
 package health

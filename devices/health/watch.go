@@ -79,7 +79,7 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 // aged out) it starts with a snapshot instead. The channel is closed when
 // ctx ends or the watch fails (then the last update carries Err).
 func (w *Watcher) Watch(ctx context.Context, filter func(cameraID string) bool, resumeFrom uint64) (<-chan Update, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.CameraAll}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.CameraAll, events.SystemAlarmAll}}
 	snapshot := true
 	if resumeFrom > 0 {
 		st, err := w.js.Stream(ctx, events.StreamCamera)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/gwanje/gwanje/camsim"
 )
 
@@ -22,7 +24,10 @@ import (
 //
 // GWANJE_BENCH_SECONDS (default 15) sets how long each load runs and
 // GWANJE_BENCH_CAMERAS (default "100,200,300,400") the camera counts of
-// the paced 4 Mbps runs.
+// the paced 4 Mbps runs. Each load runs in three crash-safety modes
+// (sealModes): the default timed seals with fdatasync, timed seals
+// without it, and full chunks only; the difference is the cost of the
+// fsync policy (FORMAT.md).
 
 func benchSeconds() time.Duration {
 	if v, err := strconv.Atoi(os.Getenv("GWANJE_BENCH_SECONDS")); err == nil && v > 0 {
@@ -101,16 +106,31 @@ func BenchmarkRecorderDiskBaseline(b *testing.B) {
 	}
 }
 
+// sealModes are the crash-safety settings the paced runs compare: the
+// default (seal every second, fdatasync after each seal), timed seals
+// without fdatasync, and full chunks only (the behaviour before timed
+// seals: a crash lost up to a chunk of 128 KiB per camera).
+var sealModes = []struct {
+	name string
+	set  func(*Config)
+}{
+	{"seal=1s+fdatasync", func(*Config) {}},
+	{"seal=1s-nosync", func(c *Config) { c.NoSealSync = true }},
+	{"seal=off", func(c *Config) { c.SealInterval = -1 }},
+}
+
 // runLoad records n synthetic cameras for d and reports the figures.
-func runLoad(b *testing.B, n int, paced bool, d time.Duration) {
+func runLoad(b *testing.B, n int, paced bool, d time.Duration, mode func(*Config)) {
 	s := newTestStore(b, StoreConfig{})
 	src := &synthSource{c: loadClip(b), fps: 25, size: 20000, paced: paced}
 	var cams []Camera
 	for i := range n {
 		cams = append(cams, Camera{ID: fmt.Sprintf("bench-%04d", i), RetentionDays: 30})
 	}
-	r, err := New(Config{Store: s, Cameras: fixedCameras(cams...), Source: src, SegmentDuration: 5 * time.Second,
-		SkipCheck: true})
+	cfg := Config{Store: s, Cameras: fixedCameras(cams...), Source: src, SegmentDuration: 5 * time.Second,
+		SkipCheck: true}
+	mode(&cfg)
+	r, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,6 +158,13 @@ func runLoad(b *testing.B, n int, paced bool, d time.Duration) {
 	<-done
 	var segs int
 	_ = s.pool.QueryRow(context.Background(), `select count(*) from recording_segments`).Scan(&segs)
+	var seals, syncs dto.Metric
+	_ = s.m.Seals.Write(&seals)
+	_ = s.m.SealSync.Write(&syncs)
+	var syncMean float64
+	if c := syncs.GetHistogram().GetSampleCount(); c > 0 {
+		syncMean = syncs.GetHistogram().GetSampleSum() / float64(c)
+	}
 	mbps := float64(used1-used0) / 1e6 / el.Seconds()
 	cores := (cpu1 - cpu0).Seconds() / el.Seconds()
 	want := float64(n) * 0.5 // MB/s at 4 Mbit/s
@@ -145,10 +172,12 @@ func runLoad(b *testing.B, n int, paced bool, d time.Duration) {
 	b.ReportMetric(cores, "cpu-cores")
 	b.ReportMetric(rss, "RSS-MB")
 	b.ReportMetric(float64(segs), "segments")
+	b.ReportMetric(seals.GetCounter().GetValue(), "seals")
+	b.ReportMetric(syncMean*1e3, "fdatasync-ms")
 	if paced {
 		b.ReportMetric(mbps/want, "keep-up")
-		b.Logf("%d cameras × 4 Mbit/s paced: %.1f MB/s written (%.0f%% of the offered %.1f MB/s), %.2f CPU cores (%.1f%% of a core per camera), RSS %.0f MB, %d segments",
-			n, mbps, 100*mbps/want, want, cores, 100*cores/float64(n), rss, segs)
+		b.Logf("%d cameras × 4 Mbit/s paced: %.1f MB/s written (%.0f%% of the offered %.1f MB/s), %.2f CPU cores (%.1f%% of a core per camera), RSS %.0f MB, %d segments, %.0f timed seals, fdatasync mean %.2f ms",
+			n, mbps, 100*mbps/want, want, cores, 100*cores/float64(n), rss, segs, seals.GetCounter().GetValue(), syncMean*1e3)
 	} else {
 		b.ReportMetric(mbps/0.5, "4Mbps-cameras")
 		b.ReportMetric(mbps/cores/0.5, "cameras-per-core")
@@ -162,17 +191,21 @@ func runLoad(b *testing.B, n int, paced bool, d time.Duration) {
 func BenchmarkRecorderSynthetic(b *testing.B) {
 	d := benchSeconds()
 	for _, n := range benchCounts() {
-		b.Run(fmt.Sprintf("paced-4Mbps-cameras=%d", n), func(b *testing.B) {
+		for _, m := range sealModes {
+			b.Run(fmt.Sprintf("paced-4Mbps-cameras=%d/%s", n, m.name), func(b *testing.B) {
+				for range b.N {
+					runLoad(b, n, true, d, m.set)
+				}
+			})
+		}
+	}
+	for _, m := range sealModes {
+		b.Run("unpaced-cameras=8/"+m.name, func(b *testing.B) {
 			for range b.N {
-				runLoad(b, n, true, d)
+				runLoad(b, 8, false, d, m.set)
 			}
 		})
 	}
-	b.Run("unpaced-cameras=8", func(b *testing.B) {
-		for range b.N {
-			runLoad(b, 8, false, d)
-		}
-	})
 }
 
 // BenchmarkRecorderCamsim records real camsim RTSP streams (small clips:

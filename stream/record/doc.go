@@ -23,12 +23,26 @@
 // down, out of schedule).
 //
 // Crashes. A segment becomes visible only when finished: sealed, fsynced,
-// renamed, indexed. A recorder killed with SIGKILL leaves a .partial file;
-// Store.Check (run by Recorder.Run at start) re-seals its complete,
-// authenticated fragments into a finished segment ("salvaged") or
-// quarantines it; a finished file without a row is verified and indexed;
-// a row without a file is marked missing (an alarm); a file whose size
-// differs is quarantined. So at most the fragment in progress is lost.
+// renamed, indexed. While it is written, the recorder seals it on time as
+// well as on size: every Config.SealInterval of footage (default 1s) the
+// fragment in progress ends and everything written so far is sealed into
+// a chunk that reaches the file and is fdatasynced (Config.NoSealSync
+// skips the sync). A recorder killed with SIGKILL, or a machine that
+// loses power, leaves a .partial file; Store.Check (run by Recorder.Run at
+// start) re-seals its sealed footage, up to the torn chunk the process was
+// writing (discarded), into a finished, verified, indexed segment
+// ("salvaged"); a .partial with nothing sealed yet is removed; one that
+// does not authenticate is quarantined. A finished file without a row is
+// verified and indexed; a row without a file is marked missing (an
+// alarm); a file whose size differs is quarantined. So at most one seal
+// interval of footage (plus the frame in hand) is lost per camera.
+// FORMAT.md gives the file format, the fsync policy and its measured cost.
+//
+// Alarms. StoreConfig.Alarm receives them (quarantine, missing file, disk
+// full and space back, write failures, tampering, footage kept past
+// retention); gwanjed hands them to a health.Reporter
+// (control.RecordingAlarms), so they join the alarm list (ListAlarms,
+// AcknowledgeAlarm) and WatchEvents like camera alarms.
 //
 // Disk full. StoreConfig.MaxBytes (a quota) and MinFreeBytes (the file
 // system) are checked before every write: the segment in progress is
@@ -52,7 +66,7 @@
 // Wiring (gwanjed --roles recorder):
 //
 //	store, _ := record.NewStore(record.StoreConfig{Pool: pool, Dir: "/var/lib/gwanje/recordings",
-//	    DataDir: dataDir, Alarm: alarmFn})
+//	    DataDir: dataDir, Alarm: control.RecordingAlarms(reporter)})
 //	rec, _ := record.New(record.Config{Store: store, Cameras: camerasAdapter,
 //	    Source: &record.RTSPSource{Upstreams: relayCamerasAdapter}})
 //	sweeper, _ := record.NewSweeper(record.SweeperConfig{Store: store, Cameras: camerasAdapter, Auditor: auditStore})

@@ -228,6 +228,14 @@ type synthSub struct {
 }
 
 func (u *synthSub) Next(ctx context.Context) (Unit, error) {
+	// Stop when asked even when the reader is behind the pace (no wait).
+	select {
+	case <-ctx.Done():
+		return Unit{}, ctx.Err()
+	case <-u.done:
+		return Unit{}, context.Canceled
+	default:
+	}
 	if u.s.frames > 0 && u.i >= u.s.frames {
 		select {
 		case <-ctx.Done():

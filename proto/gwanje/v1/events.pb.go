@@ -162,6 +162,22 @@ const (
 	AlarmKind_ALARM_KIND_OFFLINE AlarmKind = 1
 	// Clock offset over the configured limit.
 	AlarmKind_ALARM_KIND_CLOCK_DRIFT AlarmKind = 2
+	// Recording alarms, raised by a recorder node (Alarm.source
+	// "recorder/<node>"). They are events, not conditions: acknowledging one
+	// clears it; another occurrence while it is open counts in occurrences.
+	// A segment file failed the start-up check and was moved aside.
+	AlarmKind_ALARM_KIND_RECORDING_QUARANTINED AlarmKind = 3
+	// An indexed segment's file is gone (its footage shows as a gap).
+	AlarmKind_ALARM_KIND_RECORDING_MISSING AlarmKind = 4
+	// A segment could not be written (I/O error) and was discarded.
+	AlarmKind_ALARM_KIND_RECORDING_WRITE_FAILED AlarmKind = 5
+	// A segment failed verification (playback, export or check).
+	AlarmKind_ALARM_KIND_RECORDING_TAMPERED AlarmKind = 6
+	// The node's storage is full (quota or file system): it stopped
+	// recording. A condition with no camera_id: cleared when space is back.
+	AlarmKind_ALARM_KIND_RECORDING_DISK_FULL AlarmKind = 7
+	// The daily retention check found footage kept past its retention.
+	AlarmKind_ALARM_KIND_RECORDING_OVER_RETAINED AlarmKind = 8
 )
 
 // Enum value maps for AlarmKind.
@@ -170,11 +186,23 @@ var (
 		0: "ALARM_KIND_UNSPECIFIED",
 		1: "ALARM_KIND_OFFLINE",
 		2: "ALARM_KIND_CLOCK_DRIFT",
+		3: "ALARM_KIND_RECORDING_QUARANTINED",
+		4: "ALARM_KIND_RECORDING_MISSING",
+		5: "ALARM_KIND_RECORDING_WRITE_FAILED",
+		6: "ALARM_KIND_RECORDING_TAMPERED",
+		7: "ALARM_KIND_RECORDING_DISK_FULL",
+		8: "ALARM_KIND_RECORDING_OVER_RETAINED",
 	}
 	AlarmKind_value = map[string]int32{
-		"ALARM_KIND_UNSPECIFIED": 0,
-		"ALARM_KIND_OFFLINE":     1,
-		"ALARM_KIND_CLOCK_DRIFT": 2,
+		"ALARM_KIND_UNSPECIFIED":             0,
+		"ALARM_KIND_OFFLINE":                 1,
+		"ALARM_KIND_CLOCK_DRIFT":             2,
+		"ALARM_KIND_RECORDING_QUARANTINED":   3,
+		"ALARM_KIND_RECORDING_MISSING":       4,
+		"ALARM_KIND_RECORDING_WRITE_FAILED":  5,
+		"ALARM_KIND_RECORDING_TAMPERED":      6,
+		"ALARM_KIND_RECORDING_DISK_FULL":     7,
+		"ALARM_KIND_RECORDING_OVER_RETAINED": 8,
 	}
 )
 
@@ -646,7 +674,15 @@ type Alarm struct {
 	Site               string                 `protobuf:"bytes,13,opt,name=site,proto3" json:"site,omitempty"`
 	Department         string                 `protobuf:"bytes,14,opt,name=department,proto3" json:"department,omitempty"`
 	// Increases with every change of the alarm.
-	Version       int64 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	Version int64 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	// What raised the alarm: empty for camera health (the health workers),
+	// "recorder/<node>" for a recorder node. An alarm with no camera_id is
+	// about the node or system named here; it is shown to those whose
+	// health.read covers every camera.
+	Source string `protobuf:"bytes,16,opt,name=source,proto3" json:"source,omitempty"`
+	// How many times the alarm's event happened while it was open (at
+	// least 1).
+	Occurrences   int32 `protobuf:"varint,17,opt,name=occurrences,proto3" json:"occurrences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -786,6 +822,20 @@ func (x *Alarm) GetVersion() int64 {
 	return 0
 }
 
+func (x *Alarm) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Alarm) GetOccurrences() int32 {
+	if x != nil {
+		return x.Occurrences
+	}
+	return 0
+}
+
 var File_gwanje_v1_events_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_events_proto_rawDesc = "" +
@@ -837,7 +887,7 @@ const file_gwanje_v1_events_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf3\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x05\n" +
 	"\x05Alarm\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12(\n" +
@@ -857,7 +907,9 @@ const file_gwanje_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"department\x18\x0e \x01(\tR\n" +
 	"department\x12\x18\n" +
-	"\aversion\x18\x0f \x01(\x03R\aversion*\xf0\x01\n" +
+	"\aversion\x18\x0f \x01(\x03R\aversion\x12\x16\n" +
+	"\x06source\x18\x10 \x01(\tR\x06source\x12 \n" +
+	"\voccurrences\x18\x11 \x01(\x05R\voccurrences*\xf0\x01\n" +
 	"\vCameraState\x12\x1c\n" +
 	"\x18CAMERA_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CAMERA_STATE_ONLINE\x10\x01\x12\x19\n" +
@@ -872,11 +924,17 @@ const file_gwanje_v1_events_proto_rawDesc = "" +
 	"\x18CAMERA_EVENT_KIND_MOTION\x10\x01\x12\x1c\n" +
 	"\x18CAMERA_EVENT_KIND_TAMPER\x10\x02\x12 \n" +
 	"\x1cCAMERA_EVENT_KIND_VIDEO_LOSS\x10\x03\x12\x1b\n" +
-	"\x17CAMERA_EVENT_KIND_OTHER\x10\x04*[\n" +
+	"\x17CAMERA_EVENT_KIND_OTHER\x10\x04*\xb9\x02\n" +
 	"\tAlarmKind\x12\x1a\n" +
 	"\x16ALARM_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ALARM_KIND_OFFLINE\x10\x01\x12\x1a\n" +
-	"\x16ALARM_KIND_CLOCK_DRIFT\x10\x02*x\n" +
+	"\x16ALARM_KIND_CLOCK_DRIFT\x10\x02\x12$\n" +
+	" ALARM_KIND_RECORDING_QUARANTINED\x10\x03\x12 \n" +
+	"\x1cALARM_KIND_RECORDING_MISSING\x10\x04\x12%\n" +
+	"!ALARM_KIND_RECORDING_WRITE_FAILED\x10\x05\x12!\n" +
+	"\x1dALARM_KIND_RECORDING_TAMPERED\x10\x06\x12\"\n" +
+	"\x1eALARM_KIND_RECORDING_DISK_FULL\x10\a\x12&\n" +
+	"\"ALARM_KIND_RECORDING_OVER_RETAINED\x10\b*x\n" +
 	"\n" +
 	"AlarmState\x12\x1b\n" +
 	"\x17ALARM_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
