@@ -71,8 +71,13 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	}
 	t.Cleanup(func() { store.Close() })
 	go store.Run(ctx)
+	bus, err := events.New(ctx, events.Config{DataDir: t.TempDir(), ListenAddr: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
 	svc, err := ac.New(ctx, ac.Config{
-		Pool: pool, Auditor: store,
+		Pool: pool, Auditor: store, Notifier: bus.Notices(), Subscriber: bus.Notices(),
 		Argon2:       ac.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
 		FailureDelay: time.Millisecond,
 	})
@@ -96,11 +101,6 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus, err := events.New(ctx, events.Config{DataDir: t.TempDir(), ListenAddr: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
 	watcher, err := health.NewWatcher(health.WatcherConfig{Conn: bus.Conn})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,8 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 		t.Fatal(err)
 	}
 	pbTickets := playback.NewTickets(pool)
-	pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: pbTickets, Auditor: store, RTSPAddress: "127.0.0.1:0"})
+	pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: pbTickets, Auditor: store, RTSPAddress: "127.0.0.1:0",
+		Authorizer: AccessDecider(svc, reg, time.Now), Notices: bus.Notices()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +139,13 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: store, Dir: exporter.Dir()})
+	links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: store, Dir: exporter.Dir(),
+		Authorizer: AccessDecider(svc, reg, time.Now), Notices: bus.Notices()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(links.Close)
+	go links.Run(ctx)
 	priv, err := requests.New(requests.Config{Pool: pool, Auditor: store, AuditQuery: store, Decider: svc,
 		Cameras: PrivacyCameras(reg), Store: recStore, Exporter: exporter, Links: links, Publisher: bus.Notices()})
 	if err != nil {
@@ -153,7 +157,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	tickets := stream.NewTickets(pool, node)
 	relay, err := stream.New(stream.Config{
 		RTSPAddress: "127.0.0.1:0", UDPRTPAddress: "-", Tickets: tickets, Cameras: RelayCameras(reg), Auditor: store,
-		Authorizer: LiveAuthorizer(svc, reg, time.Now), Linger: 200 * time.Millisecond,
+		Authorizer: AccessDecider(svc, reg, time.Now), Notices: bus.Notices(), Linger: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

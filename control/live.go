@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -219,21 +218,4 @@ func (c relayCameras) Upstream(ctx context.Context, cameraID, profile string) (s
 		return stream.Upstream{}, err
 	}
 	return stream.Upstream{URL: uri, Username: creds.Username, Password: creds.Password}, nil
-}
-
-// LiveAuthorizer re-decides an open live view on the current rights: the
-// relay asks it when a revocation notice names the viewer, and periodically.
-func LiveAuthorizer(access *ac.Service, reg *devices.Registry, now func() time.Time) stream.Authorizer {
-	return stream.AuthorizerFunc(func(ctx context.Context, v stream.LiveSession) bool {
-		if err := access.Reload(ctx); err != nil {
-			return false // cannot confirm the right: fail closed
-		}
-		cam, err := reg.Get(ctx, v.CameraID)
-		if err != nil {
-			return false
-		}
-		res := cameraResource(cam)
-		res.Purpose = ac.Purpose(strings.TrimSpace(v.Purpose))
-		return access.Decide(ac.Principal{UserID: v.UserID, Username: v.Username, SessionID: v.SessionID}, ac.PermLiveView, res, now()).Allowed
-	})
 }

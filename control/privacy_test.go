@@ -103,6 +103,11 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 // shared upstream as gwanjed does when it runs both roles, until three
 // segments exist, and returns the recorded span.
 func (h *harness) recordSome(id string) (*timestamppb.Timestamp, *timestamppb.Timestamp) {
+	return h.recordSegments(id, 3)
+}
+
+// recordSegments is recordSome until n one-second segments exist.
+func (h *harness) recordSegments(id string, n int32) (*timestamppb.Timestamp, *timestamppb.Timestamp) {
 	t := h.t
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -122,7 +127,7 @@ func (h *harness) recordSome(id string) (*timestamppb.Timestamp, *timestamppb.Ti
 			t.Fatal(err)
 		}
 		spans = l.Spans
-		return len(spans) > 0 && spans[0].Segments >= 3
+		return len(spans) > 0 && spans[0].Segments >= n
 	})
 	return spans[0].Start, spans[0].End
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/internal/revoke"
 )
 
 // Upstream is how the relay reaches a camera profile. The credentials are
@@ -43,26 +44,19 @@ type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
 }
 
-// Authorizer re-decides an open live view: it returns false when the viewer
-// may no longer watch that camera (right revoked, account disabled, grant
-// expired, outside its schedule). It is called when an access.revoked
-// notice names the viewer, periodically (Config.RecheckInterval), and once
-// when a ticket is redeemed. It must decide on current data: a snapshot
-// reloaded after the change that caused the notice.
-type Authorizer interface {
-	StillAllowed(ctx context.Context, s LiveSession) bool
-}
+// Authorizer re-decides a live view (revoke.Decider): it returns false when
+// the viewer may no longer watch that camera (login session ended, account
+// disabled, right revoked, grant expired, outside its schedule). The relay
+// asks it when a ticket is redeemed, when an access.revoked notice names the
+// viewer, and periodically (Config.RecheckInterval); the Holder names
+// PermissionLiveView. It must decide on current data.
+type Authorizer = revoke.Decider
 
 // AuthorizerFunc adapts a function to Authorizer.
-type AuthorizerFunc func(ctx context.Context, s LiveSession) bool
-
-// StillAllowed implements Authorizer.
-func (f AuthorizerFunc) StillAllowed(ctx context.Context, s LiveSession) bool { return f(ctx, s) }
+type AuthorizerFunc = revoke.DeciderFunc
 
 // Subscriber delivers core-NATS notices. events.Notices implements it.
-type Subscriber interface {
-	Subscribe(subject string, handler func(data []byte)) (unsubscribe func() error, err error)
-}
+type Subscriber = revoke.Subscriber
 
 // Config configures a Relay. Zero values take the defaults documented on
 // each field.

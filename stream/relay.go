@@ -22,7 +22,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
 	"github.com/gwanje/gwanje/audit"
-	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/internal/revoke"
 )
 
 // Audit entry types written by the relay.
@@ -39,8 +39,8 @@ const (
 	ReasonDisconnected      = "disconnected"
 	ReasonTimeout           = "timeout"
 	ReasonSlow              = "slow"
-	ReasonRevoked           = "revoked"
-	ReasonSessionEnded      = "session_ended"
+	ReasonRevoked           = revoke.ReasonRevoked
+	ReasonSessionEnded      = revoke.ReasonSessionEnded
 	ReasonStopped           = "stopped"
 	ReasonShutdown          = "relay_shutdown"
 	ReasonCameraUnavailable = "camera_unavailable"
@@ -105,6 +105,9 @@ type view struct {
 	drops  atomic.Int64
 	reason atomic.Pointer[string]
 	ended  atomic.Bool
+	// untrack removes the view from the revocation watcher (set before the
+	// view is published).
+	untrack func()
 }
 
 func (v *view) info(node string) LiveSession {
@@ -139,18 +142,21 @@ type Relay struct {
 	views   map[string]*view
 	pending map[*gortsplib.ServerConn]*view // redeemed at DESCRIBE, not yet SETUP
 
-	revokeQ chan accessNotice
-	auditQ  chan audit.Entry
-	unsub   func() error
+	rev    *revoke.Watcher
+	auditQ chan audit.Entry
 
 	closeOnce sync.Once
 }
 
-type accessNotice struct {
-	UserID    string `json:"user_id"`
-	SessionID string `json:"session_id,omitempty"`
-	Event     string `json:"event"`
+// holder is what the revocation watcher re-decides for a live view.
+func (g Grant) holder() revoke.Holder {
+	return revoke.Holder{UserID: g.UserID, Username: g.Username, SessionID: g.SessionID,
+		Permissions: []string{PermissionLiveView}, CameraID: g.CameraID, Purpose: g.Purpose}
 }
+
+// PermissionLiveView is the accesscontrol permission a live view is
+// re-decided on.
+const PermissionLiveView = "live.view"
 
 // New checks cfg and returns a relay; Start (or Run) begins serving.
 func New(cfg Config) (*Relay, error) {
@@ -167,8 +173,9 @@ func New(cfg Config) (*Relay, error) {
 		hubs:    map[hubKey]*hub{},
 		views:   map[string]*view{},
 		pending: map[*gortsplib.ServerConn]*view{},
-		revokeQ: make(chan accessNotice, 256),
-		auditQ:  make(chan audit.Entry, 1024),
+		rev: revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
+			RecheckInterval: cfg.RecheckInterval, Logger: cfg.Logger}),
+		auditQ: make(chan audit.Entry, 1024),
 	}, nil
 }
 
@@ -237,13 +244,9 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.nodeURL = strings.TrimRight(r.nodeURL, "/")
 
-	if r.cfg.Notices != nil {
-		unsub, err := r.cfg.Notices.Subscribe(events.AccessRevoked, r.onNotice)
-		if err != nil {
-			r.srv.Close()
-			return fmt.Errorf("stream: %w", err)
-		}
-		r.unsub = unsub
+	if err := r.rev.Start(); err != nil {
+		r.srv.Close()
+		return fmt.Errorf("stream: %w", err)
 	}
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.auditLoop() }()
@@ -298,9 +301,7 @@ func (r *Relay) Close() error {
 			}
 		}
 		r.mu.Unlock()
-		if r.unsub != nil {
-			_ = r.unsub()
-		}
+		r.rev.Close()
 		// Stop the upstreams and pending admissions first, so that closing
 		// the server does not wait for a camera.
 		r.cancel()
@@ -424,14 +425,11 @@ func (r *Relay) admit(conn *gortsplib.ServerConn, method, path, query string) (*
 		r.reject(remote, method, path, token, err)
 		return nil, refusal(err)
 	}
-	if a := r.cfg.Authorizer; a != nil {
-		info := (&view{grant: g, remote: remote, started: time.Now()}).info(r.cfg.NodeID)
-		if !a.StillAllowed(ctx, info) {
-			r.m.TicketRejections.WithLabelValues("denied").Inc()
-			r.log.Warn("stream: live view refused", "reason", "denied", "remote", remote, "path", path,
-				"ticket", g.HashPrefix, "user", g.UserID)
-			return nil, status(base.StatusForbidden)
-		}
+	if !r.rev.Allowed(ctx, g.holder()) {
+		r.m.TicketRejections.WithLabelValues("denied").Inc()
+		r.log.Warn("stream: live view refused", "reason", "denied", "remote", remote, "path", path,
+			"ticket", g.HashPrefix, "user", g.UserID)
+		return nil, status(base.StatusForbidden)
 	}
 	h, err := r.acquireHub(hubKey{cam, prof})
 	if err != nil {
@@ -452,9 +450,11 @@ func (r *Relay) admit(conn *gortsplib.ServerConn, method, path, query string) (*
 		return nil, refusal(err)
 	}
 	v := &view{id: newID(), grant: g, remote: remote, started: time.Now(), hub: h, conn: conn}
+	v.untrack = r.rev.Track(g.holder(), func(reason string) { r.closeView(v, reason) })
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		v.untrack()
 		r.releaseHub(h)
 		r.enqueueAudit(endEntry(g, r.cfg.NodeID, remote, "", 0, 0, 0, ReasonShutdown, nil))
 		return nil, status(base.StatusServiceUnavailable)
@@ -692,6 +692,9 @@ func (r *Relay) finish(v *view, cause error) {
 		return
 	}
 	reason := endReason(v, cause)
+	if v.untrack != nil {
+		v.untrack()
+	}
 	v.playing.Store(false)
 	v.hub.leave(v)
 	r.mu.Lock()
@@ -826,47 +829,19 @@ func (r *Relay) CloseUserSessions(userID, reason string) int {
 	return len(vs)
 }
 
-// ---- background: revocation, recheck, sweeping, audit ----
-
-func (r *Relay) onNotice(data []byte) {
-	var n accessNotice
-	if err := json.Unmarshal(data, &n); err != nil || n.UserID == "" {
-		r.log.Warn("stream: ignoring a malformed access.revoked notice", "bytes", len(data))
-		return
-	}
-	select {
-	case r.revokeQ <- n:
-	default:
-		// Overflow: re-decide everyone rather than lose a revocation.
-		select {
-		case r.revokeQ <- accessNotice{}:
-		default:
-		}
-	}
-}
+// ---- background: sweeping, audit ----
 
 func (r *Relay) controlLoop() {
-	var recheck <-chan time.Time
-	if r.cfg.RecheckInterval > 0 {
-		t := time.NewTicker(r.cfg.RecheckInterval)
-		defer t.Stop()
-		recheck = t.C
+	if r.cfg.TicketRetention <= 0 {
+		return
 	}
-	var sweep <-chan time.Time
-	if r.cfg.TicketRetention > 0 {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		sweep = t.C
-	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case n := <-r.revokeQ:
-			r.revoke(n)
-		case <-recheck:
-			r.revoke(accessNotice{})
-		case <-sweep:
+		case <-t.C:
 			ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 			if n, err := r.cfg.Tickets.Sweep(ctx, r.cfg.TicketRetention); err != nil {
 				r.log.Warn("stream: ticket sweep failed", "err", err)
@@ -874,40 +849,6 @@ func (r *Relay) controlLoop() {
 				r.log.Info("stream: expired tickets deleted", "count", n)
 			}
 			cancel()
-		}
-	}
-}
-
-// revoke re-decides the views of n.UserID (all views when empty): a view of
-// the login session that ended is closed; the others are closed when the
-// Authorizer denies them (or, without one, when the notice names their user).
-func (r *Relay) revoke(n accessNotice) {
-	r.mu.Lock()
-	var vs []*view
-	for _, v := range r.views {
-		if n.UserID == "" || v.grant.UserID == n.UserID {
-			vs = append(vs, v)
-		}
-	}
-	r.mu.Unlock()
-	for _, v := range vs {
-		reason := ""
-		switch {
-		case n.SessionID != "" && v.grant.SessionID == n.SessionID:
-			reason = ReasonSessionEnded
-		case r.cfg.Authorizer != nil:
-			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-			if !r.cfg.Authorizer.StillAllowed(ctx, v.info(r.cfg.NodeID)) {
-				reason = ReasonRevoked
-			}
-			cancel()
-		case n.UserID != "":
-			reason = ReasonRevoked
-		}
-		if reason != "" {
-			r.log.Info("stream: closing live view", "view", v.id, "user", v.grant.UserID, "reason", reason,
-				"event", n.Event)
-			r.closeView(v, reason)
 		}
 	}
 }

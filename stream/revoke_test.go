@@ -12,6 +12,7 @@ import (
 
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/internal/revoke"
 )
 
 // denySet is an Authorizer that denies the users in it.
@@ -20,7 +21,7 @@ type denySet struct {
 	denied map[string]bool
 }
 
-func (d *denySet) StillAllowed(_ context.Context, s LiveSession) bool {
+func (d *denySet) StillAllowed(_ context.Context, s revoke.Holder) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return !d.denied[s.UserID]

@@ -209,7 +209,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		relay, err = stream.New(stream.Config{
 			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
 			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: auditStore,
-			Authorizer: control.LiveAuthorizer(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
+			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -271,7 +271,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		g.Go(func() error { return sweeper.Run(ctx) })
 		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: auditStore,
-			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, Logger: log})
+			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL,
+			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log})
 		if err != nil {
 			return err
 		}
@@ -292,10 +293,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: auditStore, Dir: exporter.Dir(), Logger: log})
+		links, err := export.NewLinks(export.LinksConfig{Pool: pool, Auditor: auditStore, Dir: exporter.Dir(),
+			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log})
 		if err != nil {
 			return err
 		}
+		defer links.Close()
+		g.Go(func() error { return links.Run(ctx) })
 		downloads = links.Handler()
 		privacySvc, err = requests.New(requests.Config{Pool: pool, Auditor: auditStore, AuditQuery: auditStore, Decider: access,
 			Cameras: control.PrivacyCameras(registry), Store: recStore, Exporter: exporter, Links: links, Publisher: bus.Notices(), Logger: log})

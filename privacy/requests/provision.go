@@ -583,7 +583,7 @@ func (s *Service) ExportProvision(ctx context.Context, pr ac.Principal, id strin
 				_, err := s.cfg.Auditor.AppendTx(ctx, tx, pe)
 				return err
 			}
-			link, err := s.cfg.Links.CreateTx(ctx, tx, res.ID, pr.Username, s.cfg.LinkTTL, export.LinkEntry{
+			link, err := s.cfg.Links.CreateTx(ctx, tx, res.ID, linkMaker(pr, ac.PermExportRequest, ac.PermExportApprove), s.cfg.LinkTTL, export.LinkEntry{
 				Type: EntryExportProvide, Cameras: []string{cam}, FootageFrom: pe.FootageFrom, FootageTo: pe.FootageTo,
 				Purpose: pe.Purpose, Reason: pe.Reason, RequestID: p.ID, Details: pe.Details})
 			info.Link = link
@@ -596,6 +596,16 @@ func (s *Service) ExportProvision(ctx context.Context, pr ac.Principal, id strin
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// linkMaker is who makes a download link: the link lives while their login
+// session is open and one of perms is still theirs on its cameras.
+func linkMaker(pr ac.Principal, perms ...ac.Permission) export.Maker {
+	m := export.Maker{UserID: pr.UserID, Username: pr.Username, SessionID: pr.SessionID}
+	for _, p := range perms {
+		m.Permissions = append(m.Permissions, string(p))
+	}
+	return m
 }
 
 func mapExportErr(err error) error {
@@ -676,7 +686,7 @@ func (s *Service) CopyForRequester(ctx context.Context, pr ac.Principal, id stri
 			ce := s.reqEntry(pr, r, EntryCopy, "copy", "정보주체 사본 제공", map[string]any{
 				"file": res.FileName + " (SHA-256 " + hex.EncodeToString(res.SHA256) + ")",
 				"form": fmt.Sprintf("동영상 사본 (타인 마스킹 %d건); 온라인 (일회용 다운로드)", len(masks))})
-			link, err := s.cfg.Links.CreateTx(ctx, tx, res.ID, pr.Username, s.cfg.LinkTTL, export.LinkEntry{
+			link, err := s.cfg.Links.CreateTx(ctx, tx, res.ID, linkMaker(pr, ac.PermExportRequest), s.cfg.LinkTTL, export.LinkEntry{
 				Type: EntryCopy, Cameras: []string{cam}, FootageFrom: ce.FootageFrom, FootageTo: ce.FootageTo,
 				Purpose: ce.Purpose, Reason: ce.Reason, RequestID: r.ID, Details: ce.Details})
 			info.Link = link

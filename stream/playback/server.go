@@ -7,6 +7,13 @@
 // raises record.AlarmTampered. Each session that redeemed a ticket ends
 // with one playback.end audit entry (duration, bytes, frames, reason).
 //
+// Revocation works exactly as for live view, through the same package
+// (internal/revoke): a ticket is redeemed only when Config.Authorizer still
+// allows its holder (login session open, playback.view still granted), and
+// an open session ends within a second of an access.revoked notice that
+// ends its login session or takes the right away (reason "session_ended"
+// or "revoked" in playback.end).
+//
 // Flow: control authorizes playback.view, commits playback.start with the
 // footage range, calls Tickets.IssueTicket and returns the URL
 // rtsp://node:port/playback/<camera>?ticket=<token> of the node holding
@@ -38,6 +45,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/internal/revoke"
 	"github.com/gwanje/gwanje/stream/record"
 )
 
@@ -68,6 +76,17 @@ type Config struct {
 	// GapSkip: a hole in the footage longer than this is skipped instead of
 	// waited through (the RTP timestamps still jump by the hole). Default 1s.
 	GapSkip time.Duration
+	// Authorizer re-decides a ticket's holder when it is redeemed and an
+	// open session's when a notice names its user (revoke.Decider; the
+	// Holder names PermissionPlaybackView). Optional: without it every
+	// ticket is honoured and a notice naming a user ends all of that user's
+	// sessions.
+	Authorizer revoke.Decider
+	// Notices delivers access.revoked notices (events.Notices). Optional.
+	Notices revoke.Subscriber
+	// RecheckInterval re-decides every open session even without a notice.
+	// Default 1m; negative disables.
+	RecheckInterval time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -84,11 +103,27 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	rev *revoke.Watcher
+
 	mu       sync.Mutex
 	pending  map[*gortsplib.ServerConn]*session // described, not yet set up
 	sessions map[*session]struct{}
 	closed   bool
 }
+
+// PermissionPlaybackView is the accesscontrol permission a playback ticket
+// and session are re-decided on.
+const PermissionPlaybackView = "playback.view"
+
+// holder is what the revocation watcher re-decides for a ticket's grant.
+func (g Grant) holder() revoke.Holder {
+	return revoke.Holder{UserID: g.UserID, Username: g.Username, SessionID: g.SessionID,
+		Permissions: []string{PermissionPlaybackView}, CameraID: g.CameraID, Purpose: g.Purpose, FootageFrom: g.From}
+}
+
+// errDenied: the ticket's holder may no longer play back (logged out,
+// disabled, right revoked); answered 403 like any refused ticket.
+var errDenied = errors.New("playback: the ticket's holder may no longer play back")
 
 // New checks cfg.
 func New(cfg Config) (*Server, error) {
@@ -111,7 +146,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Logger.With("component", "playback"), ctx: ctx, cancel: cancel,
+	log := cfg.Logger.With("component", "playback")
+	rev := revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
+		RecheckInterval: cfg.RecheckInterval, Logger: log})
+	return &Server{cfg: cfg, log: log, ctx: ctx, cancel: cancel, rev: rev,
 		pending: map[*gortsplib.ServerConn]*session{}, sessions: map[*session]struct{}{}}, nil
 }
 
@@ -135,6 +173,10 @@ func (s *Server) Start(ctx context.Context) error {
 			s.ln = l
 			return l, err
 		},
+	}
+	if err := s.rev.Start(); err != nil {
+		s.srv = nil
+		return fmt.Errorf("playback: %w", err)
 	}
 	if err := s.srv.Start(); err != nil {
 		s.srv = nil
@@ -186,6 +228,7 @@ func (s *Server) Close() {
 	s.closed = true
 	srv := s.srv
 	s.mu.Unlock()
+	s.rev.Close()
 	s.cancel()
 	if srv != nil {
 		srv.Close() // closes sessions: OnSessionClose audits them
@@ -214,6 +257,7 @@ type session struct {
 	started  time.Time
 	played0  time.Time
 	played1  time.Time
+	untrack  func() // from the revocation watcher; set at SETUP
 
 	bytes  atomic.Int64
 	frames atomic.Int64
@@ -238,7 +282,8 @@ func status(err error) base.StatusCode {
 	case errors.Is(err, errBadPath), errors.Is(err, ErrNoFootage):
 		return base.StatusNotFound
 	case errors.Is(err, ErrNoTicket), errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownTicket),
-		errors.Is(err, ErrTicketUsed), errors.Is(err, ErrTicketExpired), errors.Is(err, ErrWrongCamera):
+		errors.Is(err, ErrTicketUsed), errors.Is(err, ErrTicketExpired), errors.Is(err, ErrWrongCamera),
+		errors.Is(err, errDenied):
 		return base.StatusForbidden
 	}
 	return base.StatusServiceUnavailable
@@ -254,6 +299,10 @@ func (s *Server) prepare(ctx context.Context, path, query string) (*session, err
 	if err != nil {
 		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", hashPrefix(token), "reason", err)
 		return nil, err
+	}
+	if !s.rev.Allowed(ctx, g.holder()) {
+		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", g.HashPrefix, "user", g.UserID, "reason", errDenied)
+		return nil, errDenied
 	}
 	segs, err := s.cfg.Store.Segments(ctx, cam, g.From, g.To)
 	if err != nil {
@@ -344,6 +393,11 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 			return &base.Response{StatusCode: status(err)}, nil, nil
 		}
 	}
+	if !s.rev.Allowed(s.ctx, sess.g.holder()) { // again: DESCRIBE may have been a while ago
+		sess.stream.Close()
+		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", sess.g.HashPrefix, "user", sess.g.UserID, "reason", errDenied)
+		return &base.Response{StatusCode: status(errDenied)}, nil, nil
+	}
 	g, err := s.cfg.Tickets.Redeem(s.ctx, token, cam, ctx.Conn.NetConn().RemoteAddr().String())
 	if err != nil {
 		sess.stream.Close()
@@ -354,6 +408,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	sess.ss = ctx.Session
 	sess.redeemed = true
 	sess.started = time.Now()
+	sess.untrack = s.rev.Track(g.holder(), sess.revoked)
 	s.mu.Lock()
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
@@ -436,6 +491,9 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	sess, ok := ctx.Session.UserData().(*session)
 	if !ok || sess == nil {
 		return
+	}
+	if sess.untrack != nil {
+		sess.untrack()
 	}
 	sess.stop()
 	sess.stream.Close()
@@ -655,6 +713,17 @@ func (sess *session) send(ctx context.Context, idx int, from time.Time) {
 		r.Close()
 	}
 	sess.finished()
+}
+
+// revoked ends the session because its access ended (the revocation
+// watcher calls it): the reason goes into playback.end.
+func (sess *session) revoked(reason string) {
+	sess.mu.Lock()
+	if sess.reason == "" || sess.reason == "end_of_footage" {
+		sess.reason = reason
+	}
+	sess.mu.Unlock()
+	sess.ss.Close() // OnSessionClose stops the sender and audits
 }
 
 func (sess *session) finished() {
