@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -55,12 +56,30 @@ func (s *Server) decideCamera(ctx context.Context, method string, perm ac.Permis
 	return errDenied
 }
 
+// lookupCamera finds camera id for a call that needs perm on it (with
+// purpose, for footage). A camera that does not exist is answered exactly
+// like one outside the caller's scope (PermissionDenied, and the attempt
+// audited as access.denied) unless the caller holds perm on every camera
+// (scope all), so that nobody can learn which IDs exist beyond their scope;
+// a caller with scope all gets NotFound.
+func (s *Server) lookupCamera(ctx context.Context, method string, perm ac.Permission, id string, purpose ac.Purpose) (devices.Camera, error) {
+	c, err := s.cfg.Devices.Get(ctx, id)
+	if errors.Is(err, devices.ErrNotFound) {
+		p := mustPrincipal(ctx)
+		if d := s.cfg.Access.Decide(p, perm, ac.Resource{CameraID: id, Purpose: purpose}, s.now()); !d.Allowed {
+			s.log.Info("permission denied", "method", method, "user", p.Username, "permission", perm, "camera", id, "reason", "unknown_camera")
+			s.auditDenied(ctx, p, "access.denied", method, string(perm), "unknown_camera", id)
+			return devices.Camera{}, errDenied
+		}
+	}
+	return c, err
+}
+
 func (x *deviceService) camera(ctx context.Context, method string, perm ac.Permission, id string) (devices.Camera, error) {
-	reg, err := x.reg()
-	if err != nil {
+	if _, err := x.reg(); err != nil {
 		return devices.Camera{}, err
 	}
-	c, err := reg.Get(ctx, id)
+	c, err := x.s.lookupCamera(ctx, method, perm, id, "")
 	if err != nil {
 		return devices.Camera{}, err
 	}
@@ -458,11 +477,10 @@ func (x *deviceService) footageCamera(ctx context.Context, method string, perm a
 	if err != nil {
 		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
-	reg, err := x.reg()
-	if err != nil {
+	if _, err := x.reg(); err != nil {
 		return "", err
 	}
-	c, err := reg.Get(ctx, id)
+	c, err := x.s.lookupCamera(ctx, method, perm, id, p)
 	if err != nil {
 		return "", err
 	}

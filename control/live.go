@@ -38,12 +38,9 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cam, err := x.s.cfg.Devices.Get(ctx, r.GetCameraId())
+	cam, err := x.s.lookupCamera(ctx, pb.StreamService_StartLiveView_FullMethodName, ac.PermLiveView, r.GetCameraId(), purpose)
 	if err != nil {
 		return nil, err
-	}
-	if cam.Lifecycle == devices.Decommissioned {
-		return nil, status.Error(codes.FailedPrecondition, "the camera is decommissioned")
 	}
 	p := mustPrincipal(ctx)
 	res := cameraResource(cam)
@@ -58,6 +55,9 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 		}
 		x.s.log.Info("live view denied", "user", p.Username, "camera", cam.ID, "reason", d.Reason)
 		return nil, errDenied
+	}
+	if cam.Lifecycle == devices.Decommissioned { // said only to those who may see the camera
+		return nil, status.Error(codes.FailedPrecondition, "the camera is decommissioned")
 	}
 	if h := x.s.cfg.Health; h != nil && h.Current != nil {
 		// A camera health knows is down is refused here, with why, rather

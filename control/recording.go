@@ -63,7 +63,7 @@ func (x *recordingService) ListRecordings(ctx context.Context, r *pb.ListRecordi
 	if err != nil {
 		return nil, err
 	}
-	cam, err := x.s.cfg.Devices.Get(ctx, r.GetCameraId())
+	cam, err := x.s.lookupCamera(ctx, pb.RecordingService_ListRecordings_FullMethodName, ac.PermDeviceRead, r.GetCameraId(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cam, err := x.s.cfg.Devices.Get(ctx, r.GetCameraId())
+	cam, err := x.s.lookupCamera(ctx, pb.RecordingService_StartPlayback_FullMethodName, ac.PermPlaybackView, r.GetCameraId(), purpose)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (x *recordingService) decideCameras(ctx context.Context, method string, per
 		return status.Error(codes.InvalidArgument, "name at least one camera")
 	}
 	for _, id := range ids {
-		cam, err := x.s.cfg.Devices.Get(ctx, id)
+		cam, err := x.s.lookupCamera(ctx, method, perm, id, "")
 		if err != nil {
 			return err
 		}
