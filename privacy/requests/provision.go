@@ -318,10 +318,10 @@ func (s *Service) GetProvision(ctx context.Context, pr ac.Principal, id string) 
 	if err != nil {
 		return p, err
 	}
-	if err := s.requireCameras(ctx, pr, ac.PermExportApprove, p.Cameras, p.Purpose, p.From, "provision.read"); err != nil {
-		if err2 := s.requireCameras(ctx, pr, ac.PermExportRequest, p.Cameras, p.Purpose, p.From, "provision.read"); err2 != nil {
-			return Provision{}, err2
-		}
+	// The approver's right or the requester's: a denial is recorded only
+	// when neither holds.
+	if err := s.requireCamerasAny(ctx, pr, []ac.Permission{ac.PermExportApprove, ac.PermExportRequest}, p.Cameras, p.Purpose, p.From, "provision.read"); err != nil {
+		return Provision{}, err
 	}
 	return p, nil
 }

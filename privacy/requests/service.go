@@ -238,17 +238,32 @@ func (s *Service) requireGlobal(ctx context.Context, p ac.Principal, perm ac.Per
 // requireCameras checks a camera permission on every camera, with the
 // purpose and the oldest footage time.
 func (s *Service) requireCameras(ctx context.Context, p ac.Principal, perm ac.Permission, cams []string, purpose ac.Purpose, from time.Time, typ string) error {
+	return s.requireCamerasAny(ctx, p, []ac.Permission{perm}, cams, purpose, from, typ)
+}
+
+// requireCamerasAny is requireCameras where any one of perms suffices on
+// each camera. Only a real denial (none of them) is recorded.
+func (s *Service) requireCamerasAny(ctx context.Context, p ac.Principal, perms []ac.Permission, cams []string, purpose ac.Purpose, from time.Time, typ string) error {
 	now := s.cfg.Now()
 	for _, id := range cams {
 		ci, err := s.cfg.Cameras.Camera(ctx, id)
 		if err != nil {
 			return fmt.Errorf("%w: camera %s: %v", ErrNotFound, id, err)
 		}
-		d := s.cfg.Decider.Decide(p, perm, ac.Resource{CameraID: id, Site: ci.Site, Department: ci.Department,
-			Labels: ci.Labels, Purpose: purpose, FootageFrom: from}, now)
-		if !d.Allowed {
-			return s.denied(ctx, p, typ, cams, fmt.Sprintf("%s on camera %s: %s", perm, id, d.Reason),
-				fmt.Errorf("%w: %s needs %s on camera %s (%s)", ErrPermissionDenied, p.Username, perm, id, d.Reason))
+		res := ac.Resource{CameraID: id, Site: ci.Site, Department: ci.Department, Labels: ci.Labels, Purpose: purpose, FootageFrom: from}
+		var names, reasons, entry []string
+		for _, perm := range perms {
+			d := s.cfg.Decider.Decide(p, perm, res, now)
+			if d.Allowed {
+				names = nil
+				break
+			}
+			names, reasons = append(names, string(perm)), append(reasons, string(d.Reason))
+			entry = append(entry, fmt.Sprintf("%s on camera %s: %s", perm, id, d.Reason))
+		}
+		if names != nil {
+			return s.denied(ctx, p, typ, cams, strings.Join(entry, "; "),
+				fmt.Errorf("%w: %s needs %s on camera %s (%s)", ErrPermissionDenied, p.Username, strings.Join(names, " or "), id, strings.Join(reasons, "; ")))
 		}
 	}
 	return nil
