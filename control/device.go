@@ -61,10 +61,11 @@ func (s *Server) decideCamera(ctx context.Context, method string, perm ac.Permis
 // like one outside the caller's scope (PermissionDenied, and the attempt
 // audited as access.denied) unless the caller holds perm on every camera
 // (scope all), so that nobody can learn which IDs exist beyond their scope;
-// a caller with scope all gets NotFound.
+// a caller with scope all gets NotFound. An empty ID names no camera and
+// reveals nothing: it is answered as before (NotFound).
 func (s *Server) lookupCamera(ctx context.Context, method string, perm ac.Permission, id string, purpose ac.Purpose) (devices.Camera, error) {
 	c, err := s.cfg.Devices.Get(ctx, id)
-	if errors.Is(err, devices.ErrNotFound) {
+	if errors.Is(err, devices.ErrNotFound) && id != "" {
 		p := mustPrincipal(ctx)
 		if d := s.cfg.Access.Decide(p, perm, ac.Resource{CameraID: id, Purpose: purpose}, s.now()); !d.Allowed {
 			s.log.Info("permission denied", "method", method, "user", p.Username, "permission", perm, "camera", id, "reason", "unknown_camera")
