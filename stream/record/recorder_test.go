@@ -23,7 +23,7 @@ func filesOnDisk(t testing.TB, s *Store) (finals []string, partials int) {
 		switch {
 		case strings.HasSuffix(p, ".gseg"):
 			finals = append(finals, filepath.ToSlash(rel))
-		case strings.Contains(p, ".partial"):
+		case strings.Contains(p, ".partial") && !strings.HasPrefix(filepath.ToSlash(rel), quarantineDir+"/"):
 			partials++
 		}
 		return nil
