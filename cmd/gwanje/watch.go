@@ -89,10 +89,19 @@ func runWatch(ctx context.Context, c *cli, args []string) error {
 				fmt.Fprintf(c.stdout, "%s %s event %s active=%v%s\n", when(e.GetTime()), e.GetCameraId(), short(e.GetKind().String()), e.GetActive(), tag)
 			case m.GetAlarm() != nil:
 				a := m.GetAlarm()
-				fmt.Fprintf(c.stdout, "%s %s ALARM %s %s%s: %s (id %s)\n", when(a.GetRaisedAt()), a.GetCameraId(), a.GetKind(), a.GetState(), tag, a.GetCause(), a.GetId())
+				fmt.Fprintf(c.stdout, "%s %s ALARM %s %s%s: %s (id %s)\n", when(a.GetRaisedAt()), alarmSubject(a), a.GetKind(), a.GetState(), tag, a.GetCause(), a.GetId())
 			}
 		}
 	}
+}
+
+// alarmSubject is the camera an alarm is about, or, for an alarm about a
+// recorder node or the system, what raised it (e.g. recorder/node-1).
+func alarmSubject(a *pb.Alarm) string {
+	if a.GetCameraId() != "" {
+		return a.GetCameraId()
+	}
+	return a.GetSource()
 }
 
 func when(t *timestamppb.Timestamp) string {
@@ -123,7 +132,7 @@ func runAlarms(ctx context.Context, c *cli, args []string) error {
 			return c.print(res, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tCAMERA\tKIND\tSTATE\tRAISED\tACKNOWLEDGED BY\tCAUSE")
 				for _, a := range res.GetAlarms() {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.GetId(), a.GetCameraId(), a.GetKind(), a.GetState(), when(a.GetRaisedAt()), a.GetAcknowledgedByName(), a.GetCause())
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.GetId(), alarmSubject(a), a.GetKind(), a.GetState(), when(a.GetRaisedAt()), a.GetAcknowledgedByName(), a.GetCause())
 				}
 			})
 		},
