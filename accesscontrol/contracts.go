@@ -48,8 +48,11 @@ func validateContract(in ContractInput) error {
 		if strings.TrimSpace(v) == "" {
 			return invalidf("the contract's %s clause is missing (all five clauses of a CCTV outsourcing contract are required)", name)
 		}
+		if err := checkDisplayed("the contract's "+name+" clause", v); err != nil {
+			return err
+		}
 	}
-	return nil
+	return checkDisplayed("contract title", in.Title)
 }
 
 func contractDetails(c Contract) map[string]any {

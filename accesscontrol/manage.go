@@ -34,6 +34,9 @@ func (s *Service) CreateOrg(ctx context.Context, c Change, kind OrgKind, name st
 	case name == "" || len(name) > 200:
 		return Org{}, invalidf("organization name must have 1 to 200 characters")
 	}
+	if err := checkDisplayed("organization name", name); err != nil {
+		return Org{}, err
+	}
 	var o Org
 	err := s.write(ctx, func(w *wtx) error {
 		err := w.QueryRow(ctx, "insert into access_orgs (kind, name, created_at) values ($1, $2, $3) returning "+orgCols,
@@ -90,6 +93,9 @@ func (s *Service) createUser(ctx context.Context, c Change, in NewUser) (User, s
 		return User{}, "", invalidf("username must be 2 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
 	}
 	if err := validID("organization", in.OrgID); err != nil {
+		return User{}, "", err
+	}
+	if err := checkDisplayed("display_name", in.DisplayName, "email", in.Email, "phone", in.Phone); err != nil {
 		return User{}, "", err
 	}
 	oneTime, mustChange := "", false
@@ -215,6 +221,9 @@ func (s *Service) UpdateUser(ctx context.Context, c Change, id string, up UserUp
 		}
 		dn, em, ph, org := set("display_name", up.DisplayName, old.DisplayName), set("email", up.Email, old.Email),
 			set("phone", up.Phone, old.Phone), set("org_id", up.OrgID, old.OrgID)
+		if err := checkDisplayed("display_name", dn, "email", em, "phone", ph); err != nil {
+			return err
+		}
 		if org != old.OrgID {
 			if err := validID("organization", org); err != nil {
 				return err

@@ -101,3 +101,35 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 		t.Fatalf("denied probes of an unknown camera recorded: %d %v", len(page.Entries), err)
 	}
 }
+
+// TestBidiControlsRefusedOverTheAPI (issue 14, finding 9): user, org, site
+// and camera names with a bidirectional override are answered
+// InvalidArgument.
+func TestBidiControlsRefusedOverTheAPI(t *testing.T) {
+	h := newHarness(t)
+	ac := pb.NewAccessServiceClient(h.conn)
+	dc := pb.NewDeviceServiceClient(h.conn)
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"user display name", func() error {
+			_, err := ac.CreateUser(h.asAdmin(), &pb.CreateUserRequest{Username: "mallory", DisplayName: "admin\u202e", OrgId: h.users["operator"].OrgID})
+			return err
+		}},
+		{"organization name", func() error {
+			_, err := ac.CreateOrganization(h.asAdmin(), &pb.CreateOrganizationRequest{Kind: "police", Name: "경찰서\u202e"})
+			return err
+		}},
+		{"site name", func() error {
+			_, err := dc.CreateSite(h.as("technician"), &pb.CreateSiteRequest{Reason: "설치", Fields: &pb.SiteFields{Name: "역\u2066 광장", Department: "안전총괄과"}})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("err = %v, want InvalidArgument", err)
+			}
+		})
+	}
+}

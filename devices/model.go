@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gwanje/gwanje/internal/textcheck"
 )
 
 // Lifecycle is where a camera is in its life. Cameras are never deleted:
@@ -207,6 +209,9 @@ var (
 func checkText(name, v string, required bool) error {
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, name)
+	}
+	if err := textcheck.Field(name, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if required && strings.TrimSpace(v) == "" {
 		return fmt.Errorf("%w: %s is required", ErrInvalid, name)

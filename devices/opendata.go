@@ -20,6 +20,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/korean"
 	"golang.org/x/text/transform"
+
+	"github.com/gwanje/gwanje/internal/textcheck"
 )
 
 // OpenDataColumns are the 18 columns of the national open-data standard
@@ -238,6 +240,9 @@ func parseOpenDataRecord(line int, rec []string) (OpenDataRow, *RowError) {
 	for i, f := range rec {
 		if !utf8.ValidString(f) || strings.ContainsRune(f, utf8.RuneError) {
 			return fail(i, "invalid characters")
+		}
+		if err := textcheck.Check(f); err != nil {
+			return fail(i, "%v", err)
 		}
 		if len(f) > maxText {
 			return fail(i, "longer than %d bytes", maxText)

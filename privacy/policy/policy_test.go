@@ -479,3 +479,18 @@ func TestConfig(t *testing.T) {
 		t.Errorf("empty registry draft:\n%s", d.Markdown)
 	}
 }
+
+// TestPublishRefusesBidiControls (issue 14, finding 9): the revision note
+// of a published policy is displayed to the public; bidirectional
+// formatting characters in it are refused and nothing is published.
+func TestPublishRefusesBidiControls(t *testing.T) {
+	e := newEnv(t)
+	inst, contracts := buildCounty(e)
+	svc := e.service(inst, contracts)
+	if _, _, err := svc.Publish(e.ctx, e.actor, policy.PublishOptions{Revision: "개정\u202e"}); !errors.Is(err, policy.ErrInvalid) {
+		t.Fatalf("Publish with a bidi override: %v, want ErrInvalid", err)
+	}
+	if hs, err := svc.History(e.ctx); err != nil || len(hs) != 0 {
+		t.Fatalf("published: %v %v", hs, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/internal/textcheck"
 )
 
 // MinNoticeDays is the least number of days between a version's
@@ -103,6 +104,9 @@ type PublishOptions struct {
 }
 
 func checkText(name, v string, max int) error {
+	if err := textcheck.Field(name, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if len(v) > max {
 		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, name, max)
 	}

@@ -247,6 +247,11 @@ func (s *Service) RequestProvision(ctx context.Context, pr ac.Principal, in Prov
 	if in.Purpose == "" {
 		in.Purpose = ac.PurposeCrimePrevention
 	}
+	if err := checkDisplayed("recipient organization", in.Recipient.Org, "recipient unit", in.Recipient.Unit,
+		"recipient rank", in.Recipient.Rank, "recipient name", in.Recipient.Name, "recipient contact", in.Recipient.Contact,
+		"letter number", in.LetterNo, "reason", in.Reason, "safeguards", in.Safeguards); err != nil {
+		return Provision{}, err
+	}
 	now := s.cfg.Now()
 	switch {
 	case in.Recipient.Org == "" || in.Recipient.Name == "" || in.Recipient.Contact == "":

@@ -174,6 +174,11 @@ func (s *Service) OpenRequest(ctx context.Context, p ac.Principal, in Intake) (S
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = s.cfg.Now()
 	}
+	if err := checkDisplayed("requester name", in.RequesterName, "requester contact", in.RequesterContact,
+		"agent relation", in.AgentRelation, "power of attorney", in.PowerOfAttorney,
+		"identity method", in.IdentityMethod, "identity verified by", in.IdentityVerifiedBy); err != nil {
+		return SubjectRequest{}, err
+	}
 	switch {
 	case in.RequesterName == "" || in.RequesterContact == "":
 		return SubjectRequest{}, fmt.Errorf("%w: the requester's name and contact are required", ErrInvalid)

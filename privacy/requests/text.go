@@ -1,0 +1,19 @@
+package requests
+
+import (
+	"fmt"
+
+	"github.com/gwanje/gwanje/internal/textcheck"
+)
+
+// checkDisplayed refuses text that goes into registers and ledgers people
+// read (recipients, requesters, reasons) when it could display as something
+// other than it is (internal/textcheck). fields are name, value pairs.
+func checkDisplayed(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := textcheck.Field(fields[i], fields[i+1]); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	return nil
+}
