@@ -35,10 +35,12 @@
 // appears at once.
 //
 // Every view that redeemed a ticket ends with one live.view.end audit entry
-// (duration, bytes, drops, reason). Revocation: the relay listens to
-// events.AccessRevoked; a notice closes the views of the login session that
-// ended and re-decides the user's other views with the Authorizer, within
-// a second. Stop, CloseUserSessions and List serve StopLiveView and
+// (duration, bytes, drops, reason). Revocation goes through internal/revoke,
+// which playback and export downloads share: a ticket is redeemed only when
+// the Authorizer still allows its holder (login session open, live.view
+// granted); an events.AccessRevoked notice closes the views of the login
+// session that ended and re-decides the user's other views, within a
+// second. Stop, CloseUserSessions and List serve StopLiveView and
 // ListLiveSessions.
 //
 // Stream nodes register in the NATS KV bucket events.BucketStreamNodes with
