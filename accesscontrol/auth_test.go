@@ -246,7 +246,7 @@ func TestTOTP(t *testing.T) {
 		StartsAt: t0.AddDate(0, -1, 0), EndsAt: t0.AddDate(1, 0, 0), Clauses: testClauses}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.CreateGrant(e.ctx, e.change("maintenance"), NewGrant{UserID: u.ID, Role: RoleContractor, Scope: Scope{Sites: []string{"site-a"}}}); err != nil {
+	if _, err := e.grant("maintenance", NewGrant{UserID: u.ID, Role: RoleContractor, Scope: Scope{Sites: []string{"site-a"}}}); err != nil {
 		t.Fatal(err)
 	}
 	cam := Resource{CameraID: "c1", Site: "site-a"}
@@ -355,7 +355,7 @@ func TestPasswordChangeResetAndBootstrap(t *testing.T) {
 		t.Fatalf("after change: %+v", d)
 	}
 	// Admin reset: sessions end, the next login must change the password.
-	pw, err := e.svc.ResetPassword(e.ctx, e.change("forgot it"), u.ID, "")
+	pw, err := e.svc.ResetPassword(e.ctx, e.change("forgot it"), u.ID)
 	if err != nil || pw == "" {
 		t.Fatal(err)
 	}
@@ -374,10 +374,10 @@ func TestPasswordChangeResetAndBootstrap(t *testing.T) {
 	if d := e.svc.Decide(e.admin, PermLiveView, Resource{CameraID: "c", Purpose: PurposeCrimePrevention}, e.clock.Now()); d.Allowed {
 		t.Error("admin may view live")
 	}
-	if _, err := e.svc.UpdateRole(e.ctx, e.change("try"), RoleAdmin, []Permission{PermUserManage, PermPlaybackView}); !errors.Is(err, ErrInvalid) {
+	if _, _, err := e.svc.UpdateRole(e.ctx, e.change("try"), RoleAdmin, []Permission{PermUserManage, PermPlaybackView}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("admin role got playback: %v", err)
 	}
-	if _, err := e.svc.UpdateRole(e.ctx, e.change("try"), RoleContractor, []Permission{PermExportRequest}); !errors.Is(err, ErrInvalid) {
+	if _, _, err := e.svc.UpdateRole(e.ctx, e.change("try"), RoleContractor, []Permission{PermExportRequest}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("contractor role got export: %v", err)
 	}
 	if _, err := e.svc.CreateGrant(e.ctx, e.change("me"), NewGrant{UserID: e.admin.UserID, Role: RoleOperator, Scope: Scope{All: true}}); !errors.Is(err, ErrPermissionDenied) {

@@ -116,7 +116,7 @@ func TestAuthorizationFixtures(t *testing.T) {
 		if len(g.Hours) == 2 {
 			ng.AllowedHours = &HourRange{From: g.Hours[0], To: g.Hours[1]}
 		}
-		gr, err := e.svc.CreateGrant(e.ctx, e.change("duty assignment"), ng)
+		gr, err := e.grant("duty assignment", ng)
 		if err != nil {
 			t.Fatalf("grant %+v: %v", g, err)
 		}
@@ -213,7 +213,7 @@ func TestAuthorizationFixtures(t *testing.T) {
 				org = contractorOrg
 			}
 			u := e.user("matrix-"+role, org.ID, "matrix-pw-"+fmt.Sprint(len(role))+"-secret")
-			if _, err := e.svc.CreateGrant(e.ctx, e.change("matrix"), NewGrant{UserID: u.ID, Role: role, Scope: Scope{All: true}}); err != nil {
+			if _, err := e.grant("matrix", NewGrant{UserID: u.ID, Role: role, Scope: Scope{All: true}}); err != nil {
 				t.Fatal(err)
 			}
 			p := Principal{UserID: u.ID, Username: u.Username, OrgID: u.OrgID, OrgKind: u.OrgKind}

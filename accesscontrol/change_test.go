@@ -37,13 +37,24 @@ func TestChangesAreAuditedTogetherAndTakeEffectAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Footage rights: pending until a second person approves.
+	if d := e.svc.Decide(p, PermLiveView, cam, e.clock.Now()); d.Allowed || g.Status != GrantPending {
+		t.Fatalf("pending grant in force: %+v %+v", g, d)
+	}
+	if _, err := e.svc.ApproveGrant(e.ctx, Change{By: e.manager, Reason: "roster checked"}, g.ID); err != nil {
+		t.Fatal(err)
+	}
 	if d := e.svc.Decide(p, PermLiveView, cam, e.clock.Now()); !d.Allowed || d.GrantID != g.ID {
-		t.Fatalf("new grant not in force: %+v", d)
+		t.Fatalf("approved grant not in force: %+v", d)
 	}
 	rows := auditRows(t, e.pool, "grant.create")
 	last := rows[len(rows)-1]
-	if last.UserID != e.admin.UserID || last.Reason != "night shift" || last.Details["grant_id"] != g.ID {
+	if last.UserID != e.admin.UserID || last.Reason != "night shift" || last.Details["grant_id"] != g.ID || last.Details["status"] != "pending" {
 		t.Errorf("grant.create audited as %+v", last)
+	}
+	rows = auditRows(t, e.pool, "grant.approve")
+	if last := rows[len(rows)-1]; last.UserID != e.manager.UserID || last.Details["grant_id"] != g.ID || last.Details["requested_by"] != e.admin.UserID {
+		t.Errorf("grant.approve audited as %+v", last)
 	}
 
 	// Revocation: the next decision denies, and it is announced.
@@ -64,7 +75,7 @@ func TestChangesAreAuditedTogetherAndTakeEffectAtOnce(t *testing.T) {
 	}
 
 	// Disabling: sessions end and decisions deny.
-	if _, err := e.svc.CreateGrant(e.ctx, e.change("back"), NewGrant{UserID: u.ID, Role: RoleOperator, Scope: Scope{All: true}}); err != nil {
+	if _, err := e.grant("back", NewGrant{UserID: u.ID, Role: RoleOperator, Scope: Scope{All: true}}); err != nil {
 		t.Fatal(err)
 	}
 	r := e.login("op-lee", "op lee secret 9876")
@@ -139,7 +150,7 @@ func TestValidationErrorsAreTyped(t *testing.T) {
 		{"not allowed", func() error { _, err := e.svc.CreateOrg(e.ctx, Change{By: outsider}, OrgPolice, "p"); return err }(), ErrPermissionDenied},
 		{"unknown grant", e.svc.RevokeGrant(e.ctx, e.change("x"), "not-a-uuid"), ErrNotFound},
 		{"unknown role update", func() error {
-			_, err := e.svc.UpdateRole(e.ctx, e.change("x"), "wizard", nil)
+			_, _, err := e.svc.UpdateRole(e.ctx, e.change("x"), "wizard", nil)
 			return err
 		}(), ErrNotFound},
 	}
@@ -219,6 +230,9 @@ func TestOtherProcessesReload(t *testing.T) {
 			u := e.user("police-kang", org.ID, "police kang secret 1")
 			g, err := e.svc.CreateGrant(e.ctx, e.change("investigation"), NewGrant{UserID: u.ID, Role: RolePolice, Scope: Scope{All: true}})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.ApproveGrant(e.ctx, Change{By: e.manager, Reason: "letter seen"}, g.ID); err != nil {
 				t.Fatal(err)
 			}
 			p := Principal{UserID: u.ID}

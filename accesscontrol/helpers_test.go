@@ -114,10 +114,14 @@ type env struct {
 	auditor  *testAuditor
 	notifier *recordingNotifier
 	admin    Principal
+	manager  Principal // the first start's responsible manager: grant.approve
 	cfg      Config
 }
 
-const adminPassword = "correct horse battery staple"
+const (
+	adminPassword   = "correct horse battery staple"
+	managerPassword = "second pair of eyes 2026"
+)
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, seoul)
 
@@ -155,11 +159,12 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 	}
 	t.Cleanup(svc.Close)
 	e.svc = svc
-	res, err := svc.Bootstrap(ctx, BootstrapConfig{Password: adminPassword})
+	res, err := svc.Bootstrap(ctx, BootstrapConfig{Password: adminPassword, ManagerPassword: managerPassword})
 	if err != nil || !res.Created {
 		t.Fatalf("bootstrap: %v %+v", err, res)
 	}
 	e.admin = e.login("admin", adminPassword).Principal
+	e.manager = e.login("manager", managerPassword).Principal
 	return e
 }
 
@@ -183,11 +188,19 @@ func (e *env) org(kind OrgKind, name string) Org {
 	return o
 }
 
+// user provisions an account with a password of its own (no change
+// needed), as the privileged setup path does.
 func (e *env) user(name, org, pw string) User {
 	e.t.Helper()
-	u, _, err := e.svc.CreateUser(e.ctx, e.change("test"), NewUser{Username: name, OrgID: org, Password: pw})
+	u, err := e.svc.Provision(e.ctx, "test", NewUser{Username: name, OrgID: org}, pw)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return u
+}
+
+// grant makes a grant in force at once (the privileged setup path, outside
+// four eyes), for tests about decisions rather than approval.
+func (e *env) grant(reason string, g NewGrant) (Grant, error) {
+	return e.svc.createGrant(e.ctx, Change{By: provisionActor, Reason: reason}, g, true)
 }

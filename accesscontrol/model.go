@@ -76,6 +76,20 @@ func (h HourRange) contains(hour int) bool {
 	return hour >= h.From || hour < h.To
 }
 
+// GrantStatus is where a grant stands in the four-eyes process.
+type GrantStatus string
+
+// Grant statuses. Only active grants count in Decide.
+const (
+	// GrantPending: the grant gives footage rights (or grant.approve) and
+	// waits for a second person's approval; it confers nothing.
+	GrantPending GrantStatus = "pending"
+	// GrantActive: in force (within its times), approved when it had to be.
+	GrantActive GrantStatus = "active"
+	// GrantRejected: the approver refused it; it never counts.
+	GrantRejected GrantStatus = "rejected"
+)
+
 // Grant gives a user a role over a scope for a time.
 type Grant struct {
 	ID     string
@@ -96,6 +110,38 @@ type Grant struct {
 	RevokedAt      *time.Time
 	RevokedBy      string
 	RevokeReason   string
+	// Status: pending until approved when the role gives footage rights.
+	Status GrantStatus
+	// DecidedBy, DecidedAt and DecideReason record the approval or
+	// rejection of a pending grant.
+	DecidedBy    string
+	DecidedAt    *time.Time
+	DecideReason string
+}
+
+// RoleChangeStatus is where a role change stands.
+type RoleChangeStatus string
+
+// Role change statuses.
+const (
+	RoleChangePending  RoleChangeStatus = "pending"
+	RoleChangeApproved RoleChangeStatus = "approved"
+	RoleChangeRejected RoleChangeStatus = "rejected"
+)
+
+// RoleChange is the part of a role edit that adds footage permissions (or
+// grant.approve): it waits for a second person's approval.
+type RoleChange struct {
+	ID             string
+	Role           string
+	AddPermissions []Permission
+	RequestedBy    string
+	Reason         string
+	CreatedAt      time.Time
+	Status         RoleChangeStatus
+	DecidedBy      string
+	DecidedAt      *time.Time
+	DecideReason   string
 }
 
 // DenyRule forbids permissions on matching cameras; it wins over grants.
@@ -236,6 +282,9 @@ const (
 	ReasonPurposeNotAllowed  Reason = "purpose_not_allowed"
 	ReasonFootageTooOld      Reason = "footage_too_old"
 	ReasonFootageTimeMissing Reason = "footage_time_required"
+	// ReasonSeparation: the user holds the admin or auditor role, which
+	// rules out footage rights whatever other grants say.
+	ReasonSeparation Reason = "separation_of_duties"
 )
 
 // Decision is the answer of Decide.

@@ -29,6 +29,9 @@ const (
 	PermRequestHandle   Permission = "request.handle"
 	PermSessionManage   Permission = "session.manage"
 	PermPolicyPublish   Permission = "policy.publish"
+	// PermGrantApprove approves (or rejects) a grant or role change that
+	// gives footage rights: the second pair of eyes (ROLES.md).
+	PermGrantApprove Permission = "grant.approve"
 )
 
 // Permissions lists every permission, in a fixed order.
@@ -36,7 +39,7 @@ var Permissions = []Permission{
 	PermLiveView, PermPlaybackView, PermPTZControl, PermSnapshotView, PermExportRequest, PermExportApprove,
 	PermDeviceRead, PermDeviceDiscover, PermDeviceRegister, PermDeviceConfigure, PermHealthRead, PermAlarmAck,
 	PermAuditRead, PermAuditVerify, PermReportRead, PermUserManage, PermGrantManage, PermContractManage,
-	PermRequestHandle, PermSessionManage, PermPolicyPublish,
+	PermRequestHandle, PermSessionManage, PermPolicyPublish, PermGrantApprove,
 }
 
 type permInfo struct {
@@ -51,6 +54,9 @@ type permInfo struct {
 	// contractorForbidden: never allowed to contractor accounts, whatever
 	// their roles say.
 	contractorForbidden bool
+	// approval: a grant or role change that gives it takes effect only
+	// when a second person approves (footage, and approving itself).
+	approval bool
 }
 
 type permSet uint32
@@ -75,7 +81,9 @@ var permInfos = func() map[Permission]permInfo {
 	set(func(p *permInfo) { p.footage = true },
 		PermLiveView, PermPlaybackView, PermSnapshotView, PermExportRequest, PermExportApprove, PermPTZControl)
 	set(func(p *permInfo) { p.contractorForbidden = true },
-		PermPlaybackView, PermExportRequest, PermExportApprove)
+		PermPlaybackView, PermExportRequest, PermExportApprove, PermGrantApprove)
+	set(func(p *permInfo) { p.approval = true },
+		PermLiveView, PermPlaybackView, PermSnapshotView, PermExportRequest, PermExportApprove, PermPTZControl, PermGrantApprove)
 	return m
 }()
 
@@ -91,6 +99,12 @@ func (p Permission) PurposeRequired() bool { return permInfos[p].purpose }
 
 // Footage reports whether p shows or moves footage or cameras' views.
 func (p Permission) Footage() bool { return permInfos[p].footage }
+
+// NeedsApproval reports whether a grant or role change that gives p takes
+// effect only once a second person approves it: the footage permissions
+// and grant.approve itself (so a single administrator can never make an
+// approver either).
+func (p Permission) NeedsApproval() bool { return permInfos[p].approval }
 
 func setOf(ps []Permission) permSet {
 	var s permSet
@@ -115,16 +129,46 @@ const (
 // BuiltinRoles lists the built-in roles.
 var BuiltinRoles = []string{RoleOperator, RoleManager, RolePolice, RoleTechnician, RoleContractor, RoleAuditor, RoleAdmin}
 
+// RoleForbids says why role may never hold p, or "" when it may. These are
+// the separation-of-duties invariants of ROLES.md, checked when roles are
+// edited, when grants are made and approved, and again when the snapshot
+// is built (so rows written behind the service's back confer nothing):
+//
+//   - admin: no footage permission and no grant.approve — whoever manages
+//     accounts and grants neither watches nor approves;
+//   - auditor: no footage permission and no grant.approve — the auditor
+//     checks the others and is not part of what is checked;
+//   - contractor: never playback.view, export.* or grant.approve.
+func RoleForbids(role string, p Permission) string {
+	info := permInfos[p]
+	switch role {
+	case RoleAdmin:
+		if info.footage || p == PermGrantApprove {
+			return "administrators get no footage rights and approve nothing (separation of duties)"
+		}
+	case RoleAuditor:
+		if info.footage || p == PermGrantApprove {
+			return "auditors get no footage rights and approve nothing: they check the others"
+		}
+	case RoleContractor:
+		if info.contractorForbidden {
+			return "contractors never play back, export or approve"
+		}
+	}
+	return ""
+}
+
+// sodRole reports whether holding role rules out footage rights for the
+// same person (whatever other grants say).
+func sodRole(role string) bool { return role == RoleAdmin || role == RoleAuditor }
+
 func checkRolePermissions(role string, perms []Permission) error {
 	for _, p := range perms {
 		if !p.Valid() {
 			return invalidf("unknown permission %q", p)
 		}
-		if role == RoleAdmin && p.Footage() {
-			return invalidf("the admin role may not have %s: administrators get no footage rights (separation of duties)", p)
-		}
-		if role == RoleContractor && permInfos[p].contractorForbidden {
-			return invalidf("the contractor role may not have %s: contractors never play back or export", p)
+		if why := RoleForbids(role, p); why != "" {
+			return invalidf("the %s role may not have %s: %s", role, p, why)
 		}
 	}
 	if slices.Contains(perms, "") {

@@ -38,6 +38,10 @@ type snapUser struct {
 	gperms   []permSet   // per grant, scanned first: one cache line for ten grants
 	grants   []snapGrant // hot part, by value, in the same order
 	cold     []grantCold // what is needed only to confirm or report
+	// sod: the times of the user's admin and auditor grants, during which
+	// no footage permission (nor grant.approve) is allowed whatever other
+	// grants say (separation of duties).
+	sod []span
 }
 
 // snapGrant is the hot part of a grant compiled for Decide: names hashed,
@@ -51,6 +55,8 @@ type snapGrant struct {
 	maxAge            int64  // nanoseconds; 0: no limit
 	scope             hashSet
 }
+
+type span struct{ from, to int64 }
 
 type grantCold struct {
 	id, role           string
@@ -189,7 +195,15 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 		kinds[o.ID] = o.Kind
 	}
 	for _, r := range d.roles {
-		s.roles[r.Name] = setOf(r.Permissions)
+		// Defence in depth: a permission a role may never hold (a row
+		// edited behind the service's back) confers nothing.
+		var ps []Permission
+		for _, p := range r.Permissions {
+			if RoleForbids(r.Name, p) == "" {
+				ps = append(ps, p)
+			}
+		}
+		s.roles[r.Name] = setOf(ps)
 	}
 	s.seedCam, s.seedSite, s.seedDept = maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()
 	users := make(map[string]*snapUser, len(d.users))
@@ -198,8 +212,8 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 	}
 	for _, g := range d.grants {
 		u := users[g.UserID]
-		if u == nil || g.RevokedAt != nil {
-			continue
+		if u == nil || g.RevokedAt != nil || g.Status != GrantActive {
+			continue // pending and rejected grants confer nothing
 		}
 		sg := snapGrant{all: g.Scope.All, notBefore: math.MinInt64, expiry: math.MaxInt64, maxAge: int64(g.MaxPlaybackAge)}
 		for _, c := range g.Scope.Cameras {
@@ -222,6 +236,9 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 		}
 		if g.ExpiresAt != nil {
 			sg.expiry = g.ExpiresAt.UnixNano()
+		}
+		if sodRole(g.Role) {
+			u.sod = append(u.sod, span{sg.notBefore, sg.expiry})
 		}
 		perms := s.roles[g.Role]
 		u.anyPerms |= perms
@@ -265,7 +282,9 @@ func buildSnapshot(d snapshotData, loc *time.Location) *snapshot {
 //
 // The checks, in order: the permission is known; the user exists and is not
 // disabled; the session is not restricted (password change or TOTP
-// enrollment pending); contractors never get playback or export; camera
+// enrollment pending); contractors never get playback or export; holders
+// of an admin or auditor grant in force never get footage permissions or
+// grant.approve (separation of duties); camera
 // permissions need a camera; deny rules that apply to the user as a whole
 // (no roles listed) win outright. Then each of the user's grants is tried:
 // its role has the permission, it is in force (not_before, expires_at), the
@@ -324,6 +343,10 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 		return d
 	}
 	nowN := now.UnixNano()
+	if info.approval && separated(u.sod, nowN) {
+		d.Reason = ReasonSeparation
+		return d
+	}
 	hour := -1
 	var hc, hs, hd uint64
 	hashed := false
@@ -432,6 +455,17 @@ func (s *snapshot) decide(p Principal, perm Permission, r Resource, now time.Tim
 	return d
 }
 
+// separated reports whether one of the spans (a user's admin and auditor
+// grants) covers now.
+func separated(sod []span, now int64) bool {
+	for _, sp := range sod {
+		if now >= sp.from && now < sp.to {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *snapshot) contractCovers(org string, camera bool, site string, now int64) bool {
 	for _, c := range s.contracts[org] {
 		if now < c.from || now >= c.to {
@@ -515,6 +549,9 @@ func (s *Service) CanAny(p Principal, perm Permission, now time.Time) bool {
 		return false
 	}
 	n := now.UnixNano()
+	if info.approval && separated(u.sod, n) {
+		return false
+	}
 	for i := range u.grants {
 		g := &u.grants[i]
 		if u.gperms[i]&info.bit != 0 && n >= g.notBefore && n < g.expiry {
@@ -546,7 +583,7 @@ func (s *Service) loadSnapshot(ctx context.Context) (*snapshot, error) {
 	if d.roles, err = queryRoles(ctx, tx); err != nil {
 		return nil, err
 	}
-	if d.grants, err = queryGrants(ctx, tx, "where g.revoked_at is null"); err != nil {
+	if d.grants, err = queryGrants(ctx, tx, "where g.revoked_at is null and g.status = 'active'"); err != nil {
 		return nil, err
 	}
 	if d.denies, err = queryDenyRules(ctx, tx, "where revoked_at is null"); err != nil {

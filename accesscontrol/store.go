@@ -79,7 +79,8 @@ func queryRoles(ctx context.Context, q querier) ([]Role, error) {
 
 const grantCols = `g.id::text, g.user_id::text, g.role, g.scope_all, g.sites, g.cameras, g.departments, g.purposes,
 	g.not_before, g.expires_at, g.hours_from, g.hours_to, coalesce(extract(epoch from g.max_playback_age)::bigint, 0),
-	coalesce(g.granted_by::text, ''), g.reason, g.created_at, g.revoked_at, coalesce(g.revoked_by::text, ''), g.revoke_reason`
+	coalesce(g.granted_by::text, ''), g.reason, g.created_at, g.revoked_at, coalesce(g.revoked_by::text, ''), g.revoke_reason,
+	g.status, coalesce(g.decided_by::text, ''), g.decided_at, g.decide_reason`
 
 func scanGrant(r pgx.Row) (Grant, error) {
 	var g Grant
@@ -87,7 +88,8 @@ func scanGrant(r pgx.Row) (Grant, error) {
 	var hf, ht *int16
 	var age int64
 	err := r.Scan(&g.ID, &g.UserID, &g.Role, &g.Scope.All, &g.Scope.Sites, &g.Scope.Cameras, &g.Scope.Departments, &purposes,
-		&g.NotBefore, &g.ExpiresAt, &hf, &ht, &age, &g.GrantedBy, &g.Reason, &g.CreatedAt, &g.RevokedAt, &g.RevokedBy, &g.RevokeReason)
+		&g.NotBefore, &g.ExpiresAt, &hf, &ht, &age, &g.GrantedBy, &g.Reason, &g.CreatedAt, &g.RevokedAt, &g.RevokedBy, &g.RevokeReason,
+		&g.Status, &g.DecidedBy, &g.DecidedAt, &g.DecideReason)
 	for _, p := range purposes {
 		g.Scope.Purposes = append(g.Scope.Purposes, Purpose(p))
 	}
@@ -104,6 +106,25 @@ func queryGrants(ctx context.Context, q querier, where string, args ...any) ([]G
 		return nil, fmt.Errorf("accesscontrol: query grants: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Grant, error) { return scanGrant(r) })
+}
+
+const roleChangeCols = `id::text, role, add_permissions, coalesce(requested_by::text, ''), reason, created_at, status,
+	coalesce(decided_by::text, ''), decided_at, decide_reason`
+
+func queryRoleChanges(ctx context.Context, q querier, where string, args ...any) ([]RoleChange, error) {
+	rows, err := q.Query(ctx, "select "+roleChangeCols+" from access_role_changes "+where+" order by created_at, id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("accesscontrol: query role changes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RoleChange, error) {
+		var c RoleChange
+		var perms []string
+		err := r.Scan(&c.ID, &c.Role, &perms, &c.RequestedBy, &c.Reason, &c.CreatedAt, &c.Status, &c.DecidedBy, &c.DecidedAt, &c.DecideReason)
+		for _, p := range perms {
+			c.AddPermissions = append(c.AddPermissions, Permission(p))
+		}
+		return c, err
+	})
 }
 
 const denyCols = `id::text, cameras, sites, labels, users::text[], roles, permissions, reason,

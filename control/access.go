@@ -73,7 +73,7 @@ func (x *accessService) heldPermissions(ctx context.Context, p ac.Principal) ([]
 	now := x.s.now()
 	held := map[ac.Permission]bool{}
 	for _, g := range grants {
-		if g.RevokedAt != nil || (g.NotBefore != nil && now.Before(*g.NotBefore)) || (g.ExpiresAt != nil && !now.Before(*g.ExpiresAt)) {
+		if g.Status != ac.GrantActive || g.RevokedAt != nil || (g.NotBefore != nil && now.Before(*g.NotBefore)) || (g.ExpiresAt != nil && !now.Before(*g.ExpiresAt)) {
 			continue
 		}
 		for _, perm := range roles[g.Role] {
@@ -131,7 +131,7 @@ func (x *accessService) ListOrganizations(ctx context.Context, _ *pb.ListOrganiz
 func (x *accessService) CreateUser(ctx context.Context, r *pb.CreateUserRequest) (*pb.CreateUserResponse, error) {
 	u, pw, err := x.svc().CreateUser(ctx, change(ctx, r.GetReason()), ac.NewUser{
 		Username: r.GetUsername(), DisplayName: r.GetDisplayName(), Email: r.GetEmail(), Phone: r.GetPhone(),
-		OrgID: r.GetOrgId(), Password: r.GetPassword(),
+		OrgID: r.GetOrgId(),
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (x *accessService) DisableUser(ctx context.Context, r *pb.DisableUserReques
 }
 
 func (x *accessService) ResetPassword(ctx context.Context, r *pb.ResetPasswordRequest) (*pb.ResetPasswordResponse, error) {
-	pw, err := x.svc().ResetPassword(ctx, change(ctx, r.GetReason()), r.GetId(), r.GetPassword())
+	pw, err := x.svc().ResetPassword(ctx, change(ctx, r.GetReason()), r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -186,11 +186,61 @@ func (x *accessService) ListRoles(ctx context.Context, _ *pb.ListRolesRequest) (
 	if err != nil {
 		return nil, err
 	}
+	pending, err := x.pendingRoleChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &pb.ListRolesResponse{}
 	for _, r := range rs {
-		out.Roles = append(out.Roles, rolePB(r))
+		out.Roles = append(out.Roles, rolePB(r, pending))
 	}
 	return out, nil
+}
+
+// pendingRoleChanges lists the pending role changes for callers who may see
+// them (grant.manage or grant.approve), nothing for others.
+func (x *accessService) pendingRoleChanges(ctx context.Context) ([]ac.RoleChange, error) {
+	p := mustPrincipal(ctx)
+	if !x.s.allowed(p, ac.PermGrantManage) && !x.s.allowed(p, ac.PermGrantApprove) {
+		return nil, nil
+	}
+	return x.svc().ListRoleChanges(ctx, p, true)
+}
+
+func (x *accessService) ListRoleChanges(ctx context.Context, r *pb.ListRoleChangesRequest) (*pb.ListRoleChangesResponse, error) {
+	cs, err := x.svc().ListRoleChanges(ctx, mustPrincipal(ctx), r.GetPending())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListRoleChangesResponse{}
+	for _, c := range cs {
+		out.Changes = append(out.Changes, roleChangePB(c))
+	}
+	return out, nil
+}
+
+func (x *accessService) ApproveRoleChange(ctx context.Context, r *pb.ApproveRoleChangeRequest) (*pb.Role, error) {
+	role, err := x.svc().ApproveRoleChange(ctx, change(ctx, r.GetReason()), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return x.roleWithPending(ctx, role)
+}
+
+func (x *accessService) RejectRoleChange(ctx context.Context, r *pb.RejectRoleChangeRequest) (*pb.Role, error) {
+	role, err := x.svc().RejectRoleChange(ctx, change(ctx, r.GetReason()), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return x.roleWithPending(ctx, role)
+}
+
+func (x *accessService) roleWithPending(ctx context.Context, role ac.Role) (*pb.Role, error) {
+	pending, err := x.pendingRoleChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rolePB(role, pending), nil
 }
 
 func (x *accessService) UpdateRole(ctx context.Context, r *pb.UpdateRoleRequest) (*pb.Role, error) {
@@ -198,11 +248,11 @@ func (x *accessService) UpdateRole(ctx context.Context, r *pb.UpdateRoleRequest)
 	for i, p := range r.GetPermissions() {
 		perms[i] = ac.Permission(p)
 	}
-	role, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetName(), perms)
+	role, _, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetName(), perms)
 	if err != nil {
 		return nil, err
 	}
-	return rolePB(role), nil
+	return x.roleWithPending(ctx, role)
 }
 
 func (x *accessService) CreateGrant(ctx context.Context, r *pb.CreateGrantRequest) (*pb.Grant, error) {
@@ -224,10 +274,10 @@ func (x *accessService) CreateGrant(ctx context.Context, r *pb.CreateGrantReques
 func (x *accessService) ListGrants(ctx context.Context, r *pb.ListGrantsRequest) (*pb.ListGrantsResponse, error) {
 	p := mustPrincipal(ctx)
 	uid := r.GetUserId()
-	if uid == "" && !x.s.allowed(p, ac.PermGrantManage) {
-		uid = p.UserID // without grant.manage, "all" means one's own
+	if uid == "" && !x.s.allowed(p, ac.PermGrantManage) && !x.s.allowed(p, ac.PermGrantApprove) {
+		uid = p.UserID // without grant.manage or grant.approve, "all" means one's own
 	}
-	gs, err := x.svc().ListGrants(ctx, p, ac.GrantFilter{UserID: uid, IncludeRevoked: r.GetIncludeRevoked()})
+	gs, err := x.svc().ListGrants(ctx, p, ac.GrantFilter{UserID: uid, IncludeRevoked: r.GetIncludeRevoked(), Pending: r.GetPending()})
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +290,22 @@ func (x *accessService) ListGrants(ctx context.Context, r *pb.ListGrantsRequest)
 
 func (x *accessService) RevokeGrant(ctx context.Context, r *pb.RevokeGrantRequest) (*pb.RevokeGrantResponse, error) {
 	return &pb.RevokeGrantResponse{}, x.svc().RevokeGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+}
+
+func (x *accessService) ApproveGrant(ctx context.Context, r *pb.ApproveGrantRequest) (*pb.Grant, error) {
+	g, err := x.svc().ApproveGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return grantPB(g), nil
+}
+
+func (x *accessService) RejectGrant(ctx context.Context, r *pb.RejectGrantRequest) (*pb.Grant, error) {
+	g, err := x.svc().RejectGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return grantPB(g), nil
 }
 
 func (x *accessService) CreateDenyRule(ctx context.Context, r *pb.CreateDenyRuleRequest) (*pb.DenyRule, error) {
@@ -407,8 +473,21 @@ func orgPB(o ac.Org) *pb.Organization {
 	return &pb.Organization{Id: o.ID, Kind: string(o.Kind), Name: o.Name, CreatedAt: ts(o.CreatedAt)}
 }
 
-func rolePB(r ac.Role) *pb.Role {
-	return &pb.Role{Name: r.Name, Description: r.Description, Permissions: strs(r.Permissions), BuiltIn: r.BuiltIn}
+func rolePB(r ac.Role, pending []ac.RoleChange) *pb.Role {
+	out := &pb.Role{Name: r.Name, Description: r.Description, Permissions: strs(r.Permissions), BuiltIn: r.BuiltIn}
+	for _, c := range pending {
+		if c.Role == r.Name && c.Status == ac.RoleChangePending {
+			out.PendingChanges = append(out.PendingChanges, roleChangePB(c))
+		}
+	}
+	return out
+}
+
+func roleChangePB(c ac.RoleChange) *pb.RoleChange {
+	return &pb.RoleChange{
+		Id: c.ID, Role: c.Role, AddPermissions: strs(c.AddPermissions), RequestedBy: c.RequestedBy, Reason: c.Reason,
+		CreatedAt: ts(c.CreatedAt), Status: string(c.Status), DecidedBy: c.DecidedBy, DecidedAt: tsp(c.DecidedAt), DecideReason: c.DecideReason,
+	}
 }
 
 func scopeFromPB(s *pb.Scope) ac.Scope {
@@ -425,6 +504,7 @@ func grantPB(g ac.Grant) *pb.Grant {
 		Scope:     &pb.Scope{All: g.Scope.All, Sites: g.Scope.Sites, Cameras: g.Scope.Cameras, Departments: g.Scope.Departments, Purposes: strs(g.Scope.Purposes)},
 		NotBefore: tsp(g.NotBefore), ExpiresAt: tsp(g.ExpiresAt), GrantedBy: g.GrantedBy, Reason: g.Reason,
 		CreatedAt: ts(g.CreatedAt), RevokedAt: tsp(g.RevokedAt), RevokedBy: g.RevokedBy, RevokeReason: g.RevokeReason,
+		Status: string(g.Status), DecidedBy: g.DecidedBy, DecidedAt: tsp(g.DecidedAt), DecideReason: g.DecideReason,
 	}
 	if g.AllowedHours != nil {
 		out.AllowedHours = &pb.HourRange{From: int32(g.AllowedHours.From), To: int32(g.AllowedHours.To)}

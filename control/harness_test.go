@@ -232,16 +232,16 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 		case "contractor":
 			org = company.ID
 		}
-		u, _, err := svc.CreateUser(ctx, by, ac.NewUser{Username: "u-" + role, DisplayName: role, OrgID: org, Password: testPassword})
-		if err != nil {
-			t.Fatalf("create %s: %v", role, err)
-		}
 		scope := ac.Scope{All: true}
 		if role == "contractor" {
 			scope = ac.Scope{Sites: []string{"site-a"}, Purposes: []ac.Purpose{ac.PurposeMaintenance}}
 		}
-		if _, err := svc.CreateGrant(ctx, by, ac.NewGrant{UserID: u.ID, Role: role, Scope: scope}); err != nil {
-			t.Fatalf("grant %s: %v", role, err)
+		// The privileged setup path: accounts with their own password and
+		// grants in force at once (four eyes are tested on their own).
+		u, err := svc.Provision(ctx, "test setup", ac.NewUser{Username: "u-" + role, DisplayName: role, OrgID: org}, testPassword,
+			ac.NewGrant{Role: role, Scope: scope})
+		if err != nil {
+			t.Fatalf("create %s: %v", role, err)
 		}
 		h.users[role] = u
 	}

@@ -18,6 +18,9 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		}
 	}
 	ctx, err := s.authorize(ctx, info.FullMethod)
+	if err == nil {
+		err = s.passwordGate(ctx, info.FullMethod)
+	}
 	if err != nil {
 		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
 		s.metrics.observe(info.FullMethod, err)
@@ -50,6 +53,9 @@ func (w *wrappedStream) RecvMsg(m any) error {
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authorize(ss.Context(), info.FullMethod)
+	if err == nil {
+		err = s.passwordGate(ctx, info.FullMethod)
+	}
 	if err != nil {
 		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
 		s.metrics.observe(info.FullMethod, err)

@@ -17,7 +17,7 @@ import (
 // written out here independently, so that a change to either shows.
 var rolePerms = map[string][]ac.Permission{
 	"operator":   {ac.PermLiveView, ac.PermPlaybackView, ac.PermPTZControl, ac.PermSnapshotView, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck},
-	"manager":    {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermExportApprove, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck, ac.PermReportRead, ac.PermRequestHandle, ac.PermSessionManage, ac.PermPolicyPublish},
+	"manager":    {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermExportApprove, ac.PermDeviceRead, ac.PermHealthRead, ac.PermAlarmAck, ac.PermReportRead, ac.PermRequestHandle, ac.PermSessionManage, ac.PermPolicyPublish, ac.PermGrantApprove},
 	"police":     {ac.PermLiveView, ac.PermPlaybackView, ac.PermSnapshotView, ac.PermExportRequest, ac.PermDeviceRead},
 	"technician": {ac.PermDeviceRead, ac.PermDeviceDiscover, ac.PermDeviceRegister, ac.PermDeviceConfigure, ac.PermHealthRead, ac.PermAlarmAck},
 	"contractor": {ac.PermLiveView, ac.PermDeviceRead, ac.PermDeviceConfigure, ac.PermHealthRead},

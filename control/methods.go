@@ -1,11 +1,14 @@
 package control
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -60,8 +63,17 @@ var methods = map[string]access{
 	gwanjev1.AccessService_ResetPassword_FullMethodName:      need(ac.PermUserManage),
 	gwanjev1.AccessService_ListRoles_FullMethodName:          loggedIn(), // roles and their permissions are not secret
 	gwanjev1.AccessService_UpdateRole_FullMethodName:         need(ac.PermGrantManage),
-	gwanjev1.AccessService_CreateGrant_FullMethodName:        need(ac.PermGrantManage),
-	// Own grants for anyone; others' need grant.manage (checked by accesscontrol).
+	// Four eyes: role changes and grants that give footage rights wait for
+	// someone with grant.approve (never the requester; checked by
+	// accesscontrol).
+	gwanjev1.AccessService_ListRoleChanges_FullMethodName:   need(ac.PermGrantManage, ac.PermGrantApprove),
+	gwanjev1.AccessService_ApproveRoleChange_FullMethodName: need(ac.PermGrantApprove),
+	gwanjev1.AccessService_RejectRoleChange_FullMethodName:  need(ac.PermGrantApprove),
+	gwanjev1.AccessService_ApproveGrant_FullMethodName:      need(ac.PermGrantApprove),
+	gwanjev1.AccessService_RejectGrant_FullMethodName:       need(ac.PermGrantApprove),
+	gwanjev1.AccessService_CreateGrant_FullMethodName:       need(ac.PermGrantManage),
+	// Own grants for anyone; others' (and the pending ones) need grant.manage
+	// or grant.approve (checked by accesscontrol).
 	gwanjev1.AccessService_ListGrants_FullMethodName:     loggedIn(),
 	gwanjev1.AccessService_RevokeGrant_FullMethodName:    need(ac.PermGrantManage),
 	gwanjev1.AccessService_CreateDenyRule_FullMethodName: need(ac.PermGrantManage),
@@ -163,4 +175,27 @@ func checkMethodTable(srv *grpc.Server) error {
 		return fmt.Errorf("control: methods without an entry in the permission table: %v", missing)
 	}
 	return nil
+}
+
+// duringPasswordChange lists the only methods a session may call while its
+// password must still be changed (a one-time password set by someone
+// else): change it, see who one is, leave.
+var duringPasswordChange = map[string]bool{
+	gwanjev1.AccessService_ChangePassword_FullMethodName: true,
+	gwanjev1.AccessService_WhoAmI_FullMethodName:         true,
+	gwanjev1.AccessService_Logout_FullMethodName:         true,
+}
+
+var errChangePassword = status.Error(codes.FailedPrecondition,
+	"this account has a one-time password: change it first (gwanje passwd); until then the session can do nothing else")
+
+// passwordGate refuses every method but those of duringPasswordChange to a
+// session whose password must be changed. The refusal is audited.
+func (s *Server) passwordGate(ctx context.Context, method string) error {
+	p, ok := principalFrom(ctx)
+	if !ok || !p.MustChangePassword || duringPasswordChange[method] {
+		return nil
+	}
+	s.auditDenied(ctx, p, "access.denied", method, "", string(ac.ReasonPasswordChange))
+	return errChangePassword
 }

@@ -19,8 +19,8 @@ import (
 func init() {
 	register(command{name: "users", summary: "users list|create|disable|reset-password (administrators)", run: runUsers})
 	register(command{name: "orgs", summary: "orgs list|create: departments, police units, contractor companies", run: runOrgs})
-	register(command{name: "roles", summary: "roles list: the roles and their permissions", run: runRoles})
-	register(command{name: "grants", summary: "grants list|create|revoke: who may do what where, until when", run: runGrants})
+	register(command{name: "roles", summary: "roles list|update|pending|approve|reject: the roles, their permissions and pending changes", run: runRoles})
+	register(command{name: "grants", summary: "grants list|create|revoke|pending|approve|reject: who may do what where, until when (footage rights need a second person's approval)", run: runGrants})
 	register(command{name: "contracts", summary: "contracts list|create|end: contractor companies' contracts", run: runContracts})
 	register(command{name: "sessions", summary: "sessions list|revoke: login sessions", run: runSessions})
 }
@@ -157,8 +157,9 @@ func runUsers(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "one-time password: %s (must be changed at the next login)\n", res.GetOneTimePassword())
-			return nil
+			return c.print(res, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "one-time password\t%s (give it to the person; their sessions ended and it must be changed at the next login)\n", res.GetOneTimePassword())
+			})
 		},
 	})
 }
@@ -229,13 +230,116 @@ func runRoles(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			return c.print(r, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ROLE\tPERMISSIONS\tDESCRIPTION")
+				fmt.Fprintln(w, "ROLE\tPERMISSIONS\tPENDING\tDESCRIPTION")
 				for _, ro := range r.GetRoles() {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", ro.GetName(), strings.Join(ro.GetPermissions(), ","), ro.GetDescription())
+					var pending []string
+					for _, ch := range ro.GetPendingChanges() {
+						pending = append(pending, "+"+strings.Join(ch.GetAddPermissions(), ",+"))
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", ro.GetName(), strings.Join(ro.GetPermissions(), ","), orDash(strings.Join(pending, " ")), ro.GetDescription())
 				}
 			})
 		},
+		"update": func(ctx context.Context, c *cli, args []string) error {
+			fs := newFlags("roles update", c)
+			name := fs.String("role", "", "role (required)")
+			ps := fs.String("permissions", "", "the role's new permissions, comma-separated (required)")
+			reason := fs.String("reason", "", "why (required)")
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if err := required(fs, "role", "permissions", "reason"); err != nil {
+				return err
+			}
+			ctx, cancel, cl, err := c.access(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			ro, err := cl.UpdateRole(ctx, &pb.UpdateRoleRequest{Name: *name, Permissions: list(*ps), Reason: *reason})
+			if err != nil {
+				return err
+			}
+			return c.print(ro, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "role\t%s\n", ro.GetName())
+				fmt.Fprintf(w, "permissions now\t%s\n", strings.Join(ro.GetPermissions(), ","))
+				for _, ch := range ro.GetPendingChanges() {
+					fmt.Fprintf(w, "waiting for approval\t%s (change %s: a second person approves with gwanje roles approve)\n", strings.Join(ch.GetAddPermissions(), ","), ch.GetId())
+				}
+			})
+		},
+		"pending": func(ctx context.Context, c *cli, args []string) error {
+			if err := newFlags("roles pending", c).Parse(args); err != nil {
+				return err
+			}
+			ctx, cancel, cl, err := c.access(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			r, err := cl.ListRoleChanges(ctx, &pb.ListRoleChangesRequest{Pending: true})
+			if err != nil {
+				return err
+			}
+			return c.print(r, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tROLE\tADD\tREQUESTED BY\tAT\tREASON")
+				for _, ch := range r.GetChanges() {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ch.GetId(), ch.GetRole(), strings.Join(ch.GetAddPermissions(), ","), ch.GetRequestedBy(), fmtTime(ch.GetCreatedAt()), ch.GetReason())
+				}
+			})
+		},
+		"approve": func(ctx context.Context, c *cli, args []string) error {
+			return decideRoleChange(ctx, c, "roles approve", args, true)
+		},
+		"reject": func(ctx context.Context, c *cli, args []string) error {
+			return decideRoleChange(ctx, c, "roles reject", args, false)
+		},
 	})
+}
+
+func decideRoleChange(ctx context.Context, c *cli, name string, args []string, approve bool) error {
+	fs := newFlags(name, c)
+	id := fs.String("id", "", "role change id (required; gwanje roles pending)")
+	reason := fs.String("reason", "", "why (required to reject)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req := []string{"id"}
+	if !approve {
+		req = append(req, "reason")
+	}
+	if err := required(fs, req...); err != nil {
+		return err
+	}
+	ctx, cancel, cl, err := c.access(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	var ro *pb.Role
+	if approve {
+		ro, err = cl.ApproveRoleChange(ctx, &pb.ApproveRoleChangeRequest{Id: *id, Reason: *reason})
+	} else {
+		ro, err = cl.RejectRoleChange(ctx, &pb.RejectRoleChangeRequest{Id: *id, Reason: *reason})
+	}
+	if err != nil {
+		return err
+	}
+	verb := "rejected"
+	if approve {
+		verb = "approved"
+	}
+	return c.print(ro, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s\tchange %s\n", verb, *id)
+		fmt.Fprintf(w, "role\t%s: %s\n", ro.GetName(), strings.Join(ro.GetPermissions(), ","))
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func runGrants(ctx context.Context, c *cli, args []string) error {
@@ -256,12 +360,28 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.print(r, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tUSER\tROLE\tSCOPE\tFROM\tUNTIL\tREASON")
-				for _, g := range r.GetGrants() {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.GetId(), g.GetUserId(), g.GetRole(), scopeText(g.GetScope()), fmtTime(g.GetNotBefore()), fmtTime(g.GetExpiresAt()), g.GetReason())
-				}
-			})
+			return printGrants(c, r)
+		},
+		"pending": func(ctx context.Context, c *cli, args []string) error {
+			if err := newFlags("grants pending", c).Parse(args); err != nil {
+				return err
+			}
+			ctx, cancel, cl, err := c.access(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			r, err := cl.ListGrants(ctx, &pb.ListGrantsRequest{Pending: true})
+			if err != nil {
+				return err
+			}
+			return printGrants(c, r)
+		},
+		"approve": func(ctx context.Context, c *cli, args []string) error {
+			return decideGrant(ctx, c, "grants approve", args, true)
+		},
+		"reject": func(ctx context.Context, c *cli, args []string) error {
+			return decideGrant(ctx, c, "grants reject", args, false)
 		},
 		"create": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("grants create", c)
@@ -303,6 +423,11 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			return c.print(g, func(w *tabwriter.Writer) {
+				if g.GetStatus() == "pending" {
+					fmt.Fprintf(w, "requested\t%s to %s over %s (%s)\n", g.GetRole(), g.GetUserId(), scopeText(g.GetScope()), g.GetId())
+					fmt.Fprintln(w, "waiting for approval\tthe role gives footage rights: a second person approves with gwanje grants approve")
+					return
+				}
 				fmt.Fprintf(w, "granted\t%s to %s over %s (%s)\n", g.GetRole(), g.GetUserId(), scopeText(g.GetScope()), g.GetId())
 			})
 		},
@@ -324,6 +449,53 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 			_, err = cl.RevokeGrant(ctx, &pb.RevokeGrantRequest{Id: *id, Reason: *reason})
 			return err
 		},
+	})
+}
+
+func printGrants(c *cli, r *pb.ListGrantsResponse) error {
+	return c.print(r, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ID\tUSER\tROLE\tSCOPE\tFROM\tUNTIL\tSTATUS\tBY\tREASON")
+		for _, g := range r.GetGrants() {
+			st := g.GetStatus()
+			if g.GetRevokedAt() != nil {
+				st = "revoked"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.GetId(), g.GetUserId(), g.GetRole(), scopeText(g.GetScope()),
+				fmtTime(g.GetNotBefore()), fmtTime(g.GetExpiresAt()), st, orDash(g.GetGrantedBy()), g.GetReason())
+		}
+	})
+}
+
+func decideGrant(ctx context.Context, c *cli, name string, args []string, approve bool) error {
+	fs := newFlags(name, c)
+	id := fs.String("id", "", "grant id (required; gwanje grants pending)")
+	reason := fs.String("reason", "", "why (required to reject)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req := []string{"id"}
+	if !approve {
+		req = append(req, "reason")
+	}
+	if err := required(fs, req...); err != nil {
+		return err
+	}
+	ctx, cancel, cl, err := c.access(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	var g *pb.Grant
+	if approve {
+		g, err = cl.ApproveGrant(ctx, &pb.ApproveGrantRequest{Id: *id, Reason: *reason})
+	} else {
+		g, err = cl.RejectGrant(ctx, &pb.RejectGrantRequest{Id: *id, Reason: *reason})
+	}
+	if err != nil {
+		return err
+	}
+	return c.print(g, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "%s\t%s to %s over %s (%s)\n", g.GetStatus(), g.GetRole(), g.GetUserId(), scopeText(g.GetScope()), g.GetId())
 	})
 }
 

@@ -116,7 +116,7 @@ func (c *cli) readSecret(prompt string, fromStdin bool) (string, error) {
 func runLogin(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("login", c)
 	user := fs.String("user", "", "username (required)")
-	stdin := fs.Bool("password-stdin", false, "read the password from standard input (one line)")
+	stdin := fs.Bool("password-stdin", false, "read the password from standard input (one line; a second line is the new password when a one-time password must be changed)")
 	code := fs.String("totp", "", "TOTP code, for accounts with a second factor")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -149,10 +149,35 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(w, "roles\t%s\n", strings.Join(p.GetRoles(), ", "))
 		fmt.Fprintf(w, "session ends\t%s\n", res.GetExpiresAt().AsTime().Local().Format("2006-01-02 15:04"))
 	})
-	if p.GetMustChangePassword() {
-		fmt.Fprintln(c.stderr, "You must change your password before anything else: gwanje passwd")
+	if err != nil || !p.GetMustChangePassword() {
+		return err
 	}
-	return err
+	// A one-time password (set by an administrator): the session can do
+	// nothing but change it, so change it now.
+	fmt.Fprintln(c.stderr, "This is a one-time password: you must choose your own password now (until then this session can do nothing else).")
+	next, err := c.readSecret("new password: ", *stdin)
+	if err != nil {
+		return fmt.Errorf("the password was not changed (%w): run gwanje passwd", err)
+	}
+	if !*stdin {
+		again, err := c.readSecret("new password again: ", false)
+		if err != nil {
+			return fmt.Errorf("the password was not changed (%w): run gwanje passwd", err)
+		}
+		if again != next {
+			return errors.New("the two new passwords differ; the password was not changed: run gwanje passwd")
+		}
+	}
+	actx, acancel, cl, err := c.access(ctx)
+	if err != nil {
+		return err
+	}
+	defer acancel()
+	if _, err := cl.ChangePassword(actx, &pb.ChangePasswordRequest{CurrentPassword: pw, NewPassword: next}); err != nil {
+		return fmt.Errorf("the password was not changed: %w (try again with gwanje passwd)", err)
+	}
+	fmt.Fprintln(c.stderr, "password changed")
+	return nil
 }
 
 func runLogout(ctx context.Context, c *cli, args []string) error {

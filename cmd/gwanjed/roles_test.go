@@ -82,14 +82,35 @@ func TestControlAndStreamNodeInSeparateProcesses(t *testing.T) {
 	if err != nil || len(orgs.Organizations) == 0 {
 		t.Fatalf("orgs: %v", err)
 	}
+	// Accounts get one-time passwords their owners replace; footage rights
+	// take effect when the first start's responsible manager approves them.
 	const pw = "roles-user-Passw0rd"
+	activate := func(user, oneTime string) context.Context {
+		ctx := login(user, oneTime)
+		if _, err := acc.ChangePassword(ctx, &pb.ChangePasswordRequest{CurrentPassword: oneTime, NewPassword: pw}); err != nil {
+			t.Fatalf("change %s's one-time password: %v", user, err)
+		}
+		return ctx
+	}
+	mgrPW := regexp.MustCompile(`responsible manager "manager" .*one-time password (\S+)`).FindStringSubmatch(a.output())
+	if mgrPW == nil {
+		t.Fatalf("no one-time password for the first responsible manager in %s", a.output())
+	}
+	approver := activate("manager", mgrPW[1])
 	for _, role := range []string{"technician", "operator", "manager"} {
-		u, err := acc.CreateUser(admin, &pb.CreateUserRequest{Username: "t-" + role, DisplayName: role, OrgId: orgs.Organizations[0].Id, Password: pw, Reason: "test"})
+		u, err := acc.CreateUser(admin, &pb.CreateUserRequest{Username: "t-" + role, DisplayName: role, OrgId: orgs.Organizations[0].Id, Reason: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := acc.CreateGrant(admin, &pb.CreateGrantRequest{UserId: u.User.Id, Role: role, Scope: &pb.Scope{All: true}, Reason: "test"}); err != nil {
+		activate("t-"+role, u.InitialPassword)
+		g, err := acc.CreateGrant(admin, &pb.CreateGrantRequest{UserId: u.User.Id, Role: role, Scope: &pb.Scope{All: true}, Reason: "test"})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if g.Status == "pending" {
+			if _, err := acc.ApproveGrant(approver, &pb.ApproveGrantRequest{Id: g.Id, Reason: "test"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	dev := pb.NewDeviceServiceClient(conn)

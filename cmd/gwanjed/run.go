@@ -173,7 +173,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		adminUser, adminPassword = accesscontrol.RoleAdmin, demoPassword
 	}
-	boot, err := access.Bootstrap(ctx, accesscontrol.BootstrapConfig{Username: adminUser, Password: adminPassword})
+	// In demo mode the first responsible manager is the demo account
+	// "manager", with the demo password.
+	boot, err := access.Bootstrap(ctx, accesscontrol.BootstrapConfig{Username: adminUser, Password: adminPassword, ManagerPassword: demoPassword})
 	if err != nil {
 		return err
 	}
@@ -193,6 +195,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if boot.Created && boot.Password != "" {
 		// Printed to the console once, never logged.
 		fmt.Fprintf(os.Stderr, "\n  first start: administrator %q created with one-time password %s\n  (log in with 'gwanje login --user %s'; you must change it at the first login)\n\n", boot.Username, boot.Password, boot.Username)
+	}
+	if boot.Created && boot.ManagerPassword != "" {
+		// The first approver of footage rights (four eyes); printed once.
+		fmt.Fprintf(os.Stderr, "  first start: responsible manager %q (approves footage rights) created with one-time password %s\n  (hand it to the manager, who must change it at the first login)\n\n", boot.ManagerUsername, boot.ManagerPassword)
 	}
 	// Stream nodes register in NATS KV; control picks one per camera.
 	nodes, err := stream.NewNodes(ctx, bus.JS, stream.NodesConfig{Logger: log})

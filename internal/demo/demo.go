@@ -152,6 +152,11 @@ func setup(ctx context.Context, cfg Config, res *Result) error {
 		cfg.Logger.Info("demo: camera registered", "camera", r.Camera.ID, "name", f.Name, "device", info.Manufacturer+" "+info.Model)
 	}
 
+	// The accounts are provisioned with the demo password and their grants
+	// in force at once (accesscontrol.Provision): the privileged setup path,
+	// outside the one-time-password and four-eyes rules that the API
+	// enforces. admin and manager are the first start's (gwanjed bootstraps
+	// them with the demo password in demo mode).
 	for _, role := range Roles {
 		org := orgs[ac.OrgDepartment].ID
 		scope := ac.Scope{All: true}
@@ -164,17 +169,39 @@ func setup(ctx context.Context, cfg Config, res *Result) error {
 			scope = ac.Scope{Sites: []string{park.ID}, Purposes: []ac.Purpose{ac.PurposeMaintenance}}
 		case ac.RoleAdmin:
 			continue // the bootstrap administrator, named admin
+		case ac.RoleManager:
+			if err := moveBootstrapManager(ctx, cfg, by, org); err != nil {
+				return err
+			}
+			continue
 		}
-		u, _, err := cfg.Access.CreateUser(ctx, by, ac.NewUser{Username: role, DisplayName: "데모 " + role, OrgID: org, Password: cfg.Password})
-		if err != nil {
+		if _, err := cfg.Access.Provision(ctx, "demo setup", ac.NewUser{Username: role, DisplayName: "데모 " + role, OrgID: org}, cfg.Password,
+			ac.NewGrant{Role: role, Scope: scope}); err != nil {
 			return fmt.Errorf("demo: account %s: %w", role, err)
-		}
-		if _, err := cfg.Access.CreateGrant(ctx, by, ac.NewGrant{UserID: u.ID, Role: role, Scope: scope}); err != nil {
-			return fmt.Errorf("demo: grant %s: %w", role, err)
 		}
 	}
 	res.Accounts = Roles
 	return cfg.Access.Reload(ctx)
+}
+
+// moveBootstrapManager puts the first start's responsible manager, named
+// manager, into the demo department.
+func moveBootstrapManager(ctx context.Context, cfg Config, by ac.Change, org string) error {
+	users, err := cfg.Access.ListUsers(ctx, by.By, ac.UserFilter{})
+	if err != nil {
+		return fmt.Errorf("demo: account manager: %w", err)
+	}
+	for _, u := range users {
+		if u.Username == ac.RoleManager {
+			name := "데모 manager"
+			_, err := cfg.Access.UpdateUser(ctx, by, u.ID, ac.UserUpdate{DisplayName: &name, OrgID: &org})
+			if err != nil {
+				return fmt.Errorf("demo: account manager: %w", err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("demo: the first start made no account named manager: this data dir was made by an older gwanjed (use a new --data-dir)")
 }
 
 // adminPrincipal logs in as the bootstrap administrator "admin" with the

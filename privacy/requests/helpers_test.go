@@ -140,14 +140,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 		{"operator1", ac.RoleOperator, ac.OrgDepartment, ac.Scope{All: true, Purposes: purposes}},
 		{"contractor1", "", ac.OrgContractor, ac.Scope{}},
 	} {
-		usr, _, err := acs.CreateUser(ctx, by, ac.NewUser{Username: u.name, DisplayName: u.name, OrgID: orgs[u.org], Password: password})
+		var grants []ac.NewGrant
+		if u.role != "" {
+			grants = append(grants, ac.NewGrant{Role: u.role, Scope: u.scope})
+		}
+		usr, err := acs.Provision(ctx, "test setup", ac.NewUser{Username: u.name, DisplayName: u.name, OrgID: orgs[u.org]}, password, grants...)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if u.role != "" {
-			if _, err := acs.CreateGrant(ctx, by, ac.NewGrant{UserID: usr.ID, Role: u.role, Scope: u.scope}); err != nil {
-				t.Fatal(err)
-			}
 		}
 		e.users[u.name] = ac.Principal{UserID: usr.ID, Username: u.name, OrgID: orgs[u.org], Roles: []string{u.role}, ClientAddr: "127.0.0.1:5000"}
 	}
