@@ -19,7 +19,7 @@ func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
 	cl := pb.NewAuditServiceClient(h.conn)
 	ctx := h.as("auditor")
 
-	res, err := cl.QueryEntries(ctx, &pb.QueryEntriesRequest{Types: []string{"grant.*"}, Username: "root"})
+	res, err := cl.QueryEntries(ctx, &pb.QueryEntriesRequest{Types: []string{"grant.*"}, Username: "system:provision"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
 		t.Fatalf("want the %d grants of the setup, got %d entries", len(roles), len(res.Entries))
 	}
 	for _, e := range res.Entries {
-		if e.Username != "root" || e.Outcome != "success" || len(e.Hash) != 32 {
+		if e.Username != "system:provision" || e.Outcome != "success" || len(e.Hash) != 32 {
 			t.Fatalf("entry %+v", e)
 		}
 	}
