@@ -57,7 +57,9 @@ func TestFourEyesCLI(t *testing.T) {
 		t.Fatalf("users create: %d %s %s", code, out, errs)
 	}
 	oneTime := strings.Fields(out[strings.Index(out, "one-time password")+len("one-time password"):])[0]
-	var users struct{ Users []struct{ Id, Username string } }
+	var users struct {
+		Users []struct{ Id, Username string }
+	}
 	jsonOut(&users, "users", "list")
 	var id string
 	for _, u := range users.Users {
