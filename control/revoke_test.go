@@ -220,8 +220,17 @@ func (h *harness) coverByContract(id string) {
 	}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.access.CreateGrant(ctx, by, ac.NewGrant{UserID: u.ID, Role: "contractor",
-		Scope: ac.Scope{Sites: []string{cam.SiteID}, Purposes: []ac.Purpose{ac.PurposeMaintenance}}}); err != nil {
+	g, err := h.access.CreateGrant(ctx, by, ac.NewGrant{UserID: u.ID, Role: "contractor",
+		Scope: ac.Scope{Sites: []string{cam.SiteID}, Purposes: []ac.Purpose{ac.PurposeMaintenance}}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	// live.view: the grant waits for a second person (a manager).
+	mgr, err := h.access.Authenticate(ctx, h.tokens["manager"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.access.ApproveGrant(ctx, ac.Change{By: mgr, Reason: "test setup"}, g.ID); err != nil {
 		h.t.Fatal(err)
 	}
 	if err := h.access.Reload(ctx); err != nil {
