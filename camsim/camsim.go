@@ -52,6 +52,8 @@ type Config struct {
 	OversizedBytes int64
 	// Faults are in force from the start.
 	Faults Faults
+	// Quirks are vendor habits the camera shows.
+	Quirks Quirks
 	// Logger receives debug and warning logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -80,6 +82,24 @@ type Faults struct {
 	Motion bool `json:"motion,omitempty"`
 	// Tamper raises the tamper event.
 	Tamper bool `json:"tamper,omitempty"`
+	// ClockFault answers GetSystemDateAndTime with a ter:ActionNotSupported fault.
+	ClockFault bool `json:"clock_fault,omitempty"`
+	// StreamURIFault answers GetStreamUri (Media and Media2) with a ter:Action fault.
+	StreamURIFault bool `json:"stream_uri_fault,omitempty"`
+	// RTSPRefused closes the RTSP listener (connections are refused) while
+	// ONVIF keeps answering: a stream whose network path is not built yet.
+	RTSPRefused bool `json:"rtsp_refused,omitempty"`
+}
+
+// Quirks are vendor habits seen on real cameras; the zero value has none.
+type Quirks struct {
+	// CredentialsInPath puts the credentials in the path of the stream URIs
+	// (rtsp://host:port/user=admin_password=secret_channel=1_stream=0.sdp);
+	// the RTSP server accepts those paths only with the right credentials.
+	CredentialsInPath bool `json:"credentials_in_path,omitempty"`
+	// MotionValueItem reports the motion state in a tt:SimpleItem named
+	// "Value" (Value="True"/"False") instead of IsMotion or State.
+	MotionValueItem bool `json:"motion_value_item,omitempty"`
 }
 
 // Info is the identity and addresses of a camera, as written to manifests.
@@ -352,6 +372,10 @@ func (c *Camera) bringUpLocked() error {
 	c.httpLn = ln
 	c.udp = udp
 	c.rtsp = rs
+	if c.faults.RTSPRefused {
+		rs.close()
+		c.rtsp = nil
+	}
 	c.up = true
 	srv := c.httpSrv
 	c.wg.Add(2)
@@ -381,7 +405,9 @@ func (c *Camera) bringDownLocked() {
 	// not registered it yet, and the port must be free now.
 	_ = c.httpLn.Close()
 	_ = c.udp.Close()
-	c.rtsp.close()
+	if c.rtsp != nil {
+		c.rtsp.close()
+	}
 	c.stopMulticastLocked()
 	if !c.closed {
 		// Keep the ports for when the camera comes back.
@@ -420,6 +446,16 @@ func (c *Camera) SetFaults(f Faults) {
 	case !f.Offline && !c.up && !c.rebooting:
 		if err := c.bringUpLocked(); err != nil {
 			c.log.Warn("camera could not come back", "err", err)
+		}
+	case c.up && f.RTSPRefused && c.rtsp != nil:
+		c.rtsp.close()
+		c.rtsp = nil
+	case c.up && !f.RTSPRefused && c.rtsp == nil:
+		rs, err := newRTSPServer(c, net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.rtspPort)))
+		if err != nil {
+			c.log.Warn("camera RTSP could not come back", "err", err)
+		} else {
+			c.rtsp = rs
 		}
 	}
 	c.notifyLocked()
@@ -481,6 +517,10 @@ func (c *Camera) nowLocked() time.Time {
 func (c *Camera) password() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.passwordLocked()
+}
+
+func (c *Camera) passwordLocked() string {
 	if c.faults.WrongPassword {
 		return c.cfg.Password + "-changed-on-site"
 	}
@@ -536,6 +576,9 @@ func (c *Camera) RTSPURL(profile string) string {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cfg.Quirks.CredentialsInPath {
+		return "rtsp://" + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.rtspPort)) + credPath(c.cfg.Username, c.passwordLocked(), c.d.profileIndex(p))
+	}
 	return "rtsp://" + net.JoinHostPort(c.cfg.Host, strconv.Itoa(c.rtspPort)) + p.rtspPath
 }
 

@@ -227,6 +227,21 @@ func (d *dialect) profile(logical string) *profileDef {
 	return nil
 }
 
+// profileIndex is the position of p among the dialect's profiles.
+func (d *dialect) profileIndex(p *profileDef) int {
+	for i := range d.profiles {
+		if &d.profiles[i] == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// credPath is the stream path of profile i for Quirks.CredentialsInPath.
+func credPath(user, pass string, i int) string {
+	return fmt.Sprintf("/user=%s_password=%s_channel=1_stream=%d.sdp", user, pass, i)
+}
+
 func (d *dialect) profileByToken(token string) *profileDef {
 	for i := range d.profiles {
 		if d.profiles[i].token == token {

@@ -65,6 +65,9 @@ func (c *Camera) eventItems() (motion, tamper string) {
 	if strings.Contains(c.d.motionTopic, "CellMotion") {
 		motion = "IsMotion"
 	}
+	if c.cfg.Quirks.MotionValueItem {
+		motion = "Value"
+	}
 	if strings.Contains(c.d.tamperTopic, "Tamper") {
 		tamper = "IsTamper"
 	}
@@ -238,8 +241,12 @@ func (c *Camera) eventMsg(topic, op string, now time.Time, state, motion bool) s
 	} else {
 		src = `<tt:SimpleItem Name="Source" Value="VideoSource_1"/>`
 	}
-	return fmt.Sprintf(`<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">%s</wsnt:Topic><wsnt:Message><tt:Message UtcTime="%s" PropertyOperation="%s"><tt:Source>%s</tt:Source><tt:Data><tt:SimpleItem Name="%s" Value="%t"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>`,
-		topic, c.d.formatTime(now), op, src, item, state)
+	value := strconv.FormatBool(state)
+	if motion && c.cfg.Quirks.MotionValueItem {
+		value = map[bool]string{true: "True", false: "False"}[state] // as such cameras send it
+	}
+	return fmt.Sprintf(`<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">%s</wsnt:Topic><wsnt:Message><tt:Message UtcTime="%s" PropertyOperation="%s"><tt:Source>%s</tt:Source><tt:Data><tt:SimpleItem Name="%s" Value="%s"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>`,
+		topic, c.d.formatTime(now), op, src, item, value)
 }
 
 func (c *Camera) opRenew(r *http.Request, req *request) (string, *soapError) {

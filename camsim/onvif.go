@@ -57,6 +57,12 @@ func actionNotSupported(action string) *soapError {
 		reason: "Optional Action Not Implemented: " + action}
 }
 
+// streamURIFault is what a camera whose stream is not configured answers
+// to GetStreamUri.
+func streamURIFault() *soapError {
+	return &soapError{status: http.StatusInternalServerError, code: "Receiver", subcode: "ter:Action", reason: "GetStreamUri failed: stream is not configured"}
+}
+
 func invalidArg(sub, reason string) *soapError {
 	return &soapError{status: http.StatusBadRequest, code: "Sender", subcode: "ter:InvalidArgVal", sub2: sub, reason: reason}
 }
@@ -88,6 +94,9 @@ func dateTimeXML(prefix string, t time.Time) string {
 }
 
 func (c *Camera) opGetSystemDateAndTime(_ *http.Request, _ *request) (string, *soapError) {
+	if c.Faults().ClockFault {
+		return "", actionNotSupported("GetSystemDateAndTime")
+	}
 	now := c.now().UTC()
 	c.mu.Lock()
 	typ := "Manual"
@@ -385,6 +394,9 @@ func (c *Camera) mediaURI(tag, uri string) string {
 }
 
 func (c *Camera) opGetStreamUri(_ *http.Request, req *request) (string, *soapError) {
+	if c.Faults().StreamURIFault {
+		return "", streamURIFault()
+	}
 	p := c.d.profileByToken(req.op.textAt("ProfileToken"))
 	if p == nil {
 		return "", noProfile(req.op.textAt("ProfileToken"))
@@ -432,6 +444,9 @@ func (c *Camera) opMedia2GetProfiles(_ *http.Request, req *request) (string, *so
 }
 
 func (c *Camera) opMedia2GetStreamUri(_ *http.Request, req *request) (string, *soapError) {
+	if c.Faults().StreamURIFault {
+		return "", streamURIFault()
+	}
 	p := c.d.profileByToken(req.op.textAt("ProfileToken"))
 	if p == nil {
 		return "", noProfile(req.op.textAt("ProfileToken"))

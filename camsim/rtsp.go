@@ -85,6 +85,12 @@ func (rs *rtspServer) profileFor(path, query string) *profileDef {
 		key += "?" + query
 	}
 	for i := range rs.c.d.profiles {
+		if rs.c.cfg.Quirks.CredentialsInPath {
+			if key == credPath(rs.c.cfg.Username, rs.c.password(), i) {
+				return &rs.c.d.profiles[i]
+			}
+			continue
+		}
 		if rs.c.d.profiles[i].rtspPath == key {
 			return &rs.c.d.profiles[i]
 		}

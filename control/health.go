@@ -245,7 +245,7 @@ func HealthTargets(reg interface {
 		for i, t := range ts {
 			out[i] = health.Target{CameraID: t.CameraID, Site: t.SiteID, Department: t.Department, DeviceURL: t.DeviceURL,
 				StreamURL: t.StreamURI, Username: t.Credentials.Username, Password: t.Credentials.Password,
-				Maintenance: t.Maintenance, Events: true}
+				Maintenance: t.Maintenance, Events: true, Pending: t.Pending}
 		}
 		return out, nil
 	})

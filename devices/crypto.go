@@ -75,7 +75,11 @@ func newSealer(key []byte) (*sealer, error) {
 
 // seal encrypts creds bound to the camera id; the result is nonce||ciphertext.
 func (s *sealer) seal(cameraID string, c Credentials) ([]byte, error) {
-	plain, err := json.Marshal(c)
+	return s.sealJSON([]byte(cameraID), c)
+}
+
+func (s *sealer) sealJSON(aad []byte, v any) ([]byte, error) {
+	plain, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +87,7 @@ func (s *sealer) seal(cameraID string, c Credentials) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return s.aead.Seal(nonce, nonce, plain, []byte(cameraID)), nil
+	return s.aead.Seal(nonce, nonce, plain, aad), nil
 }
 
 // addPrevious makes a previous key usable for opening.
@@ -102,24 +106,53 @@ func (s *sealer) addPrevious(key []byte) error {
 }
 
 func (s *sealer) open(cameraID, keyID string, sealed []byte) (Credentials, error) {
+	var c Credentials
+	if err := s.openJSON("credentials", cameraID, []byte(cameraID), keyID, sealed, &c); err != nil {
+		return Credentials{}, err
+	}
+	return c, nil
+}
+
+// openJSON opens what sealJSON sealed under the current or a previous key.
+func (s *sealer) openJSON(what, cameraID string, aad []byte, keyID string, sealed []byte, v any) error {
 	aead := s.aead
 	if keyID != s.keyID {
 		var ok bool
 		if aead, ok = s.old[keyID]; !ok {
-			return Credentials{}, fmt.Errorf("credentials of camera %s are sealed with key %s, which is neither the configured key %s nor a previous key", cameraID, keyID, s.keyID)
+			return fmt.Errorf("%s of camera %s are sealed with key %s, which is neither the configured key %s nor a previous key", what, cameraID, keyID, s.keyID)
 		}
 	}
 	n := aead.NonceSize()
 	if len(sealed) < n {
-		return Credentials{}, fmt.Errorf("credentials of camera %s are truncated", cameraID)
+		return fmt.Errorf("%s of camera %s are truncated", what, cameraID)
 	}
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(cameraID))
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], aad)
 	if err != nil {
-		return Credentials{}, fmt.Errorf("credentials of camera %s cannot be decrypted", cameraID)
+		return fmt.Errorf("%s of camera %s cannot be decrypted", what, cameraID)
 	}
-	var c Credentials
-	if err := json.Unmarshal(plain, &c); err != nil {
-		return Credentials{}, fmt.Errorf("credentials of camera %s are corrupt", cameraID)
+	if err := json.Unmarshal(plain, v); err != nil {
+		return fmt.Errorf("%s of camera %s are corrupt", what, cameraID)
 	}
-	return c, nil
+	return nil
+}
+
+// SecretURIs are the URIs of a camera that carry credentials (in the path
+// or query: rtsp://h/user=admin_password=secret_channel=1_stream=0.sdp).
+// They are sealed like the credentials (AES-256-GCM, the camera id and
+// "/uris" as additional data); the registry's clear columns hold them
+// redacted. Keys are "stream:" + profile token and "snapshot".
+type secretURIs map[string]string
+
+func uriAAD(cameraID string) []byte { return []byte(cameraID + "/uris") }
+
+func (s *sealer) sealURIs(cameraID string, u secretURIs) ([]byte, error) {
+	return s.sealJSON(uriAAD(cameraID), u)
+}
+
+func (s *sealer) openURIs(cameraID, keyID string, sealed []byte) (secretURIs, error) {
+	var u secretURIs
+	if err := s.openJSON("stream URIs", cameraID, uriAAD(cameraID), keyID, sealed, &u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/gwanje/gwanje/devices/onvif"
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // Device management: the camera's clock, reboot, snapshot and PTZ. These
@@ -134,10 +135,14 @@ func (r *Registry) Snapshot(ctx context.Context, id string) ([]byte, string, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	hc := &http.Client{Transport: &digest.Transport{Username: creds.Username, Password: creds.Password}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cam.Device.SnapshotURI, nil)
+	sec, err := r.secretURIs(ctx, id)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: snapshot URI: %v", ErrBadResponse, err)
+		return nil, "", err
+	}
+	hc := &http.Client{Transport: &digest.Transport{Username: creds.Username, Password: creds.Password}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realURI(cam.Device.SnapshotURI, sec, snapshotKey), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: snapshot URI: %v", ErrBadResponse, redact.Text(err.Error()))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -167,7 +172,7 @@ func (r *Registry) Snapshot(ctx context.Context, id string) ([]byte, string, err
 	return b, ct, nil
 }
 
-func redactErr(err error) string { return redactURL(err.Error()) }
+func redactErr(err error) string { return redact.Text(err.Error()) }
 
 // PTZAction is one PTZ command.
 type PTZAction struct {
@@ -249,7 +254,7 @@ func (r *Registry) Upstream(ctx context.Context, id, profile string) (string, Cr
 	if cam.Lifecycle == Decommissioned {
 		return "", Credentials{}, fmt.Errorf("%w: camera %s is decommissioned", ErrConflict, id)
 	}
-	uri := cam.Device.StreamURI
+	uri, token := cam.Device.StreamURI, cam.Device.ProfileToken
 	switch profile {
 	case "", "main":
 	case "sub":
@@ -264,7 +269,7 @@ func (r *Registry) Upstream(ctx context.Context, id, profile string) (string, Cr
 			}
 		}
 		if best != nil {
-			uri = best.StreamURI
+			uri, token = best.StreamURI, best.Token
 		}
 	default:
 		return "", Credentials{}, fmt.Errorf("%w: profile %q (main or sub)", ErrInvalid, profile)
@@ -276,7 +281,11 @@ func (r *Registry) Upstream(ctx context.Context, id, profile string) (string, Cr
 	if err != nil {
 		return "", Credentials{}, err
 	}
-	return uri, creds, nil
+	sec, err := r.secretURIs(ctx, id)
+	if err != nil {
+		return "", Credentials{}, err
+	}
+	return realURI(uri, sec, streamKey(token)), creds, nil
 }
 
 // ProbeTarget is what health workers need of a camera to probe it.
@@ -285,6 +294,9 @@ type ProbeTarget struct {
 	DeviceURL, StreamURI         string
 	Credentials                  Credentials
 	Maintenance                  bool
+	// Pending: registered before its stream was reachable (see
+	// Camera.PendingReasons); CameraUp completes it.
+	Pending bool
 }
 
 // ProbeTargets lists the active and maintenance cameras that have an ONVIF
@@ -293,7 +305,8 @@ type ProbeTarget struct {
 // be opened are left out and logged.
 func (r *Registry) ProbeTargets(ctx context.Context) ([]ProbeTarget, error) {
 	rows, err := r.db.Query(ctx, `select id::text, site_id::text, department, device_url, stream_uri, lifecycle,
-			coalesce(cred_key_id, ''), cred_sealed
+			coalesce(cred_key_id, ''), cred_sealed, profile_token, coalesce(uri_key_id, ''), uri_sealed,
+			cardinality(pending_reasons) > 0
 		from devices_cameras
 		where lifecycle in ('active', 'maintenance') and device_url is not null and device_url <> ''
 		order by seq`)
@@ -304,10 +317,19 @@ func (r *Registry) ProbeTargets(ctx context.Context) ([]ProbeTarget, error) {
 	var out []ProbeTarget
 	for rows.Next() {
 		var t ProbeTarget
-		var lifecycle, keyID string
-		var sealed []byte
-		if err := rows.Scan(&t.CameraID, &t.SiteID, &t.Department, &t.DeviceURL, &t.StreamURI, &lifecycle, &keyID, &sealed); err != nil {
+		var lifecycle, keyID, token, uriKeyID string
+		var sealed, uriSealed []byte
+		if err := rows.Scan(&t.CameraID, &t.SiteID, &t.Department, &t.DeviceURL, &t.StreamURI, &lifecycle, &keyID, &sealed,
+			&token, &uriKeyID, &uriSealed, &t.Pending); err != nil {
 			return nil, fmt.Errorf("devices: probe targets: %w", err)
+		}
+		if uriSealed != nil {
+			sec, err := r.sealer.openURIs(t.CameraID, uriKeyID, uriSealed)
+			if err != nil {
+				r.log.Error("camera left out of health probes: its stream URI cannot be opened", "camera", t.CameraID, "err", err)
+				continue
+			}
+			t.StreamURI = realURI(t.StreamURI, sec, streamKey(token))
 		}
 		t.Maintenance = lifecycle == string(Maintenance)
 		if sealed != nil {

@@ -159,11 +159,13 @@ type DeviceFacts struct {
 	HardwareID        string
 	Profiles          []Profile
 	ProfileToken      string // the profile streamed by default
-	StreamURI         string // of ProfileToken, without credentials
+	StreamURI         string // of ProfileToken, without user info; redacted when read from the registry
 	SnapshotURI       string
 	PTZ               bool
-	// ClockOffset is camera clock minus server clock at registration.
+	// ClockOffset is camera clock minus server clock at registration,
+	// meaningful when ClockKnown (the camera told its time).
 	ClockOffset  time.Duration
+	ClockKnown   bool
 	RegisteredAt time.Time
 }
 
@@ -171,9 +173,12 @@ type DeviceFacts struct {
 type Camera struct {
 	ID string
 	CameraFields
-	NationalPurpose    string // 설치목적구분
-	Device             DeviceFacts
-	HasCredentials     bool
+	NationalPurpose string // 설치목적구분
+	Device          DeviceFacts
+	HasCredentials  bool
+	// PendingReasons say why registration could not check everything (the
+	// stream was not reachable yet); empty once health saw the camera up.
+	PendingReasons     []string
 	DecommissionedAt   *time.Time
 	DecommissionReason string
 	CreatedAt          time.Time

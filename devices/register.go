@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gwanje/gwanje/devices/onvif"
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // RegisterRequest registers a camera: where it is, how to log in, and its
@@ -35,6 +36,11 @@ type RegisterRequest struct {
 	ProfileToken string
 	// Fields are the registry fields; Lifecycle defaults to Active.
 	Fields CameraFields
+	// Strict refuses a camera whose stream cannot be checked now (RTSP
+	// DESCRIBE does not reach it). By default such a camera is registered
+	// pending, with the reasons in RegisterResult.Pending, and health
+	// completes it when it comes up.
+	Strict bool
 }
 
 // RegisterResult is a registered camera and what registration noticed.
@@ -42,17 +48,25 @@ type RegisterResult struct {
 	Camera Camera
 	// ClockOffset is the camera clock minus the server clock.
 	ClockOffset time.Duration
-	// Warnings are things a technician should fix (a drifting clock, no
-	// snapshot URI); registration succeeded anyway.
+	// Warnings are things a technician should fix (a drifting or unknown
+	// clock, no snapshot URI, profiles without a stream URI); registration
+	// succeeded anyway.
 	Warnings []string
+	// Pending lists why the camera is registered pending (its stream was not
+	// reachable yet); empty when registration checked everything. Health
+	// clears it when it sees the camera up (Registry.CameraUp).
+	Pending []string
 }
 
 // Register contacts the camera with the credentials, learns its clock
 // offset, reads its device information, services, profiles, stream and
 // snapshot URIs, checks the chosen stream with RTSP DESCRIBE, and stores it
-// all with the encrypted credentials and the audit entry (device.register)
-// in one transaction. It refuses with ErrUnreachable, ErrUnauthorized,
-// ErrNoProfile, ErrBadResponse, ErrInvalid or ErrConflict, storing nothing.
+// all with the encrypted credentials (and the URIs that carry credentials,
+// sealed) and the audit entry (device.register) in one transaction. A clock
+// the camera does not tell is a warning; a stream that does not answer
+// DESCRIBE yet makes the camera pending (refused when req.Strict). It
+// refuses with ErrUnreachable, ErrUnauthorized, ErrNoProfile,
+// ErrBadResponse, ErrInvalid or ErrConflict, storing nothing.
 func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (RegisterResult, error) {
 	if err := r.checkOpen(); err != nil {
 		return RegisterResult{}, err
@@ -96,9 +110,9 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (
 		return RegisterResult{}, err
 	}
 
-	facts, warnings, err := r.probe(ctx, devURL, req.Username, req.Password, req.ProfileToken)
+	facts, warnings, pending, err := r.probe(ctx, devURL, req.Username, req.Password, req.ProfileToken, req.Strict)
 	if err != nil {
-		r.log.Info("registration refused", "device_url", devURL, "error", err.Error())
+		r.log.Info("registration refused", "device_url", redact.URL(devURL), "error", redact.Text(err.Error(), req.Password))
 		return RegisterResult{}, err
 	}
 	facts.EndpointReference = eref
@@ -108,14 +122,21 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (
 		if err := r.checkNotRegistered(ctx, tx, devURL, eref); err != nil {
 			return err
 		}
-		if err := r.insertCamera(ctx, tx, id, &f, national, &facts, &creds); err != nil {
+		if err := r.insertCamera(ctx, tx, id, &f, national, &facts, &creds, pending); err != nil {
 			return err
 		}
-		return r.audit(ctx, tx, a, "device.register", []string{id}, map[string]any{
-			"site_id": f.SiteID, "name": f.Name, "purpose": f.Purpose, "device_url": devURL,
+		details := map[string]any{
+			"site_id": f.SiteID, "name": f.Name, "purpose": f.Purpose, "device_url": redact.URL(devURL),
 			"endpoint_reference": eref, "manufacturer": facts.Manufacturer, "model": facts.Model,
-			"serial": facts.Serial, "clock_offset_ms": facts.ClockOffset.Milliseconds(),
-		})
+			"serial": facts.Serial, "strict": req.Strict,
+		}
+		if facts.ClockKnown {
+			details["clock_offset_ms"] = facts.ClockOffset.Milliseconds()
+		}
+		if len(pending) > 0 {
+			details["pending"] = pending
+		}
+		return r.audit(ctx, tx, a, "device.register", []string{id}, details)
 	})
 	if err != nil {
 		return RegisterResult{}, err
@@ -124,12 +145,17 @@ func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (
 	if err != nil {
 		return RegisterResult{}, err
 	}
-	if d := facts.ClockOffset; d > r.cfg.DriftWarning || d < -r.cfg.DriftWarning {
+	if d := facts.ClockOffset; facts.ClockKnown && (d > r.cfg.DriftWarning || d < -r.cfg.DriftWarning) {
 		warnings = append(warnings, fmt.Sprintf("camera clock differs from the server by %s: set the camera's time or NTP", d.Round(time.Second)))
 	}
-	r.log.Info("camera registered", "camera", id, "device_url", devURL, "model", facts.Model,
-		"clock_offset", facts.ClockOffset.String())
-	return RegisterResult{Camera: cam, ClockOffset: facts.ClockOffset, Warnings: warnings}, nil
+	if len(pending) > 0 {
+		r.log.Info("camera registered pending", "camera", id, "device_url", redact.URL(devURL), "model", facts.Model,
+			"pending", strings.Join(pending, "; "))
+	} else {
+		r.log.Info("camera registered", "camera", id, "device_url", redact.URL(devURL), "model", facts.Model,
+			"clock_offset", facts.ClockOffset.String(), "clock_known", facts.ClockKnown)
+	}
+	return RegisterResult{Camera: cam, ClockOffset: facts.ClockOffset, Warnings: warnings, Pending: pending}, nil
 }
 
 type querier interface {
@@ -170,8 +196,10 @@ func mapONVIF(step string, err error) error {
 	return fmt.Errorf("%w (%s): %w", ErrBadResponse, step, err)
 }
 
-// probe reads everything registration stores from the camera.
-func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken string) (DeviceFacts, []string, error) {
+// probe reads everything registration stores from the camera. It returns
+// the facts, warnings, and the reasons the camera is pending (only when not
+// strict), or the reason it is refused.
+func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken string, strict bool) (DeviceFacts, []string, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RegisterTimeout)
 	defer cancel()
 	c, err := onvif.New(onvif.Config{
@@ -179,7 +207,7 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 		MaxResponseBytes: r.cfg.MaxResponseBytes, Logger: r.log, Now: r.cfg.Now,
 	})
 	if err != nil {
-		return DeviceFacts{}, nil, mapONVIF("connect", err)
+		return DeviceFacts{}, nil, nil, mapONVIF("connect", err)
 	}
 	defer c.Close()
 	call := func(step string, fn func(context.Context) error) error {
@@ -190,21 +218,33 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 		}
 		return nil
 	}
+	// fatal: the camera does not answer, refuses the credentials, or the
+	// request was cancelled; nothing further can be learnt.
+	fatal := func(err error) bool {
+		return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, context.Canceled)
+	}
 	var facts DeviceFacts
-	var warnings []string
+	var warnings, pending []string
 	facts.DeviceURL = devURL
 	if err := call("clock", func(ctx context.Context) (err error) {
 		facts.ClockOffset, err = c.SyncClock(ctx)
 		return err
 	}); err != nil {
-		return facts, nil, err
+		if fatal(err) {
+			return facts, nil, nil, err
+		}
+		// Some cameras fault GetSystemDateAndTime: a warning, not a refusal.
+		warnings = append(warnings, "the camera does not tell its clock ("+redact.Text(err.Error(), pass)+
+			"): its clock offset is unknown; check the camera's time or NTP")
+	} else {
+		facts.ClockKnown = true
 	}
 	var info onvif.DeviceInfo
 	if err := call("device information", func(ctx context.Context) (err error) {
 		info, err = c.GetDeviceInformation(ctx)
 		return err
 	}); err != nil {
-		return facts, nil, err
+		return facts, nil, nil, err
 	}
 	facts.Manufacturer, facts.Model, facts.Firmware = info.Manufacturer, info.Model, info.FirmwareVersion
 	facts.Serial, facts.HardwareID = info.SerialNumber, info.HardwareID
@@ -213,7 +253,7 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 		svc, err = c.ResolveServices(ctx)
 		return err
 	}); err != nil {
-		return facts, nil, err
+		return facts, nil, nil, err
 	}
 	var profiles []onvif.Profile
 	if err := call("profiles", func(ctx context.Context) (err error) {
@@ -221,13 +261,20 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 		return err
 	}); err != nil {
 		if errors.Is(err, ErrBadResponse) && errors.Is(err, onvif.ErrNotSupported) {
-			return facts, nil, fmt.Errorf("%w: the camera has no media service: %w", ErrNoProfile, err)
+			return facts, nil, nil, fmt.Errorf("%w: the camera has no media service: %w", ErrNoProfile, err)
 		}
-		return facts, nil, err
+		return facts, nil, nil, err
 	}
+	// reasons say, per profile, why it cannot be streamed.
+	var reasons []string
 	for _, p := range profiles {
 		enc := strings.ToUpper(p.Encoding)
 		if enc != "H264" && enc != "H265" {
+			what := "encoding " + p.Encoding
+			if p.Encoding == "" {
+				what = "no video encoder"
+			}
+			reasons = append(reasons, fmt.Sprintf("profile %s: %s, not H.264/H.265", p.Token, what))
 			continue
 		}
 		mp := Profile{Token: p.Token, Name: p.Name, Encoding: enc, Width: p.Width, Height: p.Height,
@@ -236,10 +283,18 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 			mp.StreamURI, err = c.GetStreamUri(ctx, p.Token)
 			return err
 		}); err != nil {
-			if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, context.Canceled) {
-				return facts, nil, err
+			if fatal(err) {
+				return facts, nil, nil, err
 			}
-			warnings = append(warnings, fmt.Sprintf("profile %s has no stream URI: %v", p.Token, err))
+			why := fmt.Sprintf("profile %s (%s): no stream URI: %s", p.Token, enc, redact.Text(causeText(err), pass))
+			reasons = append(reasons, why)
+			warnings = append(warnings, why)
+			continue
+		}
+		if strings.TrimSpace(mp.StreamURI) == "" {
+			why := fmt.Sprintf("profile %s (%s): the camera answered an empty stream URI", p.Token, enc)
+			reasons = append(reasons, why)
+			warnings = append(warnings, why)
 			continue
 		}
 		mp.StreamURI = stripUserinfo(mp.StreamURI)
@@ -252,37 +307,47 @@ func (r *Registry) probe(ctx context.Context, devURL, user, pass, wantToken stri
 		facts.PTZ = true
 	}
 	if len(facts.Profiles) == 0 {
-		return facts, nil, fmt.Errorf("%w: none of %d profiles is H.264/H.265 with a stream URI", ErrNoProfile, len(profiles))
+		if len(profiles) == 0 {
+			return facts, nil, nil, fmt.Errorf("%w: the camera has no media profiles", ErrNoProfile)
+		}
+		return facts, nil, nil, fmt.Errorf("%w: none of %d profiles is H.264/H.265 with a stream URI: %s",
+			ErrNoProfile, len(profiles), strings.Join(reasons, "; "))
 	}
 	chosen := pickProfile(facts.Profiles, wantToken)
 	if chosen == nil {
-		return facts, nil, fmt.Errorf("%w: profile %q is not a usable profile of this camera", ErrNoProfile, wantToken)
+		return facts, nil, nil, fmt.Errorf("%w: profile %q is not a usable profile of this camera", ErrNoProfile, wantToken)
 	}
 	facts.ProfileToken, facts.StreamURI = chosen.Token, chosen.StreamURI
 	if err := call("snapshot URI", func(ctx context.Context) (err error) {
 		facts.SnapshotURI, err = c.GetSnapshotUri(ctx, chosen.Token)
 		return err
 	}); err != nil {
-		if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrUnauthorized) || errors.Is(err, context.Canceled) {
-			return facts, nil, err
+		if fatal(err) {
+			return facts, nil, nil, err
 		}
-		warnings = append(warnings, "no snapshot URI: "+err.Error())
+		warnings = append(warnings, "no snapshot URI: "+redact.Text(err.Error(), pass))
 	}
 	facts.SnapshotURI = stripUserinfo(facts.SnapshotURI)
 	if err := r.describe(ctx, facts.StreamURI, user, pass); err != nil {
-		return facts, nil, err
+		// A stream not reachable yet (the network path to it is still being
+		// built) makes the camera pending, unless the check is strict.
+		if strict || !errors.Is(err, ErrUnreachable) || errors.Is(ctx.Err(), context.Canceled) {
+			return facts, nil, nil, err
+		}
+		pending = append(pending, "stream not reachable yet: "+err.Error())
 	}
 	facts.RegisteredAt = r.cfg.Now()
-	return facts, warnings, nil
+	return facts, warnings, pending, nil
 }
 
-func stripUserinfo(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// causeText is the camera's own answer in err (a SOAP fault) when there is
+// one, else err.
+func causeText(err error) string {
+	var fe *onvif.FaultError
+	if errors.As(err, &fe) {
+		return fe.Error()
 	}
-	u.User = nil
-	return u.String()
+	return err.Error()
 }
 
 // pickProfile returns the wanted profile, or the highest resolution one
@@ -316,7 +381,7 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 	defer cancel()
 	u, err := base.ParseURL(streamURI)
 	if err != nil {
-		return fmt.Errorf("%w: stream URI is not an RTSP URL: %v", ErrNoProfile, err)
+		return fmt.Errorf("%w: stream URI is not an RTSP URL: %s", ErrNoProfile, redact.Text(err.Error(), pass))
 	}
 	u.User = url.UserPassword(user, pass)
 	tcp := gortsplib.ProtocolTCP
@@ -331,7 +396,7 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 		},
 	}
 	if err := c.Start(); err != nil {
-		return fmt.Errorf("%w: RTSP: %v", ErrUnreachable, err)
+		return fmt.Errorf("%w: RTSP: %s", ErrUnreachable, redact.Text(err.Error(), pass))
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -344,7 +409,7 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 	case <-ctx.Done():
 		c.Close()
 		<-done
-		return fmt.Errorf("%w: RTSP DESCRIBE %s got no answer in %s", ErrUnreachable, redactURL(streamURI), r.cfg.RTSPTimeout)
+		return fmt.Errorf("%w: RTSP DESCRIBE %s got no answer in %s", ErrUnreachable, redact.URL(streamURI), r.cfg.RTSPTimeout)
 	}
 	if err == nil {
 		return nil
@@ -352,18 +417,16 @@ func (r *Registry) describe(ctx context.Context, streamURI, user, pass string) e
 	var bad liberrors.ErrClientBadStatusCode
 	if errors.As(err, &bad) {
 		if bad.Code == base.StatusUnauthorized || bad.Code == base.StatusForbidden {
-			return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d", ErrUnauthorized, redactURL(streamURI), bad.Code)
+			return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d", ErrUnauthorized, redact.URL(streamURI), bad.Code)
 		}
-		return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d %s", ErrNoProfile, redactURL(streamURI), bad.Code, bad.Message)
+		return fmt.Errorf("%w: RTSP DESCRIBE %s answered %d %s", ErrNoProfile, redact.URL(streamURI), bad.Code, redact.Text(bad.Message, pass))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") {
-		return fmt.Errorf("%w: RTSP DESCRIBE %s: %v", ErrUnreachable, redactURL(streamURI), err)
+		return fmt.Errorf("%w: RTSP DESCRIBE %s: %s", ErrUnreachable, redact.URL(streamURI), redact.Text(err.Error(), pass))
 	}
-	return fmt.Errorf("%w: RTSP DESCRIBE %s: %v", ErrNoProfile, redactURL(streamURI), err)
+	return fmt.Errorf("%w: RTSP DESCRIBE %s: %s", ErrNoProfile, redact.URL(streamURI), redact.Text(err.Error(), pass))
 }
-
-func redactURL(s string) string { return stripUserinfo(s) }
 
 // DefaultRegisterWorkers bounds RegisterAll's concurrency by default.
 const DefaultRegisterWorkers = 16

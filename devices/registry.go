@@ -402,7 +402,7 @@ const cameraCols = `c.id::text, c.site_id::text, c.name, c.management_no, c.purp
 	c.manager, c.manager_phone, c.access_persons, c.signage, c.labels, c.lifecycle, c.decommissioned_at,
 	c.decommission_reason, c.device_url, c.endpoint_ref, c.manufacturer, c.model, c.firmware, c.serial, c.hardware_id,
 	c.profiles, c.profile_token, c.stream_uri, c.snapshot_uri, c.ptz, c.clock_offset_ms, c.registered_at,
-	c.cred_sealed is not null, c.created_at, c.updated_at, c.seq`
+	c.cred_sealed is not null, c.pending_reasons, c.created_at, c.updated_at, c.seq`
 
 // cameraScan holds the nullable columns of a camera row while scanning.
 type cameraScan struct {
@@ -426,7 +426,7 @@ func cameraDest(c *Camera, seq *int64) ([]any, func() error) {
 		&f.Manager, &f.ManagerPhone, &f.AccessPersons, &f.Signage, &f.Labels, &f.Lifecycle, &c.DecommissionedAt,
 		&c.DecommissionReason, &s.durl, &s.eref, &c.Device.Manufacturer, &c.Device.Model, &c.Device.Firmware, &c.Device.Serial,
 		&c.Device.HardwareID, &s.profiles, &c.Device.ProfileToken, &c.Device.StreamURI, &c.Device.SnapshotURI, &c.Device.PTZ,
-		&s.offsetMS, &s.registered, &c.HasCredentials, &c.CreatedAt, &c.UpdatedAt, seq}, func() error { return s.finish(c) }
+		&s.offsetMS, &s.registered, &c.HasCredentials, &c.PendingReasons, &c.CreatedAt, &c.UpdatedAt, seq}, func() error { return s.finish(c) }
 }
 
 func (s *cameraScan) finish(c *Camera) error {
@@ -448,6 +448,7 @@ func (s *cameraScan) finish(c *Camera) error {
 	}
 	if s.offsetMS != nil {
 		c.Device.ClockOffset = time.Duration(*s.offsetMS) * time.Millisecond
+		c.Device.ClockKnown = true
 	}
 	if s.registered != nil {
 		c.Device.RegisteredAt = *s.registered
@@ -511,10 +512,29 @@ func (r *Registry) siteForUpdate(ctx context.Context, tx pgx.Tx, id string) (Sit
 	return s, nil
 }
 
-// insertCamera stores a new camera row; f must be normalized.
+// insertCamera stores a new camera row; f must be normalized. URIs of d
+// that carry credentials are sealed and stored redacted; pending lists why
+// registration could not check everything (see RegisterResult.Pending).
 func (r *Registry) insertCamera(ctx context.Context, tx pgx.Tx, id string, f *CameraFields, national string,
-	d *DeviceFacts, creds *Credentials) error {
+	d *DeviceFacts, creds *Credentials, pending []string) error {
 	lat, lon := posArgs(f.Position)
+	var uriKeyID *string
+	var uriSealed []byte
+	if d != nil {
+		clear, sec := splitSecretURIs(*d)
+		d = &clear
+		if sec != nil {
+			var err error
+			if uriSealed, err = r.sealer.sealURIs(id, sec); err != nil {
+				return fmt.Errorf("devices: seal stream URIs: %w", err)
+			}
+			k := r.sealer.keyID
+			uriKeyID = &k
+		}
+	}
+	if pending == nil {
+		pending = []string{}
+	}
 	var keyID *string
 	var sealed []byte
 	if creds != nil {
@@ -541,8 +561,10 @@ func (r *Registry) insertCamera(ctx context.Context, tx pgx.Tx, id string, f *Ca
 		}
 		manufacturer, model, firmware, serial, hw = d.Manufacturer, d.Model, d.Firmware, d.Serial, d.HardwareID
 		ptoken, stream, snap, ptz = d.ProfileToken, d.StreamURI, d.SnapshotURI, d.PTZ
-		ms := d.ClockOffset.Milliseconds()
-		offset = &ms
+		if d.ClockKnown {
+			ms := d.ClockOffset.Milliseconds()
+			offset = &ms
+		}
 		t := d.RegisteredAt
 		registered = &t
 	}
@@ -551,14 +573,14 @@ func (r *Registry) insertCamera(ctx context.Context, tx pgx.Tx, id string, f *Ca
 		retention_days, retention_reason, storage_place, monitoring_method, monitoring_place, org, department, manager,
 		manager_phone, access_persons, signage, labels, lifecycle, device_url, endpoint_ref, manufacturer, model, firmware,
 		serial, hardware_id, profiles, profile_token, stream_uri, snapshot_uri, ptz, clock_offset_ms, registered_at,
-		cred_key_id, cred_sealed)
+		cred_key_id, cred_sealed, uri_key_id, uri_sealed, pending_reasons)
 		values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,
-		$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45)`,
+		$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45,$46,$47,$48)`,
 		id, f.SiteID, f.Name, nullStr(f.ManagementNo), f.Purpose, national, int16(f.LegalBasis), f.RoadAddress, f.LotAddress,
 		lat, lon, f.Coverage, f.Resolution, f.Direction, f.InstallYM, f.Schedule, retentionArg(f), f.RetentionReason,
 		f.StoragePlace, f.MonitoringMethod, f.MonitoringPlace, f.Org, f.Department, f.Manager, f.ManagerPhone,
 		f.AccessPersons, string(f.Signage), f.Labels, string(f.Lifecycle), durl, eref, manufacturer, model, firmware,
-		serial, hw, profiles, ptoken, stream, snap, ptz, offset, registered, keyID, sealed)
+		serial, hw, profiles, ptoken, stream, snap, ptz, offset, registered, keyID, sealed, uriKeyID, uriSealed, pending)
 	if err != nil {
 		return fmt.Errorf("devices: insert camera: %w", mapDBError(err))
 	}
@@ -586,7 +608,7 @@ func (r *Registry) CreateCamera(ctx context.Context, f CameraFields, a Actor) (C
 		if err != nil {
 			return err
 		}
-		if err := r.insertCamera(ctx, tx, id, &f, national, nil, nil); err != nil {
+		if err := r.insertCamera(ctx, tx, id, &f, national, nil, nil, nil); err != nil {
 			return err
 		}
 		return r.audit(ctx, tx, a, "device.create", []string{id}, map[string]any{"site_id": f.SiteID, "name": f.Name,
@@ -893,6 +915,11 @@ func (r *Registry) ResealCredentials(ctx context.Context, a Actor) (int, error) 
 			}
 			ids = append(ids, it.id)
 		}
+		uris, err := r.resealURIs(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ids = unionIDs(ids, uris)
 		n = len(ids)
 		if n == 0 {
 			return nil

@@ -147,6 +147,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer registry.Close()
+	// Stream and snapshot URIs stored in clear before they were sealed.
+	if _, err := registry.SealURIs(ctx, devices.Actor{Actor: audit.Actor{Username: "system:migration"}}); err != nil {
+		return fmt.Errorf("seal camera URIs: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -228,7 +232,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { <-ctx.Done(); return relay.Close() })
 	}
 	if cfg.runs("devices") {
-		worker, err := health.NewWorker(health.WorkerConfig{Conn: bus.Conn, Targets: control.HealthTargets(registry), Interval: cfg.HealthInterval, Logger: log})
+		worker, err := health.NewWorker(health.WorkerConfig{Conn: bus.Conn, Targets: control.HealthTargets(registry), Interval: cfg.HealthInterval, Logger: log,
+			Pending: health.PendingFunc(func(ctx context.Context, id string, st health.State) error {
+				_, err := registry.CameraUp(ctx, id, st.String())
+				return err
+			})})
 		if err != nil {
 			return err
 		}

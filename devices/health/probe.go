@@ -42,6 +42,24 @@ type Target struct {
 	Maintenance bool
 	// Events subscribes to the camera's ONVIF events (PullPoint).
 	Events bool
+	// Pending: the camera was registered before its stream was reachable;
+	// the worker tells WorkerConfig.Pending when it is first seen up. A
+	// pending camera is probed like any other.
+	Pending bool
+}
+
+// PendingResolver completes the registration of a pending camera that
+// health saw up (implemented over the registry by the caller).
+type PendingResolver interface {
+	CameraUp(ctx context.Context, cameraID string, state State) error
+}
+
+// PendingFunc adapts a function to PendingResolver.
+type PendingFunc func(ctx context.Context, cameraID string, state State) error
+
+// CameraUp calls f.
+func (f PendingFunc) CameraUp(ctx context.Context, cameraID string, state State) error {
+	return f(ctx, cameraID, state)
 }
 
 // Targets lists the cameras to probe (implemented over the registry by the

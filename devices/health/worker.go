@@ -72,6 +72,9 @@ type WorkerConfig struct {
 	MaxBufferedEvents int
 	// Prober runs probe rounds; default NetProber.
 	Prober Prober
+	// Pending is told when a camera whose Target.Pending is set is first
+	// seen up (online or degraded), to complete its registration; optional.
+	Pending PendingResolver
 	// Logger; default slog.Default(). Credentials are never logged.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -190,6 +193,7 @@ type camera struct {
 	restored     bool
 	lastKeyframe time.Time
 	evCancel     context.CancelFunc
+	upReported   bool // a pending camera's coming up was reported
 
 	inflight atomic.Bool
 }
@@ -608,9 +612,23 @@ func (w *Worker) round(ctx context.Context, c *camera, t Target) {
 	}
 	st, changed = c.m.Observe(o)
 	pending := c.m.cand != "" && c.m.cand != c.m.state
+	state, _, _ := c.m.State()
+	report := t.Pending && w.cfg.Pending != nil && state.Up() && !c.upReported
 	c.mu.Unlock()
 	if changed {
 		w.publishStatus(t, st)
+	}
+	if report {
+		if err := w.cfg.Pending.CameraUp(ctx, t.CameraID, state); err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("health: pending camera is up but its registration could not be completed (retried next round)",
+					"camera", t.CameraID, "err", err)
+			}
+		} else {
+			c.mu.Lock()
+			c.upReported = true
+			c.mu.Unlock()
+		}
 	}
 	if pending && w.cfg.ConfirmAfter > 0 {
 		select {
