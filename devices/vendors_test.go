@@ -154,7 +154,9 @@ func TestRegisterNoStreamURIReportsEachProfile(t *testing.T) {
 // readers, and no log line or error shows them.
 func TestRegisterCredentialsInPath(t *testing.T) {
 	var logs bytes.Buffer
-	e := newEnv(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) })
+	e := newEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	site := e.site("site")
 	const secret = "Pa55-in-path"
 	cam := startCam(t, camsim.Config{Dialect: camsim.DialectDahua, Password: secret, Quirks: camsim.Quirks{CredentialsInPath: true}})
