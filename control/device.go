@@ -166,7 +166,7 @@ func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCamera
 	}
 	req := devices.RegisterRequest{
 		DeviceURL: r.GetDeviceUrl(), Username: r.GetUsername(), Password: r.GetPassword(),
-		ProfileToken: r.GetProfileToken(), Fields: cameraFieldsFromPB(r.GetFields()),
+		ProfileToken: r.GetProfileToken(), Fields: cameraFieldsFromPB(r.GetFields()), Strict: r.GetStrict(),
 	}
 	if r.GetEndpointReference() != "" {
 		req.Candidate = &devices.Candidate{EndpointReference: r.GetEndpointReference(), DeviceURL: r.GetDeviceUrl()}
@@ -175,7 +175,11 @@ func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCamera
 	if err != nil {
 		return nil, err
 	}
-	return &pb.RegisterCameraResponse{Camera: cameraPB(res.Camera), ClockOffset: durationpb.New(res.ClockOffset), Warnings: res.Warnings}, nil
+	out := &pb.RegisterCameraResponse{Camera: cameraPB(res.Camera), Warnings: res.Warnings, Pending: res.Pending}
+	if res.Camera.Device.ClockKnown {
+		out.ClockOffset = durationpb.New(res.ClockOffset)
+	}
+	return out, nil
 }
 
 func (x *deviceService) GetCamera(ctx context.Context, r *pb.GetCameraRequest) (*pb.Camera, error) {
@@ -381,7 +385,7 @@ func cameraPB(c devices.Camera) *pb.Camera {
 	out := &pb.Camera{
 		Id: c.ID, NationalPurpose: c.NationalPurpose, HasCredentials: c.HasCredentials,
 		DecommissionedAt: tsp(c.DecommissionedAt), DecommissionReason: c.DecommissionReason,
-		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt),
+		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), PendingReasons: c.PendingReasons,
 		Fields: &pb.CameraFields{
 			SiteId: f.SiteID, Name: f.Name, ManagementNo: f.ManagementNo, Purpose: f.Purpose, LegalBasis: int32(f.LegalBasis),
 			RoadAddress: f.RoadAddress, LotAddress: f.LotAddress, Position: posPB(f.Position), Coverage: f.Coverage,
@@ -394,8 +398,11 @@ func cameraPB(c devices.Camera) *pb.Camera {
 		Device: &pb.DeviceFacts{
 			DeviceUrl: d.DeviceURL, EndpointReference: d.EndpointReference, Manufacturer: d.Manufacturer, Model: d.Model,
 			Firmware: d.Firmware, Serial: d.Serial, HardwareId: d.HardwareID, ProfileToken: d.ProfileToken, Ptz: d.PTZ,
-			HasSnapshot: d.SnapshotURI != "", ClockOffset: durationpb.New(d.ClockOffset), RegisteredAt: ts(d.RegisteredAt),
+			HasSnapshot: d.SnapshotURI != "", RegisteredAt: ts(d.RegisteredAt),
 		},
+	}
+	if d.ClockKnown {
+		out.Device.ClockOffset = durationpb.New(d.ClockOffset)
 	}
 	for _, p := range d.Profiles {
 		out.Device.Profiles = append(out.Device.Profiles, &pb.Profile{Token: p.Token, Name: p.Name, Encoding: p.Encoding,

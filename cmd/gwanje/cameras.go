@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -173,9 +175,12 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 					{"signage", f.GetSignage()}, {"labels", strings.Join(f.GetLabels(), ",")}, {"lifecycle", f.GetLifecycle()},
 					{"device", d.GetManufacturer() + " " + d.GetModel() + " fw " + d.GetFirmware() + " sn " + d.GetSerial()},
 					{"device url", d.GetDeviceUrl()}, {"ptz", fmt.Sprint(d.GetPtz())},
-					{"clock offset at registration", d.GetClockOffset().AsDuration().String()},
+					{"clock offset at registration", clockText(d.GetClockOffset())},
 				} {
 					fmt.Fprintf(w, "%s\t%s\n", kv[0], kv[1])
+				}
+				for _, p := range cam.GetPendingReasons() {
+					fmt.Fprintf(w, "pending\t%s\n", p)
 				}
 				for _, p := range d.GetProfiles() {
 					fmt.Fprintf(w, "profile %s\t%s %dx%d %.0f fps\n", p.GetToken(), p.GetEncoding(), p.GetWidth(), p.GetHeight(), p.GetFrameRate())
@@ -245,6 +250,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			stdin := fs.Bool("password-stdin", false, "read the camera password from standard input")
 			fs.StringVar(&r.ProfileToken, "profile", "", "profile to stream (default: the best)")
 			fs.StringVar(&r.Reason, "reason", "", "why (required)")
+			fs.BoolVar(&r.Strict, "strict", false, "refuse the camera when its stream cannot be checked now (default: register it pending until health sees it up)")
 			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
 			if err := fs.Parse(args); err != nil {
 				return err
@@ -270,9 +276,16 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			}
 			return c.print(out, func(w *tabwriter.Writer) {
 				d := out.GetCamera().GetDevice()
-				fmt.Fprintf(w, "registered\t%s (%s)\n", out.GetCamera().GetFields().GetName(), out.GetCamera().GetId())
+				state := "registered"
+				if len(out.GetPending()) > 0 {
+					state = "registered pending"
+				}
+				fmt.Fprintf(w, "%s\t%s (%s)\n", state, out.GetCamera().GetFields().GetName(), out.GetCamera().GetId())
 				fmt.Fprintf(w, "device\t%s %s, %d profiles\n", d.GetManufacturer(), d.GetModel(), len(d.GetProfiles()))
-				fmt.Fprintf(w, "clock offset\t%s\n", out.GetClockOffset().AsDuration())
+				fmt.Fprintf(w, "clock offset\t%s\n", clockText(out.GetClockOffset()))
+				for _, p := range out.GetPending() {
+					fmt.Fprintf(w, "pending\t%s (health completes the registration when the camera is up)\n", p)
+				}
 				for _, warn := range out.GetWarnings() {
 					fmt.Fprintf(w, "warning\t%s\n", warn)
 				}
@@ -434,4 +447,12 @@ func runReport(ctx context.Context, c *cli, args []string) error {
 			return c.saveReport(&pb.Report{Filename: rep.GetFilename(), Content: rep.GetContent()}, *out)
 		},
 	})
+}
+
+// clockText shows a clock offset, "unknown" when the camera did not tell.
+func clockText(d *durationpb.Duration) string {
+	if d == nil {
+		return "unknown"
+	}
+	return d.AsDuration().String()
 }

@@ -1572,7 +1572,8 @@ type DeviceFacts struct {
 	ProfileToken      string                 `protobuf:"bytes,9,opt,name=profile_token,json=profileToken,proto3" json:"profile_token,omitempty"`
 	Ptz               bool                   `protobuf:"varint,10,opt,name=ptz,proto3" json:"ptz,omitempty"`
 	HasSnapshot       bool                   `protobuf:"varint,11,opt,name=has_snapshot,json=hasSnapshot,proto3" json:"has_snapshot,omitempty"`
-	// Camera clock minus server clock at registration.
+	// Camera clock minus server clock at registration; unset when the camera
+	// did not tell its clock.
 	ClockOffset   *durationpb.Duration   `protobuf:"bytes,12,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
 	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1712,8 +1713,11 @@ type Camera struct {
 	DecommissionReason string                 `protobuf:"bytes,7,opt,name=decommission_reason,json=decommissionReason,proto3" json:"decommission_reason,omitempty"`
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Why the camera's registration is pending (its stream was not reachable
+	// yet); empty once health saw it up.
+	PendingReasons []string `protobuf:"bytes,10,rep,name=pending_reasons,json=pendingReasons,proto3" json:"pending_reasons,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Camera) Reset() {
@@ -1805,6 +1809,13 @@ func (x *Camera) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Camera) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Camera) GetPendingReasons() []string {
+	if x != nil {
+		return x.PendingReasons
 	}
 	return nil
 }
@@ -1990,8 +2001,14 @@ type RegisterCameraRequest struct {
 	ProfileToken      string        `protobuf:"bytes,5,opt,name=profile_token,json=profileToken,proto3" json:"profile_token,omitempty"`
 	Fields            *CameraFields `protobuf:"bytes,6,opt,name=fields,proto3" json:"fields,omitempty"`
 	Reason            string        `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// strict refuses a camera whose stream cannot be checked now (RTSP
+	// DESCRIBE does not reach it). Without it such a camera is registered
+	// pending, with the reasons in RegisterCameraResponse.pending, and health
+	// completes the registration when the camera comes up. A camera that does
+	// not tell its clock is a warning either way.
+	Strict        bool `protobuf:"varint,8,opt,name=strict,proto3" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterCameraRequest) Reset() {
@@ -2073,11 +2090,22 @@ func (x *RegisterCameraRequest) GetReason() string {
 	return ""
 }
 
+func (x *RegisterCameraRequest) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
 type RegisterCameraResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Camera        *Camera                `protobuf:"bytes,1,opt,name=camera,proto3" json:"camera,omitempty"`
-	ClockOffset   *durationpb.Duration   `protobuf:"bytes,2,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
-	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Camera *Camera                `protobuf:"bytes,1,opt,name=camera,proto3" json:"camera,omitempty"`
+	// Unset when the camera did not tell its clock (see warnings).
+	ClockOffset *durationpb.Duration `protobuf:"bytes,2,opt,name=clock_offset,json=clockOffset,proto3" json:"clock_offset,omitempty"`
+	Warnings    []string             `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// Why the camera is registered pending; empty when registration checked
+	// everything.
+	Pending       []string `protobuf:"bytes,4,rep,name=pending,proto3" json:"pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2129,6 +2157,13 @@ func (x *RegisterCameraResponse) GetClockOffset() *durationpb.Duration {
 func (x *RegisterCameraResponse) GetWarnings() []string {
 	if x != nil {
 		return x.Warnings
+	}
+	return nil
+}
+
+func (x *RegisterCameraResponse) GetPending() []string {
+	if x != nil {
+		return x.Pending
 	}
 	return nil
 }
@@ -3065,7 +3100,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	" \x01(\bR\x03ptz\x12!\n" +
 	"\fhas_snapshot\x18\v \x01(\bR\vhasSnapshot\x12<\n" +
 	"\fclock_offset\x18\f \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12?\n" +
-	"\rregistered_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\"\xbd\x03\n" +
+	"\rregistered_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\"\xe6\x03\n" +
 	"\x06Camera\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06fields\x18\x02 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12)\n" +
@@ -3077,7 +3112,9 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"?\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fpending_reasons\x18\n" +
+	" \x03(\tR\x0ependingReasons\"?\n" +
 	"\x0fDiscoverRequest\x12\x18\n" +
 	"\atargets\x18\x01 \x03(\tR\atargets\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\"\xad\x02\n" +
@@ -3095,7 +3132,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"registered\x18\t \x01(\bR\n" +
 	"registered\x12\x1b\n" +
 	"\tcamera_id\x18\n" +
-	" \x01(\tR\bcameraId\"\x8b\x02\n" +
+	" \x01(\tR\bcameraId\"\xa3\x02\n" +
 	"\x15RegisterCameraRequest\x12\x1d\n" +
 	"\n" +
 	"device_url\x18\x01 \x01(\tR\tdeviceUrl\x12-\n" +
@@ -3104,11 +3141,13 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\bpassword\x18\x04 \x01(\tR\bpassword\x12#\n" +
 	"\rprofile_token\x18\x05 \x01(\tR\fprofileToken\x12/\n" +
 	"\x06fields\x18\x06 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\x9d\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x16\n" +
+	"\x06strict\x18\b \x01(\bR\x06strict\"\xb7\x01\n" +
 	"\x16RegisterCameraResponse\x12)\n" +
 	"\x06camera\x18\x01 \x01(\v2\x11.gwanje.v1.CameraR\x06camera\x12<\n" +
 	"\fclock_offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12\x1a\n" +
-	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"\"\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
+	"\apending\x18\x04 \x03(\tR\apending\"\"\n" +
 	"\x10GetCameraRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\xcd\x02\n" +
 	"\x12ListCamerasRequest\x12\x17\n" +
