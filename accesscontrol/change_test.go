@@ -131,12 +131,12 @@ func TestValidationErrorsAreTyped(t *testing.T) {
 		{"duplicate username", func() error {
 			_, _, err := e.svc.CreateUser(e.ctx, e.change("x"), NewUser{Username: "someone", OrgID: org.ID})
 			return err
-		}(), ErrConflict},
+		}(), ErrAlreadyExists},
 		{"bad username", func() error {
 			_, _, err := e.svc.CreateUser(e.ctx, e.change("x"), NewUser{Username: "Bad Name!", OrgID: org.ID})
 			return err
 		}(), ErrInvalid},
-		{"duplicate org", func() error { _, err := e.svc.CreateOrg(e.ctx, e.change("x"), OrgDepartment, "d"); return err }(), ErrConflict},
+		{"duplicate org", func() error { _, err := e.svc.CreateOrg(e.ctx, e.change("x"), OrgDepartment, "d"); return err }(), ErrAlreadyExists},
 		{"contract for a department", func() error {
 			_, err := e.svc.CreateContract(e.ctx, e.change("x"), ContractInput{OrgID: org.ID, Title: "t", Sites: []string{"s"},
 				StartsAt: t0, EndsAt: t0.Add(time.Hour), Clauses: testClauses})

@@ -35,6 +35,6 @@
 // reason; the claimed name for unknown users), because failed logins must be
 // recorded even though no change is made. Callers audit nothing for logins.
 // Errors map to gRPC codes through the sentinel errors (ErrInvalid,
-// ErrNotFound, ErrConflict, ErrUnauthenticated, ErrPermissionDenied,
+// ErrNotFound, ErrAlreadyExists, ErrConflict, ErrUnauthenticated, ErrPermissionDenied,
 // ErrUnavailable).
 package accesscontrol

@@ -8,7 +8,7 @@ import (
 // Sentinel errors. Every error the package returns to a caller wraps at most
 // one of them, so that the gRPC layer can map them to status codes in one
 // place (errors.Is): ErrInvalid → InvalidArgument, ErrNotFound → NotFound,
-// ErrConflict → AlreadyExists/FailedPrecondition, ErrUnauthenticated →
+// ErrAlreadyExists → AlreadyExists, ErrConflict → FailedPrecondition, ErrUnauthenticated →
 // Unauthenticated, ErrPermissionDenied → PermissionDenied, ErrUnavailable →
 // Unavailable. Errors wrapping none of them are internal.
 var (
@@ -17,8 +17,11 @@ var (
 	// ErrNotFound: the named user, role, grant, organization, contract or
 	// session does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict: the change collides with existing state (a duplicate
-	// name, an already revoked grant, an already ended contract).
+	// ErrAlreadyExists: the name is taken (an organization's name, a
+	// username); nothing changed.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrConflict: the change collides with existing state (an already
+	// revoked grant, an already ended contract).
 	ErrConflict = errors.New("conflict")
 	// ErrUnauthenticated: bad credentials, or an unknown, expired or revoked
 	// session. Its text is deliberately generic.
@@ -40,6 +43,10 @@ func notFoundf(format string, a ...any) error {
 
 func conflictf(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, a...))
+}
+
+func existsf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrAlreadyExists, fmt.Sprintf(format, a...))
 }
 
 func deniedf(format string, a ...any) error {

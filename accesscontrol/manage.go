@@ -42,7 +42,7 @@ func (s *Service) CreateOrg(ctx context.Context, c Change, kind OrgKind, name st
 		err := w.QueryRow(ctx, "insert into access_orgs (kind, name, created_at) values ($1, $2, $3) returning "+orgCols,
 			kind, name, s.cfg.Now()).Scan(&o.ID, &o.Kind, &o.Name, &o.CreatedAt)
 		if isUniqueViolation(err) {
-			return conflictf("an organization named %q exists", name)
+			return existsf("an organization named %q exists", name)
 		}
 		if err != nil {
 			return fmt.Errorf("accesscontrol: create organization: %w", err)
@@ -120,7 +120,7 @@ func (s *Service) createUser(ctx context.Context, c Change, in NewUser, password
 			in.Username, in.DisplayName, in.Email, in.Phone, in.OrgID, hash, mustChange, now).Scan(&id)
 		switch {
 		case isUniqueViolation(err):
-			return conflictf("the username %q is taken (usernames are never reused)", in.Username)
+			return existsf("the username %q is taken (usernames are never reused)", in.Username)
 		case isFKViolation(err):
 			return notFoundf("organization %s", in.OrgID)
 		case err != nil:

@@ -9,10 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
 type principalKey struct{}
@@ -64,8 +64,9 @@ func bearerToken(ctx context.Context) string {
 }
 
 var (
-	errLoginRequired = status.Error(codes.Unauthenticated, "login required")
-	errDenied        = status.Error(codes.PermissionDenied, "permission denied")
+	errLoginRequired = statusError(codes.Unauthenticated, pb.ReasonUnauthenticated, "login required")
+	errDenied        = statusError(codes.PermissionDenied, pb.ReasonPermissionDenied, "permission denied")
+	errSessionEnded  = statusError(codes.Unauthenticated, pb.ReasonSessionExpired, "session invalid or expired: log in again")
 )
 
 // authorize authenticates the caller of method and checks the permission
@@ -92,7 +93,7 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 		if errors.Is(err, accesscontrol.ErrUnauthenticated) {
 			s.log.Info("call with an invalid or expired session refused", "method", method, "client", clientAddr(ctx))
 			s.auditDenied(ctx, accesscontrol.Principal{ClientAddr: clientAddr(ctx)}, "auth.session.invalid", method, "", "invalid, expired or revoked session")
-			return nil, status.Error(codes.Unauthenticated, "session invalid or expired: log in again")
+			return nil, errSessionEnded
 		}
 		return nil, s.toStatus(ctx, method, err)
 	}

@@ -184,12 +184,7 @@ func (x *healthService) AcknowledgeAlarm(ctx context.Context, r *pb.AcknowledgeA
 		return nil, err
 	}
 	a, err := h.Alarms.Acknowledge(ctx, r.GetAlarmId(), actorOf(mustPrincipal(ctx)), r.GetNote())
-	switch {
-	case errors.Is(err, health.ErrAlarmNotFound):
-		return nil, status.Error(codes.NotFound, "no such alarm")
-	case errors.Is(err, health.ErrAlarmAlreadyAcknowledged):
-		return nil, status.Error(codes.FailedPrecondition, "the alarm was already acknowledged")
-	case err != nil:
+	if err != nil {
 		return nil, err
 	}
 	return health.AlarmToProto(a), nil

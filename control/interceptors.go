@@ -17,17 +17,18 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 			return nil, err
 		}
 	}
-	ctx, err := s.authorize(ctx, info.FullMethod)
+	actx, err := s.authorize(ctx, info.FullMethod)
 	if err == nil {
-		err = s.passwordGate(ctx, info.FullMethod)
+		err = s.passwordGate(actx, info.FullMethod)
 	}
 	if err != nil {
+		err = s.toStatus(ctx, info.FullMethod, err)
 		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
 		s.metrics.observe(info.FullMethod, err)
 		return nil, err
 	}
-	resp, err := handler(ctx, req)
-	err = s.toStatus(ctx, info.FullMethod, err)
+	resp, err := handler(actx, req)
+	err = s.toStatus(actx, info.FullMethod, err)
 	s.metrics.observe(info.FullMethod, err)
 	return resp, err
 }
@@ -57,6 +58,7 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		err = s.passwordGate(ctx, info.FullMethod)
 	}
 	if err != nil {
+		err = s.toStatus(ss.Context(), info.FullMethod, err)
 		s.metrics.denied.WithLabelValues(info.FullMethod).Inc()
 		s.metrics.observe(info.FullMethod, err)
 		return err

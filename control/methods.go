@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -186,7 +185,7 @@ var duringPasswordChange = map[string]bool{
 	gwanjev1.AccessService_Logout_FullMethodName:         true,
 }
 
-var errChangePassword = status.Error(codes.FailedPrecondition,
+var errChangePassword = statusError(codes.FailedPrecondition, gwanjev1.ReasonPasswordChangeRequired,
 	"this account has a one-time password: change it first (gwanje passwd); until then the session can do nothing else")
 
 // passwordGate refuses every method but those of duringPasswordChange to a

@@ -85,9 +85,9 @@ func TestDiscoverRegisterReadBack(t *testing.T) {
 			t.Errorf("not marked: %+v", c)
 		}
 	}
-	// A second registration of a discovered device by endpoint reference is a conflict.
+	// A second registration of a discovered device by endpoint reference: it already exists.
 	if _, err := e.reg.Register(e.ctx, RegisterRequest{Candidate: &again[1], Username: "admin", Password: "camsim",
-		Fields: fields(site, "dup")}, e.actor); !errors.Is(err, ErrConflict) {
+		Fields: fields(site, "dup")}, e.actor); !errors.Is(err, ErrAlreadyExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
 	if _, err := e.reg.DiscoverAll(e.ctx, DiscoverRequest{Targets: []string{"10.0.0.0/8"}}); !errors.Is(err, ErrInvalid) {

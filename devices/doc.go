@@ -43,7 +43,7 @@
 // commas), validates every row, reports bad rows with line numbers, and
 // imports all rows in one transaction or none (DryRun imports none).
 //
-// Errors wrap ErrInvalid, ErrNotFound, ErrConflict, ErrUnreachable,
+// Errors wrap ErrInvalid, ErrNotFound, ErrAlreadyExists, ErrConflict, ErrUnreachable,
 // ErrUnauthorized, ErrNoProfile or ErrBadResponse, so that the gRPC layer
 // maps them in one place.
 package devices

@@ -11,9 +11,11 @@ var (
 	ErrInvalid = errors.New("devices: invalid request")
 	// ErrNotFound: no such camera or site.
 	ErrNotFound = errors.New("devices: not found")
-	// ErrConflict: the change collides with the registry (the device URL or
-	// endpoint reference is already registered, a management number is taken,
-	// the camera is decommissioned).
+	// ErrAlreadyExists: the camera is already registered (its device URL or
+	// endpoint reference), or a management number is taken.
+	ErrAlreadyExists = errors.New("devices: already exists")
+	// ErrConflict: the change collides with the registry's state (the camera
+	// is decommissioned, or has no ONVIF device).
 	ErrConflict = errors.New("devices: conflict")
 	// ErrUnreachable: the camera did not answer (connection refused, no
 	// route, or no answer before the deadline).

@@ -66,7 +66,7 @@ type RegisterResult struct {
 // the camera does not tell is a warning; a stream that does not answer
 // DESCRIBE yet makes the camera pending (refused when req.Strict). It
 // refuses with ErrUnreachable, ErrUnauthorized, ErrNoProfile,
-// ErrBadResponse, ErrInvalid or ErrConflict, storing nothing.
+// ErrBadResponse, ErrInvalid or ErrAlreadyExists, storing nothing.
 func (r *Registry) Register(ctx context.Context, req RegisterRequest, a Actor) (RegisterResult, error) {
 	if err := r.checkOpen(); err != nil {
 		return RegisterResult{}, err
@@ -172,7 +172,7 @@ func (r *Registry) checkNotRegistered(ctx context.Context, q querier, devURL, er
 	if err != nil {
 		return fmt.Errorf("devices: check registration: %w", err)
 	}
-	return fmt.Errorf("%w: this camera is already registered as %s", ErrConflict, id)
+	return fmt.Errorf("%w: this camera is already registered as %s", ErrAlreadyExists, id)
 }
 
 // mapONVIF turns an onvif error into a registry sentinel with context.

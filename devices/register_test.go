@@ -52,11 +52,11 @@ func TestRegisterEveryDialect(t *testing.T) {
 			if s := fmt.Sprintf("%v %+v %#v", cr, cr, cr); strings.Contains(s, info.Password) {
 				t.Fatalf("credentials printed: %s", s)
 			}
-			// Registering it again is a conflict.
+			// Registering it again: it already exists.
 			_, err = e.reg.Register(e.ctx, RegisterRequest{DeviceURL: cam.DeviceServiceURL(), Username: info.Username,
 				Password: info.Password, Fields: fields(site, "again")}, e.actor)
-			if !errors.Is(err, ErrConflict) {
-				t.Fatalf("second Register: %v, want ErrConflict", err)
+			if !errors.Is(err, ErrAlreadyExists) {
+				t.Fatalf("second Register: %v, want ErrAlreadyExists", err)
 			}
 		})
 	}

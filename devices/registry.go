@@ -234,7 +234,8 @@ func (r *Registry) audit(ctx context.Context, tx pgx.Tx, a Actor, typ string, ca
 	return nil
 }
 
-// mapDBError turns constraint violations into ErrConflict / ErrInvalid.
+// mapDBError turns constraint violations into ErrAlreadyExists / ErrNotFound
+// / ErrInvalid.
 func mapDBError(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -249,7 +250,7 @@ func mapDBError(err error) error {
 			case strings.Contains(pe.ConstraintName, "management_no"):
 				what = "the management number"
 			}
-			return fmt.Errorf("%w: %s is already registered", ErrConflict, what)
+			return fmt.Errorf("%w: %s is already registered", ErrAlreadyExists, what)
 		case "23503":
 			return fmt.Errorf("%w: no such site", ErrNotFound)
 		case "23514", "22P02", "22001", "22003":

@@ -91,7 +91,7 @@ func runCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			}
 			if err != nil {
 				if !errors.Is(err, flag.ErrHelp) {
-					fmt.Fprintf(stderr, "gwanje %s: %v\n", name, describe(err))
+					fmt.Fprintf(stderr, "gwanje %s: %v\n", name, c.describe(err))
 				}
 				return 1
 			}

@@ -63,7 +63,7 @@ func runWatch(ctx context.Context, c *cli, args []string) error {
 				return nil
 			}
 			if err != nil {
-				fmt.Fprintf(c.stderr, "stream interrupted (%s); resuming after %d\n", describe(err), last)
+				fmt.Fprintf(c.stderr, "stream interrupted (%s); resuming after %d\n", c.describe(err), last)
 				time.Sleep(time.Second)
 				break
 			}
