@@ -132,6 +132,7 @@ var errorClasses = []errorClass{
 	{export.ErrNotFound, codes.NotFound, pb.ReasonNotFound, nil},
 	{export.ErrOtherNode, codes.FailedPrecondition, pb.ReasonFootageOtherNode, nil},
 	{export.ErrExpired, codes.FailedPrecondition, pb.ReasonTicketExpired, nil},
+	{export.ErrRevoked, codes.FailedPrecondition, pb.ReasonTicketExpired, nil},
 	{export.ErrTampered, codes.DataLoss, pb.ReasonFootageTampered, nil},
 	{manifest.ErrVerify, codes.FailedPrecondition, pb.ReasonVerificationFailed, nil},
 	{manifest.ErrKey, codes.InvalidArgument, pb.ReasonInvalidArgument, nil},

@@ -65,6 +65,7 @@ var sentinels = map[string]error{
 	"privacy/export.ErrNotFound": export.ErrNotFound, "privacy/export.ErrMaskingUnavailable": export.ErrMaskingUnavailable,
 	"privacy/export.ErrTampered": export.ErrTampered, "privacy/export.ErrOtherNode": export.ErrOtherNode,
 	"privacy/export.ErrTooLarge": export.ErrTooLarge, "privacy/export.ErrExpired": export.ErrExpired,
+	"privacy/export.ErrRevoked":   export.ErrRevoked,
 	"privacy/requests.ErrInvalid": requests.ErrInvalid, "privacy/requests.ErrNotFound": requests.ErrNotFound,
 	"privacy/requests.ErrConflict": requests.ErrConflict, "privacy/requests.ErrPermissionDenied": requests.ErrPermissionDenied,
 	"privacy/requests.ErrUnavailable": requests.ErrUnavailable, "privacy/requests.ErrInvalidRefusal": requests.ErrInvalidRefusal,
