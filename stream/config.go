@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/internal/redact"
 	"github.com/gwanje/gwanje/internal/revoke"
 )
 
@@ -234,13 +234,6 @@ func sanitizeID(s string) string {
 	return out
 }
 
-// redactURL drops user info from a URL for logs.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	return u.String()
-}
+// redactURL hides the credentials of a camera URL for logs and errors
+// (user info, and those in the path or query; package redact).
+func redactURL(s string) string { return redact.URL(s) }

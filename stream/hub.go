@@ -14,6 +14,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // maxAUPackets flushes an access unit that never ends (a camera that
@@ -188,7 +190,7 @@ func (h *hub) pull() (played bool, err error) {
 	}
 	u, err := base.ParseURL(up.URL)
 	if err != nil {
-		return false, fmt.Errorf("camera URL %s: %w", redactURL(up.URL), err)
+		return false, fmt.Errorf("camera URL %s: %s", redactURL(up.URL), redact.Text(err.Error(), up.Password))
 	}
 	if up.Username != "" {
 		u.User = url.UserPassword(up.Username, up.Password)

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/gwanje/gwanje/devices/onvif"
+	"github.com/gwanje/gwanje/internal/redact"
 )
 
 // Target is a camera to probe, as the registry hands it to the workers.
@@ -303,12 +304,7 @@ func classifyRTSP(err error) ErrKind {
 
 // redactErr renders err without the camera's password or user info.
 func redactErr(err error, t Target) string {
-	s := err.Error()
-	if t.Password != "" {
-		s = strings.ReplaceAll(s, t.Password, "xxxxx")
-		s = strings.ReplaceAll(s, url.QueryEscape(t.Password), "xxxxx")
-	}
-	return s
+	return redact.Text(err.Error(), t.Password, url.QueryEscape(t.Password))
 }
 
 // sharedTransport is the HTTP transport of a worker's ONVIF clients: no

@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
+	"github.com/gwanje/gwanje/internal/redact"
 	"github.com/gwanje/gwanje/stream"
 )
 
@@ -87,7 +88,7 @@ func (s *RTSPSource) Subscribe(ctx context.Context, cameraID, profile string) (S
 	}
 	u, err := base.ParseURL(up.URL)
 	if err != nil {
-		return nil, fmt.Errorf("record: camera URL %s: %w", up, err)
+		return nil, fmt.Errorf("record: camera URL %s: %s", up, redact.Text(err.Error(), up.Password))
 	}
 	if up.Username != "" {
 		u.User = url.UserPassword(up.Username, up.Password)
