@@ -1,11 +1,11 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/binary"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -79,38 +79,87 @@ func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
 	return pk, nil
 }
 
-// Checkpoint signs the chain head now, unless a checkpoint already covers
-// it, and returns the latest checkpoint.
+// Checkpoint signs the chain head now (with a Publisher: the last entry
+// already published, so that head >= outbox cursor >= newest anchor always
+// holds), unless a checkpoint already covers it, stores it and anchors it
+// in every anchor log. It returns the latest checkpoint. It refuses to sign
+// a chain that does not extend the newest anchored checkpoint: a cut chain
+// is never legitimised by a new signature (CheckIntegrity raises the alarm).
 func (s *Store) Checkpoint(ctx context.Context) (Checkpoint, error) {
-	h, err := readHead(ctx, s.pool, false)
+	target, err := s.checkpointTarget(ctx)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
 	}
-	if h.seq == 0 {
+	if target.seq == 0 {
 		return Checkpoint{}, nil
 	}
-	c := Checkpoint{Seq: h.seq, Hash: h.hash, LoggedAt: fromUsec(h.logged), PublicKey: s.pub}
-	c.Signature = ed25519.Sign(s.priv, CheckpointMessage(c.Seq, c.Hash, c.LoggedAt))
-	tag, err := s.pool.Exec(ctx, `insert into audit_checkpoint (seq, hash, logged_at, public_key, signature)
-		values ($1, $2, $3, $4, $5) on conflict (seq) do nothing`, c.Seq, c.Hash, c.LoggedAt, []byte(c.PublicKey), c.Signature)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
-	}
-	if old := s.ckptSeq.Load(); c.Seq > old {
-		s.ckptSeq.CompareAndSwap(old, c.Seq)
-	}
-	if tag.RowsAffected() == 1 && s.cfg.Publisher != nil {
-		// Best effort: an outside copy of the latest checkpoint makes cutting
-		// the checkpoints together with the tail detectable too.
-		data, _ := json.Marshal(map[string]any{"seq": c.Seq, "hash": fmt.Sprintf("%x", c.Hash),
-			"logged_at": c.LoggedAt, "public_key": fmt.Sprintf("%x", []byte(c.PublicKey)), "signature": fmt.Sprintf("%x", c.Signature)})
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := s.cfg.Publisher.Publish(pctx, SubjectPrefix+"checkpoint", data); err != nil {
-			s.log.Warn("checkpoint not published", "seq", c.Seq, "err", err)
+	if known := s.newestKnownAnchor(); known.Seq > 0 {
+		var at []byte
+		if known.Seq <= target.seq {
+			if at, err = s.hashAt(ctx, known.Seq); err != nil {
+				return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
+			}
 		}
-		cancel()
+		if !bytes.Equal(at, known.Hash) {
+			s.kickCheck()
+			return Checkpoint{}, fmt.Errorf("audit: checkpoint refused: the chain (at entry %d) does not extend the checkpoint anchored at entry %d", target.seq, known.Seq)
+		}
+	}
+	s.anchorMu.Lock()
+	last := s.lastCkpt
+	s.anchorMu.Unlock()
+	c := last
+	if target.seq > last.Seq {
+		c = Checkpoint{Seq: target.seq, Hash: target.hash, LoggedAt: fromUsec(target.logged), PublicKey: s.pub}
+		c.Signature = ed25519.Sign(s.priv, CheckpointMessage(c.Seq, c.Hash, c.LoggedAt))
+		if _, err := s.pool.Exec(ctx, `insert into audit_checkpoint (seq, hash, logged_at, public_key, signature)
+		values ($1, $2, $3, $4, $5) on conflict (seq) do nothing`, c.Seq, c.Hash, c.LoggedAt, []byte(c.PublicKey), c.Signature); err != nil {
+			return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
+		}
+		s.anchorMu.Lock()
+		if c.Seq > s.lastCkpt.Seq {
+			s.lastCkpt = c
+		}
+		s.anchorMu.Unlock()
+		if old := s.ckptSeq.Load(); c.Seq > old {
+			s.ckptSeq.CompareAndSwap(old, c.Seq)
+		}
+	}
+	if c.Seq > s.newestKnownAnchor().Seq {
+		if err := s.anchor(ctx, c); err != nil {
+			return c, fmt.Errorf("audit: checkpoint %d signed but not anchored (retried): %w", c.Seq, err)
+		}
 	}
 	return c, nil
+}
+
+// checkpointTarget is the entry the next checkpoint names: the head, or
+// with a Publisher the last published entry (the outbox cursor).
+func (s *Store) checkpointTarget(ctx context.Context) (head, error) {
+	h, err := readHead(ctx, s.pool, false)
+	if err != nil || s.cfg.Publisher == nil {
+		return h, err
+	}
+	cursor, err := s.OutboxCursor(ctx)
+	if err != nil {
+		return head{}, err
+	}
+	if cursor >= h.seq {
+		return h, nil
+	}
+	if cursor == 0 {
+		return head{}, nil
+	}
+	var t time.Time
+	var hash []byte
+	if err := s.pool.QueryRow(ctx, "select hash, logged_at from audit_entry where seq = $1", cursor).Scan(&hash, &t); err != nil {
+		if isNoRows(err) {
+			s.kickCheck()
+			return head{}, fmt.Errorf("the outbox cursor names entry %d, which is missing", cursor)
+		}
+		return head{}, err
+	}
+	return head{seq: cursor, hash: hash, logged: usec(t)}, nil
 }
 
 // Checkpoints returns the stored checkpoints with from <= seq <= to.
@@ -138,21 +187,25 @@ func (s *Store) Checkpoints(ctx context.Context, from, to int64) ([]Checkpoint, 
 	return out, nil
 }
 
-// checkpointer signs a checkpoint every CheckpointEvery entries (woken by
-// the writer) or every CheckpointInterval when entries arrived (also from
-// other processes), and a last one after the writer has stopped.
+// checkpointer signs and anchors a checkpoint every CheckpointEvery
+// entries (woken by the writer and the relay) or every CheckpointInterval
+// when entries arrived (also from other processes) or an anchor is owed,
+// and a last one after the writer has stopped.
 func (s *Store) checkpointer(ctx context.Context, writerDone <-chan struct{}) {
 	t := time.NewTicker(s.cfg.CheckpointInterval)
 	defer t.Stop()
-	round := func() {
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	round := func(always bool) {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout+10*time.Second)
 		defer cancel()
-		h, err := readHead(cctx, s.pool, false)
+		target, err := s.checkpointTarget(cctx)
 		if err != nil {
 			s.log.Warn("checkpoint skipped", "err", err)
 			return
 		}
-		if h.seq <= s.ckptSeq.Load() {
+		ck := s.ckptSeq.Load()
+		owed := len(s.cfg.Anchors) > 0 && s.newestKnownAnchor().Seq < ck
+		due := target.seq > ck && (always || target.seq-ck >= int64(s.cfg.CheckpointEvery))
+		if !due && !owed {
 			return
 		}
 		if _, err := s.Checkpoint(cctx); err != nil {
@@ -162,12 +215,21 @@ func (s *Store) checkpointer(ctx context.Context, writerDone <-chan struct{}) {
 	for {
 		select {
 		case <-writerDone:
-			round()
+			if s.cfg.Publisher != nil {
+				// Let the relay's last round publish first (bounded).
+				wait := time.NewTimer(2 * time.Second)
+				select {
+				case <-s.relayDone:
+				case <-wait.C:
+				}
+				wait.Stop()
+			}
+			round(true)
 			return
 		case <-s.ckptWake:
-			round()
+			round(false)
 		case <-t.C:
-			round()
+			round(true)
 		}
 	}
 }

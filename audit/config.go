@@ -32,8 +32,8 @@ type Publisher interface {
 }
 
 // SubjectPrefix starts every subject the outbox publishes to:
-// gwanje.v1.audit.<type>, e.g. gwanje.v1.audit.live.view.start; signed
-// checkpoints go to gwanje.v1.audit.checkpoint (best effort).
+// gwanje.v1.audit.<type>, e.g. gwanje.v1.audit.live.view.start. Signed
+// checkpoints go to the anchor logs (Config.Anchors).
 const SubjectPrefix = "gwanje.v1.audit."
 
 // Config configures a Store. Zero values take the documented defaults.
@@ -59,12 +59,27 @@ type Config struct {
 	// (HMAC-SHA256(seed, "gwanje.audit.redact.v1")).
 	RedactKey []byte
 
-	// CheckpointEvery signs a checkpoint after this many new entries.
-	// Default 1000.
+	// CheckpointEvery signs (and anchors) a checkpoint after this many new
+	// entries. Default 100. With CheckpointInterval it bounds what can be
+	// cut from the tail unseen (FORMAT.md, "Anchors").
 	CheckpointEvery int
-	// CheckpointInterval signs a checkpoint at least this often while new
-	// entries arrive. Default 1 minute.
+	// CheckpointInterval signs (and anchors) a checkpoint at least this
+	// often while new entries arrive. Default 10s.
 	CheckpointInterval time.Duration
+	// Anchors keep a copy of every checkpoint outside PostgreSQL (a
+	// JetStream stream, a file); Verify and CheckIntegrity compare the
+	// chain with the newest of them. None: only the database's checkpoints.
+	Anchors []AnchorLog
+	// IntegrityInterval is how often Run checks that chain head >= outbox
+	// cursor >= newest anchored checkpoint (also once at start). Default 30s.
+	IntegrityInterval time.Duration
+	// Alarm is told when an integrity check starts or stops failing (and
+	// when an entry had to be published as a summary). Nil: logged only.
+	Alarm func(Alarm)
+	// MaxPublish bounds the size of one published entry; larger entries are
+	// published as a summary with their hash (FORMAT.md, "Outbox").
+	// Default 64 KiB.
+	MaxPublish int
 
 	// Publisher receives every entry through the outbox. Nil: nothing is
 	// published and the outbox cursor stays where it is, so a publisher
@@ -129,10 +144,16 @@ func (c *Config) defaults() {
 		c.AdminPool = c.Pool
 	}
 	if c.CheckpointEvery <= 0 {
-		c.CheckpointEvery = 1000
+		c.CheckpointEvery = 100
 	}
 	if c.CheckpointInterval <= 0 {
-		c.CheckpointInterval = time.Minute
+		c.CheckpointInterval = 10 * time.Second
+	}
+	if c.IntegrityInterval <= 0 {
+		c.IntegrityInterval = 30 * time.Second
+	}
+	if c.MaxPublish <= 0 {
+		c.MaxPublish = 64 << 10
 	}
 	if c.RelayInterval <= 0 {
 		c.RelayInterval = time.Second

@@ -3,7 +3,9 @@
 // signed checkpoints, verification and the ledger and access-log reports.
 //
 // New builds a Store from a Config; Run runs its group-commit writer, the
-// outbox relay (to a Publisher, e.g. NATS) and the checkpointer; Close stops
+// outbox relay (to a Publisher, e.g. NATS), the checkpointer (which anchors
+// each checkpoint outside PostgreSQL, Config.Anchors) and the integrity
+// check (head >= outbox cursor >= newest anchor); Close stops
 // them after committing what is queued. Append returns once the entry is
 // committed (or an error wrapping ErrUnavailable: refuse the action);
 // AppendTx writes inside the caller's transaction. Verify reports the first

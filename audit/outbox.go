@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // The outbox is the entry table itself plus a cursor (audit_outbox.seq):
@@ -19,6 +20,7 @@ import (
 // relay publishes committed entries until the writer has stopped, then does
 // a last round.
 func (s *Store) relay(ctx context.Context, writerDone <-chan struct{}) {
+	defer close(s.relayDone)
 	if s.cfg.Publisher == nil {
 		return
 	}
@@ -81,11 +83,26 @@ func (s *Store) relayRound(ctx context.Context) (int, error) {
 	}
 	sent := 0
 	var pubErr error
+	var summarised []Stored
+	limit := s.cfg.MaxPublish
+	if mp, ok := s.cfg.Publisher.(interface{ MaxPayload() int64 }); ok {
+		// Leave room for the subject and headers.
+		if m := int(mp.MaxPayload()) - 512; m > 0 && m < limit {
+			limit = m
+		}
+	}
 	for _, st := range batch {
 		data, err := json.Marshal(st)
 		if err != nil {
 			pubErr = err
 			break
+		}
+		if len(data) > limit {
+			// Never stall on one entry: a message the bus would refuse
+			// (NATS max_payload) goes out as a bounded summary naming the
+			// entry's hash; the entry itself stays in the database.
+			data = summary(st, len(data), limit)
+			summarised = append(summarised, st)
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 		err = s.cfg.Publisher.Publish(pctx, SubjectPrefix+st.Entry.Type, data)
@@ -103,8 +120,62 @@ func (s *Store) relayRound(ctx context.Context) (int, error) {
 		if err := tx.Commit(ctx); err != nil {
 			return 0, fmt.Errorf("outbox: %w", err)
 		}
+		for _, st := range summarised {
+			if st.Seq > batch[sent-1].Seq {
+				break
+			}
+			detail := fmt.Sprintf("audit entry %d (%s) is larger than the bus takes; published as a summary with its hash (the entry is intact in the database)", st.Seq, st.Entry.Type)
+			s.log.Warn(detail, "seq", st.Seq, "type", st.Entry.Type)
+			s.raise(Alarm{Kind: AlarmOversize, Active: true, Seq: st.Seq, Detail: detail})
+		}
+		if last := batch[sent-1].Seq; last-s.ckptSeq.Load() >= int64(s.cfg.CheckpointEvery) {
+			select {
+			case s.ckptWake <- struct{}{}:
+			default:
+			}
+		}
 	}
 	return sent, pubErr
+}
+
+// summaryText bounds each text field kept in a summary.
+const summaryText = 256
+
+// summary is the published form of an entry too large to publish: the
+// entry's identity, who, what and when, its hash, and its text fields cut
+// to summaryText bytes; "summary": true and "size" (the full message's
+// bytes) say so. Consumers fetch the entry itself by seq (Query) and check
+// it against the hash.
+func summary(st Stored, size, limit int) []byte {
+	cut := func(v string) string {
+		if len(v) <= summaryText {
+			return v
+		}
+		i := summaryText
+		for i > 0 && !utf8.RuneStart(v[i]) {
+			i--
+		}
+		return v[:i] + "…"
+	}
+	e := st.Entry
+	cams := e.Cameras
+	if len(cams) > 16 {
+		cams = cams[:16]
+	}
+	data, _ := json.Marshal(map[string]any{
+		"summary": true, "size": size,
+		"seq": st.Seq, "logged_at": st.LoggedAt, "hash": fmt.Sprintf("%x", st.Hash), "prev_hash": fmt.Sprintf("%x", st.PrevHash),
+		"time": e.Time, "type": cut(e.Type), "outcome": e.Outcome,
+		"user_id": cut(e.Actor.UserID), "username": cut(e.Actor.Username), "role": cut(e.Actor.Role),
+		"cameras": cams, "cameras_total": len(e.Cameras), "purpose": cut(e.Purpose),
+		"purpose_text": cut(e.PurposeText), "reason": cut(e.Reason), "request_id": cut(e.RequestID),
+	})
+	if len(data) > limit {
+		// A bus with a tiny payload limit still gets the identity and hash.
+		data, _ = json.Marshal(map[string]any{"summary": true, "size": size, "seq": st.Seq,
+			"hash": fmt.Sprintf("%x", st.Hash), "type": cut(e.Type)})
+	}
+	return data
 }
 
 // OutboxCursor returns the seq up to which entries have been published.

@@ -48,6 +48,15 @@ type Store struct {
 	headSeq   atomic.Int64 // last committed seq this process knows of
 	headStale atomic.Bool  // the writer must re-read the chain head
 	ckptSeq   atomic.Int64 // seq of the last checkpoint this process knows of
+
+	anchorMu sync.Mutex
+	anchored Checkpoint // newest anchored checkpoint this process knows of
+	lastCkpt Checkpoint // last checkpoint this process signed or found
+
+	checkWake   chan struct{}
+	relayDone   chan struct{} // closed when the relay returns
+	integrityMu sync.Mutex
+	broken      string // the integrity problem raised; "" when none
 }
 
 type pending struct {
@@ -105,6 +114,8 @@ func New(cfg Config) (*Store, error) {
 		done:      make(chan struct{}),
 		relayWake: make(chan struct{}, 1),
 		ckptWake:  make(chan struct{}, 1),
+		checkWake: make(chan struct{}, 1),
+		relayDone: make(chan struct{}),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -165,10 +176,11 @@ func (s *Store) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	writerDone := make(chan struct{})
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); defer close(writerDone); s.writer(bg) }()
 	go func() { defer wg.Done(); s.relay(bg, writerDone) }()
 	go func() { defer wg.Done(); s.checkpointer(bg, writerDone) }()
+	go func() { defer wg.Done(); s.checker(bg, writerDone) }()
 	select {
 	case <-ctx.Done():
 		s.shut()

@@ -32,6 +32,11 @@ const (
 	// ProblemCheckpoint: a validly signed checkpoint names another hash
 	// than the entry at its seq has (the chain was rewritten).
 	ProblemCheckpoint = "checkpoint_mismatch"
+	// ProblemAnchor: a checkpoint anchored outside the database names
+	// another hash than the entry at its seq: the tail was cut and the
+	// chain continued from the cut. The problem's seq is the entry after
+	// the newest anchored checkpoint the chain still matches.
+	ProblemAnchor = "anchor_mismatch"
 )
 
 // VerifyRange bounds a verification. Zero fields mean "from the first
@@ -66,8 +71,13 @@ type VerifyReport struct {
 	Unsigned       int64
 	// Anchor says where the chain was anchored: "genesis", "retention of
 	// entries up to N", or "entry N (not verified)".
-	Anchor   string
-	Problem  *Problem
+	Anchor string
+	// Anchored is the newest checkpoint anchored outside the database
+	// (Config.Anchors) that the check compared with, 0 when none;
+	// AnchorLog says where it is, or why the anchors could not be read.
+	Anchored  int64
+	AnchorLog string
+	Problem   *Problem
 	Duration time.Duration
 }
 
@@ -259,10 +269,125 @@ func (s *Store) verify(ctx context.Context, r VerifyRange) (*VerifyReport, error
 			}
 		}
 	}
+	if toEnd && len(s.cfg.Anchors) > 0 {
+		if err := s.verifyAnchors(ctx, rep, from, lastSeen); err != nil {
+			return nil, err
+		}
+		if rep.Problem != nil {
+			return rep, nil
+		}
+	}
 	if rep.LastSeq > rep.LastCheckpoint {
 		rep.Unsigned = rep.LastSeq - max(rep.LastCheckpoint, rep.FirstSeq-1)
 	}
 	return rep, nil
+}
+
+// verifyAnchors compares the chain, which ends at lastSeen, with the
+// checkpoints anchored outside the database, newest first: a checkpoint
+// beyond the end means the tail was cut (the first missing entry is
+// lastSeen+1); one the chain does not match means the tail was cut and the
+// chain continued (reported after the newest anchored checkpoint that
+// still matches). Anchors that cannot be read are said in AnchorLog, not
+// reported as a problem: they prove nothing either way.
+func (s *Store) verifyAnchors(ctx context.Context, rep *VerifyReport, from, lastSeen int64) error {
+	var beyond, mismatch *Checkpoint
+	var beyondLog, mismatchLog string
+	var matched int64
+	var ignored int
+	for _, l := range s.cfg.Anchors {
+		var dbErr error
+		n, err := s.anchoredIn(ctx, l, func(c Checkpoint) bool {
+			if c.Seq > rep.Anchored {
+				rep.Anchored, rep.AnchorLog = c.Seq, l.Name()
+			}
+			if c.Seq > lastSeen {
+				if beyond == nil || c.Seq > beyond.Seq {
+					beyond, beyondLog = &c, l.Name()
+				}
+				return true
+			}
+			if c.Seq < from {
+				return false
+			}
+			h, err := s.hashAt(ctx, c.Seq)
+			if err != nil {
+				dbErr = err
+				return false
+			}
+			if bytes.Equal(h, c.Hash) {
+				matched = max(matched, c.Seq)
+				return false
+			}
+			if mismatch == nil || c.Seq < mismatch.Seq {
+				mismatch, mismatchLog = &c, l.Name()
+			}
+			return true
+		})
+		ignored += n
+		if dbErr != nil {
+			return dbErr
+		}
+		if err != nil {
+			if rep.AnchorLog != "" {
+				rep.AnchorLog += "; "
+			}
+			rep.AnchorLog += "not read: " + err.Error()
+			s.log.Warn("verify: anchored checkpoints not read", "log", l.Name(), "err", err)
+		}
+	}
+	if ignored > 0 {
+		s.log.Warn("verify: anchored records with bad signatures or untrusted keys ignored", "count", ignored)
+	}
+	// rewritten finds, among the entries after the last matched anchor up
+	// to seq, the first logged after c: an entry at or before c's seq that
+	// was logged after it cannot be the original, so the chain was cut
+	// before it and written again.
+	rewritten := func(upTo int64, c *Checkpoint) (int64, error) {
+		var first *int64
+		err := s.pool.QueryRow(ctx, "select min(seq) from audit_entry where seq > $1 and seq <= $2 and logged_at > $3",
+			max(matched, from-1), upTo, c.LoggedAt).Scan(&first)
+		if err != nil || first == nil {
+			return 0, err
+		}
+		return *first, nil
+	}
+	switch {
+	case mismatch != nil:
+		first, err := rewritten(mismatch.Seq, mismatch)
+		if err != nil {
+			return err
+		}
+		if first == 0 {
+			first = max(matched+1, from)
+		}
+		rep.Problem = &Problem{Seq: first, Kind: ProblemAnchor, Detail: fmt.Sprintf(
+			"entry %d does not match the checkpoint anchored in %s (the chain matches the anchored checkpoints up to entry %d only): entries from %d on were cut and the chain was written again from there",
+			mismatch.Seq, mismatchLog, matched, first)}
+	case beyond != nil:
+		first, err := rewritten(lastSeen, beyond)
+		if err != nil {
+			return err
+		}
+		if first > 0 {
+			rep.Problem = &Problem{Seq: first, Kind: ProblemTailCut, Detail: fmt.Sprintf(
+				"entries from %d on are missing: the checkpoint anchored in %s covers entry %d, and entries %d to %d were logged after it: the tail was cut and the chain written again from entry %d",
+				first, beyondLog, beyond.Seq, first, lastSeen, first)}
+			break
+		}
+		rep.Problem = &Problem{Seq: lastSeen + 1, Kind: ProblemTailCut, Detail: fmt.Sprintf(
+			"entries from %d on are missing: the log ends at entry %d but the checkpoint anchored in %s covers entry %d",
+			lastSeen+1, lastSeen, beyondLog, beyond.Seq)}
+	}
+	switch {
+	case rep.Anchored > 0:
+		rep.Anchor += fmt.Sprintf("; outside the database: checkpoint at entry %d (%s)", rep.Anchored, rep.AnchorLog)
+	case rep.AnchorLog != "":
+		rep.Anchor += "; outside the database: " + rep.AnchorLog
+	default:
+		rep.Anchor += "; outside the database: no checkpoint anchored yet"
+	}
+	return nil
 }
 
 // hashAt returns the stored hash of entry seq, nil when there is none.

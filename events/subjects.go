@@ -73,10 +73,16 @@ func StreamStop(node string) string { return prefix + "stream." + node + ".stop"
 // Audit is the subject an audit entry of the given type is published on.
 func Audit(entryType string) string { return prefix + "audit." + entryType }
 
+// AuditAnchor is the subject of the audit store's anchored checkpoints.
+const AuditAnchor = prefix + "anchor.audit"
+
 // Stream and bucket names.
 const (
 	StreamCamera = "GWANJE_CAMERA"
 	StreamAudit  = "GWANJE_AUDIT"
+	// StreamAuditAnchor keeps the audit store's signed checkpoints outside
+	// PostgreSQL (file storage, survives restarts; the newest 100,000).
+	StreamAuditAnchor = "GWANJE_AUDIT_ANCHOR"
 	// BucketStreamNodes is the KV bucket where stream nodes register
 	// (key: node ID) with a TTL heartbeat; owned by package stream.
 	BucketStreamNodes = "GWANJE_STREAM_NODES"
@@ -109,6 +115,18 @@ var Streams = []jetstream.StreamConfig{
 		Storage:     jetstream.FileStorage,
 		// The outbox may publish an entry again after a crash; the
 		// entry's sequence number is its message ID.
+		Duplicates: 24 * time.Hour,
+	},
+	{
+		Name:        StreamAuditAnchor,
+		Description: "signed audit checkpoints anchored outside the database (audit/FORMAT.md, Anchors)",
+		Subjects:    []string{AuditAnchor},
+		Storage:     jetstream.FileStorage,
+		// Kept without age limit; the oldest go first beyond 100,000
+		// (at one per 10 s while entries arrive: about 11 days of steady
+		// writing; only the newest matter for a cut tail).
+		MaxMsgs:    100000,
+		Discard:    jetstream.DiscardOld,
 		Duplicates: 24 * time.Hour,
 	},
 }
