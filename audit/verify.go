@@ -78,7 +78,7 @@ type VerifyReport struct {
 	Anchored  int64
 	AnchorLog string
 	Problem   *Problem
-	Duration time.Duration
+	Duration  time.Duration
 }
 
 // Verify walks the chain and the checkpoints in r and reports the first
