@@ -69,6 +69,7 @@ type Config struct {
 	KeyDir                string
 	RecordDir             string
 	RecordSealInterval    time.Duration
+	AuditAnchorFile       string
 	PlaybackAddr          string
 	PlaybackPublicURL     string
 	InstitutionName       string
@@ -104,6 +105,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
 	fs.StringVar(&c.KeyDir, "key-dir", "", "directory of the keys (camera credentials, audit signing, TOTP); default <data-dir>/keys. Processes sharing a database must share it")
+	fs.StringVar(&c.AuditAnchorFile, "audit-anchor-file", "", "also append every signed audit checkpoint to this file, outside the database's reach (another disk, an append-only mount); they always go to the NATS stream GWANJE_AUDIT_ANCHOR")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
 	fs.DurationVar(&c.RecordSealInterval, "record-seal-interval", time.Second, "the recorder seals and fdatasyncs the segment in progress every this much footage: the most a crash loses (stream/record/FORMAT.md)")
 	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")

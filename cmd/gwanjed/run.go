@@ -121,8 +121,26 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("data-dir: keys: %w", err)
 	}
 
+	// Checkpoints are anchored outside PostgreSQL: in JetStream, and in a
+	// file when one is named (audit/FORMAT.md, Anchors).
+	anchors := []audit.AnchorLog{bus.Anchors()}
+	if cfg.AuditAnchorFile != "" {
+		f, err := audit.NewFileAnchor(cfg.AuditAnchorFile)
+		if err != nil {
+			return fmt.Errorf("audit-anchor-file: %w", err)
+		}
+		anchors = append(anchors, f)
+	}
+	// The audit store's alarms (a cut tail, an oversized entry) go to the
+	// alarm list through a Reporter (source "audit").
+	auditReporter, err := health.NewReporter(health.ReporterConfig{Pool: pool, Source: "audit", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer auditReporter.Close()
 	auditStore, err := audit.New(audit.Config{
 		Pool: pool, KeyFile: filepath.Join(keys, "audit-signing.key"), Publisher: bus.Durable(), Logger: log,
+		Anchors: anchors, Alarm: auditReporter.AuditAlarm,
 		GrantTypes: []string{"grant.", "role.", "user.", "org.", "contract.", "deny."},
 	})
 	if err != nil {
@@ -164,6 +182,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return auditReporter.Run(ctx) })
 	g.Go(func() error { return auditStore.Run(ctx) })
 	if cfg.runs("control") {
 		g.Go(func() error { return auditStore.RunRetention(ctx, 24*time.Hour) })

@@ -59,6 +59,14 @@ const (
 	AlarmRecordingOverRetained AlarmKind = "recording_over_retained"
 )
 
+// Alarm kinds raised by the audit store through a Reporter (source
+// "audit", no camera): AlarmAuditIntegrity is a condition (a cut tail),
+// AlarmAuditOversize an event (an entry published as a summary).
+const (
+	AlarmAuditIntegrity AlarmKind = "audit_integrity"
+	AlarmAuditOversize  AlarmKind = "audit_oversize"
+)
+
 // AlarmState is where an alarm is in its life.
 type AlarmState string
 
@@ -138,6 +146,8 @@ var alarmKindToPB = map[AlarmKind]gwanjev1.AlarmKind{
 	AlarmRecordingTampered:     gwanjev1.AlarmKind_ALARM_KIND_RECORDING_TAMPERED,
 	AlarmRecordingDiskFull:     gwanjev1.AlarmKind_ALARM_KIND_RECORDING_DISK_FULL,
 	AlarmRecordingOverRetained: gwanjev1.AlarmKind_ALARM_KIND_RECORDING_OVER_RETAINED,
+	AlarmAuditIntegrity:        gwanjev1.AlarmKind_ALARM_KIND_AUDIT_INTEGRITY,
+	AlarmAuditOversize:         gwanjev1.AlarmKind_ALARM_KIND_AUDIT_OVERSIZE,
 }
 
 var alarmStateToPB = map[AlarmState]gwanjev1.AlarmState{

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gwanje/gwanje/audit"
 )
 
 // ReporterConfig configures a Reporter.
@@ -189,4 +191,18 @@ func (r *Reporter) Close() {
 			<-r.done
 		}
 	})
+}
+
+// AuditAlarm reports an alarm of the audit store (audit.Config.Alarm):
+// a cut tail (audit.AlarmIntegrity) is a condition, cleared when the
+// integrity check holds again; an entry published as a summary
+// (audit.AlarmOversize) an event, cleared when acknowledged. Use a
+// Reporter with Source "audit".
+func (r *Reporter) AuditAlarm(a audit.Alarm) {
+	kind := AlarmAuditOversize
+	if a.Kind == audit.AlarmIntegrity {
+		kind = AlarmAuditIntegrity
+	}
+	r.cfg.Logger.Warn("audit alarm", "kind", a.Kind, "active", a.Active, "seq", a.Seq, "detail", a.Detail)
+	r.Report(Report{Kind: kind, Cause: a.Detail, Condition: kind == AlarmAuditIntegrity, Clear: !a.Active})
 }

@@ -178,20 +178,30 @@ const (
 	AlarmKind_ALARM_KIND_RECORDING_DISK_FULL AlarmKind = 7
 	// The daily retention check found footage kept past its retention.
 	AlarmKind_ALARM_KIND_RECORDING_OVER_RETAINED AlarmKind = 8
+	// Audit alarms (Alarm.source "audit", no camera_id; audit/FORMAT.md).
+	// The audit trail's tail was cut: the chain head, the outbox cursor and
+	// the newest checkpoint anchored outside the database disagree. A
+	// condition: cleared when it no longer holds.
+	AlarmKind_ALARM_KIND_AUDIT_INTEGRITY AlarmKind = 9
+	// An audit entry too large for the bus was published as a summary with
+	// its hash. An event: acknowledging it clears it.
+	AlarmKind_ALARM_KIND_AUDIT_OVERSIZE AlarmKind = 10
 )
 
 // Enum value maps for AlarmKind.
 var (
 	AlarmKind_name = map[int32]string{
-		0: "ALARM_KIND_UNSPECIFIED",
-		1: "ALARM_KIND_OFFLINE",
-		2: "ALARM_KIND_CLOCK_DRIFT",
-		3: "ALARM_KIND_RECORDING_QUARANTINED",
-		4: "ALARM_KIND_RECORDING_MISSING",
-		5: "ALARM_KIND_RECORDING_WRITE_FAILED",
-		6: "ALARM_KIND_RECORDING_TAMPERED",
-		7: "ALARM_KIND_RECORDING_DISK_FULL",
-		8: "ALARM_KIND_RECORDING_OVER_RETAINED",
+		0:  "ALARM_KIND_UNSPECIFIED",
+		1:  "ALARM_KIND_OFFLINE",
+		2:  "ALARM_KIND_CLOCK_DRIFT",
+		3:  "ALARM_KIND_RECORDING_QUARANTINED",
+		4:  "ALARM_KIND_RECORDING_MISSING",
+		5:  "ALARM_KIND_RECORDING_WRITE_FAILED",
+		6:  "ALARM_KIND_RECORDING_TAMPERED",
+		7:  "ALARM_KIND_RECORDING_DISK_FULL",
+		8:  "ALARM_KIND_RECORDING_OVER_RETAINED",
+		9:  "ALARM_KIND_AUDIT_INTEGRITY",
+		10: "ALARM_KIND_AUDIT_OVERSIZE",
 	}
 	AlarmKind_value = map[string]int32{
 		"ALARM_KIND_UNSPECIFIED":             0,
@@ -203,6 +213,8 @@ var (
 		"ALARM_KIND_RECORDING_TAMPERED":      6,
 		"ALARM_KIND_RECORDING_DISK_FULL":     7,
 		"ALARM_KIND_RECORDING_OVER_RETAINED": 8,
+		"ALARM_KIND_AUDIT_INTEGRITY":         9,
+		"ALARM_KIND_AUDIT_OVERSIZE":          10,
 	}
 )
 
@@ -924,7 +936,7 @@ const file_gwanje_v1_events_proto_rawDesc = "" +
 	"\x18CAMERA_EVENT_KIND_MOTION\x10\x01\x12\x1c\n" +
 	"\x18CAMERA_EVENT_KIND_TAMPER\x10\x02\x12 \n" +
 	"\x1cCAMERA_EVENT_KIND_VIDEO_LOSS\x10\x03\x12\x1b\n" +
-	"\x17CAMERA_EVENT_KIND_OTHER\x10\x04*\xb9\x02\n" +
+	"\x17CAMERA_EVENT_KIND_OTHER\x10\x04*\xf8\x02\n" +
 	"\tAlarmKind\x12\x1a\n" +
 	"\x16ALARM_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ALARM_KIND_OFFLINE\x10\x01\x12\x1a\n" +
@@ -934,7 +946,10 @@ const file_gwanje_v1_events_proto_rawDesc = "" +
 	"!ALARM_KIND_RECORDING_WRITE_FAILED\x10\x05\x12!\n" +
 	"\x1dALARM_KIND_RECORDING_TAMPERED\x10\x06\x12\"\n" +
 	"\x1eALARM_KIND_RECORDING_DISK_FULL\x10\a\x12&\n" +
-	"\"ALARM_KIND_RECORDING_OVER_RETAINED\x10\b*x\n" +
+	"\"ALARM_KIND_RECORDING_OVER_RETAINED\x10\b\x12\x1e\n" +
+	"\x1aALARM_KIND_AUDIT_INTEGRITY\x10\t\x12\x1d\n" +
+	"\x19ALARM_KIND_AUDIT_OVERSIZE\x10\n" +
+	"*x\n" +
 	"\n" +
 	"AlarmState\x12\x1b\n" +
 	"\x17ALARM_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
