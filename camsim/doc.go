@@ -43,12 +43,20 @@
 //	    RebootDuration time.Duration   // how long SystemReboot keeps the camera away; default 3s
 //	    MaxRequestBytes int64          // SOAP bodies larger are rejected (413); default 64 KiB
 //	    Faults        Faults        // initial faults
+//	    Quirks        Quirks        // vendor habits
 //	    Logger        *slog.Logger  // default slog.Default()
 //	}
 //	type Faults struct {
 //	    Offline bool; Latency time.Duration; ClockDrift time.Duration
 //	    WrongPassword bool; MalformedXML bool; TruncatedXML bool; OversizedResponse bool
 //	    StreamStall bool; PacketLoss float64; Tamper bool; Motion bool
+//	    ClockFault bool     // GetSystemDateAndTime answers ter:ActionNotSupported
+//	    StreamURIFault bool // GetStreamUri answers a ter:Action fault
+//	    RTSPRefused bool    // RTSP connections refused while ONVIF answers
+//	}
+//	type Quirks struct {
+//	    CredentialsInPath bool // rtsp://h/user=U_password=P_channel=1_stream=N.sdp
+//	    MotionValueItem bool   // motion state in SimpleItem Name="Value" Value="True"
 //	}
 //	func New(cfg Config) (*Camera, error)
 //	func (c *Camera) Start(ctx context.Context) error // binds listeners, returns when serving
