@@ -73,6 +73,9 @@ type Config struct {
 	LiveViews *stream.Views
 	// Now is the clock of decisions; default time.Now.
 	Now func() time.Time
+	// ServerOptions are added after the service's own options (and win
+	// over them): gwanjed sets keepalive, idle and stream limits here.
+	ServerOptions []grpc.ServerOption
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -115,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer(), metrics: newMetrics()}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(cfg.TLS)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
@@ -123,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
-	)
+	}, cfg.ServerOptions...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	gwanjev1.RegisterSystemServiceServer(s.grpc, &systemService{s: s})

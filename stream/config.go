@@ -121,6 +121,9 @@ type Config struct {
 	// no RTCP) for this long, including one that sent only garbage.
 	// Players send keep-alives well within it. Default 60s.
 	IdleTimeout time.Duration
+	// WrapListener, when set, wraps the RTSP (TCP) listener; gwanjed caps
+	// connections in total and per source with it (internal/netlimit).
+	WrapListener func(net.Listener) net.Listener
 	// ViewerSendBuffer sets each viewer socket's kernel send buffer
 	// (SO_SNDBUF), bounding the kernel memory a viewer that reads nothing
 	// can hold and how long it takes to notice it. Default 512 KiB;

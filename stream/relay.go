@@ -224,7 +224,11 @@ func (r *Relay) Start(ctx context.Context) error {
 				return nil, err
 			}
 			ln = l
-			return viewerListener{l, r.cfg.ViewerSendBuffer}, nil
+			var vl net.Listener = viewerListener{l, r.cfg.ViewerSendBuffer}
+			if r.cfg.WrapListener != nil {
+				vl = r.cfg.WrapListener(vl)
+			}
+			return vl, nil
 		},
 	}
 	if err := r.srv.Start(); err != nil {

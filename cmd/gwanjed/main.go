@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gwanje/gwanje/internal/config"
+	"github.com/gwanje/gwanje/internal/netlimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -75,6 +76,11 @@ type Config struct {
 	InstitutionName       string
 	InstitutionHomepage   string
 	Roles                 config.StringList
+	ClientFDShare         float64
+	MaxConns              int
+	MaxConnsPerSource     int
+	IdleTimeout           time.Duration
+	GRPCMaxStreams        int
 }
 
 var allRoles = []string{"control", "devices", "stream", "recorder"}
@@ -111,6 +117,11 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")
 	fs.StringVar(&c.PlaybackPublicURL, "playback-public-url", "", "base URL players use to reach this node's playback (default rtsp://<playback-addr>)")
 	fs.StringVar(&c.FFmpeg, "ffmpeg", "", "ffmpeg binary (with libx264) that burns masks into exports; default: ffmpeg on PATH")
+	fs.Float64Var(&c.ClientFDShare, "client-fd-share", netlimit.DefaultClientShare, "fraction of the descriptor limit (RLIMIT_NOFILE, raised to its hard limit at start) that client connections on all listeners may hold together; the rest is kept for the camera side (probes, pulls, recording). At most 0.9")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections each client listener (gRPC, HTTP, HTTPS, RTSP relay, playback) holds at most; more are closed at once. 0: the client share of the descriptor limit divided among the listeners, at most 10000")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", 128, "connections each client listener holds at most from one source address (IPv4 address or IPv6 /64)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "a client connection with nothing to do for this long is closed: HTTP keep-alive, gRPC without calls, RTSP without requests or keep-alives")
+	fs.IntVar(&c.GRPCMaxStreams, "grpc-max-streams", 128, "concurrent calls (streams) on one gRPC connection")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {
@@ -126,6 +137,18 @@ func (c Config) validate() error {
 	}
 	if c.GRPCAddr == "" {
 		errs = append(errs, errors.New("grpc-addr: must not be empty"))
+	}
+	if c.MaxConns < 0 {
+		errs = append(errs, errors.New("max-conns: must not be negative (0 derives it from the descriptor limit)"))
+	}
+	if c.MaxConnsPerSource <= 0 {
+		errs = append(errs, errors.New("max-conns-per-source: must be positive"))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("idle-timeout: must be positive"))
+	}
+	if c.GRPCMaxStreams <= 0 {
+		errs = append(errs, errors.New("grpc-max-streams: must be positive"))
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("roles: name at least one of control, devices, stream, recorder"))

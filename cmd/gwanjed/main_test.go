@@ -88,8 +88,16 @@ var servingRE = regexp.MustCompile(`msg=serving grpc=(\S+)`)
 // start runs gwanjed and waits for its "serving" line (or its exit).
 func start(t *testing.T, dataDir string, extra ...string) (*proc, error) {
 	t.Helper()
+	return startVia(t, nil, dataDir, extra...)
+}
+
+// startVia is start with gwanjed run by the command prefix (e.g. a shell
+// that lowers the descriptor limit first).
+func startVia(t *testing.T, prefix []string, dataDir string, extra ...string) (*proc, error) {
+	t.Helper()
 	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(gwanjedBinary(t), args...)
+	argv := append(append(append([]string{}, prefix...), gwanjedBinary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &proc{cmd: cmd, log: &strings.Builder{}, mu: &sync.Mutex{}, exited: make(chan struct{})}

@@ -28,6 +28,7 @@ import (
 	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/demo"
 	"github.com/gwanje/gwanje/internal/keyfile"
+	"github.com/gwanje/gwanje/internal/netlimit"
 	"github.com/gwanje/gwanje/internal/pgdb"
 	"github.com/gwanje/gwanje/internal/pglocal"
 	"github.com/gwanje/gwanje/internal/tlsutil"
@@ -57,6 +58,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer unlock()
 
+	// Client listeners hold at most their share of the descriptors; the
+	// rest stays for the camera side.
+	limits, err := planLimits(cfg, log)
+	if err != nil {
+		return err
+	}
 	// Bind the listeners first: a taken port fails the start before anything
 	// else is started or created.
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -64,18 +71,27 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("grpc-addr: cannot listen on %s: %w", cfg.GRPCAddr, err)
 	}
 	defer grpcLis.Close()
+	if grpcLis, err = limits.wrap("grpc", grpcLis); err != nil {
+		return err
+	}
 	var httpLis, httpsLis net.Listener
 	if cfg.HTTPAddr != "" {
 		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("http-addr: cannot listen on %s: %w", cfg.HTTPAddr, err)
 		}
 		defer httpLis.Close()
+		if httpLis, err = limits.wrap("http", httpLis); err != nil {
+			return err
+		}
 	}
 	if cfg.HTTPSAddr != "" {
 		if httpsLis, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
 			return fmt.Errorf("https-addr: cannot listen on %s: %w", cfg.HTTPSAddr, err)
 		}
 		defer httpsLis.Close()
+		if httpsLis, err = limits.wrap("https", httpsLis); err != nil {
+			return err
+		}
 	}
 
 	dbURL, dbWhere := cfg.DatabaseURL, "external"
@@ -88,7 +104,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer pg.Close()
-		dbURL, dbWhere = pg.URL("postgres"), "embedded in "+filepath.Join(cfg.DataDir, "postgres")
+		dbURL, dbWhere = pg.URL("postgres"), "embedded in "+pg.DataDir()
 	}
 	if err := pgdb.Migrate(ctx, dbURL); err != nil {
 		return err
@@ -172,6 +188,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(limits.metrics.Collectors()...)
 
 	policySvc, err := policy.New(policy.Config{
 		Pool: pool, Registry: registry, Auditor: auditStore, Logger: log,
@@ -235,8 +252,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var relay *stream.Relay
 	if cfg.runs("stream") {
+		wrap, err := limits.wrapper("rtsp")
+		if err != nil {
+			return err
+		}
 		relay, err = stream.New(stream.Config{
 			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
+			WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
 			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: auditStore,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
 		})
@@ -263,6 +285,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return worker.Run(ctx) })
 	}
 	var privacySvc *requests.Service
+	var pbURL string
 	var downloads http.Handler
 	if cfg.runs("recorder") {
 		recDir := cfg.RecordDir
@@ -303,8 +326,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		g.Go(func() error { return sweeper.Run(ctx) })
+		wrap, err := limits.wrapper("playback")
+		if err != nil {
+			return err
+		}
 		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: auditStore,
-			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL,
+			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log})
 		if err != nil {
 			return err
@@ -316,6 +343,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err := recStore.RegisterNode(ctx, pbServer.URL()); err != nil {
 			return err
 		}
+		pbURL = pbServer.URL()
 		g.Go(func() error { <-ctx.Done(); pbServer.Close(); return nil })
 
 		masker, err := export.DetectFFmpeg(cfg.FFmpeg)
@@ -333,7 +361,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer links.Close()
 		g.Go(func() error { return links.Run(ctx) })
-		downloads = links.Handler()
+		// A download may outlast the HTTPS write timeout while the client
+		// keeps reading.
+		downloads = netlimit.WriteProgress(links.Handler(), 30*time.Second)
 		privacySvc, err = requests.New(requests.Config{Pool: pool, Auditor: auditStore, AuditQuery: auditStore, Decider: access,
 			Cameras: control.PrivacyCameras(registry), Store: recStore, Exporter: exporter, Links: links, Publisher: bus.Notices(), Logger: log})
 		if err != nil {
@@ -370,6 +400,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
 			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, LiveViews: liveViews, Health: healthSvc, Policy: policySvc,
 			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore}, Privacy: privacySvc,
+			ServerOptions: grpcOptions(cfg.IdleTimeout, cfg.GRPCMaxStreams),
 		})
 		if err != nil {
 			return err
@@ -378,7 +409,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return ctl.Run(ctx) })
 	}
 	if httpLis != nil {
-		srv := &http.Server{Handler: httpHandler(reg, pool, bus, policySvc.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		srv := netlimit.NewHTTPServer(httpHandler(reg, pool, bus, policySvc.Handler()), cfg.IdleTimeout)
 		g.Go(func() error {
 			if err := srv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http: %w", err)
@@ -402,7 +433,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if downloads != nil {
 			mux.Handle(export.DownloadPrefix, downloads)
 		}
-		srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+		srv := netlimit.NewHTTPServer(mux, cfg.IdleTimeout)
+		srv.TLSConfig = tlsCfg
 		g.Go(func() error {
 			if err := srv.ServeTLS(httpsLis, "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("https: %w", err)
@@ -420,16 +452,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if !bus.Embedded() {
 		natsWhere = "external " + redactURL(cfg.NATSURL)
 	}
-	httpWhere, httpsWhere := "off", "off"
+	httpWhere, httpsWhere, playbackWhere := "off", "off", "off"
 	if httpLis != nil {
 		httpWhere = httpLis.Addr().String()
 	}
 	if httpsLis != nil {
 		httpsWhere = httpsLis.Addr().String()
 	}
+	if pbURL != "" {
+		playbackWhere = pbURL
+	}
 	log.Info("serving",
 		"grpc", grpcLis.Addr().String(), "http", httpWhere, "https", httpsWhere, "nats", natsWhere, "database", dbWhere,
-		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay),
+		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay), "playback", playbackWhere,
 		"startup", time.Since(t0).Round(time.Millisecond).String())
 	return g.Wait()
 }

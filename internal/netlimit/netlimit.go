@@ -76,12 +76,32 @@ func Wrap(inner net.Listener, cfg Config) (*Listener, error) {
 	if inner == nil {
 		return nil, errors.New("netlimit: nil listener")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return wrap(inner, cfg), nil
+}
+
+// Wrapper checks cfg and returns a function that wraps a listener with its
+// caps, for servers that open their listener themselves.
+func Wrapper(cfg Config) (func(net.Listener) net.Listener, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return func(inner net.Listener) net.Listener { return wrap(inner, cfg) }, nil
+}
+
+func (cfg Config) check() error {
 	if cfg.Name == "" {
-		return nil, errors.New("netlimit: Config.Name is required")
+		return errors.New("netlimit: Config.Name is required")
 	}
 	if cfg.MaxConns <= 0 || cfg.MaxPerSource <= 0 {
-		return nil, fmt.Errorf("netlimit: %s: MaxConns (%d) and MaxPerSource (%d) must be positive", cfg.Name, cfg.MaxConns, cfg.MaxPerSource)
+		return fmt.Errorf("netlimit: %s: MaxConns (%d) and MaxPerSource (%d) must be positive", cfg.Name, cfg.MaxConns, cfg.MaxPerSource)
 	}
+	return nil
+}
+
+func wrap(inner net.Listener, cfg Config) *Listener {
 	if cfg.MaxPerSource > cfg.MaxConns {
 		cfg.MaxPerSource = cfg.MaxConns
 	}
@@ -97,7 +117,7 @@ func Wrap(inner net.Listener, cfg Config) (*Listener, error) {
 		cfg.Metrics.limit.WithLabelValues(cfg.Name, "per_source").Set(float64(cfg.MaxPerSource))
 		cfg.Metrics.open.WithLabelValues(cfg.Name).Set(0)
 	}
-	return l, nil
+	return l
 }
 
 // Accept returns the next connection within the caps. Connections over a

@@ -5,7 +5,11 @@
 // The server listens only on a unix socket in a directory that only its OS
 // user can enter, so local trust authentication does not open it to other
 // users. When the process runs as root the server runs as the "postgres" OS
-// user, because initdb and postgres refuse to run as root.
+// user, because initdb and postgres refuse to run as root; when that user
+// cannot reach the data dir (a checkout in root's home, mode 0700), the
+// cluster is placed under Config.PlaceDir instead and the place is recorded
+// beside the data dir (DataDir + ".location") for the next start. Nothing
+// of the user's directories is made more open.
 package pglocal
 
 import (
@@ -47,6 +51,13 @@ type Config struct {
 	BinDir string
 	// OSUser runs the server when the process is root. Default "postgres".
 	OSUser string
+	// PlaceDir holds clusters that OSUser could not reach where DataDir
+	// is: when the process is root and a parent of DataDir cannot be
+	// entered by OSUser, the cluster is made in PlaceDir/<hash of
+	// DataDir>-<random>/data, and that path is written to DataDir +
+	// ".location", which every later start follows. Default
+	// /var/lib/gwanje-postgres.
+	PlaceDir string
 	// Port names the socket file (.s.PGSQL.<port>); nothing listens on TCP.
 	// Default 5432.
 	Port int
@@ -130,6 +141,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
+	if cfg.PlaceDir == "" {
+		cfg.PlaceDir = DefaultPlaceDir
+	}
 	abs, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: data dir: %w", err)
@@ -145,6 +159,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cred, err := runAs(cfg.OSUser)
 	if err != nil {
 		return nil, err
+	}
+	if cred != nil {
+		if err := place(&cfg, cred); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.SocketDir == "" {
 		cfg.SocketDir = cfg.DataDir + "-run"
@@ -343,7 +362,7 @@ func (s *Server) start(ctx context.Context, cred *syscall.Credential) error {
 		c, err := pgx.Connect(ctx, s.URL("postgres"))
 		if err == nil {
 			c.Close(ctx)
-			cfg.Logger.Info("PostgreSQL ready", "socket", cfg.SocketDir, "pid", cmd.Process.Pid)
+			cfg.Logger.Info("PostgreSQL ready", "cluster", cfg.DataDir, "socket", cfg.SocketDir, "pid", cmd.Process.Pid)
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -360,6 +379,10 @@ func (s *Server) URL(db string) string {
 	q.Set("port", strconv.Itoa(s.cfg.Port))
 	return (&url.URL{Scheme: "postgres", User: url.User(Superuser), Path: "/" + db, RawQuery: q.Encode()}).String()
 }
+
+// DataDir returns where the cluster lives: Config.DataDir, or the place
+// recorded for it (see Config.PlaceDir).
+func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // SocketDir returns the directory of the server's unix socket.
 func (s *Server) SocketDir() string { return s.cfg.SocketDir }
@@ -471,18 +494,31 @@ func prepareDir(dir string, cred *syscall.Credential) error {
 		return err
 	}
 	// Every parent must be searchable by that user.
-	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
+	if p, err := blocking(filepath.Dir(dir), cred); err != nil || p != "" {
 		if err != nil {
 			return err
+		}
+		return fmt.Errorf("directory %s cannot be entered by the PostgreSQL OS user (uid %d): chmod o+x %s, or choose a data dir elsewhere", p, cred.Uid, p)
+	}
+	return nil
+}
+
+// blocking returns the first of dir and its parents that the user of cred
+// cannot enter (neither searchable by others nor owned by that user), or ""
+// when it can reach dir.
+func blocking(dir string, cred *syscall.Credential) (string, error) {
+	for p := dir; p != "/" && p != "."; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", err
 		}
 		sys, _ := st.Sys().(*syscall.Stat_t)
 		if st.Mode().Perm()&0o001 != 0 || (sys != nil && sys.Uid == cred.Uid) {
 			continue
 		}
-		return fmt.Errorf("directory %s cannot be entered by the PostgreSQL OS user (uid %d): chmod o+x %s, or choose a data dir elsewhere", p, cred.Uid, p)
+		return p, nil
 	}
-	return nil
+	return "", nil
 }
 
 func lastLines(b []byte, n int) string {

@@ -73,6 +73,12 @@ type Config struct {
 	PublicURL string
 	// ReadTimeout and WriteTimeout of player connections. Defaults 10s, 5s.
 	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout closes a player connection that sends nothing (no
+	// request, no keep-alive) for this long. Default 60s.
+	IdleTimeout time.Duration
+	// WrapListener, when set, wraps the RTSP listener; gwanjed caps
+	// connections in total and per source with it (internal/netlimit).
+	WrapListener func(net.Listener) net.Listener
 	// GapSkip: a hole in the footage longer than this is skipped instead of
 	// waited through (the RTP timestamps still jump by the hole). Default 1s.
 	GapSkip time.Duration
@@ -139,6 +145,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 5 * time.Second
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = time.Minute
+	}
 	if cfg.GapSkip <= 0 {
 		cfg.GapSkip = time.Second
 	}
@@ -168,10 +177,14 @@ func (s *Server) Start(ctx context.Context) error {
 		RTSPAddress:  s.cfg.RTSPAddress,
 		ReadTimeout:  s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout,
+		IdleTimeout:  s.cfg.IdleTimeout,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			s.ln = l
-			return l, err
+			if err != nil || s.cfg.WrapListener == nil {
+				return l, err
+			}
+			return s.cfg.WrapListener(l), nil
 		},
 	}
 	if err := s.rev.Start(); err != nil {
