@@ -146,7 +146,7 @@ func refused(addr, from string) (bool, error) {
 // holdResult is what a flood of one listener achieved.
 type holdResult struct {
 	held, refused, failed int
-	conns             []net.Conn
+	conns                 []net.Conn
 }
 
 func (h *holdResult) close() {
