@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -537,5 +538,39 @@ func TestLoadIdleFlood(t *testing.T) {
 		fdsBefore, fdsHeld, freshHealth.Round(time.Millisecond), freshCall.Round(time.Millisecond), err, watch.online(), watch.failures())
 	if err != nil || watch.online() != 8 || len(watch.failures()) > 0 || r.held > b.maxConns {
 		t.Fatal("the flood got through")
+	}
+}
+
+func TestLimitSettings(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-conns", "-1"}, "max-conns: must not be negative"},
+		{[]string{"--max-conns-per-source", "0"}, "max-conns-per-source: must be positive"},
+		{[]string{"--idle-timeout", "0s"}, "idle-timeout: must be positive"},
+		{[]string{"--grpc-max-streams", "0"}, "grpc-max-streams: must be positive"},
+		{[]string{"--max-conns", "100000000"}, "exceeds"},
+		{[]string{"--client-fd-share", "0.95"}, "at most 0.9"},
+	}
+	for _, tt := range tests {
+		cfg, err := parseFlags(tt.args)
+		if err == nil {
+			_, err = planLimits(cfg, slog.New(slog.DiscardHandler))
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error saying %q", tt.args, err, tt.want)
+		}
+	}
+	cfg, err := parseFlags([]string{"--roles", "control", "--https-addr", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := planLimits(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.budget.Listeners != 2 || l.perSource != 128 {
+		t.Fatalf("control-only with HTTP: %+v", l.budget)
 	}
 }

@@ -328,7 +328,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DataDir != "/var/lib/gwanje" || cfg.GRPCAddr != "0.0.0.0:7100" || len(cfg.TLSHosts) != 2 || !cfg.RequireContractorTOTP {
+	if cfg.DataDir != "/var/lib/gwanje" || cfg.GRPCAddr != "0.0.0.0:7100" || len(cfg.TLSHosts) != 2 || !cfg.RequireContractorTOTP ||
+		cfg.ClientFDShare != 0.5 || cfg.MaxConnsPerSource != 128 || cfg.IdleTimeout != time.Minute || cfg.GRPCMaxStreams != 128 {
 		t.Fatalf("example config read as %+v", cfg)
 	}
 }
