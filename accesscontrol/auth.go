@@ -41,23 +41,66 @@ type LoginResult struct {
 }
 
 // Login checks the credentials and opens a session. It audits itself
-// (auth.login with outcome success, failed or denied, and the reason) in the
-// same transaction as the failure counter or the new session, so callers do
-// not audit logins.
+// (auth.login with outcome success, failed or denied, and the reason), so
+// callers do not audit logins: a success in the transaction of the new
+// session; failures through the coalesced trail of failures (the first of
+// each kind from an address in a window written at once, the rest counted).
 //
-// Every failure returns the same error (wrapping ErrUnauthenticated) after at
-// least Config.FailureDelay: unknown users cost the same argon2 work as a
-// wrong password. After MaxFailedLogins consecutive failures the account is
-// locked for LockoutPeriod; attempts on a locked account do no argon2 work
-// (they only wait), so hammering one account neither slows other users'
-// logins nor keeps a core busy. The lock is per account, not per client.
+// Before any work, the guard may refuse the attempt at once with an error
+// wrapping ErrTooMany and the wait (see guard and ROLES.md, "Logins under
+// attack"): the address is in failure backoff or out of login budget, the
+// account is locked at this address, or the account is slowed. Refusals
+// are audited as auth.throttled (coalesced). The password is then checked on
+// the bounded hashing pool, which refuses at once when its queue is full and
+// drops requests whose context ended while they waited. Unknown users cost
+// the same argon2 work, on the same pool, as a wrong password, and every
+// failed check returns the same error (wrapping ErrUnauthenticated) after at
+// least Config.FailureDelay.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, error) {
+	if err := ctx.Err(); err != nil {
+		return LoginResult{}, err
+	}
+	name := strings.ToLower(strings.TrimSpace(req.Username))
+	src := sourceOf(req.ClientAddr)
+	now := s.cfg.Now()
+	entry := audit.Entry{Time: now, Type: "auth.login", ClientAddr: req.ClientAddr, RequestID: req.RequestID,
+		Actor: audit.Actor{Username: name}}
+	att, err := s.guard.admitLogin(name, src, now)
+	if err != nil {
+		e := entry
+		e.Type, e.Outcome, e.Reason, e.Details = "auth.throttled", audit.Denied, refusalReason(err), map[string]any{"on": "login"}
+		s.recordFailure(ctx, src, e)
+		return LoginResult{}, err
+	}
 	start := time.Now()
-	res, reason, err := s.login(ctx, req)
-	if err == nil || errors.Is(err, ErrTOTPRequired) || errors.Is(err, ErrUnavailable) {
+	res, outcome, failure, err := s.login(ctx, req, name, entry)
+	if outcome == attemptNotChecked && errors.Is(err, ErrTooMany) {
+		e := entry
+		e.Type, e.Outcome, e.Reason, e.Details = "auth.throttled", audit.Denied, refusalReason(err), map[string]any{"on": "login"}
+		s.recordFailure(ctx, src, e)
+	}
+	r := att.done(outcome, s.cfg.Now())
+	if outcome != attemptFailed {
 		return res, err
 	}
-	s.log.Info("login failed", "username", req.Username, "client", req.ClientAddr, "reason", reason)
+	if s.recordFailure(ctx, src, failure) {
+		s.log.Info("login failed", "username", req.Username, "client", req.ClientAddr, "reason", failure.Reason)
+	}
+	if r.pairLocked {
+		e := entry
+		e.Type, e.Outcome, e.Reason = "auth.lockout", audit.Denied, "account locked at this address after failed logins"
+		e.Actor = failure.Actor
+		e.Details = map[string]any{"locked_for": s.cfg.LockoutPeriod.String(), "failures": s.cfg.MaxFailedLogins}
+		s.recordFailure(ctx, src, e)
+	}
+	if r.accountSlowed {
+		e := entry
+		e.Type, e.Outcome, e.Reason = "auth.account.slowed", audit.Denied, "many failed logins from all addresses: password checks slowed"
+		e.Actor = failure.Actor
+		e.Details = map[string]any{"failures": s.cfg.AccountFailureCeiling, "interval": s.cfg.AccountSlowInterval.String()}
+		s.recordFailure(ctx, "", e)
+		s.log.Warn("account slowed after failed logins from many addresses", "username", name)
+	}
 	if wait := s.cfg.FailureDelay - time.Since(start); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
@@ -69,38 +112,27 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 	return LoginResult{}, err
 }
 
-// lockAccount serializes login attempts on one account name within this
-// process, so that concurrent guesses cannot all slip in before the lockout
-// is written: at most MaxFailedLogins argon2 computations per lockout
-// period. Other accounts are not affected.
-func (s *Service) lockAccount(ctx context.Context, name string) (func(), error) {
-	s.attemptsMu.Lock()
-	a := s.attempts[name]
-	if a == nil {
-		a = &accountGate{ch: make(chan struct{}, 1)}
-		s.attempts[name] = a
+// recordFailure audits the failure of an unauthenticated caller through the
+// coalesced trail; it outlives the caller's hang-up. It reports whether the
+// entry was written on its own (rather than counted).
+func (s *Service) recordFailure(ctx context.Context, src string, e audit.Entry) bool {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	recorded, err := s.trail.record(actx, src, e)
+	if err != nil {
+		s.log.Error("recording a failure failed", "type", e.Type, "err", err)
 	}
-	a.refs++
-	s.attemptsMu.Unlock()
-	release := func() {
-		s.attemptsMu.Lock()
-		if a.refs--; a.refs == 0 {
-			delete(s.attempts, name)
-		}
-		s.attemptsMu.Unlock()
-	}
-	select {
-	case a.ch <- struct{}{}:
-		return func() { <-a.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
+	return recorded
 }
 
-type accountGate struct {
-	ch   chan struct{}
-	refs int
+// appendAudit writes one entry in a transaction of its own.
+func (s *Service) appendAudit(ctx context.Context, e audit.Entry) error {
+	return s.tx(ctx, false, func(w *wtx) error {
+		if _, err := s.cfg.Auditor.AppendTx(ctx, w.Tx, e); err != nil {
+			return fmt.Errorf("%w: audit store: %w", ErrUnavailable, err)
+		}
+		return nil
+	})
 }
 
 type loginRow struct {
@@ -111,57 +143,64 @@ type loginRow struct {
 	totpSecret          []byte
 	totpEnabled         bool
 	totpLast            int64
-	lockedUntil         *time.Time
 	disabled            bool
 }
 
-func (s *Service) login(ctx context.Context, req LoginRequest) (LoginResult, string, error) {
-	name := strings.ToLower(strings.TrimSpace(req.Username))
-	unlock, err := s.lockAccount(ctx, name)
-	if err != nil {
-		return LoginResult{}, "cancelled", errBadLogin
+// login checks the credentials of an admitted attempt. A failed check
+// returns attemptFailed with the entry to audit; anything that stopped
+// before a check returns attemptNotChecked.
+func (s *Service) login(ctx context.Context, req LoginRequest, name string, entry audit.Entry) (LoginResult, attemptOutcome, audit.Entry, error) {
+	failed := func(e audit.Entry, outcome audit.Outcome, reason string) (LoginResult, attemptOutcome, audit.Entry, error) {
+		e.Outcome, e.Reason = outcome, reason
+		return LoginResult{}, attemptFailed, e, errBadLogin
 	}
-	defer unlock()
-	now := s.cfg.Now()
-	entry := audit.Entry{Time: now, Type: "auth.login", ClientAddr: req.ClientAddr, RequestID: req.RequestID,
-		Actor: audit.Actor{Username: name}}
-
+	notChecked := func(err error) (LoginResult, attemptOutcome, audit.Entry, error) {
+		return LoginResult{}, attemptNotChecked, audit.Entry{}, err
+	}
 	var u loginRow
-	err = s.pool.QueryRow(ctx, `select u.id::text, u.username, u.org_id::text, o.kind, u.password_hash, u.must_change_password,
-			u.totp_secret, u.totp_enabled, u.totp_last_counter, u.locked_until, u.disabled_at is not null
+	err := s.pool.QueryRow(ctx, `select u.id::text, u.username, u.org_id::text, o.kind, u.password_hash, u.must_change_password,
+			u.totp_secret, u.totp_enabled, u.totp_last_counter, u.disabled_at is not null
 		from access_users u join access_orgs o on o.id = u.org_id where u.username = $1`, name).
-		Scan(&u.id, &u.username, &u.orgID, &u.orgKind, &u.hash, &u.mustChange, &u.totpSecret, &u.totpEnabled, &u.totpLast, &u.lockedUntil, &u.disabled)
+		Scan(&u.id, &u.username, &u.orgID, &u.orgKind, &u.hash, &u.mustChange, &u.totpSecret, &u.totpEnabled, &u.totpLast, &u.disabled)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		s.verifyPassword(s.dummyHash, req.Password)
-		return s.loginFailed(ctx, entry, "", audit.Failed, "unknown user")
+		if _, _, err := s.verifyPassword(ctx, s.dummyHash, req.Password); err != nil {
+			return notChecked(err)
+		}
+		return failed(entry, audit.Failed, "unknown user")
+	case ctx.Err() != nil:
+		return notChecked(ctx.Err())
 	case err != nil:
-		return LoginResult{}, "database", fmt.Errorf("%w: accesscontrol: login: %w", ErrUnavailable, err)
+		return notChecked(fmt.Errorf("%w: accesscontrol: login: %w", ErrUnavailable, err))
 	}
+	// From here on the attempt is recorded whatever the client does.
 	entry.Actor = audit.Actor{UserID: u.id, Username: u.username, Org: u.orgID}
-	if u.lockedUntil != nil && now.Before(*u.lockedUntil) {
-		return s.loginFailed(ctx, entry, "", audit.Denied, "account locked")
+	ok, stale, err := s.verifyPassword(ctx, u.hash, req.Password)
+	if err != nil {
+		return notChecked(err)
 	}
-	ok, stale := s.verifyPassword(u.hash, req.Password)
+	ctx = context.WithoutCancel(ctx)
 	if u.disabled {
-		return s.loginFailed(ctx, entry, "", audit.Denied, "account disabled")
+		return failed(entry, audit.Denied, "account disabled")
 	}
 	if !ok {
-		return s.loginFailed(ctx, entry, u.id, audit.Failed, "wrong password")
+		return failed(entry, audit.Failed, "wrong password")
 	}
+	now := s.cfg.Now()
+	entry.Time = now
 	var totpCounter int64
 	if u.totpEnabled {
 		if req.TOTP == "" {
-			return LoginResult{}, "totp required", ErrTOTPRequired
+			return notChecked(ErrTOTPRequired)
 		}
 		secret, err := s.openTOTP(u.id, u.totpSecret)
 		if err != nil {
 			s.log.Error("cannot open a TOTP secret", "user", u.username, "err", err)
-			return s.loginFailed(ctx, entry, "", audit.Failed, "TOTP secret unreadable")
+			return failed(entry, audit.Failed, "TOTP secret unreadable")
 		}
 		c, ok := verifyTOTP(secret, req.TOTP, now, u.totpLast)
 		if !ok {
-			return s.loginFailed(ctx, entry, u.id, audit.Failed, "wrong TOTP code")
+			return failed(entry, audit.Failed, "wrong TOTP code")
 		}
 		totpCounter = c
 	}
@@ -171,11 +210,11 @@ func (s *Service) login(ctx context.Context, req LoginRequest) (LoginResult, str
 	sum := sha256.Sum256(token)
 	sess := Session{UserID: u.id, Username: u.username, ClientAddr: req.ClientAddr, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(s.cfg.SessionLifetime)}
+	newHash := ""
+	if stale {
+		newHash = s.hashPassword(req.Password)
+	}
 	err = s.tx(ctx, false, func(w *wtx) error {
-		newHash := ""
-		if stale {
-			newHash = s.hashPassword(req.Password)
-		}
 		if _, err := w.Exec(ctx, `update access_users set failed_logins = 0, locked_until = null, last_login_at = $2,
 				totp_last_counter = greatest(totp_last_counter, $3),
 				password_hash = case when $4 = '' then password_hash else $4 end where id = $1`,
@@ -194,39 +233,10 @@ func (s *Service) login(ctx context.Context, req LoginRequest) (LoginResult, str
 		return nil
 	})
 	if err != nil {
-		return LoginResult{}, "", err
+		return notChecked(err)
 	}
 	p := s.principal(u.id, u.username, u.orgID, u.orgKind, sess.ID, req.ClientAddr, u.mustChange, u.totpEnabled, now)
-	return LoginResult{Token: base64.RawURLEncoding.EncodeToString(token), Session: sess, Principal: p}, "", nil
-}
-
-// loginFailed counts a failure against userID (when set), locking the
-// account at the limit, and audits it, in one transaction.
-func (s *Service) loginFailed(ctx context.Context, e audit.Entry, userID string, outcome audit.Outcome, reason string) (LoginResult, string, error) {
-	e.Outcome, e.Reason = outcome, reason
-	err := s.tx(ctx, false, func(w *wtx) error {
-		if userID != "" {
-			var locked bool
-			err := w.QueryRow(ctx, `update access_users set
-					failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
-					locked_until = case when failed_logins + 1 >= $2 then $3::timestamptz else locked_until end
-				where id = $1 returning locked_until is not null and locked_until = $3::timestamptz`,
-				userID, s.cfg.MaxFailedLogins, e.Time.Add(s.cfg.LockoutPeriod)).Scan(&locked)
-			if err != nil {
-				return fmt.Errorf("accesscontrol: count failed login: %w", err)
-			}
-			if locked {
-				e.Details = map[string]any{"locked": true, "locked_for": s.cfg.LockoutPeriod.String()}
-				s.log.Warn("account locked after failed logins", "username", e.Actor.Username, "client", e.ClientAddr)
-			}
-		}
-		_, err := s.cfg.Auditor.AppendTx(ctx, w.Tx, e)
-		return err
-	})
-	if err != nil {
-		s.log.Error("recording a failed login failed", "err", err)
-	}
-	return LoginResult{}, reason, errBadLogin
+	return LoginResult{Token: base64.RawURLEncoding.EncodeToString(token), Session: sess, Principal: p}, attemptSucceeded, audit.Entry{}, nil
 }
 
 // tx runs fn in a transaction; bump also bumps the change counter, reloads
@@ -279,9 +289,52 @@ var errBadSession = fmt.Errorf("%w: the session is unknown, expired or revoked; 
 // absolute), revoked and unknown sessions and disabled users all give the
 // same error wrapping ErrUnauthenticated.
 func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	p, _, err := s.authenticate(ctx, token)
+	return p, err
+}
+
+// Caller is where a call comes from: its client address ("ip:port"), the
+// request ID and the method, for throttling and for the audit of failures.
+type Caller struct {
+	Addr, RequestID, Method string
+}
+
+// AuthenticateCall is Authenticate for a call from a client, guarded
+// against floods: a client address in failure backoff (see Config.
+// FreeFailures) is refused at once with an error wrapping ErrTooMany,
+// without looking the token up; a token that matches no session counts as a
+// failure of the address (a session that ended does not: its holder is no
+// stranger). Refusals are audited as auth.session.invalid or auth.throttled
+// through the coalesced trail of failures.
+func (s *Service) AuthenticateCall(ctx context.Context, token string, c Caller) (Principal, error) {
+	now := s.cfg.Now()
+	src := sourceOf(c.Addr)
+	e := audit.Entry{Time: now, Outcome: audit.Denied, ClientAddr: c.Addr, RequestID: c.RequestID,
+		Details: map[string]any{"method": c.Method}}
+	if err := s.guard.checkSource(src, now); err != nil {
+		e.Type, e.Reason = "auth.throttled", refusalReason(err)
+		s.recordFailure(ctx, src, e)
+		return Principal{}, err
+	}
+	p, known, err := s.authenticate(ctx, token)
+	if err == nil || !errors.Is(err, ErrUnauthenticated) {
+		return p, err
+	}
+	e.Type, e.Reason = "auth.session.invalid", "expired or revoked session"
+	if !known {
+		e.Reason = "unknown session token"
+		s.guard.sourceFailed(src, now)
+	}
+	s.recordFailure(ctx, src, e)
+	return Principal{}, err
+}
+
+// authenticate is Authenticate; known reports that the token is of a
+// session that exists (valid or not).
+func (s *Service) authenticate(ctx context.Context, token string) (Principal, bool, error) {
 	sum, ok := hashToken(token)
 	if !ok {
-		return Principal{}, errBadSession
+		return Principal{}, false, errBadSession
 	}
 	now := s.cfg.Now()
 	var (
@@ -298,19 +351,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		Scan(&sessID, &userID, &username, &orgID, &kind, &addr, &lastSeen, &expires, &revoked, &disabled, &mustChange, &totp)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return Principal{}, errBadSession
+		return Principal{}, false, errBadSession
 	case err != nil:
-		return Principal{}, fmt.Errorf("%w: accesscontrol: authenticate: %w", ErrUnavailable, err)
+		return Principal{}, false, fmt.Errorf("%w: accesscontrol: authenticate: %w", ErrUnavailable, err)
 	}
 	if revoked != nil || disabled || !now.Before(expires) || now.Sub(lastSeen) >= s.cfg.SessionIdleTimeout {
-		return Principal{}, errBadSession
+		return Principal{}, true, errBadSession
 	}
 	if now.Sub(lastSeen) >= s.cfg.SessionTouchInterval {
 		if _, err := s.pool.Exec(ctx, "update access_sessions set last_seen_at = $2 where id = $1 and last_seen_at < $2", sessID, now); err != nil {
 			s.log.Warn("touching a session failed", "session", sessID, "err", err)
 		}
 	}
-	return s.principal(userID, username, orgID, kind, sessID, addr, mustChange, totp, now), nil
+	return s.principal(userID, username, orgID, kind, sessID, addr, mustChange, totp, now), true, nil
 }
 
 // Logout ends the session of the token and audits auth.logout.
@@ -348,7 +401,11 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := s.pool.QueryRow(ctx, "select password_hash from access_users where id = $1", p.UserID).Scan(&hash); err != nil {
 		return errBadSession
 	}
-	if ok, _ := s.verifyPassword(hash, current); !ok {
+	ok, _, err := s.verifyPassword(ctx, hash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return fmt.Errorf("%w: the current password is wrong", ErrPermissionDenied)
 	}
 	if err := s.checkNewPassword(p.Username, next); err != nil {

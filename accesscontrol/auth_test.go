@@ -123,8 +123,13 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 	e := newEnv(t, nil)
 	org := e.org(OrgDepartment, "d")
 	e.user("alice", org.ID, "alpha bravo 123 charlie")
+	hashed := e.svc.hashes.computed.Load()
 	_, errUnknown := e.svc.Login(e.ctx, LoginRequest{Username: "nobody", Password: "x", ClientAddr: "10.0.0.9:1"})
-	_, errWrong := e.svc.Login(e.ctx, LoginRequest{Username: "alice", Password: "x", ClientAddr: "10.0.0.9:1"})
+	_, errWrong := e.svc.Login(e.ctx, LoginRequest{Username: "alice", Password: "x", ClientAddr: "10.0.0.8:1"})
+	// Both cost one argon2 computation on the pool.
+	if n := e.svc.hashes.computed.Load() - hashed; n != 2 {
+		t.Errorf("%d password hashes for an unknown user and a wrong password, want 2", n)
+	}
 	if errUnknown == nil || errWrong == nil || errUnknown.Error() != errWrong.Error() ||
 		!errors.Is(errUnknown, ErrUnauthenticated) || !errors.Is(errWrong, ErrUnauthenticated) {
 		t.Fatalf("unknown user: %v; wrong password: %v", errUnknown, errWrong)
@@ -141,7 +146,7 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 	}
 }
 
-func TestBruteForceLocksOnlyThatAccount(t *testing.T) {
+func TestLockoutIsPerAddress(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.MaxFailedLogins = 5
 		c.LockoutPeriod = 15 * time.Minute
@@ -149,16 +154,18 @@ func TestBruteForceLocksOnlyThatAccount(t *testing.T) {
 	org := e.org(OrgDepartment, "d")
 	victim := e.user("victim", org.ID, "moon river 7788 quiet")
 	e.user("bystander", org.ID, "sun valley 99 gentle")
+	const attacker = "203.0.113.7:4444"
 
-	// 100 wrong passwords from one client, concurrently, while another user
-	// logs in over and over: every bystander login succeeds.
+	// 100 wrong passwords from one address, concurrently, while another user
+	// logs in over and over from elsewhere: every bystander login succeeds.
+	hashed := e.svc.hashes.computed.Load()
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := 0; i < 100; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: fmt.Sprintf("guess-%d", i), ClientAddr: "203.0.113.7:4444"})
+			_, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: fmt.Sprintf("guess-%d", i), ClientAddr: attacker})
 			errs <- err
 		}()
 	}
@@ -171,57 +178,175 @@ func TestBruteForceLocksOnlyThatAccount(t *testing.T) {
 			running = false
 		default:
 		}
-		if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "bystander", Password: "sun valley 99 gentle", ClientAddr: "10.1.1.1:1"}); err != nil {
+		addr := fmt.Sprintf("10.1.%d.%d:1", bystanderLogins/200, bystanderLogins%200)
+		if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "bystander", Password: "sun valley 99 gentle", ClientAddr: addr}); err != nil {
 			t.Fatalf("bystander login during the attack: %v", err)
 		}
 		bystanderLogins++
 	}
 	close(errs)
+	checked := 0
 	for err := range errs {
-		if !errors.Is(err, ErrUnauthenticated) {
+		switch {
+		case errors.Is(err, ErrUnauthenticated):
+			checked++
+		case errors.Is(err, ErrTooMany):
+			if d, ok := RetryAfter(err); !ok || d <= 0 {
+				t.Errorf("refusal without a retry delay: %v", err)
+			}
+		default:
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	// The account is locked: the right password is refused, the same way.
-	_, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: "10.2.2.2:1"})
-	if !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("locked account logged in: %v", err)
+	// Only MaxFailedLogins of the 100 reached argon2; the rest were refused
+	// at once, before any work.
+	if checked != 5 {
+		t.Errorf("%d attempts checked the password, want 5", checked)
 	}
-	u, _ := e.svc.GetUser(e.ctx, e.admin, victim.ID)
-	if u.LockedUntil == nil || !u.LockedUntil.After(e.clock.Now()) {
-		t.Fatalf("victim not locked: %+v", u.LockedUntil)
+	if n := e.svc.hashes.computed.Load() - hashed - int64(bystanderLogins); n != 5 {
+		t.Errorf("%d password hashes for the attack, want 5", n)
 	}
-	var denied, lockEvents int
-	for _, r := range auditRows(t, e.pool, "auth.login") {
-		if r.Outcome == "denied" && r.Reason == "account locked" {
-			denied++
-		}
-		if r.Details["locked"] == true {
+	// The account is locked at the attacker's address: even the right
+	// password is refused there, at once and with the wait...
+	_, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: attacker})
+	if d, ok := RetryAfter(err); !errors.Is(err, ErrTooMany) || !ok || d < 14*time.Minute {
+		t.Fatalf("locked pair: %v (retry after %v)", err, d)
+	}
+	// ...while the victim logs in from their own workstation.
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: "10.2.2.2:1"}); err != nil {
+		t.Fatalf("victim from another address: %v", err)
+	}
+	var lockEvents, wrong int
+	for _, r := range auditRows(t, e.pool, "") {
+		if r.Type == "auth.lockout" && r.Username == "victim" {
 			lockEvents++
 		}
+		if r.Type == "auth.login" && r.Reason == "wrong password" {
+			wrong++
+		}
 	}
-	if denied == 0 || lockEvents == 0 {
-		t.Errorf("lockout not audited: denied=%d lock events=%d", denied, lockEvents)
+	if lockEvents != 1 || wrong != 1 {
+		t.Errorf("lockout events %d, wrong-password entries %d (the first of the window; the rest are counted): want 1 and 1", lockEvents, wrong)
 	}
-	// Attempts on one account are serialized and attempts on a locked
-	// account do no argon2 work (they only wait), so the attacker cannot
-	// burn CPU: exactly MaxFailedLogins of the 100 reached argon2.
-	var failedCount int
-	e.pool.QueryRow(e.ctx, "select count(*) from test_audit where type = 'auth.login' and reason = 'wrong password'").Scan(&failedCount)
-	if failedCount != 5 {
-		t.Errorf("%d attempts checked the password, want 5", failedCount)
-	}
-	// After the lockout period the right password works again.
+	// After the lockout period the right password works from there again.
 	e.clock.Add(16 * time.Minute)
-	e.login("victim", "moon river 7788 quiet")
-	// An administrator can also unlock.
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: attacker}); err != nil {
+		t.Fatalf("after the lockout period: %v", err)
+	}
+	// An administrator's unlock lifts the lock at every address at once.
 	for i := 0; i < 5; i++ {
-		e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "bad"})
+		e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "bad", ClientAddr: "10.3.3.3:1"})
+	}
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: "10.3.3.3:1"}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("not locked after 5 failures: %v", err)
 	}
 	if _, err := e.svc.UpdateUser(e.ctx, e.change("called the helpdesk"), victim.ID, UserUpdate{Unlock: true}); err != nil {
 		t.Fatal(err)
 	}
-	e.login("victim", "moon river 7788 quiet")
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "victim", Password: "moon river 7788 quiet", ClientAddr: "10.3.3.3:1"}); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+}
+
+func TestAccountCeilingOnlySlows(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.AccountFailureCeiling = 20
+		c.AccountSlowInterval = 2 * time.Second
+	})
+	org := e.org(OrgDepartment, "d")
+	e.user("target", org.ID, "amber field 31 window")
+	// A distributed attack: 4 wrong passwords from each of 5 addresses (none
+	// of them locked) make 20 failures of the account.
+	for a := 0; a < 5; a++ {
+		for i := 0; i < 4; i++ {
+			if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "target", Password: "guess", ClientAddr: fmt.Sprintf("198.51.100.%d:1", a)}); !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("guess %d from %d: %v", i, a, err)
+			}
+		}
+	}
+	// Slowed: one check per interval, whoever asks; the next is refused with
+	// the wait.
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "target", Password: "guess", ClientAddr: "198.51.100.77:1"}); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("first check in slow mode: %v", err)
+	}
+	_, err := e.svc.Login(e.ctx, LoginRequest{Username: "target", Password: "amber field 31 window", ClientAddr: "10.9.9.9:1"})
+	if d, ok := RetryAfter(err); !errors.Is(err, ErrTooMany) || !ok || d != 2*time.Second {
+		t.Fatalf("second check within the interval: %v (%v)", err, d)
+	}
+	var slowed int
+	for _, r := range auditRows(t, e.pool, "auth.account.slowed") {
+		if r.Username == "target" {
+			slowed++
+		}
+	}
+	if slowed != 1 {
+		t.Errorf("%d auth.account.slowed entries, want 1", slowed)
+	}
+	// Slowed, not locked: the owner gets in once the interval has passed,
+	// and that lifts the slow mode.
+	e.clock.Add(2 * time.Second)
+	e.loginFrom("target", "amber field 31 window", "10.9.9.9:1")
+	e.loginFrom("target", "amber field 31 window", "10.9.9.9:1")
+}
+
+func TestSourceThrottle(t *testing.T) {
+	e := newEnv(t, nil) // defaults: burst 10, one per 2s; 10 free failures, then 1s doubling
+	org := e.org(OrgDepartment, "d")
+	e.user("kim", org.ID, "quiet harbor 55 lamp")
+	const src = "192.0.2.10:5555"
+
+	// The login budget: 10 at once, then one per 2 s.
+	for i := 0; i < 10; i++ {
+		e.loginFrom("kim", "quiet harbor 55 lamp", src)
+	}
+	_, err := e.svc.Login(e.ctx, LoginRequest{Username: "kim", Password: "quiet harbor 55 lamp", ClientAddr: src})
+	if d, ok := RetryAfter(err); !errors.Is(err, ErrTooMany) || d != 2*time.Second || !ok {
+		t.Fatalf("11th login at once: %v (%v)", err, d)
+	}
+	e.clock.Add(2 * time.Second)
+	e.loginFrom("kim", "quiet harbor 55 lamp", src)
+
+	// Failures: unknown tokens from one address, growing blocks past the
+	// free ones. A session that ended does not count.
+	const bad = "203.0.113.50:1"
+	r := e.loginFrom("kim", "quiet harbor 55 lamp", bad)
+	if err := e.svc.Logout(e.ctx, r.Token); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := e.svc.AuthenticateCall(e.ctx, r.Token, Caller{Addr: bad}); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("ended session %d: %v", i, err)
+		}
+	}
+	unknown := strings.Repeat("A", 43)
+	for i := 0; i < 10; i++ {
+		if _, err := e.svc.AuthenticateCall(e.ctx, unknown, Caller{Addr: bad}); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("free failure %d: %v", i, err)
+		}
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		if _, err := e.svc.AuthenticateCall(e.ctx, unknown, Caller{Addr: bad}); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("failure %d: %v", 11+i, err)
+		}
+		// Blocked now, for all calls and logins from there, with the wait.
+		_, err := e.svc.AuthenticateCall(e.ctx, unknown, Caller{Addr: bad})
+		if d, _ := RetryAfter(err); !errors.Is(err, ErrTooMany) || d != want {
+			t.Fatalf("after failure %d: %v (%v), want a block of %v", 11+i, err, d, want)
+		}
+		if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "kim", Password: "quiet harbor 55 lamp", ClientAddr: bad}); !errors.Is(err, ErrTooMany) {
+			t.Fatalf("login from a blocked address: %v", err)
+		}
+		e.clock.Add(want)
+	}
+	// Other addresses are not affected.
+	e.loginFrom("kim", "quiet harbor 55 lamp", "192.0.2.11:1")
+	// IPv6 addresses are throttled by /64.
+	if a, b := sourceOf("[2001:db8:1:2:aaaa::1]:443"), sourceOf("[2001:db8:1:2:bbbb::2]:80"); a != b {
+		t.Errorf("one /64, two keys: %s %s", a, b)
+	}
+	if a, b := sourceOf("10.0.0.1:1"), sourceOf("10.0.0.1:2"); a != b || a != "10.0.0.1" {
+		t.Errorf("ports split one address: %s %s", a, b)
+	}
 }
 
 func TestTOTP(t *testing.T) {
@@ -302,12 +427,18 @@ func TestTOTP(t *testing.T) {
 	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "ct-han", Password: "contractor password 1", TOTP: totpCode(raw, e.clock.Now().Add(-90*time.Second))}); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("stale code: %v", err)
 	}
-	// A wrong code counts as a failure like a wrong password.
-	var failed int
-	e.pool.QueryRow(e.ctx, "select failed_logins from access_users where id = $1", u.ID).Scan(&failed)
-	if failed != 1 {
-		t.Errorf("failed_logins = %d after one bad code", failed)
+	// A wrong code counts as a failure like a wrong password (the stale code
+	// was one since the last success): four more lock the account at this
+	// address, and then even the right code is refused there.
+	for i := 0; i < 4; i++ {
+		if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "ct-han", Password: "contractor password 1", TOTP: "000000"}); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
 	}
+	if _, err := e.svc.Login(e.ctx, LoginRequest{Username: "ct-han", Password: "contractor password 1", TOTP: totpCode(raw, e.clock.Now())}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("after five wrong codes: %v", err)
+	}
+	_ = u
 }
 
 func secretOf(t *testing.T, b32 string) []byte {

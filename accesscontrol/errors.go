@@ -3,6 +3,7 @@ package accesscontrol
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Every error the package returns to a caller wraps at most
@@ -10,7 +11,8 @@ import (
 // place (errors.Is): ErrInvalid → InvalidArgument, ErrNotFound → NotFound,
 // ErrAlreadyExists → AlreadyExists, ErrConflict → FailedPrecondition, ErrUnauthenticated →
 // Unauthenticated, ErrPermissionDenied → PermissionDenied, ErrUnavailable →
-// Unavailable. Errors wrapping none of them are internal.
+// Unavailable, ErrTooMany → ResourceExhausted (with RetryAfter's delay).
+// Errors wrapping none of them are internal.
 var (
 	// ErrInvalid: the request is malformed or breaks a rule; nothing changed.
 	ErrInvalid = errors.New("invalid request")
@@ -31,7 +33,50 @@ var (
 	// ErrUnavailable: the audit store (or the database) could not record the
 	// change; nothing was changed (fail closed).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTooMany: refused before any work because too much is asked: the
+	// password-hashing queue is full, or the client's address (or the
+	// account from that address) is throttled after failures. Nothing was
+	// checked or recorded one by one; RetryAfter says when to try again.
+	ErrTooMany = errors.New("too many requests")
 )
+
+// retryError wraps ErrTooMany with the delay after which trying again can
+// succeed.
+type retryError struct {
+	reason string // a fixed code of why, for the audit's counts
+	msg    string
+	after  time.Duration
+}
+
+func (e *retryError) Error() string { return e.msg }
+func (e *retryError) Unwrap() error { return ErrTooMany }
+
+func tooMany(after time.Duration, reason, msg string) error {
+	if after < time.Second {
+		after = time.Second
+	}
+	return &retryError{reason: reason, msg: msg, after: after.Round(time.Second)}
+}
+
+// refusalReason is the fixed code of a refusal wrapping ErrTooMany.
+func refusalReason(err error) string {
+	var r *retryError
+	if errors.As(err, &r) {
+		return r.reason
+	}
+	return "too many requests"
+}
+
+// RetryAfter is how long the caller of a request refused with an error
+// wrapping ErrTooMany should wait before trying again (false for other
+// errors).
+func RetryAfter(err error) (time.Duration, bool) {
+	var r *retryError
+	if errors.As(err, &r) {
+		return r.after, true
+	}
+	return 0, false
+}
 
 func invalidf(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))

@@ -177,6 +177,15 @@ func (e *env) login(user, pw string) LoginResult {
 	return r
 }
 
+func (e *env) loginFrom(user, pw, addr string) LoginResult {
+	e.t.Helper()
+	r, err := e.svc.Login(e.ctx, LoginRequest{Username: user, Password: pw, ClientAddr: addr})
+	if err != nil {
+		e.t.Fatalf("login %s from %s: %v", user, addr, err)
+	}
+	return r
+}
+
 func (e *env) change(reason string) Change { return Change{By: e.admin, Reason: reason} }
 
 func (e *env) org(kind OrgKind, name string) Org {

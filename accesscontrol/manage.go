@@ -260,6 +260,9 @@ func (s *Service) UpdateUser(ctx context.Context, c Change, id string, up UserUp
 		}
 		return w.audit(ctx, c, audit.Entry{Type: "user.update", Details: changed})
 	})
+	if err == nil && up.Unlock {
+		s.guard.forgetAccount(u.Username)
+	}
 	return u, err
 }
 

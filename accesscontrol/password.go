@@ -1,6 +1,7 @@
 package accesscontrol
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -10,12 +11,15 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// hashPassword returns an argon2id hash in the PHC string format.
+// hashPassword returns an argon2id hash in the PHC string format. It runs
+// on the hashing pool, waiting for a worker however busy the pool is: only
+// authenticated changes and start-up make new hashes.
 func (s *Service) hashPassword(pw string) string {
 	a := s.cfg.Argon2
 	salt := make([]byte, a.SaltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, a.Time, a.MemoryKiB, a.Threads, a.KeyLen)
+	var key []byte
+	s.hashes.wait(func() { key = argon2.IDKey([]byte(pw), salt, a.Time, a.MemoryKiB, a.Threads, a.KeyLen) })
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, a.MemoryKiB, a.Time, a.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -50,20 +54,25 @@ func parsePHC(h string) (phc, error) {
 	return x, nil
 }
 
-// verifyPassword checks pw against the hash; stale reports that the hash
-// was made with other parameters than the configured ones.
-func (s *Service) verifyPassword(hash, pw string) (ok, stale bool) {
-	x, err := parsePHC(hash)
-	if err != nil {
+// verifyPassword checks pw against the hash on the hashing pool; stale
+// reports that the hash was made with other parameters than the configured
+// ones. It fails without hashing (ErrTooMany) when the pool's queue is full,
+// and with ctx's error when ctx ends before a worker is free.
+func (s *Service) verifyPassword(ctx context.Context, hash, pw string) (ok, stale bool, err error) {
+	x, perr := parsePHC(hash)
+	if perr != nil {
 		// Still do the work, so that a broken row is not faster.
 		x, _ = parsePHC(s.dummyHash)
 		pw += "\x00invalid"
 	}
-	key := argon2.IDKey([]byte(pw), x.salt, x.t, x.m, x.p, uint32(len(x.key)))
-	ok = subtle.ConstantTimeCompare(key, x.key) == 1 && err == nil
+	var key []byte
+	if err := s.hashes.do(ctx, func() { key = argon2.IDKey([]byte(pw), x.salt, x.t, x.m, x.p, uint32(len(x.key))) }); err != nil {
+		return false, false, err
+	}
+	ok = subtle.ConstantTimeCompare(key, x.key) == 1 && perr == nil
 	a := s.cfg.Argon2
 	stale = x.m != a.MemoryKiB || x.t != a.Time || x.p != a.Threads || uint32(len(x.key)) != a.KeyLen
-	return ok, stale
+	return ok, stale, nil
 }
 
 func (s *Service) checkNewPassword(username, pw string) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,13 +98,53 @@ type Config struct {
 	Argon2 Argon2Params
 	// MinPasswordLength; default 12.
 	MinPasswordLength int
-	// MaxFailedLogins locks an account after that many consecutive failures;
-	// default 5.
+	// HashWorkers is how many password hashes (argon2id, Argon2.MemoryKiB of
+	// memory each) run at once, whatever arrives: the bound on the memory and
+	// CPU logins take. Default: the cores (GOMAXPROCS) divided by
+	// Argon2.Threads, at least 1, so hashing alone can never take more than
+	// the cores there are.
+	HashWorkers int
+	// HashQueue is how many more password checks may wait for a worker; a
+	// login beyond it is refused at once (ErrTooMany). Default 8 ×
+	// HashWorkers.
+	HashQueue int
+	// LoginBurst and LoginInterval are each client address's budget of
+	// logins: LoginBurst at once, then one more per LoginInterval; beyond it
+	// Login is refused at once (ErrTooMany, with the wait). Defaults 10, 2s.
+	LoginBurst    int
+	LoginInterval time.Duration
+	// FreeFailures is how many failures (failed logins, unknown session
+	// tokens) a client address may have before it must wait: the next
+	// failure blocks it for FailureBackoff, and each further one doubles the
+	// block up to MaxFailureBackoff. An address's failures are forgotten
+	// LockoutPeriod after its last one. Defaults 10, 1s, 5m.
+	FreeFailures      int
+	FailureBackoff    time.Duration
+	MaxFailureBackoff time.Duration
+	// MaxFailedLogins consecutive failed logins of one account from one
+	// client address lock that account at that address (only) for
+	// LockoutPeriod; default 5 and 15m.
 	MaxFailedLogins int
-	// LockoutPeriod is how long a locked account stays locked; default 15m.
-	LockoutPeriod time.Duration
-	// FailureDelay is the least time a failed login takes to answer (waited,
-	// not computed, so an attacker cannot burn CPU with it); default 1s.
+	LockoutPeriod   time.Duration
+	// AccountFailureCeiling: once an account has had that many failed logins
+	// from all addresses together (within LockoutPeriod, since its last
+	// success), its password checks are slowed to one per
+	// AccountSlowInterval; the others are refused at once with the wait.
+	// Defaults 20 and 2s. See ROLES.md, "Logins under attack".
+	AccountFailureCeiling int
+	AccountSlowInterval   time.Duration
+	// MaxTrackedSources bounds the client addresses, account × address pairs
+	// and accounts remembered for throttling, and the audit windows of
+	// failures; the least recently seen are forgotten first. Default 10000.
+	MaxTrackedSources int
+	// FailureAuditWindow: of the failures of one kind from one client
+	// address, the first in each window is audited as it happens and the
+	// rest are counted in one entry when the window closes; default 1m.
+	FailureAuditWindow time.Duration
+	// FailureDelay is the least time a failed password check takes to answer
+	// (waited, not computed, so that unknown users, wrong passwords and
+	// disabled accounts look alike); default 1s. Refusals before any check
+	// (ErrTooMany) answer at once.
 	FailureDelay time.Duration
 	// SessionIdleTimeout ends a session not used for that long; default 30m.
 	SessionIdleTimeout time.Duration
@@ -164,11 +205,48 @@ func (c *Config) defaults() error {
 	if c.MinPasswordLength == 0 {
 		c.MinPasswordLength = 12
 	}
+	if c.HashWorkers == 0 {
+		c.HashWorkers = max(1, runtime.GOMAXPROCS(0)/int(a.Threads))
+	}
+	if c.HashQueue == 0 {
+		c.HashQueue = 8 * c.HashWorkers
+	}
+	if c.LoginBurst == 0 {
+		c.LoginBurst = 10
+	}
+	if c.LoginInterval == 0 {
+		c.LoginInterval = 2 * time.Second
+	}
+	if c.FreeFailures == 0 {
+		c.FreeFailures = 10
+	}
+	if c.FailureBackoff == 0 {
+		c.FailureBackoff = time.Second
+	}
+	if c.MaxFailureBackoff == 0 {
+		c.MaxFailureBackoff = 5 * time.Minute
+	}
 	if c.MaxFailedLogins == 0 {
 		c.MaxFailedLogins = 5
 	}
 	if c.LockoutPeriod == 0 {
 		c.LockoutPeriod = 15 * time.Minute
+	}
+	if c.AccountFailureCeiling == 0 {
+		c.AccountFailureCeiling = 20
+	}
+	if c.AccountSlowInterval == 0 {
+		c.AccountSlowInterval = 2 * time.Second
+	}
+	if c.MaxTrackedSources == 0 {
+		c.MaxTrackedSources = 10000
+	}
+	if c.FailureAuditWindow == 0 {
+		c.FailureAuditWindow = time.Minute
+	}
+	if c.HashWorkers < 0 || c.HashQueue < 0 || c.LoginBurst < 0 || c.FreeFailures < 0 || c.MaxFailedLogins < 0 ||
+		c.AccountFailureCeiling < 0 || c.MaxTrackedSources < 0 {
+		return errors.New("accesscontrol: login limits must not be negative")
 	}
 	if c.FailureDelay == 0 {
 		c.FailureDelay = time.Second
@@ -207,8 +285,9 @@ type Service struct {
 
 	dummyHash string // verified for unknown users so that they cost the same
 
-	attemptsMu sync.Mutex
-	attempts   map[string]*accountGate // login attempts in progress, by account name
+	hashes *hashPool     // every argon2 computation runs here
+	guard  *guard        // throttling and lockout of logins and tokens
+	trail  *failureTrail // coalesced audit of unauthenticated failures
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -225,8 +304,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:      cfg.Logger.With("component", "accesscontrol"),
 		reloadCh: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
-		attempts: map[string]*accountGate{},
+		hashes:   newHashPool(cfg.HashWorkers, cfg.HashQueue),
 	}
+	s.guard = newGuard(&s.cfg)
+	s.trail = newFailureTrail(cfg.FailureAuditWindow, cfg.MaxTrackedSources, s.appendAudit)
 	if len(cfg.TOTPKey) == 0 {
 		s.log.Warn("no TOTP key configured: TOTP secrets are stored unsealed")
 	}
@@ -262,12 +343,28 @@ func (s *Service) Run(ctx context.Context) error {
 			defer unsub()
 		}
 	}
+	defer func() {
+		// The failures counted so far are recorded before the process goes.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.trail.flush(fctx, s.cfg.Now(), true); err != nil {
+			s.log.Error("recording the counted failures at shutdown failed", "err", err)
+		}
+	}()
+	flushEvery := min(max(s.cfg.FailureAuditWindow/4, time.Second), 15*time.Second)
+	flushT := time.NewTicker(flushEvery)
+	defer flushT.Stop()
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-flushT.C:
+			if err := s.trail.flush(ctx, s.cfg.Now(), false); err != nil && ctx.Err() == nil {
+				s.log.Error("recording counted failures failed", "err", err)
+			}
+			continue
 		case <-t.C:
 		case <-s.reloadCh:
 		}

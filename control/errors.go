@@ -8,6 +8,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
@@ -68,6 +70,9 @@ var errorClasses = []errorClass{
 	{ac.ErrAlreadyExists, codes.AlreadyExists, pb.ReasonAlreadyExists, nil},
 	{ac.ErrConflict, codes.FailedPrecondition, pb.ReasonFailedPrecondition, nil},
 	{ac.ErrUnavailable, codes.Unavailable, pb.ReasonAuditUnavailable, fixed(auditUnavailableMsg)},
+	// Refused before any work (hashing queue full, address or account
+	// throttled); the status carries a RetryInfo with the wait.
+	{ac.ErrTooMany, codes.ResourceExhausted, pb.ReasonResourceExhausted, nil},
 
 	// audit
 	{audit.ErrUnavailable, codes.Unavailable, pb.ReasonAuditUnavailable, fixed(auditUnavailableMsg)},
@@ -170,10 +175,12 @@ func classify(err error) (errorClass, bool) {
 	return errorClass{}, false
 }
 
-// statusError is a status with its google.rpc.ErrorInfo.
-func statusError(code codes.Code, reason, msg string) error {
+// statusError is a status with its google.rpc.ErrorInfo and any further
+// details (a RetryInfo for refusals that say when to try again).
+func statusError(code codes.Code, reason, msg string, more ...protoadapt.MessageV1) error {
 	st := status.New(code, msg)
-	if ds, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: pb.ErrorDomain}); err == nil {
+	details := append([]protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: pb.ErrorDomain}}, more...)
+	if ds, err := st.WithDetails(details...); err == nil {
 		st = ds
 	}
 	return st.Err()
@@ -212,6 +219,9 @@ func (s *Server) toStatus(ctx context.Context, method string, err error) error {
 	msg := err.Error()
 	if c.message != nil {
 		msg = c.message(err)
+	}
+	if after, ok := ac.RetryAfter(err); ok {
+		return statusError(c.code, c.reason, msg, &errdetails.RetryInfo{RetryDelay: durationpb.New(after)})
 	}
 	return statusError(c.code, c.reason, msg)
 }
