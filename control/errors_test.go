@@ -42,6 +42,7 @@ var sentinels = map[string]error{
 	"accesscontrol.ErrAlreadyExists": ac.ErrAlreadyExists, "accesscontrol.ErrConflict": ac.ErrConflict,
 	"accesscontrol.ErrUnauthenticated": ac.ErrUnauthenticated, "accesscontrol.ErrPermissionDenied": ac.ErrPermissionDenied,
 	"accesscontrol.ErrUnavailable": ac.ErrUnavailable, "accesscontrol.ErrTOTPRequired": ac.ErrTOTPRequired,
+	"accesscontrol.ErrTooMany": ac.ErrTooMany,
 
 	"audit.ErrUnavailable": audit.ErrUnavailable, "audit.ErrInvalid": audit.ErrInvalid, "audit.ErrClosed": audit.ErrClosed,
 
