@@ -53,4 +53,21 @@ func TestRegisterPendingOverGRPC(t *testing.T) {
 	if err != nil || len(got.PendingReasons) != 1 || got.Device.ClockOffset != nil {
 		t.Fatalf("get: %v %v", got, err)
 	}
+	// Health workers probe it as pending.
+	ts, err := HealthTargets(h.devices).ProbeTargets(context.Background())
+	if err != nil || len(ts) != 1 || !ts[0].Pending || ts[0].CameraID != res.Camera.Id {
+		t.Fatalf("health targets %+v %v", ts, err)
+	}
+	// Once health reports it up, the registration is complete.
+	if _, err := h.devices.CameraUp(context.Background(), res.Camera.Id, "degraded"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{Id: res.Camera.Id})
+	if err != nil || len(got.PendingReasons) != 0 {
+		t.Fatalf("after CameraUp: %v %v", got.GetPendingReasons(), err)
+	}
+	ts, _ = HealthTargets(h.devices).ProbeTargets(context.Background())
+	if len(ts) != 1 || ts[0].Pending {
+		t.Fatalf("still pending for health: %+v", ts)
+	}
 }
