@@ -405,7 +405,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 	}
 	fdsEnd := openFDs(pid)
 	t.Logf("descriptor limit %d (raised from %d); caps %d per listener, %d per source; reserve %d", b.limit, b.raisedFrom, b.maxConns, b.perSource, b.reserve)
-	t.Logf("gwanjed descriptors: %d before the flood, %d with it held, %d after %s held; fresh dial+login+Health+ListCameras under the flood took %s; 8/8 cameras online throughout",
+	t.Logf("gwanjed descriptors: %d before the flood, %d with it held, %d after %s held; Health+ListCameras on a fresh connection (dialled and logged in under the flood) took %s; 8/8 cameras online throughout",
 		fdsBefore, fdsHeld, fdsEnd, 5*interval, freshCall.Round(time.Millisecond))
 	if fdsHeld >= hard || fdsEnd >= hard {
 		t.Fatalf("gwanjed holds %d descriptors, at its limit %d", max(fdsHeld, fdsEnd), hard)
