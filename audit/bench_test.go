@@ -2,10 +2,12 @@ package audit_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gwanje/gwanje/audit"
+	"github.com/gwanje/gwanje/events"
 	"github.com/gwanje/gwanje/internal/pgtest"
 )
 
@@ -13,7 +15,34 @@ import (
 // to be committed (the test server runs with fsync off: see
 // cmd/auditbench for the figure with fsync on beside pgbench's ceiling).
 func BenchmarkAppend16(b *testing.B) {
-	s := start(b, pgtest.Pool(b), audit.Config{})
+	benchAppend16(b, start(b, pgtest.Pool(b), audit.Config{}))
+}
+
+// BenchmarkAppend16Anchored is BenchmarkAppend16 with every checkpoint
+// (each 100 entries, the default) anchored in a JetStream stream (real
+// in-process nats-server with file storage) and an fsynced file.
+func BenchmarkAppend16Anchored(b *testing.B) {
+	bus, err := events.New(context.Background(), events.Config{DataDir: b.TempDir(), ListenAddr: "-"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bus.Close)
+	file, err := audit.NewFileAnchor(filepath.Join(b.TempDir(), "anchors.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := start(b, pgtest.Pool(b), audit.Config{Anchors: []audit.AnchorLog{bus.Anchors(), file}})
+	benchAppend16(b, s)
+	if b.N >= 1000 {
+		c, _, ok, err := s.NewestAnchor(context.Background())
+		if err != nil || !ok {
+			b.Fatalf("nothing anchored: %v", err)
+		}
+		b.ReportMetric(float64(c.Seq), "last-anchored-seq")
+	}
+}
+
+func benchAppend16(b *testing.B, s *audit.Store) {
 	var i atomic.Int64
 	b.SetParallelism(16) // 16 × GOMAXPROCS goroutines; at least 16
 	b.ResetTimer()

@@ -116,7 +116,7 @@ type Config struct {
 	// Default 36 (at least 3 years).
 	GrantRetentionMonths int
 	// GrantTypes are the type prefixes kept for GrantRetentionMonths.
-	// Default "grant.", "role.", "account.", "contract.".
+	// Default GrantChangeTypes() (the grant-change types of Types).
 	GrantTypes []string
 
 	// VerifyParallel is how many connections Verify reads a long range
@@ -126,7 +126,8 @@ type Config struct {
 	// Location is the time zone of reports and review months.
 	// Default Asia/Seoul (UTC+9 when the zone database is missing).
 	Location *time.Location
-	// Ledger maps entry types to ledger kinds. Default DefaultLedgerTypes.
+	// Ledger maps entry types to ledger kinds. Default DefaultLedgerTypes
+	// (derived from Types).
 	Ledger map[string]LedgerKind
 	// Review tunes the monthly access-log review. Zero fields take the
 	// defaults documented on ReviewConfig.
@@ -186,7 +187,7 @@ func (c *Config) defaults() {
 		c.GrantRetentionMonths = 36
 	}
 	if c.GrantTypes == nil {
-		c.GrantTypes = []string{"grant.", "role.", "account.", "contract."}
+		c.GrantTypes = GrantChangeTypes()
 	}
 	if c.VerifyParallel <= 0 {
 		c.VerifyParallel = 2

@@ -28,20 +28,7 @@ const (
 // matches a type prefix. Only successful entries make ledger rows. The
 // ledger.* types are for entries written for the ledger alone (e.g. a
 // viewing done on paper); the others are the actions as audited.
-var DefaultLedgerTypes = map[string]LedgerKind{
-	"ledger.use":        LedgerUse,
-	"playback.start":    LedgerUse,
-	"export.create":     LedgerUse,
-	"ledger.provide":    LedgerProvide,
-	"export.provide":    LedgerProvide,
-	"provision.*":       LedgerProvide,
-	"ledger.view":       LedgerView,
-	"request.view":      LedgerView,
-	"request.copy":      LedgerView,
-	"ledger.destroy":    LedgerDestroy,
-	"recording.destroy": LedgerDestroy,
-	"export.destroy":    LedgerDestroy,
-}
+var DefaultLedgerTypes = LedgerTypes()
 
 // Detail keys the ledger reads from Entry.Details (all optional strings).
 const (
@@ -302,7 +289,7 @@ type ReviewConfig struct {
 
 func (c *ReviewConfig) defaults() {
 	if c.ViewTypes == nil {
-		c.ViewTypes = []string{"live.view.start", "playback.start", "export.*", "snapshot.*"}
+		c.ViewTypes = ViewTypes()
 	}
 	if c.LoginTypes == nil {
 		c.LoginTypes = []string{"auth.login"}

@@ -157,7 +157,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	auditStore, err := audit.New(audit.Config{
 		Pool: pool, KeyFile: filepath.Join(keys, "audit-signing.key"), Publisher: bus.Durable(), Logger: log,
 		Anchors: anchors, Alarm: auditReporter.AuditAlarm,
-		GrantTypes: []string{"grant.", "role.", "user.", "org.", "contract.", "deny."},
 	})
 	if err != nil {
 		return err
