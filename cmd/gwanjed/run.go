@@ -162,6 +162,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer auditStore.Close()
+	// The ends of live views and playbacks are never dropped: they go
+	// through a durable spool in the data dir, committed to the audit store
+	// whenever it is reachable (also after a restart).
+	endSpool, err := audit.NewSpool(audit.SpoolConfig{Dir: filepath.Join(cfg.DataDir, "audit-spool"), Store: auditStore, Logger: log})
+	if err != nil {
+		return fmt.Errorf("data-dir: %w", err)
+	}
+	defer endSpool.Close()
 	totpKey, err := loadOrCreateKey(filepath.Join(keys, "totp.key"))
 	if err != nil {
 		return err
@@ -200,6 +208,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return auditReporter.Run(ctx) })
 	g.Go(func() error { return auditStore.Run(ctx) })
+	g.Go(func() error { return endSpool.Run(ctx) })
 	if cfg.runs("control") {
 		g.Go(func() error { return auditStore.RunRetention(ctx, 24*time.Hour) })
 	}
@@ -258,7 +267,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		relay, err = stream.New(stream.Config{
 			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
 			WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
-			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: auditStore,
+			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: endSpool,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
 		})
 		if err != nil {
@@ -329,7 +338,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: auditStore,
+		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: endSpool,
 			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log})
 		if err != nil {
