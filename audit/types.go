@@ -26,7 +26,7 @@ type TypeInfo struct {
 // missing here.
 var Types = []TypeInfo{
 	// Sign-in and sessions.
-	{Type: "auth.login"}, {Type: "auth.logout"}, {Type: "auth.session.revoke"}, {Type: "auth.session.invalid"}, {Type: "auth.throttled"},
+	{Type: "auth.login"}, {Type: "auth.logout"}, {Type: "auth.session.revoke"}, {Type: "auth.session.invalid"}, {Type: "auth.throttled"}, {Type: "auth.lockout"}, {Type: "auth.account.slowed"},
 	{Type: "access.denied"},
 	// Accounts, organisations, roles, grants, contracts.
 	{Type: "user.create", GrantChange: true}, {Type: "user.update", GrantChange: true},
