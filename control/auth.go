@@ -73,11 +73,12 @@ var (
 // table. Camera-scoped and domain-checked methods only need a login here:
 // their handlers decide with the resource in hand.
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
-	a, ok := methods[method]
+	a, ok := s.methods[method]
 	if !ok {
 		s.log.Warn("call to a method without a permission entry refused", "method", method)
 		return nil, errDenied
 	}
+	ctx = withAccess(ctx, method, a)
 	if a.public {
 		return ctx, nil
 	}

@@ -76,15 +76,30 @@ func (s *Server) lookupCamera(ctx context.Context, method string, perm ac.Permis
 	return c, err
 }
 
-func (x *deviceService) camera(ctx context.Context, method string, perm ac.Permission, id string) (devices.Camera, error) {
+// decideHere is decideCamera with the method and permission of the call's
+// entry in the permission table.
+func (s *Server) decideHere(ctx context.Context, r ac.Resource) error {
+	a := called(ctx)
+	return s.decideCamera(ctx, a.method, a.perm(), r)
+}
+
+// lookupHere is lookupCamera with the method and permission of the call's
+// entry in the permission table.
+func (s *Server) lookupHere(ctx context.Context, id string, purpose ac.Purpose) (devices.Camera, error) {
+	a := called(ctx)
+	return s.lookupCamera(ctx, a.method, a.perm(), id, purpose)
+}
+
+// camera finds camera id and decides the method's permission on it.
+func (x *deviceService) camera(ctx context.Context, id string) (devices.Camera, error) {
 	if _, err := x.reg(); err != nil {
 		return devices.Camera{}, err
 	}
-	c, err := x.s.lookupCamera(ctx, method, perm, id, "")
+	c, err := x.s.lookupHere(ctx, id, "")
 	if err != nil {
 		return devices.Camera{}, err
 	}
-	return c, x.s.decideCamera(ctx, method, perm, cameraResource(c))
+	return c, x.s.decideHere(ctx, cameraResource(c))
 }
 
 func (x *deviceService) CreateSite(ctx context.Context, r *pb.CreateSiteRequest) (*pb.Site, error) {
@@ -183,7 +198,7 @@ func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCamera
 }
 
 func (x *deviceService) GetCamera(ctx context.Context, r *pb.GetCameraRequest) (*pb.Camera, error) {
-	c, err := x.camera(ctx, pb.DeviceService_GetCamera_FullMethodName, ac.PermDeviceRead, r.GetId())
+	c, err := x.camera(ctx, r.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +231,7 @@ func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasReques
 }
 
 func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequest) (*pb.Camera, error) {
-	if _, err := x.camera(ctx, pb.DeviceService_UpdateCamera_FullMethodName, ac.PermDeviceConfigure, r.GetId()); err != nil {
+	if _, err := x.camera(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
@@ -239,7 +254,7 @@ func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequ
 }
 
 func (x *deviceService) DecommissionCamera(ctx context.Context, r *pb.DecommissionCameraRequest) (*pb.Camera, error) {
-	if _, err := x.camera(ctx, pb.DeviceService_DecommissionCamera_FullMethodName, ac.PermDeviceConfigure, r.GetId()); err != nil {
+	if _, err := x.camera(ctx, r.GetId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
@@ -435,7 +450,7 @@ func (x *deviceService) act(ctx context.Context, e audit.Entry, run func() error
 }
 
 func (x *deviceService) GetClock(ctx context.Context, r *pb.GetClockRequest) (*pb.ClockStatus, error) {
-	if _, err := x.camera(ctx, pb.DeviceService_GetClock_FullMethodName, ac.PermDeviceRead, r.GetCameraId()); err != nil {
+	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
@@ -447,7 +462,7 @@ func (x *deviceService) GetClock(ctx context.Context, r *pb.GetClockRequest) (*p
 }
 
 func (x *deviceService) FixClock(ctx context.Context, r *pb.FixClockRequest) (*pb.ClockStatus, error) {
-	if _, err := x.camera(ctx, pb.DeviceService_FixClock_FullMethodName, ac.PermDeviceConfigure, r.GetCameraId()); err != nil {
+	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
@@ -464,7 +479,7 @@ func (x *deviceService) FixClock(ctx context.Context, r *pb.FixClockRequest) (*p
 }
 
 func (x *deviceService) RebootCamera(ctx context.Context, r *pb.RebootCameraRequest) (*pb.RebootCameraResponse, error) {
-	if _, err := x.camera(ctx, pb.DeviceService_RebootCamera_FullMethodName, ac.PermDeviceConfigure, r.GetCameraId()); err != nil {
+	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
@@ -479,8 +494,9 @@ func (x *deviceService) RebootCamera(ctx context.Context, r *pb.RebootCameraRequ
 	return &pb.RebootCameraResponse{Message: msg}, nil
 }
 
-// footageCamera authorizes perm with a stated purpose on a camera.
-func (x *deviceService) footageCamera(ctx context.Context, method string, perm ac.Permission, id, purpose, text string) (ac.Purpose, error) {
+// footageCamera authorizes the method's permission with a stated purpose
+// on a camera.
+func (x *deviceService) footageCamera(ctx context.Context, id, purpose, text string) (ac.Purpose, error) {
 	p, err := ac.ValidatePurpose(purpose, text)
 	if err != nil {
 		return "", status.Error(codes.InvalidArgument, err.Error())
@@ -488,17 +504,17 @@ func (x *deviceService) footageCamera(ctx context.Context, method string, perm a
 	if _, err := x.reg(); err != nil {
 		return "", err
 	}
-	c, err := x.s.lookupCamera(ctx, method, perm, id, p)
+	c, err := x.s.lookupHere(ctx, id, p)
 	if err != nil {
 		return "", err
 	}
 	res := cameraResource(c)
 	res.Purpose = p
-	return p, x.s.decideCamera(ctx, method, perm, res)
+	return p, x.s.decideHere(ctx, res)
 }
 
 func (x *deviceService) GetSnapshot(ctx context.Context, r *pb.GetSnapshotRequest) (*pb.GetSnapshotResponse, error) {
-	purpose, err := x.footageCamera(ctx, pb.DeviceService_GetSnapshot_FullMethodName, ac.PermSnapshotView, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	purpose, err := x.footageCamera(ctx, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +535,7 @@ func (x *deviceService) GetSnapshot(ctx context.Context, r *pb.GetSnapshotReques
 }
 
 func (x *deviceService) ControlPTZ(ctx context.Context, r *pb.ControlPTZRequest) (*pb.ControlPTZResponse, error) {
-	purpose, err := x.footageCamera(ctx, pb.DeviceService_ControlPTZ_FullMethodName, ac.PermPTZControl, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	purpose, err := x.footageCamera(ctx, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
 	if err != nil {
 		return nil, err
 	}
@@ -529,6 +545,11 @@ func (x *deviceService) ControlPTZ(ctx context.Context, r *pb.ControlPTZRequest)
 	}
 	a := devices.PTZAction{Kind: r.GetAction(), Velocity: vec(r.GetVelocity()), Duration: r.GetDuration().AsDuration(),
 		Position: vec(r.GetPosition()), PresetToken: r.GetPresetToken(), PresetName: r.GetPresetName()}
+	// A command that cannot be valid is refused before its audit entry:
+	// nothing is recorded as done that was never tried.
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
 	var res devices.PTZResult
 	err = x.act(ctx, audit.Entry{Type: "ptz." + r.GetAction(), Cameras: []string{r.GetCameraId()}, Live: true,
 		Purpose: string(purpose), PurposeText: r.GetPurposeText(),

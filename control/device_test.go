@@ -134,6 +134,21 @@ func TestSnapshotAndPTZNeedAPurposeAndAreRecordedFirst(t *testing.T) {
 	if _, err := cl.ControlPTZ(h.as("police"), &pb.ControlPTZRequest{CameraId: id, Action: "stop", Purpose: "crime_prevention"}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("police moved a camera: %v", err)
 	}
+	// An action that cannot be valid is refused before anything is recorded
+	// (it was once committed as a success, then as a failure).
+	before := h.lastSeq()
+	for _, bad := range []*pb.ControlPTZRequest{
+		{CameraId: id, Action: "bogus", Purpose: "crime_prevention"},
+		{CameraId: id, Action: "goto", Purpose: "crime_prevention"},
+		{CameraId: id, Action: "set_preset", PresetName: " ", Purpose: "crime_prevention"},
+	} {
+		if _, err := cl.ControlPTZ(h.as("operator"), bad); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("PTZ %q: %v, want InvalidArgument", bad.Action, err)
+		}
+	}
+	if after := h.lastSeq(); after != before {
+		t.Fatalf("invalid PTZ commands wrote %d audit entries", after-before)
+	}
 	page, err := h.audit.Query(context.Background(), audit.Filter{Camera: id, Types: []string{"snapshot.view", "ptz.*"}})
 	if err != nil {
 		t.Fatal(err)

@@ -180,7 +180,7 @@ func (x *healthService) AcknowledgeAlarm(ctx context.Context, r *pb.AcknowledgeA
 		}
 		res = cameraResource(cam)
 	}
-	if err := x.s.decideCamera(ctx, pb.HealthService_AcknowledgeAlarm_FullMethodName, ac.PermAlarmAck, res); err != nil {
+	if err := x.s.decideHere(ctx, res); err != nil {
 		return nil, err
 	}
 	a, err := h.Alarms.Acknowledge(ctx, r.GetAlarmId(), actorOf(mustPrincipal(ctx)), r.GetNote())

@@ -38,7 +38,7 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cam, err := x.s.lookupCamera(ctx, pb.StreamService_StartLiveView_FullMethodName, ac.PermLiveView, r.GetCameraId(), purpose)
+	cam, err := x.s.lookupHere(ctx, r.GetCameraId(), purpose)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	res.Purpose = purpose
 	entry := audit.Entry{Type: "live.view.start", Cameras: []string{cam.ID}, Live: true, Purpose: string(purpose),
 		PurposeText: r.GetPurposeText(), Details: map[string]any{"profile": profile}}
-	if d := x.s.cfg.Access.Decide(p, ac.PermLiveView, res, x.s.now()); !d.Allowed {
+	if d := x.s.cfg.Access.Decide(p, called(ctx).perm(), res, x.s.now()); !d.Allowed {
 		denied := entry
 		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
 		if err := x.s.record(ctx, denied); err != nil {
@@ -161,7 +161,7 @@ func (x *streamService) StopLiveView(ctx context.Context, r *pb.StopLiveViewRequ
 	p := mustPrincipal(ctx)
 	if v.UserID != p.UserID {
 		if !x.s.allowed(p, ac.PermSessionManage) || !x.inScope(ctx, v.CameraID) {
-			x.s.auditDenied(ctx, p, "live.view.stop", pb.StreamService_StopLiveView_FullMethodName, string(ac.PermSessionManage), "not the viewer's manager", v.CameraID)
+			x.s.auditDenied(ctx, p, "live.view.stop", called(ctx).method, string(ac.PermSessionManage), "not the viewer's manager", v.CameraID)
 			return nil, errDenied
 		}
 	}

@@ -13,8 +13,12 @@ import (
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
-// access says what a method needs before its handler runs.
+// access says what a method needs before its handler runs. The interceptor
+// hands the handler its method's entry (called), so handlers never restate
+// the method or its permission.
 type access struct {
+	// method is the full method name (set when the entry is handed over).
+	method string
 	// public methods need no login (health, server info, login itself).
 	public bool
 	// perms: the caller must hold one of these (checked by the interceptor
@@ -158,22 +162,65 @@ var methods = map[string]access{
 	gwanjev1.PrivacyService_GetProvisionRegister_FullMethodName:       need(ac.PermReportRead),
 }
 
-// checkMethodTable fails when a registered method has no entry in methods.
-func checkMethodTable(srv *grpc.Server) error {
-	var missing []string
+// checkMethodTable fails when a registered method has no entry in table,
+// or when an entry is inconsistent: a camera-scoped entry must name exactly
+// one permission and it must be decided per camera (ac.Permission.
+// CameraScoped), and every permission must exist.
+func checkMethodTable(srv *grpc.Server, table map[string]access) error {
+	var missing, bad []string
 	for svc, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {
 			full := "/" + svc + "/" + m.Name
-			if _, ok := methods[full]; !ok {
+			if _, ok := table[full]; !ok {
 				missing = append(missing, full)
 			}
 		}
 	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
+	for full, a := range table {
+		for _, p := range a.perms {
+			if !p.Valid() {
+				bad = append(bad, fmt.Sprintf("%s: unknown permission %q", full, p))
+			}
+		}
+		if a.camera && (len(a.perms) != 1 || !a.perms[0].CameraScoped()) {
+			bad = append(bad, fmt.Sprintf("%s: camera-scoped with %v, which is not one camera-scoped permission", full, a.perms))
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(bad)
+	switch {
+	case len(missing) > 0:
 		return fmt.Errorf("control: methods without an entry in the permission table: %v", missing)
+	case len(bad) > 0:
+		return fmt.Errorf("control: inconsistent permission table: %v", bad)
 	}
 	return nil
+}
+
+// perm is the permission a camera-scoped method decides on each camera.
+func (a access) perm() ac.Permission {
+	if len(a.perms) == 0 {
+		return ""
+	}
+	return a.perms[0]
+}
+
+type accessKey struct{}
+
+// withAccess hands a handler its method's entry of the permission table.
+func withAccess(ctx context.Context, method string, a access) context.Context {
+	a.method = method
+	return context.WithValue(ctx, accessKey{}, a)
+}
+
+// called returns the permission-table entry of the method being served, as
+// the interceptor handed it over.
+func called(ctx context.Context) access {
+	a, ok := ctx.Value(accessKey{}).(access)
+	if !ok {
+		panic("control: handler ran without its permission-table entry")
+	}
+	return a
 }
 
 // duringPasswordChange lists the only methods a session may call while its

@@ -63,12 +63,12 @@ func (x *recordingService) ListRecordings(ctx context.Context, r *pb.ListRecordi
 	if err != nil {
 		return nil, err
 	}
-	cam, err := x.s.lookupCamera(ctx, pb.RecordingService_ListRecordings_FullMethodName, ac.PermDeviceRead, r.GetCameraId(), "")
+	cam, err := x.s.lookupHere(ctx, r.GetCameraId(), "")
 	if err != nil {
 		return nil, err
 	}
 	// What footage exists is itself footage metadata: device.read in scope.
-	if err := x.s.decideCamera(ctx, pb.RecordingService_ListRecordings_FullMethodName, ac.PermDeviceRead, cameraResource(cam)); err != nil {
+	if err := x.s.decideHere(ctx, cameraResource(cam)); err != nil {
 		return nil, err
 	}
 	l, err := record.ListRecordings(ctx, rec.Pool, cam.ID, from, to, time.Second)
@@ -107,7 +107,7 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	cam, err := x.s.lookupCamera(ctx, pb.RecordingService_StartPlayback_FullMethodName, ac.PermPlaybackView, r.GetCameraId(), purpose)
+	cam, err := x.s.lookupHere(ctx, r.GetCameraId(), purpose)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 		entry.RequestID = id
 		entry.Details = map[string]any{"subject_request": id}
 	}
-	if d := x.s.cfg.Access.Decide(p, ac.PermPlaybackView, res, x.s.now()); !d.Allowed {
+	if d := x.s.cfg.Access.Decide(p, called(ctx).perm(), res, x.s.now()); !d.Allowed {
 		denied := entry
 		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
 		if err := x.s.record(ctx, denied); err != nil {
@@ -191,7 +191,8 @@ func holdPB(h record.Hold) *pb.Hold {
 // decideCameras decides perm on every camera named. Holds use it with
 // device.read: the global request.handle (checked by the interceptor) is the
 // right to hold footage, and the cameras must be in the caller's scope.
-func (x *recordingService) decideCameras(ctx context.Context, method string, perm ac.Permission, ids []string) error {
+func (x *recordingService) decideCameras(ctx context.Context, perm ac.Permission, ids []string) error {
+	method := called(ctx).method
 	if len(ids) == 0 {
 		return status.Error(codes.InvalidArgument, "name at least one camera")
 	}
@@ -225,7 +226,7 @@ func (x *recordingService) CreateHold(ctx context.Context, r *pb.CreateHoldReque
 	if _, err := x.rec(); err != nil {
 		return nil, err
 	}
-	if err := x.decideCameras(ctx, pb.RecordingService_CreateHold_FullMethodName, ac.PermDeviceRead, r.GetCameras()); err != nil {
+	if err := x.decideCameras(ctx, ac.PermDeviceRead, r.GetCameras()); err != nil {
 		return nil, err
 	}
 	from, to, err := footageRange(r.GetFrom(), r.GetTo(), r.GetFrom() != nil && r.GetTo() != nil)
@@ -264,7 +265,7 @@ func (x *recordingService) ReleaseHold(ctx context.Context, r *pb.ReleaseHoldReq
 	if cams == nil {
 		return nil, status.Error(codes.NotFound, "no such hold")
 	}
-	if err := x.decideCameras(ctx, pb.RecordingService_ReleaseHold_FullMethodName, ac.PermDeviceRead, cams); err != nil {
+	if err := x.decideCameras(ctx, ac.PermDeviceRead, cams); err != nil {
 		return nil, err
 	}
 	if r.GetReason() == "" {

@@ -97,12 +97,15 @@ type Auditor interface {
 
 // Server is the gRPC control service.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	grpc      *grpc.Server
-	health    *health.Server
-	started   time.Time
-	metrics   *metrics
+	cfg     Config
+	log     *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	started time.Time
+	metrics *metrics
+	// methods is the permission table (the package's methods; tests add
+	// their own services).
+	methods   map[string]access
 	closeOnce sync.Once
 }
 
@@ -117,11 +120,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer(), metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer(), metrics: newMetrics(), methods: methods}
 	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(cfg.TLS)),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.streamInterceptor),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
@@ -141,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	if err := checkMethodTable(s.grpc); err != nil {
+	if err := checkMethodTable(s.grpc, s.methods); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -186,6 +186,25 @@ type PTZAction struct {
 	PresetName  string
 }
 
+// Validate checks the action without a camera: its kind is known and it
+// has what its kind needs. Callers validate before recording the command.
+func (a PTZAction) Validate() error {
+	switch a.Kind {
+	case "move", "stop", "absolute", "status":
+	case "goto":
+		if a.PresetToken == "" {
+			return fmt.Errorf("%w: goto needs a preset", ErrInvalid)
+		}
+	case "set_preset":
+		if strings.TrimSpace(a.PresetName) == "" {
+			return fmt.Errorf("%w: a preset needs a name", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: unknown PTZ action %q (move, stop, absolute, goto, set_preset, status)", ErrInvalid, a.Kind)
+	}
+	return nil
+}
+
 // PTZResult is the camera's PTZ state after a command.
 type PTZResult struct {
 	Status      onvif.PTZStatus
@@ -196,6 +215,9 @@ type PTZResult struct {
 // PTZ sends a command to a PTZ camera's default profile and returns its
 // status (and presets).
 func (r *Registry) PTZ(ctx context.Context, id string, a PTZAction) (PTZResult, error) {
+	if err := a.Validate(); err != nil {
+		return PTZResult{}, err
+	}
 	c, cam, err := r.client(ctx, id)
 	if err != nil {
 		return PTZResult{}, err
