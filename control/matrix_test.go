@@ -1,6 +1,7 @@
 package control
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -41,7 +42,9 @@ func holdsAny(role string, want []ac.Permission) bool {
 // and checks the code: Unauthenticated without a session, PermissionDenied
 // exactly when the role lacks the method's permission. The requests are
 // empty, so an allowed call fails validation (InvalidArgument, NotFound) or
-// succeeds; it is never refused for rights.
+// succeeds; it is never refused for rights. Streaming methods are called
+// too. The per-camera decisions, which empty requests never reach, are
+// TestRPCMatrixPerCamera's.
 func TestRPCMatrix(t *testing.T) {
 	h := newHarness(t)
 	files := []protoreflect.FileDescriptor{pb.File_gwanje_v1_access_proto, pb.File_gwanje_v1_system_proto, pb.File_gwanje_v1_audit_proto, pb.File_gwanje_v1_device_proto, pb.File_gwanje_v1_stream_proto, pb.File_gwanje_v1_health_proto, pb.File_gwanje_v1_policy_proto, pb.File_gwanje_v1_recording_proto, pb.File_gwanje_v1_privacy_proto}
@@ -66,12 +69,8 @@ func TestRPCMatrix(t *testing.T) {
 						name = "anonymous"
 					}
 					t.Run(strings.TrimPrefix(full, "/gwanje.v1.")+"/"+name, func(t *testing.T) {
-						if md.IsStreamingServer() || md.IsStreamingClient() {
-							t.Skip("streaming methods are covered by their own tests")
-						}
 						req := dynamicpb.NewMessage(md.Input())
-						resp := dynamicpb.NewMessage(md.Output())
-						err := h.conn.Invoke(h.as(role), full, req, resp)
+						_, err := invoke(h.as(role), h.conn, full, md, req)
 						calls++
 						code := status.Code(err)
 						switch {
@@ -111,12 +110,35 @@ func TestRPCMatrix(t *testing.T) {
 
 func TestEveryRegisteredMethodHasAnEntry(t *testing.T) {
 	h := newHarness(t)
-	if err := checkMethodTable(h.srv.grpc); err != nil {
+	if err := checkMethodTable(h.srv.grpc, methods); err != nil {
 		t.Fatal(err)
 	}
-	delete(methods, pb.AccessService_WhoAmI_FullMethodName)
-	defer func() { methods[pb.AccessService_WhoAmI_FullMethodName] = loggedIn() }()
-	if err := checkMethodTable(h.srv.grpc); err == nil || !strings.Contains(err.Error(), "WhoAmI") {
+	table := maps.Clone(methods)
+	delete(table, pb.AccessService_WhoAmI_FullMethodName)
+	if err := checkMethodTable(h.srv.grpc, table); err == nil || !strings.Contains(err.Error(), "WhoAmI") {
 		t.Fatalf("a method without an entry was not caught: %v", err)
+	}
+}
+
+// TestTableRefusesCameraMethodsWithGlobalPermissions: New refuses a table
+// where a camera-scoped method's permission is not decided per camera.
+func TestTableRefusesCameraMethodsWithGlobalPermissions(t *testing.T) {
+	h := newHarness(t)
+	for name, a := range map[string]access{
+		"global permission":  needCamera(ac.PermAuditRead),
+		"two permissions":    {perms: []ac.Permission{ac.PermLiveView, ac.PermPlaybackView}, camera: true},
+		"no permission":      {camera: true},
+		"unknown permission": need("camera.teleport"),
+	} {
+		table := maps.Clone(methods)
+		table[pb.StreamService_StartLiveView_FullMethodName] = a
+		if err := checkMethodTable(h.srv.grpc, table); err == nil || !strings.Contains(err.Error(), "StartLiveView") {
+			t.Errorf("%s: not refused: %v", name, err)
+		}
+	}
+	for full, a := range methods {
+		if a.camera && !a.perm().CameraScoped() {
+			t.Errorf("%s is camera-scoped with %s", full, a.perm())
+		}
 	}
 }
