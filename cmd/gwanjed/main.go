@@ -75,6 +75,18 @@ type Config struct {
 	PlaybackPublicURL     string
 	InstitutionName       string
 	InstitutionHomepage   string
+	InstitutionScope      string
+	InstitutionStaff      staffFlag
+	CPOName               string
+	CPOTitle              string
+	CPODepartment         string
+	CPOPhone              string
+	CPOEmail              string
+	ControlCenter         string
+	RequestPlace          string
+	ReviewPlace           string
+	PolicyLayout          string
+	PolicyListedSites     int
 	Roles                 config.StringList
 	ClientFDShare         float64
 	MaxConns              int
@@ -110,6 +122,18 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")
 	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
+	fs.StringVar(&c.InstitutionScope, "institution-scope", "", `which parts of the institution the policy covers (e.g. "본청, 소속기관 미포함")`)
+	fs.StringVar(&c.CPOName, "cpo-name", "", "name of the 개인정보 보호책임자 (without it the policy says 지정 예정)")
+	fs.StringVar(&c.CPOTitle, "cpo-title", "", "직위 of the 개인정보 보호책임자 (e.g. 행정지원국장)")
+	fs.StringVar(&c.CPODepartment, "cpo-department", "", "소속 of the 개인정보 보호책임자")
+	fs.StringVar(&c.CPOPhone, "cpo-phone", "", "phone of the 개인정보 보호책임자")
+	fs.StringVar(&c.CPOEmail, "cpo-email", "", "e-mail of the 개인정보 보호책임자")
+	fs.Var(&c.InstitutionStaff, "institution-staff", `the 관리책임자·접근권한자 table of the policy: rows "구분|직위|소속|전화번호|비고" separated by ";" (YAML: a list)`)
+	fs.StringVar(&c.ControlCenter, "control-center", "", "the 관제 place named in the policy (e.g. 미추홀구청 CCTV 통합관제센터); default the cameras' 관제장소")
+	fs.StringVar(&c.RequestPlace, "request-place", "", "where subject requests are filed (청구 접수처); default the CPO's department")
+	fs.StringVar(&c.ReviewPlace, "review-place", "", "where footage is shown to a data subject (확인 장소); default --request-place")
+	fs.StringVar(&c.PolicyLayout, "policy-layout", "", "layout of the policy: purposes, departments, or empty (departments from 4 departments on)")
+	fs.IntVar(&c.PolicyListedSites, "policy-listed-sites", 8, `how many locations the policy names per group before "외 N개소"`)
 	fs.StringVar(&c.KeyDir, "key-dir", "", "directory of the keys (camera credentials, audit signing, TOTP); default <data-dir>/keys. Processes sharing a database must share it")
 	fs.StringVar(&c.AuditAnchorFile, "audit-anchor-file", "", "also append every signed audit checkpoint to this file, outside the database's reach (another disk, an append-only mount); they always go to the NATS stream GWANJE_AUDIT_ANCHOR")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
@@ -149,6 +173,12 @@ func (c Config) validate() error {
 	}
 	if c.GRPCMaxStreams <= 0 {
 		errs = append(errs, errors.New("grpc-max-streams: must be positive"))
+	}
+	if err := c.institution().Check(); err != nil {
+		errs = append(errs, fmt.Errorf("institution settings: %w", err))
+	}
+	if c.PolicyListedSites < 1 {
+		errs = append(errs, errors.New("policy-listed-sites: must be at least 1"))
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("roles: name at least one of control, devices, stream, recorder"))

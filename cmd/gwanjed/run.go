@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	policySvc, err := policy.New(policy.Config{
 		Pool: pool, Registry: registry, Auditor: auditStore, Logger: log,
-		Institution: policy.Institution{Name: cfg.InstitutionName, Homepage: cfg.InstitutionHomepage},
+		Institution: cfg.institution(),
 	})
 	if err != nil {
 		return err

@@ -72,12 +72,28 @@ func Load(fs *flag.FlagSet, args []string, configFlag string) error {
 			if onCmdline[k] || fromEnv[k] {
 				continue
 			}
+			if yv, ok := f.Value.(YAMLValue); ok {
+				if err := yv.SetYAML(m[k]); err != nil {
+					errs = append(errs, fmt.Errorf("config file %s: %s: %w", path, k, err))
+				}
+				continue
+			}
 			if err := fs.Set(k, yamlString(m[k])); err != nil {
 				errs = append(errs, fmt.Errorf("config file %s: %s: %w", path, k, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// YAMLValue is a flag value that also takes structured YAML (a list of
+// maps, say) from the config file, where a plain flag.Value gets the value
+// flattened to a string.
+type YAMLValue interface {
+	flag.Value
+	// SetYAML sets the value from the decoded YAML value (string, number,
+	// bool, []any or map[string]any).
+	SetYAML(v any) error
 }
 
 func yamlString(v any) string {

@@ -69,27 +69,85 @@ type Officer struct {
 	Email      string
 }
 
+// Staff is one row of the 관리책임자·접근권한자 table (구분, 직위, 소속,
+// 전화번호, 비고), as 인천 미추홀구 publishes it.
+type Staff struct {
+	Role       string `yaml:"role"`       // 구분: 관리책임자 or 접근권한자
+	Title      string `yaml:"title"`      // 직위, e.g. 안전총괄과장, 주무관
+	Department string `yaml:"department"` // 소속
+	Phone      string `yaml:"phone"`      // 전화번호
+	Note       string `yaml:"note"`       // 비고
+}
+
+// Staff roles.
+const (
+	RoleManager = "관리책임자"
+	RoleAccess  = "접근권한자"
+)
+
+// ParseStaff reads a Staff row written "구분|직위|소속|전화번호|비고" (the
+// last fields may be left out), as the --institution-staff setting takes it.
+func ParseStaff(s string) (Staff, error) {
+	f := strings.Split(s, "|")
+	if len(f) < 2 || len(f) > 5 {
+		return Staff{}, fmt.Errorf("%w: staff row %q: write 구분|직위|소속|전화번호|비고", ErrInvalid, s)
+	}
+	for len(f) < 5 {
+		f = append(f, "")
+	}
+	st := Staff{Role: strings.TrimSpace(f[0]), Title: strings.TrimSpace(f[1]), Department: strings.TrimSpace(f[2]),
+		Phone: strings.TrimSpace(f[3]), Note: strings.TrimSpace(f[4])}
+	return st, st.validate()
+}
+
+func (st Staff) validate() error {
+	if st.Role != RoleManager && st.Role != RoleAccess {
+		return fmt.Errorf("%w: staff role %q (관리책임자 or 접근권한자)", ErrInvalid, st.Role)
+	}
+	if st.Title == "" {
+		return fmt.Errorf("%w: staff row of %s without a 직위", ErrInvalid, st.Role)
+	}
+	for _, v := range []string{st.Title, st.Department, st.Phone, st.Note} {
+		if err := checkText("staff", v, 200); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Institution is what the registry does not know about the body publishing
-// the policy. Zero values take the defaults documented on each field.
+// the policy. Zero values take the defaults documented on each field; none
+// of them invents a place or a person: what is not set is described by the
+// duty that holds it (e.g. "영상정보처리기기 담당부서").
 type Institution struct {
 	// Name of the public body (기관명). Default "○○시" (the placeholder of
 	// municipal templates; set it).
 	Name string
+	// Scope says which parts of the body the policy covers, e.g.
+	// "본청, 소속기관 미포함" or "본청 및 소속기관 포함"; published after the
+	// name in the preamble. Default none.
+	Scope string
 	// Homepage where the policy is posted, e.g. https://www.jangheung.go.kr.
 	// Default none (the sentence naming it is left out).
 	Homepage string
 	// CPO is the 개인정보 보호책임자. When Name is empty the document says
 	// "지정 예정" and New logs a warning.
 	CPO Officer
+	// Staff is the 관리책임자·접근권한자 table (직위, 소속, 전화번호), in
+	// order. Default none: the managers and persons with access are those the
+	// registry records per camera.
+	Staff []Staff
 	// ControlCenter is the control-center place (관제 장소), e.g.
-	// "장흥군청 별관 2층 CCTV 통합관제센터". Default "<Name> CCTV 통합관제센터".
+	// "미추홀구청 CCTV 통합관제센터". Default none: the 관제장소 the registry
+	// records per camera.
 	ControlCenter string
-	// ReviewPlace is where a data subject views footage (열람 장소). Default
-	// "<ControlCenter> 열람실".
-	ReviewPlace string
-	// RequestPlace is where requests are filed (청구 접수처). Default the
-	// CPO's department, else the ControlCenter.
+	// RequestPlace is where requests to view, confirm or delete footage are
+	// filed (청구 접수처), e.g. "안전총괄과 통합관제팀". Default the CPO's
+	// department, else "영상정보처리기기 담당부서".
 	RequestPlace string
+	// ReviewPlace is where a data subject views footage (확인 장소). Default
+	// RequestPlace.
+	ReviewPlace string
 	// Safeguards are the technical, administrative and physical safeguards
 	// (item 7), one measure a line. Default DefaultSafeguards.
 	Safeguards []string
@@ -125,23 +183,26 @@ func (in Institution) withDefaults() Institution {
 			*p = strings.TrimSpace(*p)
 		}
 	}
-	trim(&in.Name, &in.Homepage, &in.CPO.Name, &in.CPO.Title, &in.CPO.Department, &in.CPO.Phone, &in.CPO.Email,
+	trim(&in.Name, &in.Scope, &in.Homepage, &in.CPO.Name, &in.CPO.Title, &in.CPO.Department, &in.CPO.Phone, &in.CPO.Email,
 		&in.ControlCenter, &in.ReviewPlace, &in.RequestPlace)
+	staff := make([]Staff, len(in.Staff))
+	for i, st := range in.Staff {
+		trim(&st.Role, &st.Title, &st.Department, &st.Phone, &st.Note)
+		staff[i] = st
+	}
+	in.Staff = staff
 	if in.Name == "" {
 		in.Name = "○○시"
-	}
-	if in.ControlCenter == "" {
-		in.ControlCenter = in.Name + " CCTV 통합관제센터"
-	}
-	if in.ReviewPlace == "" {
-		in.ReviewPlace = in.ControlCenter + " 열람실"
 	}
 	if in.RequestPlace == "" {
 		if in.CPO.Department != "" {
 			in.RequestPlace = in.CPO.Department
 		} else {
-			in.RequestPlace = in.ControlCenter
+			in.RequestPlace = "영상정보처리기기 담당부서"
 		}
+	}
+	if in.ReviewPlace == "" {
+		in.ReviewPlace = in.RequestPlace
 	}
 	if len(in.Safeguards) == 0 {
 		in.Safeguards = DefaultSafeguards
@@ -155,6 +216,10 @@ func (in Institution) withDefaults() Institution {
 	return in
 }
 
+// Check reports whether the institution settings are valid (errors wrap
+// ErrInvalid), as New would find them.
+func (in Institution) Check() error { return in.withDefaults().validate() }
+
 func (in Institution) validate() error {
 	if in.Layout != LayoutAuto && in.Layout != LayoutPurposes && in.Layout != LayoutDepartments {
 		return fmt.Errorf("%w: layout %q (purposes, departments or empty for auto)", ErrInvalid, in.Layout)
@@ -162,9 +227,18 @@ func (in Institution) validate() error {
 	if h := in.Homepage; h != "" && !strings.HasPrefix(h, "https://") && !strings.HasPrefix(h, "http://") {
 		return fmt.Errorf("%w: homepage %q must be an http(s) address", ErrInvalid, h)
 	}
-	for _, s := range append(append([]string{in.Name, in.ControlCenter, in.ReviewPlace, in.RequestPlace}, in.Safeguards...), in.Remedies...) {
-		if strings.ContainsAny(s, "\x00\r\n") {
-			return fmt.Errorf("%w: institution text %q contains a control character", ErrInvalid, s)
+	for _, s := range append(append([]string{in.Name, in.Scope, in.ControlCenter, in.ReviewPlace, in.RequestPlace,
+		in.CPO.Name, in.CPO.Title, in.CPO.Department, in.CPO.Phone, in.CPO.Email}, in.Safeguards...), in.Remedies...) {
+		if err := checkText("institution text", s, 1000); err != nil {
+			return err
+		}
+	}
+	if len(in.Staff) > 200 {
+		return fmt.Errorf("%w: %d staff rows (at most 200)", ErrInvalid, len(in.Staff))
+	}
+	for _, st := range in.Staff {
+		if err := st.validate(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -416,7 +416,11 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 	add := func(c Clause) { d.Clauses = append(d.Clauses, c) }
 
 	// 0. preamble
-	pre := []Block{{Type: BlockParagraph, Text: topic(in.Name) + " 「개인정보 보호법」의 고정형 영상정보처리기기 설치·운영 제한 규정에 따라 " +
+	named := topic(in.Name)
+	if in.Scope != "" {
+		named = in.Name + "(" + in.Scope + ")" + particle(in.Name, "은", "는")
+	}
+	pre := []Block{{Type: BlockParagraph, Text: named + " 「개인정보 보호법」의 고정형 영상정보처리기기 설치·운영 제한 규정에 따라 " +
 		"영상정보처리기기를 설치·운영하고 있으며, 이를 통하여 처리되는 개인영상정보가 보호될 수 있도록 다음과 같이 " +
 		"영상정보처리기기 운영·관리 방침을 정하여 공개합니다."}}
 	if in.Homepage != "" {
@@ -532,6 +536,20 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 		{Type: BlockParagraph, Text: topic(in.Name) + " 개인영상정보를 보호하고 관련 불만을 처리하기 위하여 다음과 같이 개인정보 보호책임자를 지정하고 있습니다."},
 		{Type: BlockFields, Rows: cpoRows},
 	}})
+	if len(in.Staff) > 0 {
+		rows := make([][]string, len(in.Staff))
+		for i, st := range in.Staff {
+			role := st.Role
+			if i > 0 && in.Staff[i-1].Role == st.Role {
+				role = "" // one 구분 cell for consecutive rows, as published
+			}
+			rows[i] = []string{role, st.Title, orDash(st.Department), orDash(st.Phone), st.Note}
+		}
+		add(Clause{ID: "3.staff", Item: 3, Title: "개인영상정보 관리책임자 및 접근권한자", Kind: KindText, Blocks: []Block{
+			{Type: BlockParagraph, Text: "영상정보를 보호하고 개인영상정보와 관련한 민원을 처리하기 위하여 다음과 같이 관리책임자와 접근권한자를 두고 있습니다."},
+			{Type: BlockTable, Header: []string{"구분", "직위", "소속", "전화번호", "비고"}, Rows: rows},
+		}})
+	}
 	if layout == LayoutDepartments {
 		add(Clause{ID: "3.managers", Item: 3, Title: "관리책임자 및 접근권한자", Kind: KindText, Blocks: []Block{
 			{Type: BlockParagraph, Text: "담당부서별 관리책임자 및 연락처와 영상정보에 접근할 수 있는 접근권한자는 2.의 부서별 운영현황과 같습니다. " +
@@ -588,16 +606,18 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 	}})
 
 	// 5. review
-	items5 := []string{
-		"영상정보는 " + in.ControlCenter + "에서 관제합니다.",
-		"관제방법: " + distinct(cams, func(c *devices.ReportCamera) string { return c.MonitoringMethod }, false),
+	var items5 []string
+	if in.ControlCenter != "" {
+		items5 = append(items5, "영상정보는 "+in.ControlCenter+"에서 관제합니다.")
 	}
+	items5 = append(items5, "관제방법: "+distinct(cams, func(c *devices.ReportCamera) string { return c.MonitoringMethod }, false))
 	if mp := distinct(cams, func(c *devices.ReportCamera) string { return c.MonitoringPlace }, false); mp != "-" {
 		items5 = append(items5, "관제장소: "+mp)
 	}
 	items5 = append(items5,
 		"보관된 영상정보는 접근권한자가 열람 목적을 기록한 후 확인하며, 열람자·열람 일시·열람 목적·대상 영상은 기록되어 위·변조되지 않도록 관리됩니다.",
-		"정보주체의 영상정보 열람은 "+in.ReviewPlace+"에서 합니다.")
+		"확인 방법: 관리책임자에게 미리 연락하고 방문하여 개인영상정보 열람·존재확인 청구서(전자문서 포함)를 제출하시면 확인할 수 있습니다.",
+		"확인 장소: "+in.ReviewPlace)
 	add(Clause{ID: "5.review", Item: 5, Kind: KindStatus, Blocks: []Block{{Type: BlockList, Items: items5}}})
 
 	// 6. subject requests

@@ -452,6 +452,9 @@ func TestConfig(t *testing.T) {
 		{"no auditor", policy.Config{Pool: e.pool, Registry: e.reg}, nil},
 		{"bad layout", policy.Config{Pool: e.pool, Registry: e.reg, Auditor: e.aud, Institution: policy.Institution{Layout: "x"}}, policy.ErrInvalid},
 		{"bad homepage", policy.Config{Pool: e.pool, Registry: e.reg, Auditor: e.aud, Institution: policy.Institution{Homepage: "javascript:alert(1)"}}, policy.ErrInvalid},
+		{"bad staff role", policy.Config{Pool: e.pool, Registry: e.reg, Auditor: e.aud, Institution: policy.Institution{Staff: []policy.Staff{{Role: "과장", Title: "과장"}}}}, policy.ErrInvalid},
+		{"staff without title", policy.Config{Pool: e.pool, Registry: e.reg, Auditor: e.aud, Institution: policy.Institution{Staff: []policy.Staff{{Role: policy.RoleAccess}}}}, policy.ErrInvalid},
+		{"bidi scope", policy.Config{Pool: e.pool, Registry: e.reg, Auditor: e.aud, Institution: policy.Institution{Scope: "본청\u202e"}}, policy.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := policy.New(tc.cfg)
@@ -465,7 +468,8 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := svc.Institution()
-	if in.Name != "○○시" || in.ControlCenter != "○○시 CCTV 통합관제센터" || in.ReviewPlace != "○○시 CCTV 통합관제센터 열람실" ||
+	// Nothing invented: no control center or 열람실 that nobody set.
+	if in.Name != "○○시" || in.ControlCenter != "" || in.RequestPlace != "영상정보처리기기 담당부서" || in.ReviewPlace != in.RequestPlace ||
 		len(in.Safeguards) != len(policy.DefaultSafeguards) || in.MaxSitesListed != 8 {
 		t.Errorf("defaults: %+v", in)
 	}
@@ -492,5 +496,39 @@ func TestPublishRefusesBidiControls(t *testing.T) {
 	}
 	if hs, err := svc.History(e.ctx); err != nil || len(hs) != 0 {
 		t.Fatalf("published: %v %v", hs, err)
+	}
+}
+
+// TestInstitutionSettingsAreVersioned: the institution settings are part
+// of the document, so changing one (a new 접근권한자, another 확인 장소) makes
+// the next draft differ in exactly the clauses that show it, and publishing
+// makes a new revision naming them.
+func TestInstitutionSettingsAreVersioned(t *testing.T) {
+	e := newEnv(t)
+	inst, contracts := buildDistrict(e)
+	if _, _, err := e.service(inst, contracts).Publish(e.ctx, e.actor, policy.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	inst.Staff = append(inst.Staff, policy.Staff{Role: policy.RoleAccess, Title: "주무관", Department: "안전총괄과", Phone: "032-880-4828"})
+	inst.ReviewPlace = "안전총괄과 열람실"
+	svc := e.service(inst, contracts)
+	d, err := svc.Draft(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range d.Changes {
+		ids = append(ids, c.ClauseID)
+	}
+	if d.Unchanged || !slices.Equal(ids, []string{"3.staff", "5.review", "6.requests"}) {
+		t.Fatalf("draft unchanged=%v changes %v", d.Unchanged, ids)
+	}
+	e.clock.Add(10 * 24 * time.Hour)
+	v, created, err := svc.Publish(e.ctx, e.actor, policy.PublishOptions{})
+	if err != nil || !created || v.Number != 2 {
+		t.Fatalf("publish: %v created=%v number=%d", err, created, v.Number)
+	}
+	if !strings.Contains(v.Revision, "관리책임자 및 접근권한자") || !strings.Contains(v.Markdown, "|   | 주무관 | 안전총괄과 | 032-880-4828 |") {
+		t.Errorf("revision %q\n%s", v.Revision, v.Markdown)
 	}
 }

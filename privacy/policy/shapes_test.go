@@ -144,6 +144,12 @@ func buildDistrict(e *env) (policy.Institution, policy.ContractSource) {
 	bus.Schedule = "평일 07:00~09:00, 17:00~20:00"
 	bus.Coverage = "버스전용차로 구간"
 	e.cameras(site("인하로 버스전용차로", "교통행정과", "인천광역시 미추홀구 인하로 100"), 2, bus)
-	return policy.Institution{Name: org, CPO: policy.Officer{Name: "최보호", Title: "행정지원국장", Phone: "032-880-4500"},
-		ControlCenter: center}, nil
+	return policy.Institution{Name: org, Scope: "본청, 소속기관 미포함",
+		CPO: policy.Officer{Name: "최보호", Title: "행정지원국장", Phone: "032-880-4500"},
+		Staff: []policy.Staff{
+			{Role: policy.RoleManager, Title: "안전총괄과장", Department: "안전총괄과", Phone: "032-880-4045"},
+			{Role: policy.RoleAccess, Title: "통합관제담당", Department: "안전총괄과", Phone: "032-880-4826"},
+			{Role: policy.RoleAccess, Title: "주무관", Department: "안전총괄과", Phone: "032-880-4827"},
+		},
+		ControlCenter: center, RequestPlace: "안전총괄과 통합관제팀"}, nil
 }
