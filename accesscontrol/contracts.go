@@ -212,3 +212,29 @@ func (w *wtx) revokeOrg(ctx context.Context, org, event string) error {
 	}
 	return nil
 }
+
+// ContractsInForce lists the contracts in force at at with their
+// organizations' names, for in-process consumers that publish what is
+// public anyway (the 위탁 table of the 운영·관리 방침). It checks no
+// principal and is not reachable over the API.
+func (s *Service) ContractsInForce(ctx context.Context, at time.Time) ([]Contract, map[string]string, error) {
+	orgs, err := queryOrgs(ctx, s.pool, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[string]string, len(orgs))
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+	}
+	all, err := queryContracts(ctx, s.pool, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Contract
+	for _, c := range all {
+		if c.LiveAt(at) {
+			out = append(out, c)
+		}
+	}
+	return out, names, nil
+}

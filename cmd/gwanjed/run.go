@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	policySvc, err := policy.New(policy.Config{
 		Pool: pool, Registry: registry, Auditor: auditStore, Logger: log,
-		Institution: cfg.institution(),
+		Institution: cfg.institution(), Contracts: policy.DirectContracts{Reader: access},
 	})
 	if err != nil {
 		return err

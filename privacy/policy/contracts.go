@@ -68,3 +68,29 @@ func (a AccessContracts) Contracts(ctx context.Context, at time.Time) ([]Outsour
 	}
 	return out, nil
 }
+
+// ContractReader is what DirectContracts needs from accesscontrol
+// (*accesscontrol.Service implements it): the contracts in force and the
+// names of their organizations, read without a principal (the server's own
+// wiring; the contracts' content is published anyway).
+type ContractReader interface {
+	ContractsInForce(ctx context.Context, at time.Time) ([]accesscontrol.Contract, map[string]string, error)
+}
+
+// DirectContracts is a ContractSource reading the contracts made with
+// `contracts create` directly.
+type DirectContracts struct{ Reader ContractReader }
+
+// Contracts implements ContractSource.
+func (d DirectContracts) Contracts(ctx context.Context, at time.Time) ([]Outsourcing, error) {
+	cs, names, err := d.Reader.ContractsInForce(ctx, at)
+	if err != nil {
+		return nil, fmt.Errorf("policy: contracts: %w", err)
+	}
+	out := make([]Outsourcing, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, Outsourcing{Contractor: names[c.OrgID], ContractorID: c.OrgID, Work: c.Title,
+			Contact: c.ContactName, Phone: c.ContactPhone, Sites: c.Sites, StartsOn: c.StartsAt, EndsOn: c.EndsAt})
+	}
+	return out, nil
+}

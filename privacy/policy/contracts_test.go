@@ -91,3 +91,29 @@ func TestConcurrentPublishStoresOneVersion(t *testing.T) {
 		t.Errorf("%d versions stored", c)
 	}
 }
+
+type fakeReader struct {
+	contracts []accesscontrol.Contract
+	names     map[string]string
+}
+
+func (f fakeReader) ContractsInForce(ctx context.Context, at time.Time) ([]accesscontrol.Contract, map[string]string, error) {
+	return f.contracts, f.names, nil
+}
+
+// TestDirectContracts: the contracts made with `contracts create` reach the
+// 위탁 table as 수탁업체, 위탁업무, 담당자, 연락처 and period.
+func TestDirectContracts(t *testing.T) {
+	at := time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC)
+	r := fakeReader{names: map[string]string{"o1": "(주)제이한테크"}, contracts: []accesscontrol.Contract{
+		{ID: "k1", OrgID: "o1", Title: "CCTV 통합관제센터 유지보수", Sites: []string{"s1"}, StartsAt: at.AddDate(0, -1, 0),
+			EndsAt: at.AddDate(0, 6, 0), ContactName: "김정비", ContactPhone: "032-868-9166"}}}
+	got, err := policy.DirectContracts{Reader: r}.Contracts(context.Background(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Contractor != "(주)제이한테크" || got[0].Work != "CCTV 통합관제센터 유지보수" ||
+		got[0].Phone != "032-868-9166" || got[0].Contact != "김정비" || !slices.Equal(got[0].Sites, []string{"s1"}) {
+		t.Fatalf("got %+v", got)
+	}
+}
