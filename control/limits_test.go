@@ -154,6 +154,14 @@ func TestHugePurposeTextIsRefusedAtTheEdge(t *testing.T) {
 		PurposeText: "교통사고 확인"}); err != nil {
 		t.Fatal(err)
 	}
+	// A streaming method's request is held to the same limits.
+	w, err := pb.NewHealthServiceClient(h.conn).WatchEvents(h.as("operator"), &pb.WatchEventsRequest{CameraIds: make([]string, listLarge+1)})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || pb.ReasonOf(err) != pb.ReasonInvalidArgument {
+		t.Fatalf("WatchEvents with %d cameras: %v", listLarge+1, err)
+	}
 	res, err := pb.NewAuditServiceClient(h.conn).QueryEntries(h.as("auditor"), &pb.QueryEntriesRequest{})
 	if err != nil {
 		t.Fatalf("the auditor's query fails afterwards: %v", err)
