@@ -236,6 +236,9 @@ func (t *tally) list(counts bool) string {
 
 func retentionText(c *devices.Camera) string {
 	if c.NotStored {
+		if r := strings.TrimSpace(c.RetentionReason); r != "" {
+			return "미보유 (" + r + ")" // e.g. 미보유 (위반차량 사진자료 준영구 보관)
+		}
 		return "미보유 (저장하지 않음)"
 	}
 	t := "촬영일로부터 " + strconv.Itoa(c.RetentionDays) + "일"
@@ -243,6 +246,87 @@ func retentionText(c *devices.Camera) string {
 		t += " (사유: " + c.RetentionReason + ")"
 	}
 	return t
+}
+
+// retentionDays orders retentions by duration (not as text); not stored
+// sorts last.
+func retentionDays(c *devices.Camera) int {
+	if c.NotStored {
+		return 1 << 30
+	}
+	return c.RetentionDays
+}
+
+// retentionSummary writes the retention of a group as people write it: the
+// retention of most cameras, with the sites that keep footage differently
+// as exceptions ("촬영일로부터 30일 (*문학경기장 21일)") when they are few,
+// else every retention with its count, shortest first.
+func retentionSummary(cams []*devices.ReportCamera) string {
+	type grp struct {
+		text, short string
+		days, n     int
+		sites       map[string]bool
+	}
+	var gs []*grp
+	by := map[string]*grp{}
+	for _, c := range cams {
+		t := retentionText(&c.Camera)
+		g, ok := by[t]
+		if !ok {
+			short := strconv.Itoa(c.RetentionDays) + "일"
+			if c.NotStored {
+				short = "미보유"
+			}
+			g = &grp{text: t, short: short, days: retentionDays(&c.Camera), sites: map[string]bool{}}
+			by[t] = g
+			gs = append(gs, g)
+		}
+		g.n++
+		g.sites[c.SiteName] = true
+	}
+	if len(gs) == 0 {
+		return "-"
+	}
+	slices.SortFunc(gs, func(a, b *grp) int {
+		if a.days != b.days {
+			return a.days - b.days
+		}
+		return strings.Compare(a.text, b.text)
+	})
+	if len(gs) == 1 {
+		return gs[0].text
+	}
+	main := gs[0]
+	for _, g := range gs {
+		if g.n > main.n {
+			main = g
+		}
+	}
+	var exc []string
+	few := true
+	for _, g := range gs {
+		if g == main {
+			continue
+		}
+		if len(g.sites) > 3 || g.n*2 > main.n {
+			few = false
+			break
+		}
+		names := make([]string, 0, len(g.sites))
+		for n := range g.sites {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		exc = append(exc, "*"+strings.Join(names, ", ")+" "+g.short)
+	}
+	if few {
+		return main.text + " (" + strings.Join(exc, "; ") + ")"
+	}
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = fmt.Sprintf("%s (%s대)", g.text, num(g.n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func managerText(c *devices.Camera) string {
@@ -492,7 +576,7 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 					{"담당부서", orNone(dn)},
 					{"관리책임자 및 연락처", distinct(dc, func(c *devices.ReportCamera) string { return managerText(&c.Camera) }, false)},
 					{"촬영시간", distinct(dc, func(c *devices.ReportCamera) string { return c.Schedule }, true)},
-					{"보관기간", distinct(dc, func(c *devices.ReportCamera) string { return retentionText(&c.Camera) }, true)},
+					{"보관기간", retentionSummary(dc)},
 					{"보관장소", distinct(dc, func(c *devices.ReportCamera) string { return c.StoragePlace }, false)},
 					{"설치대수", count},
 					{"위치 및 촬영범위", sitesText(dc, in.MaxSitesListed) + " / 촬영범위: " +
@@ -581,7 +665,7 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 			g := groups[k]
 			rows = append(rows, []string{g.purpose, orNone(g.department),
 				distinct(g.cameras, func(c *devices.ReportCamera) string { return c.Schedule }, true),
-				distinct(g.cameras, func(c *devices.ReportCamera) string { return retentionText(&c.Camera) }, true),
+				retentionSummary(g.cameras),
 				distinct(g.cameras, func(c *devices.ReportCamera) string { return c.StoragePlace }, false)})
 		}
 		var bands [][]string

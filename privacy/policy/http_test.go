@@ -82,7 +82,7 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 	v := get(t, h, "GET", "/policy/v/2")
-	if v.code != 200 || !strings.Contains(v.body, "전·후 비교") || !strings.Contains(v.body, "촬영일로부터 14일") {
+	if v.code != 200 || !strings.Contains(v.body, "전·후 비교") || !strings.Contains(v.body, "(*문학경기장 14일)") {
 		t.Errorf("/policy/v/2: %d", v.code)
 	}
 	if etag := v.header.Get("ETag"); etag == "" {

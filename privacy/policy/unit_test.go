@@ -115,3 +115,36 @@ func BenchmarkBuildAndRender(b *testing.B) {
 		}
 	}
 }
+
+func TestRetentionSummary(t *testing.T) {
+	rc := func(site string, days int, notStored bool, reason string) *devices.ReportCamera {
+		return &devices.ReportCamera{SiteName: site, Camera: devices.Camera{CameraFields: devices.CameraFields{
+			RetentionDays: days, NotStored: notStored, RetentionReason: reason}}}
+	}
+	many := func(site string, n, days int) []*devices.ReportCamera {
+		var out []*devices.ReportCamera
+		for i := 0; i < n; i++ {
+			out = append(out, rc(site, days, false, ""))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		cams []*devices.ReportCamera
+		want string
+	}{
+		{"one", many("a", 3, 30), "촬영일로부터 30일"},
+		{"not stored with its qualifier", []*devices.ReportCamera{rc("a", 0, true, "위반차량 사진자료 준영구 보관")},
+			"미보유 (위반차량 사진자료 준영구 보관)"},
+		{"an exception at one site", append(many("본관", 6, 30), many("○○전수관", 1, 21)...), "촬영일로부터 30일 (*○○전수관 21일)"},
+		// 7 sorts before 30 and 90 by duration, not as text ("30" < "7").
+		{"by duration", append(append(many("a", 3, 90), many("b", 3, 7)...), append(many("c", 3, 30), rc("d", 0, true, ""))...),
+			"촬영일로부터 7일 (3대), 촬영일로부터 30일 (3대), 촬영일로부터 90일 (3대), 미보유 (저장하지 않음) (1대)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retentionSummary(tc.cams); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
