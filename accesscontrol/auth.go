@@ -118,7 +118,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 func (s *Service) recordFailure(ctx context.Context, src string, e audit.Entry) bool {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	recorded, err := s.trail.record(actx, src, e)
+	// Lockouts and slowed accounts are rare and must show on their own.
+	wait := e.Type == "auth.lockout" || e.Type == "auth.account.slowed"
+	recorded, err := s.trail.record(actx, src, e, wait)
 	if err != nil {
 		s.log.Error("recording a failure failed", "type", e.Type, "err", err)
 	}
