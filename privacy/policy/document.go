@@ -682,7 +682,7 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 	}
 	add(Clause{ID: "4.processing", Item: 4, Title: "처리방법", Kind: KindText, Blocks: []Block{
 		{Type: BlockList, Items: []string{
-			"보관기간이 지난 영상정보는 지체 없이 복원이 불가능한 방법으로 영구 삭제합니다.",
+			"보관기간이 지난 영상정보는 지체 없이 복원이 불가능한 방법으로 영구 삭제(출력물의 경우 파쇄 또는 소각)합니다.",
 			"수사·재판 또는 정보주체의 열람 등 요구가 진행 중인 영상정보는 그 절차가 끝날 때까지 보존한 후 파기합니다.",
 			"영상정보를 파기한 경우 파기한 파일명(자동 삭제의 경우 삭제 주기와 확인 일시), 파기 일시, 책임자를 개인영상정보 관리대장에 기록합니다.",
 			"영상정보처리기기로 음성은 녹음하지 않습니다.",
@@ -736,7 +736,43 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 		{Type: BlockList, Items: in.Safeguards},
 	}})
 
-	// 8. other: outsourcing and changes
+	// 8. other: use beyond the purpose and provision, signage, outsourcing, changes
+	add(Clause{ID: "8.provision", Item: 8, Title: "영상정보의 목적 외 이용 및 제3자 제공", Kind: KindText, Blocks: []Block{
+		{Type: BlockParagraph, Text: topic(in.Name) + " 영상정보를 수집 목적 이외로 이용하거나 제3자에게 제공하지 않습니다. 다만, " +
+			"「개인정보 보호법」에 따라 다음의 경우에는 정보주체 또는 제3자의 이익을 부당하게 침해할 우려가 없는 범위에서 이용하거나 제공할 수 있습니다."},
+		{Type: BlockList, Items: []string{
+			"정보주체로부터 별도의 동의를 받은 경우",
+			"다른 법률에 특별한 규정이 있는 경우",
+			"명백히 정보주체 또는 제3자의 급박한 생명, 신체, 재산의 이익을 위하여 필요하다고 인정되는 경우",
+			"범죄의 수사와 공소의 제기 및 유지에 필요한 경우",
+			"법원의 재판업무 수행을 위하여 필요한 경우",
+			"형(刑) 및 감호, 보호처분의 집행을 위하여 필요한 경우",
+		}},
+		{Type: BlockParagraph, Text: "목적 외 이용 또는 제3자 제공을 하는 경우에는 파일명, 이용하거나 제공받는 자, 목적, 법적 근거, 제공 일시와 형태, " +
+			"요청한 안전성 확보조치를 개인영상정보 관리대장과 목적 외 이용 및 제3자 제공 대장에 기록하고, 다른 사람은 가림 처리를 한 후 제공합니다."},
+	}})
+	var signs, homepage, exempt int
+	for _, c := range cams {
+		switch c.Signage {
+		case devices.SignageHomepage:
+			homepage++
+		case devices.SignageExempt:
+			exempt++
+		default:
+			signs++
+		}
+	}
+	add(Clause{ID: "8.signage", Item: 8, Title: "안내판의 설치", Kind: KindStatus, Blocks: []Block{
+		{Type: BlockParagraph, Text: "정보주체가 쉽게 알아볼 수 있도록 영상정보처리기기가 설치된 곳에 설치 목적 및 장소, 촬영 범위 및 시간, " +
+			"관리책임자의 연락처(위탁한 경우 수탁자의 명칭과 연락처)를 적은 안내판을 설치합니다."},
+		{Type: BlockList, Items: []string{
+			"산불감시용 등 장소적 특성으로 안내판을 설치하기 어렵거나 설치하더라도 정보주체가 쉽게 알아볼 수 없는 경우에는 인터넷 홈페이지에 게재하는 것으로 갈음합니다.",
+			"군사시설, 국가중요시설 등 보안이 필요한 시설에는 안내판을 설치하지 않을 수 있으며, 그 위치는 공개하지 않습니다.",
+		}},
+		{Type: BlockTable, Header: []string{"안내 방법", "대수"}, Rows: [][]string{
+			{"안내판 설치", num(signs)}, {"홈페이지 게재로 갈음", num(homepage)}, {"설치 예외 (보안시설)", num(exempt)}}},
+	}})
+	// outsourcing and changes
 	add(outsourcingClause(in, cams, contracts))
 	add(Clause{ID: "8.change", Item: 8, Title: "방침의 변경", Kind: KindText, Blocks: []Block{
 		{Type: BlockList, Items: []string{

@@ -532,3 +532,42 @@ func TestInstitutionSettingsAreVersioned(t *testing.T) {
 		t.Errorf("revision %q\n%s", v.Revision, v.Markdown)
 	}
 }
+
+// TestDistrictLikeMichuhol compares the published page of a registry shaped
+// like 인천 미추홀구's, section by section, with what its published policy
+// (../shared/policies/michuhol.txt) states: the scope line, the
+// 관리책임자·접근권한자 table with 직위·소속·전화, the 확인 장소, the
+// 처리방법 with printouts, and the sections large cities publish.
+func TestDistrictLikeMichuhol(t *testing.T) {
+	e := newEnv(t)
+	inst, contracts := buildDistrict(e)
+	d, err := e.service(inst, contracts).Draft(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]string{
+		"0.preamble":   {"인천광역시 미추홀구(본청, 소속기관 미포함)는"},
+		"3.staff":      {"구분 | 직위 | 소속 | 전화번호 | 비고", "관리책임자 | 안전총괄과장 | 안전총괄과 | 032-880-4045 | ", " | 통합관제담당 | 안전총괄과 | 032-880-4826 | "},
+		"4.processing": {"영구 삭제(출력물의 경우 파쇄 또는 소각)합니다."},
+		"5.review":     {"- 확인 장소: 안전총괄과 통합관제팀", "- 영상정보는 미추홀구청 CCTV 통합관제센터에서 관제합니다."},
+		"8.provision":  {"- 범죄의 수사와 공소의 제기 및 유지에 필요한 경우"},
+		"8.signage":    {"안내판 설치 | 9"},
+	} {
+		c, ok := d.Document.Clause(id)
+		if !ok {
+			t.Errorf("no clause %s", id)
+			continue
+		}
+		lines := c.Lines()
+		for _, w := range want {
+			if !slices.Contains(lines, w) && !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, w) }) {
+				t.Errorf("clause %s lacks %q:\n%s", id, w, strings.Join(lines, "\n"))
+			}
+		}
+	}
+	for _, invented := range []string{"지정 예정", "열람실"} {
+		if strings.Contains(d.Markdown, invented) {
+			t.Errorf("the page says %q though the settings name it", invented)
+		}
+	}
+}
