@@ -55,7 +55,7 @@ func fmtTime(t *timestamppb.Timestamp) string {
 	if t == nil {
 		return "-"
 	}
-	return t.AsTime().Local().Format("2006-01-02 15:04")
+	return t.AsTime().In(zone).Format("2006-01-02 15:04")
 }
 
 func runUsers(ctx context.Context, c *cli, args []string) error {
@@ -392,7 +392,7 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 			cams := fs.String("cameras", "", "camera ids, comma-separated")
 			depts := fs.String("departments", "", "departments, comma-separated")
 			purposes := fs.String("purposes", "", "purposes of viewing allowed, comma-separated")
-			until := fs.String("until", "", "expiry, YYYY-MM-DD or RFC 3339")
+			until := fs.String("until", "", "expiry, YYYY-MM-DD or RFC 3339, "+zoneNote)
 			maxAge := fs.Duration("max-playback-age", 0, "how far back playback may look, e.g. 168h")
 			reason := fs.String("reason", "", "why the grant is given (required)")
 			if err := fs.Parse(args); err != nil {
@@ -532,7 +532,7 @@ func parseWhen(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", s, zone); err == nil {
 		return t, nil
 	}
 	return time.Time{}, errors.New("want YYYY-MM-DD or RFC 3339 (2026-12-31T18:00:00+09:00)")
@@ -568,8 +568,8 @@ func runContracts(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&k.OrgId, "org", "", "contractor company id (required)")
 			fs.StringVar(&k.Title, "title", "", "title (required)")
 			sites := fs.String("sites", "", "site ids covered, comma-separated (required)")
-			from := fs.String("from", "", "start, YYYY-MM-DD (required)")
-			until := fs.String("until", "", "end, YYYY-MM-DD (required)")
+			from := fs.String("from", "", "start, YYYY-MM-DD (required), "+zoneNote)
+			until := fs.String("until", "", "end, YYYY-MM-DD (required), "+zoneNote)
 			fs.StringVar(&k.ContactName, "contact", "", "contact person")
 			fs.StringVar(&k.ContactPhone, "phone", "", "contact phone")
 			fs.StringVar(&k.Clauses.PurposeAndScope, "purpose-and-scope", "", "clause: 위탁 사무의 목적 및 범위 (required)")

@@ -37,8 +37,8 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 	return sub(ctx, c, "audit", args, map[string]func(context.Context, *cli, []string) error{
 		"query": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("audit query", c)
-			from := fs.String("from", "", "entries at or after, YYYY-MM-DD or RFC 3339")
-			to := fs.String("to", "", "entries before")
+			from := fs.String("from", "", "entries at or after, YYYY-MM-DD or RFC 3339, "+zoneNote)
+			to := fs.String("to", "", "entries before, "+zoneNote)
 			user := fs.String("user", "", "actor's username")
 			camera := fs.String("camera", "", "camera id")
 			types := fs.String("type", "", `entry types, comma-separated; "playback.*" for a prefix`)
@@ -77,7 +77,7 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 					case e.GetFootageFrom() != nil:
 						footage = fmtTime(e.GetFootageFrom()) + "~" + fmtTime(e.GetFootageTo())
 					}
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().Local().Format("2006-01-02 15:04:05"),
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().In(zone).Format("2006-01-02 15:04:05"),
 						e.GetType(), e.GetOutcome(), e.GetUsername(), strings.Join(e.GetCameras(), ","), footage, purposeLabel(e.GetPurpose()), e.GetReason())
 				}
 				if res.GetNextPageToken() != "" {
@@ -87,8 +87,8 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 		},
 		"verify": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("audit verify", c)
-			from := fs.String("from", "", "entries logged at or after, YYYY-MM-DD or RFC 3339")
-			to := fs.String("to", "", "entries logged before")
+			from := fs.String("from", "", "entries logged at or after, YYYY-MM-DD or RFC 3339, "+zoneNote)
+			to := fs.String("to", "", "entries logged before, "+zoneNote)
 			fromSeq := fs.Int64("from-seq", 0, "first sequence number")
 			toSeq := fs.Int64("to-seq", 0, "last sequence number")
 			if err := fs.Parse(args); err != nil {
@@ -149,8 +149,8 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 		},
 		"ledger": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("audit ledger", c)
-			from := fs.String("from", "", "period start, YYYY-MM-DD (required)")
-			to := fs.String("to", "", "period end (exclusive), YYYY-MM-DD (required)")
+			from := fs.String("from", "", "period start, YYYY-MM-DD (required), "+zoneNote)
+			to := fs.String("to", "", "period end (exclusive), YYYY-MM-DD (required), "+zoneNote)
 			format := fs.String("format", "xlsx", "xlsx or csv")
 			out := fs.String("out", "", "file to write (default: the server's file name)")
 			if err := fs.Parse(args); err != nil {

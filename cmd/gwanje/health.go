@@ -46,7 +46,7 @@ func runHealth(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(w, "status\t%s\n", h.GetStatus())
 		fmt.Fprintf(w, "version\t%s\n", info.GetVersion())
 		fmt.Fprintf(w, "roles\t%v\n", info.GetRoles())
-		fmt.Fprintf(w, "started\t%s\n", info.GetStartedAt().AsTime().Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(w, "started\t%s\n", info.GetStartedAt().AsTime().In(zone).Format("2006-01-02 15:04:05"))
 	}); err != nil {
 		return err
 	}

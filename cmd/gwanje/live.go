@@ -56,7 +56,7 @@ func runLive(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := c.print(res, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "url\t%s\n", res.GetUrl())
-		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().Local().Format("15:04:05"))
+		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().In(zone).Format("15:04:05"))
 		fmt.Fprintf(w, "recorded as\taudit entry %d\n", res.GetAuditSeq())
 	}); err != nil {
 		return err

@@ -78,8 +78,8 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.Reason, "reason", "", "crime type or reason (required)")
 			fs.StringVar(&r.Basis, "basis", "investigation", "legal basis: investigation, consent, law, urgent, court, sentence")
 			cams := fs.String("cameras", "", "camera ids, comma-separated (required)")
-			from := fs.String("from", "", "footage start (required)")
-			to := fs.String("to", "", "footage end (required)")
+			from := fs.String("from", "", "footage start (required), "+zoneNote)
+			to := fs.String("to", "", "footage end (required), "+zoneNote)
 			until := fs.String("use-until", "", "end of the period of use, YYYY-MM-DD (required)")
 			fs.StringVar(&r.Form, "form", "video", "video or still")
 			fs.StringVar(&r.Delivery, "delivery", "download", "download or media")
@@ -184,8 +184,8 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 		},
 		"register": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("provisions register", c)
-			from := fs.String("from", "", "period start, YYYY-MM-DD (required)")
-			to := fs.String("to", "", "period end, YYYY-MM-DD (required)")
+			from := fs.String("from", "", "period start, YYYY-MM-DD (required), "+zoneNote)
+			to := fs.String("to", "", "period end, YYYY-MM-DD (required), "+zoneNote)
 			out := fs.String("out", "", "file to write (default the server's name)")
 			if err := fs.Parse(args); err != nil {
 				return err
@@ -234,8 +234,8 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 			cams := fs.String("cameras", "", "camera ids, comma-separated")
 			fs.StringVar(&r.Site, "site", "", "or a site id")
 			fs.StringVar(&r.Place, "place", "", "place")
-			from := fs.String("from", "", "footage start (required)")
-			to := fs.String("to", "", "footage end (required)")
+			from := fs.String("from", "", "footage start (required), "+zoneNote)
+			to := fs.String("to", "", "footage end (required), "+zoneNote)
 			fs.StringVar(&r.Description, "description", "", "what to look for")
 			if err := fs.Parse(args); err != nil {
 				return err

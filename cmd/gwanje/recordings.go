@@ -24,11 +24,12 @@ func (c *cli) recordings(ctx context.Context) (context.Context, context.CancelFu
 	return connect(ctx, c, pb.NewRecordingServiceClient)
 }
 
-// parseRange reads --from/--to as RFC 3339 or "2006-01-02 15:04" (local).
+// parseRange reads --from/--to as RFC 3339 or "2006-01-02 15:04" in the
+// institution's zone (KST), not the workstation's.
 func parseRange(from, to string) (*timestamppb.Timestamp, *timestamppb.Timestamp, error) {
 	parse := func(s string) (*timestamppb.Timestamp, error) {
 		for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-			if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			if t, err := time.ParseInLocation(layout, s, zone); err == nil {
 				return timestamppb.New(t), nil
 			}
 		}
@@ -51,8 +52,8 @@ func parseRange(from, to string) (*timestamppb.Timestamp, *timestamppb.Timestamp
 func runRecordings(ctx context.Context, c *cli, args []string) error {
 	camera, rest := splitPositional(args)
 	fs := newFlags("recordings", c)
-	from := fs.String("from", "", "start, e.g. '2026-11-22 09:00' (required)")
-	to := fs.String("to", "", "end (required)")
+	from := fs.String("from", "", "start, e.g. '2026-11-22 09:00' (required), "+zoneNote)
+	to := fs.String("to", "", "end (required), "+zoneNote)
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -84,14 +85,14 @@ func runRecordings(ctx context.Context, c *cli, args []string) error {
 }
 
 func fmtSec(t *timestamppb.Timestamp) string {
-	return t.AsTime().Local().Format("2006-01-02 15:04:05")
+	return t.AsTime().In(zone).Format("2006-01-02 15:04:05")
 }
 
 func runPlayback(ctx context.Context, c *cli, args []string) error {
 	camera, rest := splitPositional(args)
 	fs := newFlags("playback", c)
-	from := fs.String("from", "", "footage start (required)")
-	to := fs.String("to", "", "footage end (required)")
+	from := fs.String("from", "", "footage start (required), "+zoneNote)
+	to := fs.String("to", "", "footage end (required), "+zoneNote)
 	purpose := fs.String("purpose", "", "purpose of viewing (required)")
 	reason := fs.String("reason", "", "free text (required with --purpose other)")
 	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
@@ -119,7 +120,7 @@ func runPlayback(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := c.print(res, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "url\t%s\n", res.GetUrl())
-		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().Local().Format("15:04:05"))
+		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().In(zone).Format("15:04:05"))
 		fmt.Fprintf(w, "recorded as\taudit entry %d\n", res.GetAuditSeq())
 	}); err != nil {
 		return err
@@ -165,8 +166,8 @@ func runHolds(ctx context.Context, c *cli, args []string) error {
 		"create": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("holds create", c)
 			cams := fs.String("cameras", "", "camera ids, comma-separated (required)")
-			from := fs.String("from", "", "footage start (required)")
-			to := fs.String("to", "", "footage end (required)")
+			from := fs.String("from", "", "footage start (required), "+zoneNote)
+			to := fs.String("to", "", "footage end (required), "+zoneNote)
 			caseRef := fs.String("case", "", "case reference, e.g. the official letter number (required)")
 			reason := fs.String("reason", "", "why (required)")
 			if err := fs.Parse(args); err != nil {

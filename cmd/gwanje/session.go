@@ -147,7 +147,7 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	err = c.print(out, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "logged in as\t%s\n", p.GetUsername())
 		fmt.Fprintf(w, "roles\t%s\n", strings.Join(p.GetRoles(), ", "))
-		fmt.Fprintf(w, "session ends\t%s\n", res.GetExpiresAt().AsTime().Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "session ends\t%s\n", res.GetExpiresAt().AsTime().In(zone).Format("2006-01-02 15:04"))
 	})
 	if err != nil || !p.GetMustChangePassword() {
 		return err

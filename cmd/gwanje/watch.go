@@ -108,7 +108,7 @@ func when(t *timestamppb.Timestamp) string {
 	if t == nil {
 		return "-------- --:--:--"
 	}
-	return t.AsTime().Local().Format("01-02 15:04:05")
+	return t.AsTime().In(zone).Format("01-02 15:04:05")
 }
 
 func runAlarms(ctx context.Context, c *cli, args []string) error {
@@ -165,8 +165,8 @@ func runAlarms(ctx context.Context, c *cli, args []string) error {
 
 func runAvailability(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("availability", c)
-	from := fs.String("from", "", "start, YYYY-MM-DD (default: 7 days ago)")
-	to := fs.String("to", "", "end (exclusive), YYYY-MM-DD (default: now)")
+	from := fs.String("from", "", "start, YYYY-MM-DD (default: 7 days ago), "+zoneNote)
+	to := fs.String("to", "", "end (exclusive), YYYY-MM-DD (default: now), "+zoneNote)
 	period := fs.String("period", "day", "day or month")
 	cams := fs.String("cameras", "", "camera ids, comma-separated (default: all you may see)")
 	if err := fs.Parse(args); err != nil {
