@@ -94,8 +94,12 @@ const (
 	// status (key: camera id; value: gwanje.v1.CameraStatus).
 	BucketCameraStatus = "GWANJE_CAMERA_STATUS"
 	// BucketHealthLeases is the KV bucket of the health workers' shard
-	// leases and presence (keys shard.<n>, worker.<id>; entries expire).
+	// leases and presence (package events/lease: keys item.<shard>,
+	// member.<id>; entries expire).
 	BucketHealthLeases = "GWANJE_HEALTH_LEASES"
+	// BucketRecorderLeases is the KV bucket of the recorders' camera leases
+	// and presence (package events/lease: keys item.<camera>, member.<node>).
+	BucketRecorderLeases = "GWANJE_RECORDER_LEASES"
 )
 
 // Streams are the JetStream streams gwanje keeps.

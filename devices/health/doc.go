@@ -7,8 +7,9 @@
 //
 // A Worker (NewWorker, Run, Close) reads its Targets (the registry, through
 // a small interface the caller implements), leases shards of the camera set
-// in the KV bucket events.BucketHealthLeases (see lease.go: compare-and-set
-// leases that expire unless renewed, and a presence key per worker, so that
+// in the KV bucket events.BucketHealthLeases (package events/lease, shared
+// with the recorders: compare-and-set leases that expire unless renewed,
+// and a presence key per worker, so that
 // workers take fair shares, a new one gets shards at the next renewal and
 // the shards of a dead one are claimed after LeaseTTL) and probes the
 // cameras of its shards. Every camera has a fixed slot in its interval

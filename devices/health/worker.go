@@ -21,6 +21,7 @@ import (
 
 	"github.com/gwanje/gwanje/devices/onvif"
 	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/events/lease"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
@@ -152,7 +153,7 @@ type Worker struct {
 	js  jetstream.JetStream
 	tr  *http.Transport
 	pub *publisher
-	ls  *leaser
+	ls  *lease.Pool
 	kv  jetstream.KeyValue // status bucket
 
 	ctx    context.Context
@@ -244,11 +245,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.kv, err = ensureStatusBucket(ctx, w.js); err != nil {
 		return err
 	}
-	lkv, err := ensureLeaseBucket(ctx, w.js, w.cfg.LeaseTTL)
-	if err != nil {
+	if w.ls, err = newLeases(ctx, w.js, w.cfg.ID, w.cfg.LeaseTTL, w.cfg.Now); err != nil {
 		return err
 	}
-	w.ls = &leaser{kv: lkv, id: w.cfg.ID, shards: w.cfg.Shards, ttl: w.cfg.LeaseTTL, now: w.cfg.Now, held: map[int]lease{}}
 	w.log.Info("health worker started", "shards", w.cfg.Shards, "interval", w.cfg.Interval)
 
 	pubCtx, pubCancel := context.WithCancel(context.Background())
@@ -266,7 +265,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-pubDone // flushes what it can
 	if !w.skipRelease {
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		w.ls.release(rctx)
+		w.ls.Release(rctx)
 		cancel()
 	}
 	w.mu.Lock()
@@ -298,8 +297,10 @@ func (w *Worker) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(w.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	failing := false
+	items := shardItems(w.cfg.Shards)
 	for {
-		shards, err := w.ls.tick(ctx)
+		held, err := w.ls.Tick(ctx, items)
+		shards := heldShards(held, w.cfg.Shards)
 		if err != nil && ctx.Err() == nil {
 			if !failing {
 				w.log.Warn("health: lease renewal failed", "err", err)
@@ -535,7 +536,7 @@ func (w *Worker) schedule(ctx context.Context) {
 			} else {
 				continue // a confirmation round dropped by a rebuild
 			}
-			if !w.ls.valid(c.shard, now) {
+			if !w.ls.Valid(strconv.Itoa(c.shard), now) {
 				continue
 			}
 			if !c.inflight.CompareAndSwap(false, true) {
