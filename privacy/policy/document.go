@@ -785,7 +785,16 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 
 func outsourcingClause(in Institution, cams []*devices.ReportCamera, contracts []Outsourcing) Clause {
 	type row struct {
-		name, work, contact, phone, period string
+		name, work, contact, phone, period, note string
+	}
+	type siteInfo struct {
+		name       string
+		contractor devices.Contractor
+	}
+	sites := map[string]siteInfo{} // by site id and by name
+	for _, c := range cams {
+		si := siteInfo{c.SiteName, c.Contractor}
+		sites[c.SiteID], sites[c.SiteName] = si, si
 	}
 	reg := map[string]devices.Contractor{} // by name
 	for _, c := range cams {
@@ -833,6 +842,35 @@ func outsourcingClause(in Institution, cams []*devices.ReportCamera, contracts [
 			r.period = Date(o.StartsOn.In(devices.Seoul)) + " ~ " + Date(o.EndsOn.In(devices.Seoul))
 			period = true
 		}
+		// One row per contracted facility when the facilities have their
+		// own contacts (a company with 14 facilities: 14 rows), else one
+		// row for the work with the number of facilities.
+		var per []row
+		contacts := map[string]bool{}
+		seen := map[string]bool{}
+		for _, id := range o.Sites {
+			si, ok := sites[id]
+			if !ok || seen[si.name] {
+				continue
+			}
+			seen[si.name] = true
+			fr := r
+			fr.note = si.name
+			if si.contractor.Name == name && si.contractor.Contact != "" {
+				fr.contact, fr.phone = si.contractor.Contact, si.contractor.Phone
+			}
+			contacts[fr.contact+"\x00"+fr.phone] = true
+			per = append(per, fr)
+		}
+		if len(contacts) > 1 {
+			rows = append(rows, per...)
+			continue
+		}
+		if len(per) > 1 {
+			r.note = num(len(per)) + "개소"
+		} else if len(per) == 1 {
+			r.note = per[0].note
+		}
 		rows = append(rows, r)
 	}
 	for n, rc := range reg {
@@ -852,23 +890,28 @@ func outsourcingClause(in Institution, cams []*devices.ReportCamera, contracts [
 		if c := strings.Compare(a.work, b.work); c != 0 {
 			return c
 		}
-		return strings.Compare(a.period, b.period)
+		if c := strings.Compare(a.period, b.period); c != 0 {
+			return c
+		}
+		return strings.Compare(a.note, b.note)
 	})
 	cl := Clause{ID: "8.outsourcing", Item: 8, Title: "영상정보처리기기 설치·관리 등의 위탁", Kind: KindOutsourcing}
 	if len(rows) == 0 {
 		cl.Blocks = []Block{{Type: BlockParagraph, Text: topic(in.Name) + " 영상정보처리기기의 설치·관리 업무를 위탁하지 않고 직접 운영합니다."}}
 		return cl
 	}
-	header := []string{"수탁업체", "위탁업무", "담당자", "연락처"}
+	header := []string{"수탁업체", "위탁업무명", "담당자", "연락처"}
 	if period {
 		header = append(header, "위탁기간")
 	}
+	header = append(header, "비고")
 	tr := make([][]string, len(rows))
 	for i, r := range rows {
 		tr[i] = []string{r.name, r.work, orDash(r.contact), orDash(r.phone)}
 		if period {
 			tr[i] = append(tr[i], orDash(r.period))
 		}
+		tr[i] = append(tr[i], r.note)
 	}
 	cl.Blocks = []Block{
 		{Type: BlockParagraph, Text: topic(in.Name) + " 영상정보처리기기의 설치·관리 업무를 다음과 같이 위탁하고 있으며, 위탁계약서에 위탁 업무의 목적 및 범위, " +

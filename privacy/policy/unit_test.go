@@ -148,3 +148,29 @@ func TestRetentionSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestOutsourcingRowPerFacility: a contract whose facilities have their own
+// contacts is published one row per facility; one with a single contact is
+// one row naming the number of facilities.
+func TestOutsourcingRowPerFacility(t *testing.T) {
+	rc := func(site, contact, phone string) *devices.ReportCamera {
+		return &devices.ReportCamera{SiteName: site, Camera: devices.Camera{CameraFields: devices.CameraFields{SiteID: "id-" + site}},
+			Contractor: devices.Contractor{Name: "한국시설관리(주)", Contact: contact, Phone: phone}}
+	}
+	cams := []*devices.ReportCamera{rc("문학경기장", "이정비", "032-1"), rc("삼산월드체육관", "김정비", "032-2"), rc("중앙공원", "", "")}
+	cl := outsourcingClause(Institution{Name: "인천광역시"}.withDefaults(), cams, []Outsourcing{
+		{Contractor: "한국시설관리(주)", Work: "경기장 CCTV 유지보수", Contact: "박유지", Phone: "032-9", Sites: []string{"id-문학경기장", "id-삼산월드체육관"}},
+		{Contractor: "새롬정보기술", Work: "통합관제센터 유지보수", Contact: "서저장", Phone: "032-6", Sites: []string{"id-중앙공원", "id-x"}},
+	})
+	got := cl.Lines()
+	for _, want := range []string{
+		"수탁업체 | 위탁업무명 | 담당자 | 연락처 | 비고",
+		"한국시설관리(주) | 경기장 CCTV 유지보수 | 김정비 | 032-2 | 삼산월드체육관",
+		"한국시설관리(주) | 경기장 CCTV 유지보수 | 이정비 | 032-1 | 문학경기장",
+		"새롬정보기술 | 통합관제센터 유지보수 | 서저장 | 032-6 | 중앙공원",
+	} {
+		if !strings.Contains(strings.Join(got, "\n"), want) {
+			t.Errorf("lacks %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
