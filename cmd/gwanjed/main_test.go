@@ -274,6 +274,12 @@ func TestBadStarts(t *testing.T) {
 		}, want: "was made by PostgreSQL 7"},
 		{name: "no postgres binaries", args: []string{"--postgres-bin", "/nonexistent"}, want: "install the PostgreSQL server package", recover: true},
 		{name: "unknown role", args: []string{"--roles", "control,everything"}, want: `unknown role "everything"`},
+		{name: "key readable by the group", setup: func(t *testing.T, dir string) {
+			os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
+			os.WriteFile(filepath.Join(dir, dataDirMarker), []byte("gwanje data dir, format 1\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "keys", "totp.key"), make([]byte, 32), 0o640)
+			os.Chmod(filepath.Join(dir, "keys", "totp.key"), 0o640)
+		}, want: "totp.key has mode 0640; chmod 600 it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
