@@ -55,8 +55,8 @@ func (s *Server) recordSeq(ctx context.Context, e audit.Entry) (int64, error) {
 
 func (x *auditService) QueryEntries(ctx context.Context, r *pb.QueryEntriesRequest) (*pb.QueryEntriesResponse, error) {
 	f := audit.Filter{
-		UserID: r.GetUserId(), Username: r.GetUsername(), Camera: r.GetCamera(), Types: r.GetTypes(),
-		Outcome: audit.Outcome(r.GetOutcome()), Purpose: r.GetPurpose(), Newest: r.GetNewestFirst(),
+		UserID: r.GetUserId(), Username: r.GetUsername(), Camera: r.GetCameraId(), Types: r.GetTypes(),
+		Outcome: audit.Outcome(pb.Code(r.GetOutcome())), Purpose: pb.Code(r.GetPurpose()), Newest: r.GetNewestFirst(),
 		Limit: int(r.GetPageSize()), Cursor: r.GetPageToken(),
 	}
 	if r.GetFrom() != nil {
@@ -79,11 +79,11 @@ func (x *auditService) QueryEntries(ctx context.Context, r *pb.QueryEntriesReque
 	for _, st := range page.Entries {
 		e := st.Entry
 		pe := &pb.AuditEntry{
-			Seq: st.Seq, Time: ts(e.Time), LoggedAt: ts(st.LoggedAt), Type: e.Type, Outcome: string(e.Outcome),
+			Seq: st.Seq, Time: ts(e.Time), LoggedAt: ts(st.LoggedAt), Type: e.Type, Outcome: enumOf[pb.AuditOutcome](string(e.Outcome)),
 			UserId: e.Actor.UserID, Username: e.Actor.Username, Role: e.Actor.Role, Org: e.Actor.Org,
 			ClientAddr: e.ClientAddr, SessionId: e.SessionID, Cameras: e.Cameras,
 			FootageFrom: tsp(e.FootageFrom), FootageTo: tsp(e.FootageTo), Live: e.Live,
-			Purpose: e.Purpose, PurposeText: e.PurposeText, Reason: e.Reason, RequestId: e.RequestID,
+			Purpose: enumOf[pb.Purpose](e.Purpose), PurposeText: e.PurposeText, Reason: e.Reason, RequestId: e.RequestID,
 			Hash: st.Hash, PrevHash: st.PrevHash,
 		}
 		if len(e.Details) > 0 {
@@ -173,7 +173,7 @@ func reportFormat(f string) (string, error) {
 }
 
 // GetLedger renders the 개인영상정보 관리대장 for [from, to).
-func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*pb.Report, error) {
+func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*pb.ReportFile, error) {
 	format, err := reportFormat(r.GetFormat())
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func (x *auditService) GetLedger(ctx context.Context, r *pb.GetLedgerRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Report{Filename: name, ContentType: contentType(format), Content: buf.Bytes()}, nil
+	return &pb.ReportFile{Filename: name, ContentType: contentType(format), Content: buf.Bytes()}, nil
 }
 
 func contentType(format string) string {
@@ -208,7 +208,7 @@ func contentType(format string) string {
 }
 
 // GetAccessReview renders the monthly access-log review (접속기록 점검).
-func (x *auditService) GetAccessReview(ctx context.Context, r *pb.GetAccessReviewRequest) (*pb.Report, error) {
+func (x *auditService) GetAccessReview(ctx context.Context, r *pb.GetAccessReviewRequest) (*pb.ReportFile, error) {
 	format, err := reportFormat(r.GetFormat())
 	if err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (x *auditService) GetAccessReview(ctx context.Context, r *pb.GetAccessRevie
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Report{Filename: "접속기록점검_" + r.GetMonth() + "." + format, ContentType: contentType(format), Content: buf.Bytes()}, nil
+	return &pb.ReportFile{Filename: "접속기록점검_" + r.GetMonth() + "." + format, ContentType: contentType(format), Content: buf.Bytes()}, nil
 }
 
 // auditReports is what the reports need of the store.

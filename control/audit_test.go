@@ -27,7 +27,7 @@ func TestAuditorReadsAndEveryReadIsRecorded(t *testing.T) {
 		t.Fatalf("want the %d grants of the setup, got %d entries", len(roles), len(res.Entries))
 	}
 	for _, e := range res.Entries {
-		if e.Username != "system:provision" || e.Outcome != "success" || len(e.Hash) != 32 {
+		if e.Username != "system:provision" || e.Outcome != pb.AuditOutcome_AUDIT_OUTCOME_SUCCESS || len(e.Hash) != 32 {
 			t.Fatalf("entry %+v", e)
 		}
 	}

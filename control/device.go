@@ -286,7 +286,7 @@ func (x *deviceService) ImportOpenData(ctx context.Context, r *pb.ImportOpenData
 	return out, err
 }
 
-func (x *deviceService) ExportOpenData(ctx context.Context, r *pb.ExportOpenDataRequest) (*pb.DeviceReport, error) {
+func (x *deviceService) ExportOpenData(ctx context.Context, r *pb.ExportOpenDataRequest) (*pb.ReportFile, error) {
 	reg, err := x.reg()
 	if err != nil {
 		return nil, err
@@ -305,10 +305,10 @@ func (x *deviceService) ExportOpenData(ctx context.Context, r *pb.ExportOpenData
 	if _, err := reg.ExportOpenData(ctx, &buf, devices.ExportOptions{Encoding: enc, LocalGovCode: r.GetLocalGovCode(), Org: r.GetOrg()}); err != nil {
 		return nil, err
 	}
-	return &pb.DeviceReport{Filename: fmt.Sprintf("전국CCTV표준데이터_%s.csv", time.Now().Format("20060102")), ContentType: "text/csv", Content: buf.Bytes()}, nil
+	return &pb.ReportFile{Filename: fmt.Sprintf("전국CCTV표준데이터_%s.csv", time.Now().Format("20060102")), ContentType: "text/csv", Content: buf.Bytes()}, nil
 }
 
-func (x *deviceService) GetInstallationReport(ctx context.Context, r *pb.GetInstallationReportRequest) (*pb.DeviceReport, error) {
+func (x *deviceService) GetInstallationReport(ctx context.Context, r *pb.GetInstallationReportRequest) (*pb.ReportFile, error) {
 	reg, err := x.reg()
 	if err != nil {
 		return nil, err
@@ -333,7 +333,7 @@ func (x *deviceService) GetInstallationReport(ctx context.Context, r *pb.GetInst
 		if err := rep.WriteXLSX(&buf); err != nil {
 			return nil, err
 		}
-		return &pb.DeviceReport{Filename: name + ".xlsx", ContentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Content: buf.Bytes()}, nil
+		return &pb.ReportFile{Filename: name + ".xlsx", ContentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Content: buf.Bytes()}, nil
 	}
 	part := devices.ReportPart(r.GetPart())
 	if part == "" {
@@ -342,7 +342,7 @@ func (x *deviceService) GetInstallationReport(ctx context.Context, r *pb.GetInst
 	if err := rep.WriteCSV(&buf, part); err != nil {
 		return nil, err
 	}
-	return &pb.DeviceReport{Filename: name + "_" + string(part) + ".csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
+	return &pb.ReportFile{Filename: name + "_" + string(part) + ".csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
 }
 
 // ---- translation ----
@@ -514,7 +514,7 @@ func (x *deviceService) footageCamera(ctx context.Context, id, purpose, text str
 }
 
 func (x *deviceService) GetSnapshot(ctx context.Context, r *pb.GetSnapshotRequest) (*pb.GetSnapshotResponse, error) {
-	purpose, err := x.footageCamera(ctx, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	purpose, err := x.footageCamera(ctx, r.GetCameraId(), pb.Code(r.GetPurpose()), r.GetPurposeText())
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +535,7 @@ func (x *deviceService) GetSnapshot(ctx context.Context, r *pb.GetSnapshotReques
 }
 
 func (x *deviceService) ControlPTZ(ctx context.Context, r *pb.ControlPTZRequest) (*pb.ControlPTZResponse, error) {
-	purpose, err := x.footageCamera(ctx, r.GetCameraId(), r.GetPurpose(), r.GetPurposeText())
+	purpose, err := x.footageCamera(ctx, r.GetCameraId(), pb.Code(r.GetPurpose()), r.GetPurposeText())
 	if err != nil {
 		return nil, err
 	}

@@ -121,17 +121,17 @@ func TestSnapshotAndPTZNeedAPurposeAndAreRecordedFirst(t *testing.T) {
 	if _, err := cl.GetSnapshot(h.as("operator"), &pb.GetSnapshotRequest{CameraId: id}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("snapshot without a purpose: %v", err)
 	}
-	snap, err := cl.GetSnapshot(h.as("operator"), &pb.GetSnapshotRequest{CameraId: id, Purpose: "crime_prevention"})
+	snap, err := cl.GetSnapshot(h.as("operator"), &pb.GetSnapshotRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION})
 	if err != nil || len(snap.Image) == 0 || snap.AuditSeq == 0 {
 		t.Fatalf("snapshot: %v", err)
 	}
-	if _, err := cl.GetSnapshot(h.as("technician"), &pb.GetSnapshotRequest{CameraId: id, Purpose: "maintenance"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.GetSnapshot(h.as("technician"), &pb.GetSnapshotRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_MAINTENANCE}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("technician took a snapshot: %v", err)
 	}
-	if _, err := cl.ControlPTZ(h.as("operator"), &pb.ControlPTZRequest{CameraId: id, Action: "set_preset", PresetName: "정문", Purpose: "crime_prevention"}); err != nil {
+	if _, err := cl.ControlPTZ(h.as("operator"), &pb.ControlPTZRequest{CameraId: id, Action: "set_preset", PresetName: "정문", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.ControlPTZ(h.as("police"), &pb.ControlPTZRequest{CameraId: id, Action: "stop", Purpose: "crime_prevention"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.ControlPTZ(h.as("police"), &pb.ControlPTZRequest{CameraId: id, Action: "stop", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("police moved a camera: %v", err)
 	}
 	// An action that cannot be valid is refused before anything is recorded

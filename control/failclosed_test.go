@@ -33,7 +33,7 @@ func TestFailClosedWhenTheDatabaseDies(t *testing.T) {
 	camID := h.registerCamera(camsim.DialectHikvision)
 	srv.Kill()
 
-	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: camID, Purpose: "crime_prevention"})
+	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: camID, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("live view with the audit store down: got %v, want Unavailable (and no ticket)", err)
 	}

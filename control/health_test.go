@@ -85,7 +85,7 @@ func TestWatchEventsFollowsACameraGoingDark(t *testing.T) {
 	waitState(pb.CameraState_CAMERA_STATE_OFFLINE)
 	// A live view of a camera known to be down is refused to the caller,
 	// with why, and the attempt is recorded.
-	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "disaster_response"})
+	_, err = pb.NewStreamServiceClient(h.conn).StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_DISASTER_RESPONSE})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "offline") {
 		t.Fatalf("live view of an offline camera: %v", err)
 	}

@@ -34,7 +34,7 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	if profile != "main" && profile != "sub" {
 		return nil, status.Error(codes.InvalidArgument, "profile must be main or sub")
 	}
-	purpose, err := ac.ValidatePurpose(r.GetPurpose(), r.GetPurposeText())
+	purpose, err := ac.ValidatePurpose(pb.Code(r.GetPurpose()), r.GetPurposeText())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -201,8 +201,11 @@ func (x *streamService) ListLiveSessions(ctx context.Context, r *pb.ListLiveSess
 		}
 		out.Sessions = append(out.Sessions, &pb.LiveSession{
 			SessionId: v.ID, UserId: v.UserID, Username: v.Username, CameraId: v.CameraID, Profile: v.Profile,
-			Purpose: v.Purpose, StartedAt: ts(v.Started), Bytes: v.Bytes, DroppedFrames: v.Drops, ClientAddr: v.RemoteAddr, Node: v.Node,
+			Purpose: enumOf[pb.Purpose](v.Purpose), StartedAt: ts(v.Started), Bytes: v.Bytes, DroppedFrames: v.Drops, ClientAddr: v.RemoteAddr, Node: v.Node,
 		})
+	}
+	if out.Sessions, out.NextPageToken, err = pageOf(r, out.Sessions); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

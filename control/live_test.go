@@ -88,18 +88,18 @@ func TestLiveViewIsDecidedRecordedThenRelayed(t *testing.T) {
 	if _, err := cl.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("no purpose: %v", err)
 	}
-	if _, err := cl.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "other"}); status.Code(err) != codes.InvalidArgument {
+	if _, err := cl.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_OTHER}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("purpose other without text: %v", err)
 	}
 	// The contractor's contract does not cover this site.
-	if _, err := cl.StartLiveView(h.as("contractor"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "maintenance"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.StartLiveView(h.as("contractor"), &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_MAINTENANCE}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("contractor outside contract: %v", err)
 	}
-	if _, err := cl.StartLiveView(h.as("technician"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "maintenance"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.StartLiveView(h.as("technician"), &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_MAINTENANCE}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("technician (no footage rights): %v", err)
 	}
 
-	res, err := cl.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: "crime_prevention", PurposeText: "112 신고 출동 확인"})
+	res, err := cl.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION, PurposeText: "112 신고 출동 확인"})
 	if err != nil {
 		t.Fatal(err)
 	}

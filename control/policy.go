@@ -62,7 +62,7 @@ func (x *policyService) PublishPolicy(ctx context.Context, r *pb.PublishPolicyRe
 		AnnounceOn: ts(v.AnnouncedOn), EffectiveOn: ts(v.EffectiveOn)}, nil
 }
 
-func (x *policyService) ListPolicyVersions(ctx context.Context, _ *pb.ListPolicyVersionsRequest) (*pb.ListPolicyVersionsResponse, error) {
+func (x *policyService) ListPolicyVersions(ctx context.Context, r *pb.ListPolicyVersionsRequest) (*pb.ListPolicyVersionsResponse, error) {
 	svc, err := x.svc()
 	if err != nil {
 		return nil, err
@@ -75,6 +75,9 @@ func (x *policyService) ListPolicyVersions(ctx context.Context, _ *pb.ListPolicy
 	for _, v := range vs {
 		out.Versions = append(out.Versions, &pb.PolicyVersionInfo{Number: int32(v.Number), Revision: v.Revision,
 			AnnounceOn: ts(v.AnnouncedOn), EffectiveOn: ts(v.EffectiveOn), UrgentReason: v.UrgentReason, PublishedBy: v.PublishedBy})
+	}
+	if out.Versions, out.NextPageToken, err = pageOf(r, out.Versions); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -33,7 +33,7 @@ func (x *privacyService) svc() (*requests.Service, error) {
 }
 
 func subjectPB(r requests.SubjectRequest) *pb.SubjectRequest {
-	return &pb.SubjectRequest{Id: r.ID, Kind: string(r.Kind), Status: r.Status, RequesterName: r.RequesterName,
+	return &pb.SubjectRequest{Id: r.ID, Kind: enumOf[pb.SubjectRequestKind](string(r.Kind)), Status: enumOf[pb.SubjectRequestStatus](r.Status), RequesterName: r.RequesterName,
 		RequesterContact: r.RequesterContact, AgentRelation: r.AgentRelation, PowerOfAttorney: r.PowerOfAttorney,
 		IdentityMethod: r.IdentityMethod, IdentityVerifiedBy: r.IdentityVerifiedBy, Cameras: r.Cameras, Site: r.Site,
 		Place: r.Place, From: ts(r.From), To: ts(r.To), Description: r.Description, ReceivedAt: ts(r.ReceivedAt),
@@ -43,9 +43,9 @@ func subjectPB(r requests.SubjectRequest) *pb.SubjectRequest {
 
 func provisionPB(p requests.Provision) *pb.Provision {
 	rc := p.Recipient
-	return &pb.Provision{Id: p.ID, Status: p.Status, Recipient: &pb.Recipient{Org: rc.Org, Unit: rc.Unit, Rank: rc.Rank, Name: rc.Name, Contact: rc.Contact},
+	return &pb.Provision{Id: p.ID, Status: enumOf[pb.ProvisionStatus](p.Status), Recipient: &pb.Recipient{Org: rc.Org, Unit: rc.Unit, Rank: rc.Rank, Name: rc.Name, Contact: rc.Contact},
 		LetterNo: p.LetterNo, Reason: p.Reason, Basis: string(p.Basis), Cameras: p.Cameras, From: ts(p.From), To: ts(p.To),
-		Form: p.Form, Delivery: p.Delivery, UseUntil: ts(p.UseUntil), Safeguards: p.Safeguards, Purpose: string(p.Purpose),
+		Form: p.Form, Delivery: p.Delivery, UseUntil: ts(p.UseUntil), Safeguards: p.Safeguards, Purpose: enumOf[pb.Purpose](string(p.Purpose)),
 		RequestedBy: p.RequestedByName, RequestedAt: ts(p.RequestedAt), ApprovedBy: p.ApprovedByName, ApprovedAt: tsp(p.ApprovedAt),
 		Emergency: p.Emergency, RejectedReason: p.RejectedReason, Outcome: p.Outcome}
 }
@@ -57,7 +57,7 @@ func (x *privacyService) OpenSubjectRequest(ctx context.Context, r *pb.OpenSubje
 	}
 	out, err := svc.OpenRequest(ctx, mustPrincipal(ctx), requests.Intake{
 		RequesterName: r.GetRequesterName(), RequesterContact: r.GetRequesterContact(), AgentRelation: r.GetAgentRelation(),
-		PowerOfAttorney: r.GetPowerOfAttorney(), IdentityMethod: r.GetIdentityMethod(), Kind: requests.Kind(r.GetKind()),
+		PowerOfAttorney: r.GetPowerOfAttorney(), IdentityMethod: r.GetIdentityMethod(), Kind: requests.Kind(pb.Code(r.GetKind())),
 		Cameras: r.GetCameras(), Site: r.GetSite(), Place: r.GetPlace(), From: r.GetFrom().AsTime(), To: r.GetTo().AsTime(),
 		Description: r.GetDescription(),
 	})
@@ -72,7 +72,7 @@ func (x *privacyService) GetSubjectRequest(ctx context.Context, r *pb.GetSubject
 	if err != nil {
 		return nil, err
 	}
-	out, err := svc.GetRequest(ctx, mustPrincipal(ctx), r.GetId())
+	out, err := svc.GetRequest(ctx, mustPrincipal(ctx), r.GetSubjectRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +99,9 @@ func (x *privacyService) ListSubjectRequests(ctx context.Context, r *pb.ListSubj
 	for _, q := range rs {
 		out.Requests = append(out.Requests, subjectPB(q))
 	}
+	if out.Requests, out.NextPageToken, err = pageOf(r, out.Requests); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -115,7 +118,7 @@ func (x *privacyService) DecideSubjectRequest(ctx context.Context, r *pb.DecideS
 	if r.GetPostponedUntil() != nil {
 		d.PostponedUntil = r.GetPostponedUntil().AsTime()
 	}
-	out, err := svc.DecideRequest(ctx, mustPrincipal(ctx), r.GetId(), d)
+	out, err := svc.DecideRequest(ctx, mustPrincipal(ctx), r.GetSubjectRequestId(), d)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +130,7 @@ func (x *privacyService) GrantDeletion(ctx context.Context, r *pb.GrantDeletionR
 	if err != nil {
 		return nil, err
 	}
-	rep, err := svc.GrantDeletion(ctx, mustPrincipal(ctx), r.GetId(), r.GetWitness())
+	rep, err := svc.GrantDeletion(ctx, mustPrincipal(ctx), r.GetSubjectRequestId(), r.GetWitness())
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +143,7 @@ func (x *privacyService) CloseSubjectRequest(ctx context.Context, r *pb.CloseSub
 	if err != nil {
 		return nil, err
 	}
-	out, err := svc.CloseRequest(ctx, mustPrincipal(ctx), r.GetId(), r.GetNote())
+	out, err := svc.CloseRequest(ctx, mustPrincipal(ctx), r.GetSubjectRequestId(), r.GetNote())
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +159,7 @@ func (x *privacyService) CopyForRequester(ctx context.Context, r *pb.CopyForRequ
 	for i, m := range r.GetMasks() {
 		masks[i] = manifest.Mask{X: m.GetX(), Y: m.GetY(), W: m.GetW(), H: m.GetH(), From: m.GetFrom().AsTime(), To: m.GetTo().AsTime(), Reason: m.GetReason()}
 	}
-	infos, err := svc.CopyForRequester(ctx, mustPrincipal(ctx), r.GetId(), masks, r.GetNoOthers())
+	infos, err := svc.CopyForRequester(ctx, mustPrincipal(ctx), r.GetSubjectRequestId(), masks, r.GetNoOthers())
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +188,7 @@ func (x *privacyService) RequestProvision(ctx context.Context, r *pb.RequestProv
 		Recipient: requests.Recipient{Org: rc.GetOrg(), Unit: rc.GetUnit(), Rank: rc.GetRank(), Name: rc.GetName(), Contact: rc.GetContact()},
 		LetterNo:  r.GetLetterNo(), Reason: r.GetReason(), Basis: requests.Basis(r.GetBasis()), Cameras: r.GetCameras(),
 		From: r.GetFrom().AsTime(), To: r.GetTo().AsTime(), Form: r.GetForm(), Delivery: r.GetDelivery(),
-		UseUntil: r.GetUseUntil().AsTime(), Safeguards: r.GetSafeguards(), Purpose: ac.Purpose(r.GetPurpose()),
+		UseUntil: r.GetUseUntil().AsTime(), Safeguards: r.GetSafeguards(), Purpose: ac.Purpose(pb.Code(r.GetPurpose())),
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +198,7 @@ func (x *privacyService) RequestProvision(ctx context.Context, r *pb.RequestProv
 
 func (x *privacyService) GetProvision(ctx context.Context, r *pb.GetProvisionRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.GetProvision(ctx, p, r.GetId())
+		return svc.GetProvision(ctx, p, r.GetProvisionId())
 	})
 }
 
@@ -213,37 +216,37 @@ func (x *privacyService) provisionStep(ctx context.Context, fn func(*requests.Se
 
 func (x *privacyService) ApproveProvision(ctx context.Context, r *pb.ApproveProvisionRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.ApproveProvision(ctx, p, r.GetId(), requests.ApproveOptions{Emergency: r.GetEmergency(), Note: r.GetNote()})
+		return svc.ApproveProvision(ctx, p, r.GetProvisionId(), requests.ApproveOptions{Emergency: r.GetEmergency(), Note: r.GetNote()})
 	})
 }
 
 func (x *privacyService) RejectProvision(ctx context.Context, r *pb.RejectProvisionRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.RejectProvision(ctx, p, r.GetId(), r.GetReason())
+		return svc.RejectProvision(ctx, p, r.GetProvisionId(), r.GetReason())
 	})
 }
 
 func (x *privacyService) RecordProvisionLetter(ctx context.Context, r *pb.RecordProvisionLetterRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.RecordLetter(ctx, p, r.GetId(), r.GetLetterNo())
+		return svc.RecordLetter(ctx, p, r.GetProvisionId(), r.GetLetterNo())
 	})
 }
 
 func (x *privacyService) RecordProvisionOutcome(ctx context.Context, r *pb.RecordProvisionOutcomeRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.RecordOutcome(ctx, p, r.GetId(), r.GetOutcome())
+		return svc.RecordOutcome(ctx, p, r.GetProvisionId(), r.GetOutcome())
 	})
 }
 
 func (x *privacyService) RecordRecipientDestruction(ctx context.Context, r *pb.RecordRecipientDestructionRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.RecordRecipientDestruction(ctx, p, r.GetId(), r.GetNote())
+		return svc.RecordRecipientDestruction(ctx, p, r.GetProvisionId(), r.GetNote())
 	})
 }
 
 func (x *privacyService) CloseProvision(ctx context.Context, r *pb.CloseProvisionRequest) (*pb.Provision, error) {
 	return x.provisionStep(ctx, func(svc *requests.Service, p ac.Principal) (requests.Provision, error) {
-		return svc.CloseProvision(ctx, p, r.GetId(), r.GetNote())
+		return svc.CloseProvision(ctx, p, r.GetProvisionId(), r.GetNote())
 	})
 }
 
@@ -252,14 +255,14 @@ func (x *privacyService) ExportProvision(ctx context.Context, r *pb.ExportProvis
 	if err != nil {
 		return nil, err
 	}
-	infos, err := svc.ExportProvision(ctx, mustPrincipal(ctx), r.GetId())
+	infos, err := svc.ExportProvision(ctx, mustPrincipal(ctx), r.GetProvisionId())
 	if err != nil {
 		return nil, err
 	}
 	return exportsPB(infos), nil
 }
 
-func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProvisionRegisterRequest) (*pb.PrivacyReport, error) {
+func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProvisionRegisterRequest) (*pb.ReportFile, error) {
 	svc, err := x.svc()
 	if err != nil {
 		return nil, err
@@ -282,7 +285,7 @@ func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProv
 	if err := w.Error(); err != nil {
 		return nil, err
 	}
-	return &pb.PrivacyReport{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
+	return &pb.ReportFile{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
 }
 
 // PrivacyCameras gives privacy/requests the registry's camera facts.

@@ -34,7 +34,7 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	req := &pb.RequestProvisionRequest{
 		Recipient: &pb.Recipient{Org: "○○경찰서", Unit: "형사과", Rank: "경위", Name: "김수사", Contact: "02-000-0112"},
 		LetterNo:  "형사과-2026-1234", Reason: "절도", Basis: "investigation", Cameras: []string{id}, From: from, To: to,
-		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: "crime_prevention",
+		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION,
 	}
 	if _, err := cl.RequestProvision(h.as("operator"), req); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("operator requested an export: %v", err)
@@ -46,13 +46,13 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.ApproveProvision(h.as("police"), &pb.ApproveProvisionRequest{Id: prov.Id}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.ApproveProvision(h.as("police"), &pb.ApproveProvisionRequest{ProvisionId: prov.Id}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("the requester approved their own request: %v", err)
 	}
-	if prov, err = cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{Id: prov.Id, Note: "공문 확인"}); err != nil || prov.Status != "approved" {
+	if prov, err = cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{ProvisionId: prov.Id, Note: "공문 확인"}); err != nil || prov.Status != pb.ProvisionStatus_PROVISION_STATUS_APPROVED {
 		t.Fatalf("approve: %v %v", prov, err)
 	}
-	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{Id: prov.Id})
+	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{ProvisionId: prov.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestSubjectRequestViewing(t *testing.T) {
 	if _, err := cl.OpenSubjectRequest(h.as("operator"), &pb.OpenSubjectRequestRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("operator took a subject request: %v", err)
 	}
-	sr, err := cl.OpenSubjectRequest(h.as("manager"), &pb.OpenSubjectRequestRequest{Kind: "view", RequesterName: "홍길동",
+	sr, err := cl.OpenSubjectRequest(h.as("manager"), &pb.OpenSubjectRequestRequest{Kind: pb.SubjectRequestKind_SUBJECT_REQUEST_KIND_VIEW, RequesterName: "홍길동",
 		RequesterContact: "010-0000-0000", IdentityMethod: "신분증 대조", Cameras: []string{id}, From: from, To: to, Description: "자전거 도난"})
 	if err != nil {
 		t.Fatal(err)
@@ -151,19 +151,19 @@ func TestSubjectRequestViewing(t *testing.T) {
 	if sr.HoldId == "" || !sr.Deadline.AsTime().After(time.Now().Add(9*24*time.Hour)) {
 		t.Fatalf("no hold or no 10-day deadline: %+v", sr)
 	}
-	_, err = cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{Id: sr.Id, Decision: "refuse", RefusalReason: "others_in_frame", Objection: "행정심판"})
+	_, err = cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{SubjectRequestId: sr.Id, Decision: "refuse", RefusalReason: "others_in_frame", Objection: "행정심판"})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("'others are in the frame' accepted as a refusal: %v", err)
 	}
-	if _, err := cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{Id: sr.Id, Decision: "view_notice",
+	if _, err := cl.DecideSubjectRequest(h.as("manager"), &pb.DecideSubjectRequestRequest{SubjectRequestId: sr.Id, Decision: "view_notice",
 		ViewingAt: timestamppb.New(time.Now().Add(48 * time.Hour)), ViewingPlace: "통합관제센터 열람실"}); err != nil {
 		t.Fatal(err)
 	}
 	rc := pb.NewRecordingServiceClient(h.conn)
-	if _, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: "subject_request"}); status.Code(err) != codes.InvalidArgument {
+	if _, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: pb.Purpose_PURPOSE_SUBJECT_REQUEST}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("subject_request playback without the request: %v", err)
 	}
-	res, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: "subject_request", SubjectRequestId: sr.Id})
+	res, err := rc.StartPlayback(h.as("manager"), &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: pb.Purpose_PURPOSE_SUBJECT_REQUEST, SubjectRequestId: sr.Id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,8 +86,26 @@ func (x *recordingService) ListRecordings(ctx context.Context, r *pb.ListRecordi
 		cur = &pb.RecordedSpan{Start: ts(s.Start), End: ts(s.End), Bytes: s.Size, Segments: 1, Node: s.Node}
 		out.Spans = append(out.Spans, cur)
 	}
+	spans, next, err := pageOf(r, out.Spans)
+	if err != nil {
+		return nil, err
+	}
+	// A page carries the gaps between its own spans, and those before its
+	// first span (first page) or after its last (last page).
+	lo, hi := from, to
+	if len(spans) > 0 && len(spans) < len(out.Spans) {
+		if spans[0] != out.Spans[0] {
+			lo = spans[0].Start.AsTime()
+		}
+		if next != "" {
+			hi = spans[len(spans)-1].End.AsTime()
+		}
+	}
+	out.Spans, out.NextPageToken = spans, next
 	for _, g := range l.Gaps {
-		out.Gaps = append(out.Gaps, &pb.Gap{Start: ts(g.From), End: ts(g.To)})
+		if g.To.After(lo) && g.From.Before(hi) {
+			out.Gaps = append(out.Gaps, &pb.Gap{Start: ts(g.From), End: ts(g.To)})
+		}
 	}
 	return out, nil
 }
@@ -103,7 +121,7 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	if err != nil {
 		return nil, err
 	}
-	purpose, err := ac.ValidatePurpose(r.GetPurpose(), r.GetPurposeText())
+	purpose, err := ac.ValidatePurpose(pb.Code(r.GetPurpose()), r.GetPurposeText())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -258,7 +276,7 @@ func (x *recordingService) ReleaseHold(ctx context.Context, r *pb.ReleaseHoldReq
 	}
 	var cams []string
 	for _, h := range hs {
-		if h.ID == r.GetId() {
+		if h.ID == r.GetHoldId() {
 			cams = h.Cameras
 		}
 	}
@@ -273,8 +291,8 @@ func (x *recordingService) ReleaseHold(ctx context.Context, r *pb.ReleaseHoldReq
 	}
 	var h record.Hold
 	err = x.writeAudited(ctx, audit.Entry{Type: "recording.hold.release", Cameras: cams, Reason: r.GetReason(),
-		Details: map[string]any{"hold_id": r.GetId()}}, func(tx pgx.Tx) (err error) {
-		h, err = record.ReleaseHold(ctx, tx, r.GetId(), mustPrincipal(ctx).Username, r.GetReason())
+		Details: map[string]any{"hold_id": r.GetHoldId()}}, func(tx pgx.Tx) (err error) {
+		h, err = record.ReleaseHold(ctx, tx, r.GetHoldId(), mustPrincipal(ctx).Username, r.GetReason())
 		return err
 	})
 	if err != nil {
@@ -295,6 +313,9 @@ func (x *recordingService) ListHolds(ctx context.Context, r *pb.ListHoldsRequest
 	out := &pb.ListHoldsResponse{}
 	for _, h := range hs {
 		out.Holds = append(out.Holds, holdPB(h))
+	}
+	if out.Holds, out.NextPageToken, err = pageOf(r, out.Holds); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

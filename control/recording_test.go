@@ -51,13 +51,13 @@ func TestRecordListPlayBackAndHold(t *testing.T) {
 	}
 	span := list.Spans[0]
 
-	if _, err := cl.StartPlayback(h.as("contractor"), &pb.StartPlaybackRequest{CameraId: id, From: span.Start, To: span.End, Purpose: "maintenance"}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.StartPlayback(h.as("contractor"), &pb.StartPlaybackRequest{CameraId: id, From: span.Start, To: span.End, Purpose: pb.Purpose_PURPOSE_MAINTENANCE}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("contractor played back: %v", err)
 	}
-	if _, err := cl.StartPlayback(h.as("operator"), &pb.StartPlaybackRequest{CameraId: id, From: timestamppb.New(start.Add(-time.Hour)), To: timestamppb.New(start.Add(-50 * time.Minute)), Purpose: "crime_prevention"}); status.Code(err) != codes.NotFound {
+	if _, err := cl.StartPlayback(h.as("operator"), &pb.StartPlaybackRequest{CameraId: id, From: timestamppb.New(start.Add(-time.Hour)), To: timestamppb.New(start.Add(-50 * time.Minute)), Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}); status.Code(err) != codes.NotFound {
 		t.Fatalf("playback of a range with no footage: %v", err)
 	}
-	res, err := cl.StartPlayback(h.as("operator"), &pb.StartPlaybackRequest{CameraId: id, From: span.Start, To: span.End, Purpose: "crime_prevention", PurposeText: "사건 확인"})
+	res, err := cl.StartPlayback(h.as("operator"), &pb.StartPlaybackRequest{CameraId: id, From: span.Start, To: span.End, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION, PurposeText: "사건 확인"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRecordListPlayBackAndHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rc.ReleaseHold(h.as("manager"), &pb.ReleaseHoldRequest{Id: hold.Id, Reason: "수사 종결"}); err != nil {
+	if _, err := rc.ReleaseHold(h.as("manager"), &pb.ReleaseHoldRequest{HoldId: hold.Id, Reason: "수사 종결"}); err != nil {
 		t.Fatal(err)
 	}
 	page, err = h.audit.Query(context.Background(), audit.Filter{Camera: id, Types: []string{"recording.hold.*"}})

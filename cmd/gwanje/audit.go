@@ -42,15 +42,17 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 			user := fs.String("user", "", "actor's username")
 			camera := fs.String("camera", "", "camera id")
 			types := fs.String("type", "", `entry types, comma-separated; "playback.*" for a prefix`)
-			outcome := fs.String("outcome", "", "success, denied or failed")
-			purpose := fs.String("purpose", "", "purpose of viewing")
+			var outcome pb.AuditOutcome
+			enumVar(fs, &outcome, "outcome", "", "success, denied or failed")
+			var purpose pb.Purpose
+			enumVar(fs, &purpose, "purpose", "", "purpose of viewing")
 			limit := fs.Int("limit", 50, "entries per page")
 			page := fs.String("page", "", "page token from a previous query")
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
-			r := &pb.QueryEntriesRequest{Username: *user, Camera: *camera, Types: list(*types), Outcome: *outcome,
-				Purpose: *purpose, PageSize: int32(*limit), PageToken: *page, NewestFirst: true}
+			r := &pb.QueryEntriesRequest{Username: *user, CameraId: *camera, Types: list(*types), Outcome: outcome,
+				Purpose: purpose, PageSize: int32(*limit), PageToken: *page, NewestFirst: true}
 			var err error
 			if r.From, err = optWhen(*from); err != nil {
 				return fmt.Errorf("--from: %w", err)
@@ -78,7 +80,7 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 						footage = fmtTime(e.GetFootageFrom()) + "~" + fmtTime(e.GetFootageTo())
 					}
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.GetSeq(), e.GetTime().AsTime().In(zone).Format("2006-01-02 15:04:05"),
-						e.GetType(), e.GetOutcome(), e.GetUsername(), strings.Join(e.GetCameras(), ","), footage, purposeLabel(e.GetPurpose()), e.GetReason())
+						e.GetType(), pb.Code(e.GetOutcome()), e.GetUsername(), strings.Join(e.GetCameras(), ","), footage, purposeLabel(e.GetPurpose()), e.GetReason())
 				}
 				if res.GetNextPageToken() != "" {
 					fmt.Fprintf(w, "\nmore: gwanje audit query … --page %s\n", res.GetNextPageToken())
@@ -205,7 +207,7 @@ func runAudit(ctx context.Context, c *cli, args []string) error {
 
 // saveReport writes a report to path (default its own file name), never
 // over an existing file.
-func (c *cli) saveReport(rep *pb.Report, path string) error {
+func (c *cli) saveReport(rep *pb.ReportFile, path string) error {
 	if path == "" {
 		path = rep.GetFilename()
 	}

@@ -419,7 +419,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.saveReport(&pb.Report{Filename: rep.GetFilename(), Content: rep.GetContent()}, *out)
+			return c.saveReport(rep, *out)
 		},
 	})
 }
@@ -444,7 +444,7 @@ func runReport(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.saveReport(&pb.Report{Filename: rep.GetFilename(), Content: rep.GetContent()}, *out)
+			return c.saveReport(rep, *out)
 		},
 	})
 }

@@ -32,7 +32,8 @@ func splitPositional(args []string) (string, []string) {
 func runLive(ctx context.Context, c *cli, args []string) error {
 	camera, rest := splitPositional(args)
 	fs := newFlags("live", c)
-	purpose := fs.String("purpose", "", "purpose of viewing (required): crime_prevention, facility_safety, traffic_enforcement, traffic_info, disaster_response, subject_request, maintenance, other")
+	var purpose pb.Purpose
+	enumVar(fs, &purpose, "purpose", "", "purpose of viewing (required): "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	reason := fs.String("reason", "", "free text (required with --purpose other)")
 	profile := fs.String("profile", "main", "main or sub")
 	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
@@ -50,7 +51,7 @@ func runLive(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: camera, Profile: *profile, Purpose: *purpose, PurposeText: *reason})
+	res, err := cl.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: camera, Profile: *profile, Purpose: purpose, PurposeText: *reason})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"io"
 	"os"
 	"os/signal"
@@ -25,7 +26,6 @@ import (
 
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/internal/tlsutil"
-	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
 
 // cli holds the global options and the connection of one invocation.
@@ -189,9 +189,9 @@ func newFlags(name string, c *cli) *flag.FlagSet {
 
 // purposeLabel shows a purpose-of-viewing code with its Korean label, as
 // people read it: "crime_prevention (범죄 예방·수사)".
-func purposeLabel(code string) string {
-	if code == "" {
+func purposeLabel(p pb.Purpose) string {
+	if p == pb.Purpose_PURPOSE_UNSPECIFIED {
 		return ""
 	}
-	return accesscontrol.Purpose(code).String()
+	return accesscontrol.Purpose(pb.Code(p)).String()
 }

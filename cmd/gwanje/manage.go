@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -100,7 +101,8 @@ func runReboot(ctx context.Context, c *cli, args []string) error {
 func runSnapshot(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("snapshot", c)
 	id := fs.String("camera", "", "camera id (required)")
-	purpose := fs.String("purpose", "", "purpose of viewing (required): crime_prevention, facility_safety, traffic_enforcement, traffic_info, disaster_response, subject_request, maintenance, other")
+	var purpose pb.Purpose
+	enumVar(fs, &purpose, "purpose", "", "purpose of viewing (required): crime_prevention, facility_safety, traffic_enforcement, traffic_info, disaster_response, subject_request, maintenance, other: "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	text := fs.String("reason", "", "free text (required with --purpose other)")
 	out := fs.String("out", "", "file to write (default snapshot-<camera>-<time>.jpg)")
 	if err := fs.Parse(args); err != nil {
@@ -114,7 +116,7 @@ func runSnapshot(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.GetSnapshot(ctx, &pb.GetSnapshotRequest{CameraId: *id, Purpose: *purpose, PurposeText: *text})
+	res, err := cl.GetSnapshot(ctx, &pb.GetSnapshotRequest{CameraId: *id, Purpose: purpose, PurposeText: *text})
 	if err != nil {
 		return err
 	}
@@ -139,7 +141,7 @@ func runPTZ(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("ptz "+args[0], c)
 	r := &pb.ControlPTZRequest{Action: action, Velocity: &pb.PTZVector{}, Position: &pb.PTZVector{}}
 	fs.StringVar(&r.CameraId, "camera", "", "camera id (required)")
-	fs.StringVar(&r.Purpose, "purpose", "", "purpose of viewing (required)")
+	enumVar(fs, &r.Purpose, "purpose", "", "purpose of viewing (required): "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	fs.StringVar(&r.PurposeText, "reason", "", "free text")
 	fs.Float64Var(&r.Velocity.Pan, "pan", 0, "move: pan speed -1…1 / absolute: pan position")
 	fs.Float64Var(&r.Velocity.Tilt, "tilt", 0, "move: tilt speed -1…1 / absolute: tilt position")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +26,7 @@ func (c *cli) privacy(ctx context.Context) (context.Context, context.CancelFunc,
 func printProvision(c *cli, p *pb.Provision) error {
 	return c.print(p, func(w *tabwriter.Writer) {
 		r := p.GetRecipient()
-		fmt.Fprintf(w, "provision\t%s (%s)\n", p.GetId(), p.GetStatus())
+		fmt.Fprintf(w, "provision\t%s (%s)\n", p.GetId(), pb.Code(p.GetStatus()))
 		fmt.Fprintf(w, "recipient\t%s %s %s %s (%s)\n", r.GetOrg(), r.GetUnit(), r.GetRank(), r.GetName(), r.GetContact())
 		fmt.Fprintf(w, "letter / basis\t%s / %s\n", p.GetLetterNo(), p.GetBasis())
 		fmt.Fprintf(w, "footage\t%v %s ~ %s\n", p.GetCameras(), fmtSec(p.GetFrom()), fmtSec(p.GetTo()))
@@ -84,7 +85,7 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.Form, "form", "video", "video or still")
 			fs.StringVar(&r.Delivery, "delivery", "download", "download or media")
 			fs.StringVar(&r.Safeguards, "safeguards", "", "safeguards requested of the recipient")
-			fs.StringVar(&r.Purpose, "purpose", "crime_prevention", "purpose")
+			enumVar(fs, &r.Purpose, "purpose", "crime_prevention", "purpose of the provision: "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
@@ -111,7 +112,7 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			return printProvision(c, p)
 		},
 		"show": idStep("show", "", "", func(ctx context.Context, cl pb.PrivacyServiceClient, id, _ string) (*pb.Provision, error) {
-			return cl.GetProvision(ctx, &pb.GetProvisionRequest{Id: id})
+			return cl.GetProvision(ctx, &pb.GetProvisionRequest{ProvisionId: id})
 		}),
 		"approve": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("provisions approve", c)
@@ -129,26 +130,26 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			p, err := cl.ApproveProvision(ctx, &pb.ApproveProvisionRequest{Id: *id, Emergency: *emergency, Note: *note})
+			p, err := cl.ApproveProvision(ctx, &pb.ApproveProvisionRequest{ProvisionId: *id, Emergency: *emergency, Note: *note})
 			if err != nil {
 				return err
 			}
 			return printProvision(c, p)
 		},
 		"reject": idStep("reject", "reason", "why (required)", func(ctx context.Context, cl pb.PrivacyServiceClient, id, t string) (*pb.Provision, error) {
-			return cl.RejectProvision(ctx, &pb.RejectProvisionRequest{Id: id, Reason: t})
+			return cl.RejectProvision(ctx, &pb.RejectProvisionRequest{ProvisionId: id, Reason: t})
 		}),
 		"letter": idStep("letter", "letter", "official letter number (required)", func(ctx context.Context, cl pb.PrivacyServiceClient, id, t string) (*pb.Provision, error) {
-			return cl.RecordProvisionLetter(ctx, &pb.RecordProvisionLetterRequest{Id: id, LetterNo: t})
+			return cl.RecordProvisionLetter(ctx, &pb.RecordProvisionLetterRequest{ProvisionId: id, LetterNo: t})
 		}),
 		"outcome": idStep("outcome", "outcome", "case outcome (required)", func(ctx context.Context, cl pb.PrivacyServiceClient, id, t string) (*pb.Provision, error) {
-			return cl.RecordProvisionOutcome(ctx, &pb.RecordProvisionOutcomeRequest{Id: id, Outcome: t})
+			return cl.RecordProvisionOutcome(ctx, &pb.RecordProvisionOutcomeRequest{ProvisionId: id, Outcome: t})
 		}),
 		"destroyed": idStep("destroyed", "note", "the recipient's destruction confirmation", func(ctx context.Context, cl pb.PrivacyServiceClient, id, t string) (*pb.Provision, error) {
-			return cl.RecordRecipientDestruction(ctx, &pb.RecordRecipientDestructionRequest{Id: id, Note: t})
+			return cl.RecordRecipientDestruction(ctx, &pb.RecordRecipientDestructionRequest{ProvisionId: id, Note: t})
 		}),
 		"close": idStep("close", "note", "note", func(ctx context.Context, cl pb.PrivacyServiceClient, id, t string) (*pb.Provision, error) {
-			return cl.CloseProvision(ctx, &pb.CloseProvisionRequest{Id: id, Note: t})
+			return cl.CloseProvision(ctx, &pb.CloseProvisionRequest{ProvisionId: id, Note: t})
 		}),
 		"export": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("provisions export", c)
@@ -165,7 +166,7 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.ExportProvision(ctx, &pb.ExportProvisionRequest{Id: *id})
+			res, err := cl.ExportProvision(ctx, &pb.ExportProvisionRequest{ProvisionId: *id})
 			if err != nil {
 				return err
 			}
@@ -203,14 +204,14 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.saveReport(&pb.Report{Filename: rep.GetFilename(), Content: rep.GetContent()}, *out)
+			return c.saveReport(rep, *out)
 		},
 	})
 }
 
 func printRequest(c *cli, r *pb.SubjectRequest) error {
 	return c.print(r, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "request\t%s (%s, %s)\n", r.GetId(), r.GetKind(), r.GetStatus())
+		fmt.Fprintf(w, "request\t%s (%s, %s)\n", r.GetId(), pb.Code(r.GetKind()), pb.Code(r.GetStatus()))
 		fmt.Fprintf(w, "requester\t%s (%s) %s\n", r.GetRequesterName(), r.GetRequesterContact(), r.GetAgentRelation())
 		fmt.Fprintf(w, "footage\t%v %s %s ~ %s\n", r.GetCameras(), r.GetPlace(), fmtSec(r.GetFrom()), fmtSec(r.GetTo()))
 		fmt.Fprintf(w, "deadline\t%s\n", fmtTime(r.GetDeadline()))
@@ -225,7 +226,7 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 		"open": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("requests open", c)
 			r := &pb.OpenSubjectRequestRequest{}
-			fs.StringVar(&r.Kind, "kind", "view", "view, confirm or delete")
+			enumVar(fs, &r.Kind, "kind", "view", "view, confirm or delete")
 			fs.StringVar(&r.RequesterName, "name", "", "requester's name (required)")
 			fs.StringVar(&r.RequesterContact, "contact", "", "requester's contact (required)")
 			fs.StringVar(&r.AgentRelation, "agent", "", "relation, when an agent asks")
@@ -270,7 +271,7 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			out, err := cl.GetSubjectRequest(ctx, &pb.GetSubjectRequestRequest{Id: *id})
+			out, err := cl.GetSubjectRequest(ctx, &pb.GetSubjectRequestRequest{SubjectRequestId: *id})
 			if err != nil {
 				return err
 			}
@@ -294,14 +295,14 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 			return c.print(res, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tKIND\tSTATUS\tREQUESTER\tDEADLINE\tDECISION")
 				for _, r := range res.GetRequests() {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.GetId(), r.GetKind(), r.GetStatus(), r.GetRequesterName(), fmtTime(r.GetDeadline()), r.GetDecision())
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.GetId(), pb.Code(r.GetKind()), pb.Code(r.GetStatus()), r.GetRequesterName(), fmtTime(r.GetDeadline()), r.GetDecision())
 				}
 			})
 		},
 		"decide": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("requests decide", c)
 			r := &pb.DecideSubjectRequestRequest{}
-			fs.StringVar(&r.Id, "id", "", "request id (required)")
+			fs.StringVar(&r.SubjectRequestId, "id", "", "request id (required)")
 			fs.StringVar(&r.Decision, "decision", "", "view_notice, postpone, refuse, partial_refuse, destroyed or confirmed (required)")
 			at := fs.String("viewing-at", "", "view_notice: when, 'YYYY-MM-DD HH:MM'")
 			fs.StringVar(&r.ViewingPlace, "viewing-place", "", "view_notice: where")
@@ -353,7 +354,7 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.GrantDeletion(ctx, &pb.GrantDeletionRequest{Id: *id, Witness: *witness})
+			res, err := cl.GrantDeletion(ctx, &pb.GrantDeletionRequest{SubjectRequestId: *id, Witness: *witness})
 			if err != nil {
 				return err
 			}
@@ -374,7 +375,7 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			out, err := cl.CloseSubjectRequest(ctx, &pb.CloseSubjectRequestRequest{Id: *id, Note: *note})
+			out, err := cl.CloseSubjectRequest(ctx, &pb.CloseSubjectRequestRequest{SubjectRequestId: *id, Note: *note})
 			if err != nil {
 				return err
 			}

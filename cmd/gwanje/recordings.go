@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -93,7 +94,8 @@ func runPlayback(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("playback", c)
 	from := fs.String("from", "", "footage start (required), "+zoneNote)
 	to := fs.String("to", "", "footage end (required), "+zoneNote)
-	purpose := fs.String("purpose", "", "purpose of viewing (required)")
+	var purpose pb.Purpose
+	enumVar(fs, &purpose, "purpose", "", "purpose of viewing (required): "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	reason := fs.String("reason", "", "free text (required with --purpose other)")
 	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
 	if err := fs.Parse(rest); err != nil {
@@ -114,7 +116,7 @@ func runPlayback(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: camera, From: f, To: t, Purpose: *purpose, PurposeText: *reason})
+	res, err := cl.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: camera, From: f, To: t, Purpose: purpose, PurposeText: *reason})
 	if err != nil {
 		return err
 	}
@@ -206,7 +208,7 @@ func runHolds(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			_, err = cl.ReleaseHold(ctx, &pb.ReleaseHoldRequest{Id: *id, Reason: *reason})
+			_, err = cl.ReleaseHold(ctx, &pb.ReleaseHoldRequest{HoldId: *id, Reason: *reason})
 			return err
 		},
 	})

@@ -126,7 +126,7 @@ func TestControlAndStreamNodeInSeparateProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	live, err := pb.NewStreamServiceClient(conn).StartLiveView(login("t-operator", pw), &pb.StartLiveViewRequest{CameraId: reg.Camera.Id, Purpose: "crime_prevention"})
+	live, err := pb.NewStreamServiceClient(conn).StartLiveView(login("t-operator", pw), &pb.StartLiveViewRequest{CameraId: reg.Camera.Id, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION})
 	if err != nil {
 		t.Fatal(err)
 	}

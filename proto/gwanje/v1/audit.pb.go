@@ -23,14 +23,68 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AuditOutcome is how the recorded action ended.
+type AuditOutcome int32
+
+const (
+	AuditOutcome_AUDIT_OUTCOME_UNSPECIFIED AuditOutcome = 0
+	AuditOutcome_AUDIT_OUTCOME_SUCCESS     AuditOutcome = 1
+	// Refused by the rights check.
+	AuditOutcome_AUDIT_OUTCOME_DENIED AuditOutcome = 2
+	// Allowed, but it did not succeed (camera down, bad input, …).
+	AuditOutcome_AUDIT_OUTCOME_FAILED AuditOutcome = 3
+)
+
+// Enum value maps for AuditOutcome.
+var (
+	AuditOutcome_name = map[int32]string{
+		0: "AUDIT_OUTCOME_UNSPECIFIED",
+		1: "AUDIT_OUTCOME_SUCCESS",
+		2: "AUDIT_OUTCOME_DENIED",
+		3: "AUDIT_OUTCOME_FAILED",
+	}
+	AuditOutcome_value = map[string]int32{
+		"AUDIT_OUTCOME_UNSPECIFIED": 0,
+		"AUDIT_OUTCOME_SUCCESS":     1,
+		"AUDIT_OUTCOME_DENIED":      2,
+		"AUDIT_OUTCOME_FAILED":      3,
+	}
+)
+
+func (x AuditOutcome) Enum() *AuditOutcome {
+	p := new(AuditOutcome)
+	*p = x
+	return p
+}
+
+func (x AuditOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuditOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_audit_proto_enumTypes[0].Descriptor()
+}
+
+func (AuditOutcome) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_audit_proto_enumTypes[0]
+}
+
+func (x AuditOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuditOutcome.Descriptor instead.
+func (AuditOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_audit_proto_rawDescGZIP(), []int{0}
+}
+
 type AuditEntry struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Seq      int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Time     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	LoggedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=logged_at,json=loggedAt,proto3" json:"logged_at,omitempty"`
-	Type     string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
-	// success, denied or failed.
-	Outcome       string                 `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	LoggedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=logged_at,json=loggedAt,proto3" json:"logged_at,omitempty"`
+	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Outcome       AuditOutcome           `protobuf:"varint,5,opt,name=outcome,proto3,enum=gwanje.v1.AuditOutcome" json:"outcome,omitempty"`
 	UserId        string                 `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	Username      string                 `protobuf:"bytes,7,opt,name=username,proto3" json:"username,omitempty"`
 	Role          string                 `protobuf:"bytes,8,opt,name=role,proto3" json:"role,omitempty"`
@@ -41,7 +95,7 @@ type AuditEntry struct {
 	FootageFrom   *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=footage_from,json=footageFrom,proto3" json:"footage_from,omitempty"`
 	FootageTo     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=footage_to,json=footageTo,proto3" json:"footage_to,omitempty"`
 	Live          bool                   `protobuf:"varint,15,opt,name=live,proto3" json:"live,omitempty"`
-	Purpose       string                 `protobuf:"bytes,16,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,16,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	PurposeText   string                 `protobuf:"bytes,17,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
 	Reason        string                 `protobuf:"bytes,18,opt,name=reason,proto3" json:"reason,omitempty"`
 	RequestId     string                 `protobuf:"bytes,19,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -110,11 +164,11 @@ func (x *AuditEntry) GetType() string {
 	return ""
 }
 
-func (x *AuditEntry) GetOutcome() string {
+func (x *AuditEntry) GetOutcome() AuditOutcome {
 	if x != nil {
 		return x.Outcome
 	}
-	return ""
+	return AuditOutcome_AUDIT_OUTCOME_UNSPECIFIED
 }
 
 func (x *AuditEntry) GetUserId() string {
@@ -187,11 +241,11 @@ func (x *AuditEntry) GetLive() bool {
 	return false
 }
 
-func (x *AuditEntry) GetPurpose() string {
+func (x *AuditEntry) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *AuditEntry) GetPurposeText() string {
@@ -242,14 +296,14 @@ type QueryEntriesRequest struct {
 	To       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
 	UserId   string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	Username string                 `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
-	Camera   string                 `protobuf:"bytes,5,opt,name=camera,proto3" json:"camera,omitempty"`
+	CameraId string                 `protobuf:"bytes,5,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	// Exact types, or prefixes ending in ".*" ("playback.*").
-	Types         []string `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
-	Outcome       string   `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	Purpose       string   `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	NewestFirst   bool     `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
-	PageSize      int32    `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string   `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Types         []string     `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
+	Outcome       AuditOutcome `protobuf:"varint,7,opt,name=outcome,proto3,enum=gwanje.v1.AuditOutcome" json:"outcome,omitempty"`
+	Purpose       Purpose      `protobuf:"varint,8,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
+	NewestFirst   bool         `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
+	PageSize      int32        `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string       `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,9 +366,9 @@ func (x *QueryEntriesRequest) GetUsername() string {
 	return ""
 }
 
-func (x *QueryEntriesRequest) GetCamera() string {
+func (x *QueryEntriesRequest) GetCameraId() string {
 	if x != nil {
-		return x.Camera
+		return x.CameraId
 	}
 	return ""
 }
@@ -326,18 +380,18 @@ func (x *QueryEntriesRequest) GetTypes() []string {
 	return nil
 }
 
-func (x *QueryEntriesRequest) GetOutcome() string {
+func (x *QueryEntriesRequest) GetOutcome() AuditOutcome {
 	if x != nil {
 		return x.Outcome
 	}
-	return ""
+	return AuditOutcome_AUDIT_OUTCOME_UNSPECIFIED
 }
 
-func (x *QueryEntriesRequest) GetPurpose() string {
+func (x *QueryEntriesRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *QueryEntriesRequest) GetNewestFirst() bool {
@@ -810,79 +864,18 @@ func (x *GetAccessReviewRequest) GetFormat() string {
 	return ""
 }
 
-// Report is a rendered document.
-type Report struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Report) Reset() {
-	*x = Report{}
-	mi := &file_gwanje_v1_audit_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Report) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Report) ProtoMessage() {}
-
-func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_audit_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Report.ProtoReflect.Descriptor instead.
-func (*Report) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_audit_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *Report) GetFilename() string {
-	if x != nil {
-		return x.Filename
-	}
-	return ""
-}
-
-func (x *Report) GetContentType() string {
-	if x != nil {
-		return x.ContentType
-	}
-	return ""
-}
-
-func (x *Report) GetContent() []byte {
-	if x != nil {
-		return x.Content
-	}
-	return nil
-}
-
 var File_gwanje_v1_audit_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x15gwanje/v1/audit.proto\x12\tgwanje.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x05\n" +
+	"\x15gwanje/v1/audit.proto\x12\tgwanje.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\xfd\x05\n" +
 	"\n" +
 	"AuditEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x127\n" +
 	"\tlogged_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloggedAt\x12\x12\n" +
-	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
-	"\aoutcome\x18\x05 \x01(\tR\aoutcome\x12\x17\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x121\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2\x17.gwanje.v1.AuditOutcomeR\aoutcome\x12\x17\n" +
 	"\auser_id\x18\x06 \x01(\tR\x06userId\x12\x1a\n" +
 	"\busername\x18\a \x01(\tR\busername\x12\x12\n" +
 	"\x04role\x18\b \x01(\tR\x04role\x12\x10\n" +
@@ -896,24 +889,24 @@ const file_gwanje_v1_audit_proto_rawDesc = "" +
 	"\ffootage_from\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vfootageFrom\x129\n" +
 	"\n" +
 	"footage_to\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tfootageTo\x12\x12\n" +
-	"\x04live\x18\x0f \x01(\bR\x04live\x12\x18\n" +
-	"\apurpose\x18\x10 \x01(\tR\apurpose\x12!\n" +
+	"\x04live\x18\x0f \x01(\bR\x04live\x12,\n" +
+	"\apurpose\x18\x10 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\x11 \x01(\tR\vpurposeText\x12\x16\n" +
 	"\x06reason\x18\x12 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x13 \x01(\tR\trequestId\x121\n" +
 	"\adetails\x18\x14 \x01(\v2\x17.google.protobuf.StructR\adetails\x12\x12\n" +
 	"\x04hash\x18\x15 \x01(\fR\x04hash\x12\x1b\n" +
-	"\tprev_hash\x18\x16 \x01(\fR\bprevHash\"\xe7\x02\n" +
+	"\tprev_hash\x18\x16 \x01(\fR\bprevHash\"\x99\x03\n" +
 	"\x13QueryEntriesRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x17\n" +
 	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x1a\n" +
-	"\busername\x18\x04 \x01(\tR\busername\x12\x16\n" +
-	"\x06camera\x18\x05 \x01(\tR\x06camera\x12\x14\n" +
-	"\x05types\x18\x06 \x03(\tR\x05types\x12\x18\n" +
-	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x18\n" +
-	"\apurpose\x18\b \x01(\tR\apurpose\x12!\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12\x1b\n" +
+	"\tcamera_id\x18\x05 \x01(\tR\bcameraId\x12\x14\n" +
+	"\x05types\x18\x06 \x03(\tR\x05types\x121\n" +
+	"\aoutcome\x18\a \x01(\x0e2\x17.gwanje.v1.AuditOutcomeR\aoutcome\x12,\n" +
+	"\apurpose\x18\b \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fnewest_first\x18\t \x01(\bR\vnewestFirst\x12\x1b\n" +
 	"\tpage_size\x18\n" +
 	" \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -951,17 +944,18 @@ const file_gwanje_v1_audit_proto_rawDesc = "" +
 	"\x06format\x18\x03 \x01(\tR\x06format\"F\n" +
 	"\x16GetAccessReviewRequest\x12\x14\n" +
 	"\x05month\x18\x01 \x01(\tR\x05month\x12\x16\n" +
-	"\x06format\x18\x02 \x01(\tR\x06format\"a\n" +
-	"\x06Report\x12\x1a\n" +
-	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent2\xf5\x02\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format*|\n" +
+	"\fAuditOutcome\x12\x1d\n" +
+	"\x19AUDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15AUDIT_OUTCOME_SUCCESS\x10\x01\x12\x18\n" +
+	"\x14AUDIT_OUTCOME_DENIED\x10\x02\x12\x18\n" +
+	"\x14AUDIT_OUTCOME_FAILED\x10\x032\xfd\x02\n" +
 	"\fAuditService\x12O\n" +
 	"\fQueryEntries\x12\x1e.gwanje.v1.QueryEntriesRequest\x1a\x1f.gwanje.v1.QueryEntriesResponse\x12=\n" +
 	"\x06Verify\x12\x18.gwanje.v1.VerifyRequest\x1a\x19.gwanje.v1.VerifyResponse\x12O\n" +
-	"\fGetPublicKey\x12\x1e.gwanje.v1.GetPublicKeyRequest\x1a\x1f.gwanje.v1.GetPublicKeyResponse\x12;\n" +
-	"\tGetLedger\x12\x1b.gwanje.v1.GetLedgerRequest\x1a\x11.gwanje.v1.Report\x12G\n" +
-	"\x0fGetAccessReview\x12!.gwanje.v1.GetAccessReviewRequest\x1a\x11.gwanje.v1.ReportB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
+	"\fGetPublicKey\x12\x1e.gwanje.v1.GetPublicKeyRequest\x1a\x1f.gwanje.v1.GetPublicKeyResponse\x12?\n" +
+	"\tGetLedger\x12\x1b.gwanje.v1.GetLedgerRequest\x1a\x15.gwanje.v1.ReportFile\x12K\n" +
+	"\x0fGetAccessReview\x12!.gwanje.v1.GetAccessReviewRequest\x1a\x15.gwanje.v1.ReportFileB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
 
 var (
 	file_gwanje_v1_audit_proto_rawDescOnce sync.Once
@@ -975,49 +969,56 @@ func file_gwanje_v1_audit_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_audit_proto_rawDescData
 }
 
-var file_gwanje_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_gwanje_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gwanje_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_gwanje_v1_audit_proto_goTypes = []any{
-	(*AuditEntry)(nil),             // 0: gwanje.v1.AuditEntry
-	(*QueryEntriesRequest)(nil),    // 1: gwanje.v1.QueryEntriesRequest
-	(*QueryEntriesResponse)(nil),   // 2: gwanje.v1.QueryEntriesResponse
-	(*VerifyRequest)(nil),          // 3: gwanje.v1.VerifyRequest
-	(*VerifyResponse)(nil),         // 4: gwanje.v1.VerifyResponse
-	(*GetPublicKeyRequest)(nil),    // 5: gwanje.v1.GetPublicKeyRequest
-	(*GetPublicKeyResponse)(nil),   // 6: gwanje.v1.GetPublicKeyResponse
-	(*GetLedgerRequest)(nil),       // 7: gwanje.v1.GetLedgerRequest
-	(*GetAccessReviewRequest)(nil), // 8: gwanje.v1.GetAccessReviewRequest
-	(*Report)(nil),                 // 9: gwanje.v1.Report
+	(AuditOutcome)(0),              // 0: gwanje.v1.AuditOutcome
+	(*AuditEntry)(nil),             // 1: gwanje.v1.AuditEntry
+	(*QueryEntriesRequest)(nil),    // 2: gwanje.v1.QueryEntriesRequest
+	(*QueryEntriesResponse)(nil),   // 3: gwanje.v1.QueryEntriesResponse
+	(*VerifyRequest)(nil),          // 4: gwanje.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 5: gwanje.v1.VerifyResponse
+	(*GetPublicKeyRequest)(nil),    // 6: gwanje.v1.GetPublicKeyRequest
+	(*GetPublicKeyResponse)(nil),   // 7: gwanje.v1.GetPublicKeyResponse
+	(*GetLedgerRequest)(nil),       // 8: gwanje.v1.GetLedgerRequest
+	(*GetAccessReviewRequest)(nil), // 9: gwanje.v1.GetAccessReviewRequest
 	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),        // 11: google.protobuf.Struct
+	(Purpose)(0),                   // 11: gwanje.v1.Purpose
+	(*structpb.Struct)(nil),        // 12: google.protobuf.Struct
+	(*ReportFile)(nil),             // 13: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_audit_proto_depIdxs = []int32{
 	10, // 0: gwanje.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	10, // 1: gwanje.v1.AuditEntry.logged_at:type_name -> google.protobuf.Timestamp
-	10, // 2: gwanje.v1.AuditEntry.footage_from:type_name -> google.protobuf.Timestamp
-	10, // 3: gwanje.v1.AuditEntry.footage_to:type_name -> google.protobuf.Timestamp
-	11, // 4: gwanje.v1.AuditEntry.details:type_name -> google.protobuf.Struct
-	10, // 5: gwanje.v1.QueryEntriesRequest.from:type_name -> google.protobuf.Timestamp
-	10, // 6: gwanje.v1.QueryEntriesRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 7: gwanje.v1.QueryEntriesResponse.entries:type_name -> gwanje.v1.AuditEntry
-	10, // 8: gwanje.v1.VerifyRequest.from:type_name -> google.protobuf.Timestamp
-	10, // 9: gwanje.v1.VerifyRequest.to:type_name -> google.protobuf.Timestamp
-	10, // 10: gwanje.v1.GetLedgerRequest.from:type_name -> google.protobuf.Timestamp
-	10, // 11: gwanje.v1.GetLedgerRequest.to:type_name -> google.protobuf.Timestamp
-	1,  // 12: gwanje.v1.AuditService.QueryEntries:input_type -> gwanje.v1.QueryEntriesRequest
-	3,  // 13: gwanje.v1.AuditService.Verify:input_type -> gwanje.v1.VerifyRequest
-	5,  // 14: gwanje.v1.AuditService.GetPublicKey:input_type -> gwanje.v1.GetPublicKeyRequest
-	7,  // 15: gwanje.v1.AuditService.GetLedger:input_type -> gwanje.v1.GetLedgerRequest
-	8,  // 16: gwanje.v1.AuditService.GetAccessReview:input_type -> gwanje.v1.GetAccessReviewRequest
-	2,  // 17: gwanje.v1.AuditService.QueryEntries:output_type -> gwanje.v1.QueryEntriesResponse
-	4,  // 18: gwanje.v1.AuditService.Verify:output_type -> gwanje.v1.VerifyResponse
-	6,  // 19: gwanje.v1.AuditService.GetPublicKey:output_type -> gwanje.v1.GetPublicKeyResponse
-	9,  // 20: gwanje.v1.AuditService.GetLedger:output_type -> gwanje.v1.Report
-	9,  // 21: gwanje.v1.AuditService.GetAccessReview:output_type -> gwanje.v1.Report
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	0,  // 2: gwanje.v1.AuditEntry.outcome:type_name -> gwanje.v1.AuditOutcome
+	10, // 3: gwanje.v1.AuditEntry.footage_from:type_name -> google.protobuf.Timestamp
+	10, // 4: gwanje.v1.AuditEntry.footage_to:type_name -> google.protobuf.Timestamp
+	11, // 5: gwanje.v1.AuditEntry.purpose:type_name -> gwanje.v1.Purpose
+	12, // 6: gwanje.v1.AuditEntry.details:type_name -> google.protobuf.Struct
+	10, // 7: gwanje.v1.QueryEntriesRequest.from:type_name -> google.protobuf.Timestamp
+	10, // 8: gwanje.v1.QueryEntriesRequest.to:type_name -> google.protobuf.Timestamp
+	0,  // 9: gwanje.v1.QueryEntriesRequest.outcome:type_name -> gwanje.v1.AuditOutcome
+	11, // 10: gwanje.v1.QueryEntriesRequest.purpose:type_name -> gwanje.v1.Purpose
+	1,  // 11: gwanje.v1.QueryEntriesResponse.entries:type_name -> gwanje.v1.AuditEntry
+	10, // 12: gwanje.v1.VerifyRequest.from:type_name -> google.protobuf.Timestamp
+	10, // 13: gwanje.v1.VerifyRequest.to:type_name -> google.protobuf.Timestamp
+	10, // 14: gwanje.v1.GetLedgerRequest.from:type_name -> google.protobuf.Timestamp
+	10, // 15: gwanje.v1.GetLedgerRequest.to:type_name -> google.protobuf.Timestamp
+	2,  // 16: gwanje.v1.AuditService.QueryEntries:input_type -> gwanje.v1.QueryEntriesRequest
+	4,  // 17: gwanje.v1.AuditService.Verify:input_type -> gwanje.v1.VerifyRequest
+	6,  // 18: gwanje.v1.AuditService.GetPublicKey:input_type -> gwanje.v1.GetPublicKeyRequest
+	8,  // 19: gwanje.v1.AuditService.GetLedger:input_type -> gwanje.v1.GetLedgerRequest
+	9,  // 20: gwanje.v1.AuditService.GetAccessReview:input_type -> gwanje.v1.GetAccessReviewRequest
+	3,  // 21: gwanje.v1.AuditService.QueryEntries:output_type -> gwanje.v1.QueryEntriesResponse
+	5,  // 22: gwanje.v1.AuditService.Verify:output_type -> gwanje.v1.VerifyResponse
+	7,  // 23: gwanje.v1.AuditService.GetPublicKey:output_type -> gwanje.v1.GetPublicKeyResponse
+	13, // 24: gwanje.v1.AuditService.GetLedger:output_type -> gwanje.v1.ReportFile
+	13, // 25: gwanje.v1.AuditService.GetAccessReview:output_type -> gwanje.v1.ReportFile
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_audit_proto_init() }
@@ -1025,18 +1026,20 @@ func file_gwanje_v1_audit_proto_init() {
 	if File_gwanje_v1_audit_proto != nil {
 		return
 	}
+	file_gwanje_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_audit_proto_rawDesc), len(file_gwanje_v1_audit_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gwanje_v1_audit_proto_goTypes,
 		DependencyIndexes: file_gwanje_v1_audit_proto_depIdxs,
+		EnumInfos:         file_gwanje_v1_audit_proto_enumTypes,
 		MessageInfos:      file_gwanje_v1_audit_proto_msgTypes,
 	}.Build()
 	File_gwanje_v1_audit_proto = out.File

@@ -42,9 +42,9 @@ type AuditServiceClient interface {
 	// auditor.
 	GetPublicKey(ctx context.Context, in *GetPublicKeyRequest, opts ...grpc.CallOption) (*GetPublicKeyResponse, error)
 	// GetLedger renders the 개인영상정보 관리대장 for a period.
-	GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*Report, error)
+	GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*ReportFile, error)
 	// GetAccessReview renders the monthly access-log review (접속기록 점검).
-	GetAccessReview(ctx context.Context, in *GetAccessReviewRequest, opts ...grpc.CallOption) (*Report, error)
+	GetAccessReview(ctx context.Context, in *GetAccessReviewRequest, opts ...grpc.CallOption) (*ReportFile, error)
 }
 
 type auditServiceClient struct {
@@ -85,9 +85,9 @@ func (c *auditServiceClient) GetPublicKey(ctx context.Context, in *GetPublicKeyR
 	return out, nil
 }
 
-func (c *auditServiceClient) GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*Report, error) {
+func (c *auditServiceClient) GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*ReportFile, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Report)
+	out := new(ReportFile)
 	err := c.cc.Invoke(ctx, AuditService_GetLedger_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -95,9 +95,9 @@ func (c *auditServiceClient) GetLedger(ctx context.Context, in *GetLedgerRequest
 	return out, nil
 }
 
-func (c *auditServiceClient) GetAccessReview(ctx context.Context, in *GetAccessReviewRequest, opts ...grpc.CallOption) (*Report, error) {
+func (c *auditServiceClient) GetAccessReview(ctx context.Context, in *GetAccessReviewRequest, opts ...grpc.CallOption) (*ReportFile, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Report)
+	out := new(ReportFile)
 	err := c.cc.Invoke(ctx, AuditService_GetAccessReview_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -121,9 +121,9 @@ type AuditServiceServer interface {
 	// auditor.
 	GetPublicKey(context.Context, *GetPublicKeyRequest) (*GetPublicKeyResponse, error)
 	// GetLedger renders the 개인영상정보 관리대장 for a period.
-	GetLedger(context.Context, *GetLedgerRequest) (*Report, error)
+	GetLedger(context.Context, *GetLedgerRequest) (*ReportFile, error)
 	// GetAccessReview renders the monthly access-log review (접속기록 점검).
-	GetAccessReview(context.Context, *GetAccessReviewRequest) (*Report, error)
+	GetAccessReview(context.Context, *GetAccessReviewRequest) (*ReportFile, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -143,10 +143,10 @@ func (UnimplementedAuditServiceServer) Verify(context.Context, *VerifyRequest) (
 func (UnimplementedAuditServiceServer) GetPublicKey(context.Context, *GetPublicKeyRequest) (*GetPublicKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPublicKey not implemented")
 }
-func (UnimplementedAuditServiceServer) GetLedger(context.Context, *GetLedgerRequest) (*Report, error) {
+func (UnimplementedAuditServiceServer) GetLedger(context.Context, *GetLedgerRequest) (*ReportFile, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLedger not implemented")
 }
-func (UnimplementedAuditServiceServer) GetAccessReview(context.Context, *GetAccessReviewRequest) (*Report, error) {
+func (UnimplementedAuditServiceServer) GetAccessReview(context.Context, *GetAccessReviewRequest) (*ReportFile, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAccessReview not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}

@@ -305,7 +305,7 @@ func (x *RebootCameraResponse) GetMessage() string {
 type GetSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
-	Purpose       string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,2,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	PurposeText   string                 `protobuf:"bytes,3,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -348,11 +348,11 @@ func (x *GetSnapshotRequest) GetCameraId() string {
 	return ""
 }
 
-func (x *GetSnapshotRequest) GetPurpose() string {
+func (x *GetSnapshotRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *GetSnapshotRequest) GetPurposeText() string {
@@ -492,7 +492,7 @@ type ControlPTZRequest struct {
 	Position      *PTZVector           `protobuf:"bytes,5,opt,name=position,proto3" json:"position,omitempty"`
 	PresetToken   string               `protobuf:"bytes,6,opt,name=preset_token,json=presetToken,proto3" json:"preset_token,omitempty"`
 	PresetName    string               `protobuf:"bytes,7,opt,name=preset_name,json=presetName,proto3" json:"preset_name,omitempty"`
-	Purpose       string               `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose       Purpose              `protobuf:"varint,8,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	PurposeText   string               `protobuf:"bytes,9,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -577,11 +577,11 @@ func (x *ControlPTZRequest) GetPresetName() string {
 	return ""
 }
 
-func (x *ControlPTZRequest) GetPurpose() string {
+func (x *ControlPTZRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *ControlPTZRequest) GetPurposeText() string {
@@ -2878,72 +2878,11 @@ func (x *GetInstallationReportRequest) GetIncludePlanned() bool {
 	return false
 }
 
-// DeviceReport is a rendered document.
-type DeviceReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeviceReport) Reset() {
-	*x = DeviceReport{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[37]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeviceReport) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeviceReport) ProtoMessage() {}
-
-func (x *DeviceReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[37]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeviceReport.ProtoReflect.Descriptor instead.
-func (*DeviceReport) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{37}
-}
-
-func (x *DeviceReport) GetFilename() string {
-	if x != nil {
-		return x.Filename
-	}
-	return ""
-}
-
-func (x *DeviceReport) GetContentType() string {
-	if x != nil {
-		return x.ContentType
-	}
-	return ""
-}
-
-func (x *DeviceReport) GetContent() []byte {
-	if x != nil {
-		return x.Content
-	}
-	return nil
-}
-
 var File_gwanje_v1_device_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n" +
+	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\".\n" +
 	"\x0fGetClockRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xe5\x01\n" +
 	"\vClockStatus\x129\n" +
@@ -2963,10 +2902,10 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"0\n" +
 	"\x14RebootCameraResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"n\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x82\x01\n" +
 	"\x12GetSnapshotRequest\x12\x1b\n" +
-	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x18\n" +
-	"\apurpose\x18\x02 \x01(\tR\apurpose\x12!\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12,\n" +
+	"\apurpose\x18\x02 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\x03 \x01(\tR\vpurposeText\"k\n" +
 	"\x13GetSnapshotResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x14\n" +
@@ -2975,7 +2914,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\tPTZVector\x12\x10\n" +
 	"\x03pan\x18\x01 \x01(\x01R\x03pan\x12\x12\n" +
 	"\x04tilt\x18\x02 \x01(\x01R\x04tilt\x12\x12\n" +
-	"\x04zoom\x18\x03 \x01(\x01R\x04zoom\"\xe4\x02\n" +
+	"\x04zoom\x18\x03 \x01(\x01R\x04zoom\"\xf8\x02\n" +
 	"\x11ControlPTZRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x120\n" +
@@ -2984,8 +2923,8 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\bposition\x18\x05 \x01(\v2\x14.gwanje.v1.PTZVectorR\bposition\x12!\n" +
 	"\fpreset_token\x18\x06 \x01(\tR\vpresetToken\x12\x1f\n" +
 	"\vpreset_name\x18\a \x01(\tR\n" +
-	"presetName\x12\x18\n" +
-	"\apurpose\x18\b \x01(\tR\apurpose\x12!\n" +
+	"presetName\x12,\n" +
+	"\apurpose\x18\b \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\t \x01(\tR\vpurposeText\"5\n" +
 	"\tPTZPreset\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
@@ -3209,11 +3148,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
 	"department\x18\x04 \x01(\tR\n" +
 	"department\x12'\n" +
-	"\x0finclude_planned\x18\x05 \x01(\bR\x0eincludePlanned\"g\n" +
-	"\fDeviceReport\x12\x1a\n" +
-	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent2\xf5\t\n" +
+	"\x0finclude_planned\x18\x05 \x01(\bR\x0eincludePlanned2\xf1\t\n" +
 	"\rDeviceService\x12;\n" +
 	"\n" +
 	"CreateSite\x12\x1c.gwanje.v1.CreateSiteRequest\x1a\x0f.gwanje.v1.Site\x12;\n" +
@@ -3226,9 +3161,9 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\vListCameras\x12\x1d.gwanje.v1.ListCamerasRequest\x1a\x1e.gwanje.v1.ListCamerasResponse\x12A\n" +
 	"\fUpdateCamera\x12\x1e.gwanje.v1.UpdateCameraRequest\x1a\x11.gwanje.v1.Camera\x12M\n" +
 	"\x12DecommissionCamera\x12$.gwanje.v1.DecommissionCameraRequest\x1a\x11.gwanje.v1.Camera\x12U\n" +
-	"\x0eImportOpenData\x12 .gwanje.v1.ImportOpenDataRequest\x1a!.gwanje.v1.ImportOpenDataResponse\x12K\n" +
-	"\x0eExportOpenData\x12 .gwanje.v1.ExportOpenDataRequest\x1a\x17.gwanje.v1.DeviceReport\x12Y\n" +
-	"\x15GetInstallationReport\x12'.gwanje.v1.GetInstallationReportRequest\x1a\x17.gwanje.v1.DeviceReport\x12>\n" +
+	"\x0eImportOpenData\x12 .gwanje.v1.ImportOpenDataRequest\x1a!.gwanje.v1.ImportOpenDataResponse\x12I\n" +
+	"\x0eExportOpenData\x12 .gwanje.v1.ExportOpenDataRequest\x1a\x15.gwanje.v1.ReportFile\x12W\n" +
+	"\x15GetInstallationReport\x12'.gwanje.v1.GetInstallationReportRequest\x1a\x15.gwanje.v1.ReportFile\x12>\n" +
 	"\bGetClock\x12\x1a.gwanje.v1.GetClockRequest\x1a\x16.gwanje.v1.ClockStatus\x12>\n" +
 	"\bFixClock\x12\x1a.gwanje.v1.FixClockRequest\x1a\x16.gwanje.v1.ClockStatus\x12O\n" +
 	"\fRebootCamera\x12\x1e.gwanje.v1.RebootCameraRequest\x1a\x1f.gwanje.v1.RebootCameraResponse\x12L\n" +
@@ -3248,7 +3183,7 @@ func file_gwanje_v1_device_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_device_proto_rawDescData
 }
 
-var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_gwanje_v1_device_proto_goTypes = []any{
 	(*GetClockRequest)(nil),              // 0: gwanje.v1.GetClockRequest
 	(*ClockStatus)(nil),                  // 1: gwanje.v1.ClockStatus
@@ -3287,81 +3222,84 @@ var file_gwanje_v1_device_proto_goTypes = []any{
 	(*ImportOpenDataResponse)(nil),       // 34: gwanje.v1.ImportOpenDataResponse
 	(*ExportOpenDataRequest)(nil),        // 35: gwanje.v1.ExportOpenDataRequest
 	(*GetInstallationReportRequest)(nil), // 36: gwanje.v1.GetInstallationReportRequest
-	(*DeviceReport)(nil),                 // 37: gwanje.v1.DeviceReport
-	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 38: google.protobuf.Duration
+	(Purpose)(0),                         // 39: gwanje.v1.Purpose
+	(*ReportFile)(nil),                   // 40: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_device_proto_depIdxs = []int32{
-	38, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
-	39, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
-	39, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
-	7,  // 3: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
-	39, // 4: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
-	7,  // 5: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
-	7,  // 6: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
-	9,  // 7: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
-	11, // 8: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
-	12, // 9: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
-	13, // 10: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
-	38, // 11: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	38, // 12: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 13: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	13, // 14: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	14, // 15: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
-	11, // 16: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
-	20, // 17: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
-	39, // 18: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
-	38, // 19: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
-	19, // 20: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
-	21, // 21: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
-	38, // 22: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
-	38, // 23: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
-	38, // 24: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 25: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	22, // 26: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
-	39, // 27: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
-	22, // 28: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
-	19, // 29: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	33, // 30: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
-	15, // 31: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
-	16, // 32: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
-	17, // 33: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
-	23, // 34: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
-	25, // 35: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
-	27, // 36: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
-	28, // 37: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
-	30, // 38: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
-	31, // 39: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
-	32, // 40: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
-	35, // 41: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
-	36, // 42: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
-	0,  // 43: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
-	2,  // 44: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
-	3,  // 45: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
-	5,  // 46: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
-	8,  // 47: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
-	14, // 48: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
-	14, // 49: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
-	18, // 50: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
-	24, // 51: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
-	26, // 52: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
-	22, // 53: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
-	29, // 54: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
-	22, // 55: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
-	22, // 56: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
-	34, // 57: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
-	37, // 58: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.DeviceReport
-	37, // 59: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.DeviceReport
-	1,  // 60: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
-	1,  // 61: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
-	4,  // 62: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
-	6,  // 63: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
-	10, // 64: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
-	48, // [48:65] is the sub-list for method output_type
-	31, // [31:48] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	37, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
+	38, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
+	38, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
+	39, // 3: gwanje.v1.GetSnapshotRequest.purpose:type_name -> gwanje.v1.Purpose
+	7,  // 4: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
+	38, // 5: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
+	7,  // 6: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
+	39, // 7: gwanje.v1.ControlPTZRequest.purpose:type_name -> gwanje.v1.Purpose
+	7,  // 8: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
+	9,  // 9: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
+	11, // 10: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
+	12, // 11: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
+	13, // 12: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
+	37, // 13: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	37, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 15: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	13, // 16: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	14, // 17: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
+	11, // 18: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
+	20, // 19: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
+	38, // 20: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
+	37, // 21: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
+	19, // 22: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
+	21, // 23: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
+	37, // 24: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
+	37, // 25: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
+	37, // 26: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 27: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	22, // 28: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
+	38, // 29: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
+	22, // 30: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
+	19, // 31: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	33, // 32: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
+	15, // 33: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
+	16, // 34: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
+	17, // 35: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
+	23, // 36: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
+	25, // 37: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
+	27, // 38: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
+	28, // 39: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
+	30, // 40: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
+	31, // 41: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
+	32, // 42: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
+	35, // 43: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
+	36, // 44: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
+	0,  // 45: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
+	2,  // 46: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
+	3,  // 47: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
+	5,  // 48: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
+	8,  // 49: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
+	14, // 50: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
+	14, // 51: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
+	18, // 52: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
+	24, // 53: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
+	26, // 54: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
+	22, // 55: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
+	29, // 56: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
+	22, // 57: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
+	22, // 58: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
+	34, // 59: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
+	40, // 60: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
+	40, // 61: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
+	1,  // 62: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
+	1,  // 63: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
+	4,  // 64: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
+	6,  // 65: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
+	10, // 66: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
+	50, // [50:67] is the sub-list for method output_type
+	33, // [33:50] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_device_proto_init() }
@@ -3369,13 +3307,14 @@ func file_gwanje_v1_device_proto_init() {
 	if File_gwanje_v1_device_proto != nil {
 		return
 	}
+	file_gwanje_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_device_proto_rawDesc), len(file_gwanje_v1_device_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -65,9 +65,9 @@ type DeviceServiceClient interface {
 	// ImportOpenData imports a 전국CCTV표준데이터 CSV (all rows or none).
 	ImportOpenData(ctx context.Context, in *ImportOpenDataRequest, opts ...grpc.CallOption) (*ImportOpenDataResponse, error)
 	// ExportOpenData renders the 18-column open-data CSV.
-	ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*DeviceReport, error)
+	ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*ReportFile, error)
 	// GetInstallationReport renders the 설치 현황.
-	GetInstallationReport(ctx context.Context, in *GetInstallationReportRequest, opts ...grpc.CallOption) (*DeviceReport, error)
+	GetInstallationReport(ctx context.Context, in *GetInstallationReportRequest, opts ...grpc.CallOption) (*ReportFile, error)
 	// GetClock reads the camera's clock: its offset from the server's decides
 	// whether its footage is good evidence.
 	GetClock(ctx context.Context, in *GetClockRequest, opts ...grpc.CallOption) (*ClockStatus, error)
@@ -199,9 +199,9 @@ func (c *deviceServiceClient) ImportOpenData(ctx context.Context, in *ImportOpen
 	return out, nil
 }
 
-func (c *deviceServiceClient) ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*DeviceReport, error) {
+func (c *deviceServiceClient) ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*ReportFile, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeviceReport)
+	out := new(ReportFile)
 	err := c.cc.Invoke(ctx, DeviceService_ExportOpenData_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -209,9 +209,9 @@ func (c *deviceServiceClient) ExportOpenData(ctx context.Context, in *ExportOpen
 	return out, nil
 }
 
-func (c *deviceServiceClient) GetInstallationReport(ctx context.Context, in *GetInstallationReportRequest, opts ...grpc.CallOption) (*DeviceReport, error) {
+func (c *deviceServiceClient) GetInstallationReport(ctx context.Context, in *GetInstallationReportRequest, opts ...grpc.CallOption) (*ReportFile, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeviceReport)
+	out := new(ReportFile)
 	err := c.cc.Invoke(ctx, DeviceService_GetInstallationReport_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -296,9 +296,9 @@ type DeviceServiceServer interface {
 	// ImportOpenData imports a 전국CCTV표준데이터 CSV (all rows or none).
 	ImportOpenData(context.Context, *ImportOpenDataRequest) (*ImportOpenDataResponse, error)
 	// ExportOpenData renders the 18-column open-data CSV.
-	ExportOpenData(context.Context, *ExportOpenDataRequest) (*DeviceReport, error)
+	ExportOpenData(context.Context, *ExportOpenDataRequest) (*ReportFile, error)
 	// GetInstallationReport renders the 설치 현황.
-	GetInstallationReport(context.Context, *GetInstallationReportRequest) (*DeviceReport, error)
+	GetInstallationReport(context.Context, *GetInstallationReportRequest) (*ReportFile, error)
 	// GetClock reads the camera's clock: its offset from the server's decides
 	// whether its footage is good evidence.
 	GetClock(context.Context, *GetClockRequest) (*ClockStatus, error)
@@ -351,10 +351,10 @@ func (UnimplementedDeviceServiceServer) DecommissionCamera(context.Context, *Dec
 func (UnimplementedDeviceServiceServer) ImportOpenData(context.Context, *ImportOpenDataRequest) (*ImportOpenDataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportOpenData not implemented")
 }
-func (UnimplementedDeviceServiceServer) ExportOpenData(context.Context, *ExportOpenDataRequest) (*DeviceReport, error) {
+func (UnimplementedDeviceServiceServer) ExportOpenData(context.Context, *ExportOpenDataRequest) (*ReportFile, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportOpenData not implemented")
 }
-func (UnimplementedDeviceServiceServer) GetInstallationReport(context.Context, *GetInstallationReportRequest) (*DeviceReport, error) {
+func (UnimplementedDeviceServiceServer) GetInstallationReport(context.Context, *GetInstallationReportRequest) (*ReportFile, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInstallationReport not implemented")
 }
 func (UnimplementedDeviceServiceServer) GetClock(context.Context, *GetClockRequest) (*ClockStatus, error) {

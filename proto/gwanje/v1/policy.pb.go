@@ -342,7 +342,11 @@ func (x *PublishPolicyResponse) GetEffectiveOn() *timestamppb.Timestamp {
 }
 
 type ListPolicyVersionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +379,20 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListPolicyVersionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPolicyVersionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 type PolicyVersionInfo struct {
@@ -462,8 +480,10 @@ func (x *PolicyVersionInfo) GetPublishedBy() string {
 }
 
 type ListPolicyVersionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Versions      []*PolicyVersionInfo   `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Versions []*PolicyVersionInfo   `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +525,13 @@ func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersionInfo {
 	return nil
 }
 
+func (x *ListPolicyVersionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_gwanje_v1_policy_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_policy_proto_rawDesc = "" +
@@ -533,8 +560,11 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"\brevision\x18\x03 \x01(\tR\brevision\x12;\n" +
 	"\vannounce_on\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"announceOn\x12=\n" +
-	"\feffective_on\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveOn\"\x1b\n" +
-	"\x19ListPolicyVersionsRequest\"\x8b\x02\n" +
+	"\feffective_on\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveOn\"W\n" +
+	"\x19ListPolicyVersionsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8b\x02\n" +
 	"\x11PolicyVersionInfo\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\tR\brevision\x12;\n" +
@@ -542,9 +572,10 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"announceOn\x12=\n" +
 	"\feffective_on\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveOn\x12#\n" +
 	"\rurgent_reason\x18\x05 \x01(\tR\furgentReason\x12!\n" +
-	"\fpublished_by\x18\x06 \x01(\tR\vpublishedBy\"V\n" +
+	"\fpublished_by\x18\x06 \x01(\tR\vpublishedBy\"~\n" +
 	"\x1aListPolicyVersionsResponse\x128\n" +
-	"\bversions\x18\x01 \x03(\v2\x1c.gwanje.v1.PolicyVersionInfoR\bversions2\x94\x02\n" +
+	"\bversions\x18\x01 \x03(\v2\x1c.gwanje.v1.PolicyVersionInfoR\bversions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x94\x02\n" +
 	"\rPolicyService\x12L\n" +
 	"\vDraftPolicy\x12\x1d.gwanje.v1.DraftPolicyRequest\x1a\x1e.gwanje.v1.DraftPolicyResponse\x12R\n" +
 	"\rPublishPolicy\x12\x1f.gwanje.v1.PublishPolicyRequest\x1a .gwanje.v1.PublishPolicyResponse\x12a\n" +

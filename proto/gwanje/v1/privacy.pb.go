@@ -22,12 +22,182 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SubjectRequestKind is what the data subject asked for (법 제35조·제36조).
+type SubjectRequestKind int32
+
+const (
+	SubjectRequestKind_SUBJECT_REQUEST_KIND_UNSPECIFIED SubjectRequestKind = 0
+	// 열람
+	SubjectRequestKind_SUBJECT_REQUEST_KIND_VIEW SubjectRequestKind = 1
+	// 존재확인
+	SubjectRequestKind_SUBJECT_REQUEST_KIND_CONFIRM SubjectRequestKind = 2
+	// 삭제
+	SubjectRequestKind_SUBJECT_REQUEST_KIND_DELETE SubjectRequestKind = 3
+)
+
+// Enum value maps for SubjectRequestKind.
+var (
+	SubjectRequestKind_name = map[int32]string{
+		0: "SUBJECT_REQUEST_KIND_UNSPECIFIED",
+		1: "SUBJECT_REQUEST_KIND_VIEW",
+		2: "SUBJECT_REQUEST_KIND_CONFIRM",
+		3: "SUBJECT_REQUEST_KIND_DELETE",
+	}
+	SubjectRequestKind_value = map[string]int32{
+		"SUBJECT_REQUEST_KIND_UNSPECIFIED": 0,
+		"SUBJECT_REQUEST_KIND_VIEW":        1,
+		"SUBJECT_REQUEST_KIND_CONFIRM":     2,
+		"SUBJECT_REQUEST_KIND_DELETE":      3,
+	}
+)
+
+func (x SubjectRequestKind) Enum() *SubjectRequestKind {
+	p := new(SubjectRequestKind)
+	*p = x
+	return p
+}
+
+func (x SubjectRequestKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubjectRequestKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_privacy_proto_enumTypes[0].Descriptor()
+}
+
+func (SubjectRequestKind) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_privacy_proto_enumTypes[0]
+}
+
+func (x SubjectRequestKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubjectRequestKind.Descriptor instead.
+func (SubjectRequestKind) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{0}
+}
+
+// SubjectRequestStatus is where a subject request stands.
+type SubjectRequestStatus int32
+
+const (
+	SubjectRequestStatus_SUBJECT_REQUEST_STATUS_UNSPECIFIED SubjectRequestStatus = 0
+	// Received; the 10-day clock runs.
+	SubjectRequestStatus_SUBJECT_REQUEST_STATUS_OPEN SubjectRequestStatus = 1
+	// Postponed with a notice (연기).
+	SubjectRequestStatus_SUBJECT_REQUEST_STATUS_POSTPONED SubjectRequestStatus = 2
+	SubjectRequestStatus_SUBJECT_REQUEST_STATUS_DECIDED   SubjectRequestStatus = 3
+	SubjectRequestStatus_SUBJECT_REQUEST_STATUS_CLOSED    SubjectRequestStatus = 4
+)
+
+// Enum value maps for SubjectRequestStatus.
+var (
+	SubjectRequestStatus_name = map[int32]string{
+		0: "SUBJECT_REQUEST_STATUS_UNSPECIFIED",
+		1: "SUBJECT_REQUEST_STATUS_OPEN",
+		2: "SUBJECT_REQUEST_STATUS_POSTPONED",
+		3: "SUBJECT_REQUEST_STATUS_DECIDED",
+		4: "SUBJECT_REQUEST_STATUS_CLOSED",
+	}
+	SubjectRequestStatus_value = map[string]int32{
+		"SUBJECT_REQUEST_STATUS_UNSPECIFIED": 0,
+		"SUBJECT_REQUEST_STATUS_OPEN":        1,
+		"SUBJECT_REQUEST_STATUS_POSTPONED":   2,
+		"SUBJECT_REQUEST_STATUS_DECIDED":     3,
+		"SUBJECT_REQUEST_STATUS_CLOSED":      4,
+	}
+)
+
+func (x SubjectRequestStatus) Enum() *SubjectRequestStatus {
+	p := new(SubjectRequestStatus)
+	*p = x
+	return p
+}
+
+func (x SubjectRequestStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubjectRequestStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_privacy_proto_enumTypes[1].Descriptor()
+}
+
+func (SubjectRequestStatus) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_privacy_proto_enumTypes[1]
+}
+
+func (x SubjectRequestStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubjectRequestStatus.Descriptor instead.
+func (SubjectRequestStatus) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{1}
+}
+
+// ProvisionStatus is where a third-party provision (제3자 제공) stands.
+type ProvisionStatus int32
+
+const (
+	ProvisionStatus_PROVISION_STATUS_UNSPECIFIED ProvisionStatus = 0
+	// Waiting for a second person's approval.
+	ProvisionStatus_PROVISION_STATUS_REQUESTED ProvisionStatus = 1
+	ProvisionStatus_PROVISION_STATUS_APPROVED  ProvisionStatus = 2
+	ProvisionStatus_PROVISION_STATUS_REJECTED  ProvisionStatus = 3
+	ProvisionStatus_PROVISION_STATUS_CLOSED    ProvisionStatus = 4
+)
+
+// Enum value maps for ProvisionStatus.
+var (
+	ProvisionStatus_name = map[int32]string{
+		0: "PROVISION_STATUS_UNSPECIFIED",
+		1: "PROVISION_STATUS_REQUESTED",
+		2: "PROVISION_STATUS_APPROVED",
+		3: "PROVISION_STATUS_REJECTED",
+		4: "PROVISION_STATUS_CLOSED",
+	}
+	ProvisionStatus_value = map[string]int32{
+		"PROVISION_STATUS_UNSPECIFIED": 0,
+		"PROVISION_STATUS_REQUESTED":   1,
+		"PROVISION_STATUS_APPROVED":    2,
+		"PROVISION_STATUS_REJECTED":    3,
+		"PROVISION_STATUS_CLOSED":      4,
+	}
+)
+
+func (x ProvisionStatus) Enum() *ProvisionStatus {
+	p := new(ProvisionStatus)
+	*p = x
+	return p
+}
+
+func (x ProvisionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProvisionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_privacy_proto_enumTypes[2].Descriptor()
+}
+
+func (ProvisionStatus) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_privacy_proto_enumTypes[2]
+}
+
+func (x ProvisionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProvisionStatus.Descriptor instead.
+func (ProvisionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{2}
+}
+
 type SubjectRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// view, confirm or delete.
-	Kind               string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Status             string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind               SubjectRequestKind     `protobuf:"varint,2,opt,name=kind,proto3,enum=gwanje.v1.SubjectRequestKind" json:"kind,omitempty"`
+	Status             SubjectRequestStatus   `protobuf:"varint,3,opt,name=status,proto3,enum=gwanje.v1.SubjectRequestStatus" json:"status,omitempty"`
 	RequesterName      string                 `protobuf:"bytes,4,opt,name=requester_name,json=requesterName,proto3" json:"requester_name,omitempty"`
 	RequesterContact   string                 `protobuf:"bytes,5,opt,name=requester_contact,json=requesterContact,proto3" json:"requester_contact,omitempty"`
 	AgentRelation      string                 `protobuf:"bytes,6,opt,name=agent_relation,json=agentRelation,proto3" json:"agent_relation,omitempty"`
@@ -88,18 +258,18 @@ func (x *SubjectRequest) GetId() string {
 	return ""
 }
 
-func (x *SubjectRequest) GetKind() string {
+func (x *SubjectRequest) GetKind() SubjectRequestKind {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return SubjectRequestKind_SUBJECT_REQUEST_KIND_UNSPECIFIED
 }
 
-func (x *SubjectRequest) GetStatus() string {
+func (x *SubjectRequest) GetStatus() SubjectRequestStatus {
 	if x != nil {
 		return x.Status
 	}
-	return ""
+	return SubjectRequestStatus_SUBJECT_REQUEST_STATUS_UNSPECIFIED
 }
 
 func (x *SubjectRequest) GetRequesterName() string {
@@ -237,7 +407,7 @@ func (x *SubjectRequest) GetHoldId() string {
 
 type OpenSubjectRequestRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	Kind             string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Kind             SubjectRequestKind     `protobuf:"varint,1,opt,name=kind,proto3,enum=gwanje.v1.SubjectRequestKind" json:"kind,omitempty"`
 	RequesterName    string                 `protobuf:"bytes,2,opt,name=requester_name,json=requesterName,proto3" json:"requester_name,omitempty"`
 	RequesterContact string                 `protobuf:"bytes,3,opt,name=requester_contact,json=requesterContact,proto3" json:"requester_contact,omitempty"`
 	AgentRelation    string                 `protobuf:"bytes,4,opt,name=agent_relation,json=agentRelation,proto3" json:"agent_relation,omitempty"`
@@ -283,11 +453,11 @@ func (*OpenSubjectRequestRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *OpenSubjectRequestRequest) GetKind() string {
+func (x *OpenSubjectRequestRequest) GetKind() SubjectRequestKind {
 	if x != nil {
 		return x.Kind
 	}
-	return ""
+	return SubjectRequestKind_SUBJECT_REQUEST_KIND_UNSPECIFIED
 }
 
 func (x *OpenSubjectRequestRequest) GetRequesterName() string {
@@ -368,10 +538,10 @@ func (x *OpenSubjectRequestRequest) GetDescription() string {
 }
 
 type GetSubjectRequestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SubjectRequestId string                 `protobuf:"bytes,1,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetSubjectRequestRequest) Reset() {
@@ -404,18 +574,22 @@ func (*GetSubjectRequestRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *GetSubjectRequestRequest) GetId() string {
+func (x *GetSubjectRequestRequest) GetSubjectRequestId() string {
 	if x != nil {
-		return x.Id
+		return x.SubjectRequestId
 	}
 	return ""
 }
 
 type ListSubjectRequestsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
-	OpenOnly      bool                   `protobuf:"varint,3,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	From     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	OpenOnly bool                   `protobuf:"varint,3,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,9 +645,25 @@ func (x *ListSubjectRequestsRequest) GetOpenOnly() bool {
 	return false
 }
 
+func (x *ListSubjectRequestsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSubjectRequestsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSubjectRequestsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Requests      []*SubjectRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Requests []*SubjectRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -515,9 +705,16 @@ func (x *ListSubjectRequestsResponse) GetRequests() []*SubjectRequest {
 	return nil
 }
 
+func (x *ListSubjectRequestsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type DecideSubjectRequestRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SubjectRequestId string                 `protobuf:"bytes,1,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
 	// view_notice, postpone, refuse, partial_refuse, destroyed or confirmed.
 	Decision       string                 `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
 	ViewingAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=viewing_at,json=viewingAt,proto3" json:"viewing_at,omitempty"`
@@ -563,9 +760,9 @@ func (*DecideSubjectRequestRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *DecideSubjectRequestRequest) GetId() string {
+func (x *DecideSubjectRequestRequest) GetSubjectRequestId() string {
 	if x != nil {
-		return x.Id
+		return x.SubjectRequestId
 	}
 	return ""
 }
@@ -627,11 +824,11 @@ func (x *DecideSubjectRequestRequest) GetWitness() string {
 }
 
 type GrantDeletionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Witness       string                 `protobuf:"bytes,2,opt,name=witness,proto3" json:"witness,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SubjectRequestId string                 `protobuf:"bytes,1,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
+	Witness          string                 `protobuf:"bytes,2,opt,name=witness,proto3" json:"witness,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GrantDeletionRequest) Reset() {
@@ -664,9 +861,9 @@ func (*GrantDeletionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *GrantDeletionRequest) GetId() string {
+func (x *GrantDeletionRequest) GetSubjectRequestId() string {
 	if x != nil {
-		return x.Id
+		return x.SubjectRequestId
 	}
 	return ""
 }
@@ -747,11 +944,11 @@ func (x *GrantDeletionResponse) GetAuditSeq() int64 {
 }
 
 type CloseSubjectRequestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SubjectRequestId string                 `protobuf:"bytes,1,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
+	Note             string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CloseSubjectRequestRequest) Reset() {
@@ -784,9 +981,9 @@ func (*CloseSubjectRequestRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *CloseSubjectRequestRequest) GetId() string {
+func (x *CloseSubjectRequestRequest) GetSubjectRequestId() string {
 	if x != nil {
-		return x.Id
+		return x.SubjectRequestId
 	}
 	return ""
 }
@@ -893,9 +1090,9 @@ func (x *Mask) GetReason() string {
 }
 
 type CopyForRequesterRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Masks []*Mask                `protobuf:"bytes,2,rep,name=masks,proto3" json:"masks,omitempty"`
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SubjectRequestId string                 `protobuf:"bytes,1,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
+	Masks            []*Mask                `protobuf:"bytes,2,rep,name=masks,proto3" json:"masks,omitempty"`
 	// Set instead of masks when nobody else is in the frame.
 	NoOthers      bool `protobuf:"varint,3,opt,name=no_others,json=noOthers,proto3" json:"no_others,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -932,9 +1129,9 @@ func (*CopyForRequesterRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{10}
 }
 
-func (x *CopyForRequesterRequest) GetId() string {
+func (x *CopyForRequesterRequest) GetSubjectRequestId() string {
 	if x != nil {
-		return x.Id
+		return x.SubjectRequestId
 	}
 	return ""
 }
@@ -1030,10 +1227,9 @@ func (x *Recipient) GetContact() string {
 }
 
 type Provision struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// requested, approved, rejected or closed.
-	Status         string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status         ProvisionStatus        `protobuf:"varint,2,opt,name=status,proto3,enum=gwanje.v1.ProvisionStatus" json:"status,omitempty"`
 	Recipient      *Recipient             `protobuf:"bytes,3,opt,name=recipient,proto3" json:"recipient,omitempty"`
 	LetterNo       string                 `protobuf:"bytes,4,opt,name=letter_no,json=letterNo,proto3" json:"letter_no,omitempty"`
 	Reason         string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -1045,7 +1241,7 @@ type Provision struct {
 	Delivery       string                 `protobuf:"bytes,11,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	UseUntil       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=use_until,json=useUntil,proto3" json:"use_until,omitempty"`
 	Safeguards     string                 `protobuf:"bytes,13,opt,name=safeguards,proto3" json:"safeguards,omitempty"`
-	Purpose        string                 `protobuf:"bytes,14,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose        Purpose                `protobuf:"varint,14,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	RequestedBy    string                 `protobuf:"bytes,15,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	RequestedAt    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
 	ApprovedBy     string                 `protobuf:"bytes,17,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
@@ -1094,11 +1290,11 @@ func (x *Provision) GetId() string {
 	return ""
 }
 
-func (x *Provision) GetStatus() string {
+func (x *Provision) GetStatus() ProvisionStatus {
 	if x != nil {
 		return x.Status
 	}
-	return ""
+	return ProvisionStatus_PROVISION_STATUS_UNSPECIFIED
 }
 
 func (x *Provision) GetRecipient() *Recipient {
@@ -1178,11 +1374,11 @@ func (x *Provision) GetSafeguards() string {
 	return ""
 }
 
-func (x *Provision) GetPurpose() string {
+func (x *Provision) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *Provision) GetRequestedBy() string {
@@ -1248,7 +1444,7 @@ type RequestProvisionRequest struct {
 	Delivery      string                 `protobuf:"bytes,9,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	UseUntil      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=use_until,json=useUntil,proto3" json:"use_until,omitempty"`
 	Safeguards    string                 `protobuf:"bytes,11,opt,name=safeguards,proto3" json:"safeguards,omitempty"`
-	Purpose       string                 `protobuf:"bytes,12,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,12,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1360,16 +1556,16 @@ func (x *RequestProvisionRequest) GetSafeguards() string {
 	return ""
 }
 
-func (x *RequestProvisionRequest) GetPurpose() string {
+func (x *RequestProvisionRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 type GetProvisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1404,16 +1600,16 @@ func (*GetProvisionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *GetProvisionRequest) GetId() string {
+func (x *GetProvisionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
 
 type ApproveProvisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	Emergency     bool                   `protobuf:"varint,2,opt,name=emergency,proto3" json:"emergency,omitempty"`
 	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1450,9 +1646,9 @@ func (*ApproveProvisionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *ApproveProvisionRequest) GetId() string {
+func (x *ApproveProvisionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1473,7 +1669,7 @@ func (x *ApproveProvisionRequest) GetNote() string {
 
 type RejectProvisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1509,9 +1705,9 @@ func (*RejectProvisionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *RejectProvisionRequest) GetId() string {
+func (x *RejectProvisionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1525,7 +1721,7 @@ func (x *RejectProvisionRequest) GetReason() string {
 
 type RecordProvisionLetterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	LetterNo      string                 `protobuf:"bytes,2,opt,name=letter_no,json=letterNo,proto3" json:"letter_no,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1561,9 +1757,9 @@ func (*RecordProvisionLetterRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *RecordProvisionLetterRequest) GetId() string {
+func (x *RecordProvisionLetterRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1577,7 +1773,7 @@ func (x *RecordProvisionLetterRequest) GetLetterNo() string {
 
 type ExportProvisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1612,9 +1808,9 @@ func (*ExportProvisionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *ExportProvisionRequest) GetId() string {
+func (x *ExportProvisionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1767,7 +1963,7 @@ func (x *ExportProvisionResponse) GetExports() []*ProvisionExport {
 
 type RecordProvisionOutcomeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	Outcome       string                 `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1803,9 +1999,9 @@ func (*RecordProvisionOutcomeRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *RecordProvisionOutcomeRequest) GetId() string {
+func (x *RecordProvisionOutcomeRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1819,7 +2015,7 @@ func (x *RecordProvisionOutcomeRequest) GetOutcome() string {
 
 type RecordRecipientDestructionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1855,9 +2051,9 @@ func (*RecordRecipientDestructionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *RecordRecipientDestructionRequest) GetId() string {
+func (x *RecordRecipientDestructionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1871,7 +2067,7 @@ func (x *RecordRecipientDestructionRequest) GetNote() string {
 
 type CloseProvisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ProvisionId   string                 `protobuf:"bytes,1,opt,name=provision_id,json=provisionId,proto3" json:"provision_id,omitempty"`
 	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1907,9 +2103,9 @@ func (*CloseProvisionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *CloseProvisionRequest) GetId() string {
+func (x *CloseProvisionRequest) GetProvisionId() string {
 	if x != nil {
-		return x.Id
+		return x.ProvisionId
 	}
 	return ""
 }
@@ -1973,75 +2169,15 @@ func (x *GetProvisionRegisterRequest) GetTo() *timestamppb.Timestamp {
 	return nil
 }
 
-type PrivacyReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	ContentType   string                 `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *PrivacyReport) Reset() {
-	*x = PrivacyReport{}
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[25]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *PrivacyReport) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*PrivacyReport) ProtoMessage() {}
-
-func (x *PrivacyReport) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_privacy_proto_msgTypes[25]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use PrivacyReport.ProtoReflect.Descriptor instead.
-func (*PrivacyReport) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_privacy_proto_rawDescGZIP(), []int{25}
-}
-
-func (x *PrivacyReport) GetFilename() string {
-	if x != nil {
-		return x.Filename
-	}
-	return ""
-}
-
-func (x *PrivacyReport) GetContentType() string {
-	if x != nil {
-		return x.ContentType
-	}
-	return ""
-}
-
-func (x *PrivacyReport) GetContent() []byte {
-	if x != nil {
-		return x.Content
-	}
-	return nil
-}
-
 var File_gwanje_v1_privacy_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\n" +
-	"\x17gwanje/v1/privacy.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x06\n" +
+	"\x17gwanje/v1/privacy.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\xe0\x06\n" +
 	"\x0eSubjectRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x12%\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.gwanje.v1.SubjectRequestKindR\x04kind\x127\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1f.gwanje.v1.SubjectRequestStatusR\x06status\x12%\n" +
 	"\x0erequester_name\x18\x04 \x01(\tR\rrequesterName\x12+\n" +
 	"\x11requester_contact\x18\x05 \x01(\tR\x10requesterContact\x12%\n" +
 	"\x0eagent_relation\x18\x06 \x01(\tR\ragentRelation\x12*\n" +
@@ -2063,9 +2199,9 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\vreason_text\x18\x14 \x01(\tR\n" +
 	"reasonText\x12\x1c\n" +
 	"\tobjection\x18\x15 \x01(\tR\tobjection\x12\x17\n" +
-	"\ahold_id\x18\x16 \x01(\tR\x06holdId\"\xc1\x03\n" +
-	"\x19OpenSubjectRequestRequest\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12%\n" +
+	"\ahold_id\x18\x16 \x01(\tR\x06holdId\"\xe0\x03\n" +
+	"\x19OpenSubjectRequestRequest\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.gwanje.v1.SubjectRequestKindR\x04kind\x12%\n" +
 	"\x0erequester_name\x18\x02 \x01(\tR\rrequesterName\x12+\n" +
 	"\x11requester_contact\x18\x03 \x01(\tR\x10requesterContact\x12%\n" +
 	"\x0eagent_relation\x18\x04 \x01(\tR\ragentRelation\x12*\n" +
@@ -2077,17 +2213,21 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x04from\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12 \n" +
-	"\vdescription\x18\f \x01(\tR\vdescription\"*\n" +
-	"\x18GetSubjectRequestRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x95\x01\n" +
+	"\vdescription\x18\f \x01(\tR\vdescription\"H\n" +
+	"\x18GetSubjectRequestRequest\x12,\n" +
+	"\x12subject_request_id\x18\x01 \x01(\tR\x10subjectRequestId\"\xd1\x01\n" +
 	"\x1aListSubjectRequestsRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1b\n" +
-	"\topen_only\x18\x03 \x01(\bR\bopenOnly\"T\n" +
+	"\topen_only\x18\x03 \x01(\bR\bopenOnly\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"|\n" +
 	"\x1bListSubjectRequestsResponse\x125\n" +
-	"\brequests\x18\x01 \x03(\v2\x19.gwanje.v1.SubjectRequestR\brequests\"\xee\x02\n" +
-	"\x1bDecideSubjectRequestRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\brequests\x18\x01 \x03(\v2\x19.gwanje.v1.SubjectRequestR\brequests\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8c\x03\n" +
+	"\x1bDecideSubjectRequestRequest\x12,\n" +
+	"\x12subject_request_id\x18\x01 \x01(\tR\x10subjectRequestId\x12\x1a\n" +
 	"\bdecision\x18\x02 \x01(\tR\bdecision\x129\n" +
 	"\n" +
 	"viewing_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tviewingAt\x12#\n" +
@@ -2097,17 +2237,17 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\vreason_text\x18\a \x01(\tR\n" +
 	"reasonText\x12\x1c\n" +
 	"\tobjection\x18\b \x01(\tR\tobjection\x12\x18\n" +
-	"\awitness\x18\t \x01(\tR\awitness\"@\n" +
-	"\x14GrantDeletionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\awitness\x18\t \x01(\tR\awitness\"^\n" +
+	"\x14GrantDeletionRequest\x12,\n" +
+	"\x12subject_request_id\x18\x01 \x01(\tR\x10subjectRequestId\x12\x18\n" +
 	"\awitness\x18\x02 \x01(\tR\awitness\"\xc1\x01\n" +
 	"\x15GrantDeletionResponse\x12)\n" +
 	"\x10deleted_segments\x18\x01 \x01(\x05R\x0fdeletedSegments\x122\n" +
 	"\x15kept_partial_segments\x18\x02 \x01(\x05R\x13keptPartialSegments\x12,\n" +
 	"\x12kept_held_segments\x18\x03 \x01(\x05R\x10keptHeldSegments\x12\x1b\n" +
-	"\taudit_seq\x18\x04 \x01(\x03R\bauditSeq\"@\n" +
-	"\x1aCloseSubjectRequestRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\taudit_seq\x18\x04 \x01(\x03R\bauditSeq\"^\n" +
+	"\x1aCloseSubjectRequestRequest\x12,\n" +
+	"\x12subject_request_id\x18\x01 \x01(\tR\x10subjectRequestId\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"\xb2\x01\n" +
 	"\x04Mask\x12\f\n" +
 	"\x01x\x18\x01 \x01(\x01R\x01x\x12\f\n" +
@@ -2116,9 +2256,9 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x01h\x18\x04 \x01(\x01R\x01h\x12.\n" +
 	"\x04from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"m\n" +
-	"\x17CopyForRequesterRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x8b\x01\n" +
+	"\x17CopyForRequesterRequest\x12,\n" +
+	"\x12subject_request_id\x18\x01 \x01(\tR\x10subjectRequestId\x12%\n" +
 	"\x05masks\x18\x02 \x03(\v2\x0f.gwanje.v1.MaskR\x05masks\x12\x1b\n" +
 	"\tno_others\x18\x03 \x01(\bR\bnoOthers\"s\n" +
 	"\tRecipient\x12\x10\n" +
@@ -2126,10 +2266,10 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x12\n" +
 	"\x04rank\x18\x03 \x01(\tR\x04rank\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
-	"\acontact\x18\x05 \x01(\tR\acontact\"\xec\x05\n" +
+	"\acontact\x18\x05 \x01(\tR\acontact\"\x9c\x06\n" +
 	"\tProvision\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06status\x18\x02 \x01(\tR\x06status\x122\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1a.gwanje.v1.ProvisionStatusR\x06status\x122\n" +
 	"\trecipient\x18\x03 \x01(\v2\x14.gwanje.v1.RecipientR\trecipient\x12\x1b\n" +
 	"\tletter_no\x18\x04 \x01(\tR\bletterNo\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
@@ -2143,8 +2283,8 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\tuse_until\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\buseUntil\x12\x1e\n" +
 	"\n" +
 	"safeguards\x18\r \x01(\tR\n" +
-	"safeguards\x12\x18\n" +
-	"\apurpose\x18\x0e \x01(\tR\apurpose\x12!\n" +
+	"safeguards\x12,\n" +
+	"\apurpose\x18\x0e \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\frequested_by\x18\x0f \x01(\tR\vrequestedBy\x12=\n" +
 	"\frequested_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x12\x1f\n" +
 	"\vapproved_by\x18\x11 \x01(\tR\n" +
@@ -2153,7 +2293,7 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"approvedAt\x12\x1c\n" +
 	"\temergency\x18\x13 \x01(\bR\temergency\x12'\n" +
 	"\x0frejected_reason\x18\x14 \x01(\tR\x0erejectedReason\x12\x18\n" +
-	"\aoutcome\x18\x15 \x01(\tR\aoutcome\"\xb1\x03\n" +
+	"\aoutcome\x18\x15 \x01(\tR\aoutcome\"\xc5\x03\n" +
 	"\x17RequestProvisionRequest\x122\n" +
 	"\trecipient\x18\x01 \x01(\v2\x14.gwanje.v1.RecipientR\trecipient\x12\x1b\n" +
 	"\tletter_no\x18\x02 \x01(\tR\bletterNo\x12\x16\n" +
@@ -2168,22 +2308,22 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\buseUntil\x12\x1e\n" +
 	"\n" +
 	"safeguards\x18\v \x01(\tR\n" +
-	"safeguards\x12\x18\n" +
-	"\apurpose\x18\f \x01(\tR\apurpose\"%\n" +
-	"\x13GetProvisionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"[\n" +
-	"\x17ApproveProvisionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"safeguards\x12,\n" +
+	"\apurpose\x18\f \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\"8\n" +
+	"\x13GetProvisionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\"n\n" +
+	"\x17ApproveProvisionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x1c\n" +
 	"\temergency\x18\x02 \x01(\bR\temergency\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"@\n" +
-	"\x16RejectProvisionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"K\n" +
-	"\x1cRecordProvisionLetterRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
-	"\tletter_no\x18\x02 \x01(\tR\bletterNo\"(\n" +
-	"\x16ExportProvisionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xa1\x02\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"S\n" +
+	"\x16RejectProvisionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"^\n" +
+	"\x1cRecordProvisionLetterRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x1b\n" +
+	"\tletter_no\x18\x02 \x01(\tR\bletterNo\";\n" +
+	"\x16ExportProvisionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\"\xa1\x02\n" +
 	"\x0fProvisionExport\x12\x1b\n" +
 	"\texport_id\x18\x01 \x01(\tR\bexportId\x12\x1b\n" +
 	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12\x1b\n" +
@@ -2194,23 +2334,36 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\rdownload_path\x18\a \x01(\tR\fdownloadPath\x12J\n" +
 	"\x13download_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11downloadExpiresAt\"O\n" +
 	"\x17ExportProvisionResponse\x124\n" +
-	"\aexports\x18\x01 \x03(\v2\x1a.gwanje.v1.ProvisionExportR\aexports\"I\n" +
-	"\x1dRecordProvisionOutcomeRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\aoutcome\x18\x02 \x01(\tR\aoutcome\"G\n" +
-	"!RecordRecipientDestructionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\";\n" +
-	"\x15CloseProvisionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\aexports\x18\x01 \x03(\v2\x1a.gwanje.v1.ProvisionExportR\aexports\"\\\n" +
+	"\x1dRecordProvisionOutcomeRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\"Z\n" +
+	"!RecordRecipientDestructionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"N\n" +
+	"\x15CloseProvisionRequest\x12!\n" +
+	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"y\n" +
 	"\x1bGetProvisionRegisterRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"h\n" +
-	"\rPrivacyReport\x12\x1a\n" +
-	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent2\xc6\v\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to*\x9c\x01\n" +
+	"\x12SubjectRequestKind\x12$\n" +
+	" SUBJECT_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19SUBJECT_REQUEST_KIND_VIEW\x10\x01\x12 \n" +
+	"\x1cSUBJECT_REQUEST_KIND_CONFIRM\x10\x02\x12\x1f\n" +
+	"\x1bSUBJECT_REQUEST_KIND_DELETE\x10\x03*\xcc\x01\n" +
+	"\x14SubjectRequestStatus\x12&\n" +
+	"\"SUBJECT_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSUBJECT_REQUEST_STATUS_OPEN\x10\x01\x12$\n" +
+	" SUBJECT_REQUEST_STATUS_POSTPONED\x10\x02\x12\"\n" +
+	"\x1eSUBJECT_REQUEST_STATUS_DECIDED\x10\x03\x12!\n" +
+	"\x1dSUBJECT_REQUEST_STATUS_CLOSED\x10\x04*\xae\x01\n" +
+	"\x0fProvisionStatus\x12 \n" +
+	"\x1cPROVISION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aPROVISION_STATUS_REQUESTED\x10\x01\x12\x1d\n" +
+	"\x19PROVISION_STATUS_APPROVED\x10\x02\x12\x1d\n" +
+	"\x19PROVISION_STATUS_REJECTED\x10\x03\x12\x1b\n" +
+	"\x17PROVISION_STATUS_CLOSED\x10\x042\xc3\v\n" +
 	"\x0ePrivacyService\x12U\n" +
 	"\x12OpenSubjectRequest\x12$.gwanje.v1.OpenSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12S\n" +
 	"\x11GetSubjectRequest\x12#.gwanje.v1.GetSubjectRequestRequest\x1a\x19.gwanje.v1.SubjectRequest\x12d\n" +
@@ -2227,8 +2380,8 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x0fExportProvision\x12!.gwanje.v1.ExportProvisionRequest\x1a\".gwanje.v1.ExportProvisionResponse\x12X\n" +
 	"\x16RecordProvisionOutcome\x12(.gwanje.v1.RecordProvisionOutcomeRequest\x1a\x14.gwanje.v1.Provision\x12`\n" +
 	"\x1aRecordRecipientDestruction\x12,.gwanje.v1.RecordRecipientDestructionRequest\x1a\x14.gwanje.v1.Provision\x12H\n" +
-	"\x0eCloseProvision\x12 .gwanje.v1.CloseProvisionRequest\x1a\x14.gwanje.v1.Provision\x12X\n" +
-	"\x14GetProvisionRegister\x12&.gwanje.v1.GetProvisionRegisterRequest\x1a\x18.gwanje.v1.PrivacyReportB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
+	"\x0eCloseProvision\x12 .gwanje.v1.CloseProvisionRequest\x1a\x14.gwanje.v1.Provision\x12U\n" +
+	"\x14GetProvisionRegister\x12&.gwanje.v1.GetProvisionRegisterRequest\x1a\x15.gwanje.v1.ReportFileB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
 
 var (
 	file_gwanje_v1_privacy_proto_rawDescOnce sync.Once
@@ -2242,104 +2395,115 @@ func file_gwanje_v1_privacy_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_privacy_proto_rawDescData
 }
 
-var file_gwanje_v1_privacy_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_gwanje_v1_privacy_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gwanje_v1_privacy_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_gwanje_v1_privacy_proto_goTypes = []any{
-	(*SubjectRequest)(nil),                    // 0: gwanje.v1.SubjectRequest
-	(*OpenSubjectRequestRequest)(nil),         // 1: gwanje.v1.OpenSubjectRequestRequest
-	(*GetSubjectRequestRequest)(nil),          // 2: gwanje.v1.GetSubjectRequestRequest
-	(*ListSubjectRequestsRequest)(nil),        // 3: gwanje.v1.ListSubjectRequestsRequest
-	(*ListSubjectRequestsResponse)(nil),       // 4: gwanje.v1.ListSubjectRequestsResponse
-	(*DecideSubjectRequestRequest)(nil),       // 5: gwanje.v1.DecideSubjectRequestRequest
-	(*GrantDeletionRequest)(nil),              // 6: gwanje.v1.GrantDeletionRequest
-	(*GrantDeletionResponse)(nil),             // 7: gwanje.v1.GrantDeletionResponse
-	(*CloseSubjectRequestRequest)(nil),        // 8: gwanje.v1.CloseSubjectRequestRequest
-	(*Mask)(nil),                              // 9: gwanje.v1.Mask
-	(*CopyForRequesterRequest)(nil),           // 10: gwanje.v1.CopyForRequesterRequest
-	(*Recipient)(nil),                         // 11: gwanje.v1.Recipient
-	(*Provision)(nil),                         // 12: gwanje.v1.Provision
-	(*RequestProvisionRequest)(nil),           // 13: gwanje.v1.RequestProvisionRequest
-	(*GetProvisionRequest)(nil),               // 14: gwanje.v1.GetProvisionRequest
-	(*ApproveProvisionRequest)(nil),           // 15: gwanje.v1.ApproveProvisionRequest
-	(*RejectProvisionRequest)(nil),            // 16: gwanje.v1.RejectProvisionRequest
-	(*RecordProvisionLetterRequest)(nil),      // 17: gwanje.v1.RecordProvisionLetterRequest
-	(*ExportProvisionRequest)(nil),            // 18: gwanje.v1.ExportProvisionRequest
-	(*ProvisionExport)(nil),                   // 19: gwanje.v1.ProvisionExport
-	(*ExportProvisionResponse)(nil),           // 20: gwanje.v1.ExportProvisionResponse
-	(*RecordProvisionOutcomeRequest)(nil),     // 21: gwanje.v1.RecordProvisionOutcomeRequest
-	(*RecordRecipientDestructionRequest)(nil), // 22: gwanje.v1.RecordRecipientDestructionRequest
-	(*CloseProvisionRequest)(nil),             // 23: gwanje.v1.CloseProvisionRequest
-	(*GetProvisionRegisterRequest)(nil),       // 24: gwanje.v1.GetProvisionRegisterRequest
-	(*PrivacyReport)(nil),                     // 25: gwanje.v1.PrivacyReport
-	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
+	(SubjectRequestKind)(0),                   // 0: gwanje.v1.SubjectRequestKind
+	(SubjectRequestStatus)(0),                 // 1: gwanje.v1.SubjectRequestStatus
+	(ProvisionStatus)(0),                      // 2: gwanje.v1.ProvisionStatus
+	(*SubjectRequest)(nil),                    // 3: gwanje.v1.SubjectRequest
+	(*OpenSubjectRequestRequest)(nil),         // 4: gwanje.v1.OpenSubjectRequestRequest
+	(*GetSubjectRequestRequest)(nil),          // 5: gwanje.v1.GetSubjectRequestRequest
+	(*ListSubjectRequestsRequest)(nil),        // 6: gwanje.v1.ListSubjectRequestsRequest
+	(*ListSubjectRequestsResponse)(nil),       // 7: gwanje.v1.ListSubjectRequestsResponse
+	(*DecideSubjectRequestRequest)(nil),       // 8: gwanje.v1.DecideSubjectRequestRequest
+	(*GrantDeletionRequest)(nil),              // 9: gwanje.v1.GrantDeletionRequest
+	(*GrantDeletionResponse)(nil),             // 10: gwanje.v1.GrantDeletionResponse
+	(*CloseSubjectRequestRequest)(nil),        // 11: gwanje.v1.CloseSubjectRequestRequest
+	(*Mask)(nil),                              // 12: gwanje.v1.Mask
+	(*CopyForRequesterRequest)(nil),           // 13: gwanje.v1.CopyForRequesterRequest
+	(*Recipient)(nil),                         // 14: gwanje.v1.Recipient
+	(*Provision)(nil),                         // 15: gwanje.v1.Provision
+	(*RequestProvisionRequest)(nil),           // 16: gwanje.v1.RequestProvisionRequest
+	(*GetProvisionRequest)(nil),               // 17: gwanje.v1.GetProvisionRequest
+	(*ApproveProvisionRequest)(nil),           // 18: gwanje.v1.ApproveProvisionRequest
+	(*RejectProvisionRequest)(nil),            // 19: gwanje.v1.RejectProvisionRequest
+	(*RecordProvisionLetterRequest)(nil),      // 20: gwanje.v1.RecordProvisionLetterRequest
+	(*ExportProvisionRequest)(nil),            // 21: gwanje.v1.ExportProvisionRequest
+	(*ProvisionExport)(nil),                   // 22: gwanje.v1.ProvisionExport
+	(*ExportProvisionResponse)(nil),           // 23: gwanje.v1.ExportProvisionResponse
+	(*RecordProvisionOutcomeRequest)(nil),     // 24: gwanje.v1.RecordProvisionOutcomeRequest
+	(*RecordRecipientDestructionRequest)(nil), // 25: gwanje.v1.RecordRecipientDestructionRequest
+	(*CloseProvisionRequest)(nil),             // 26: gwanje.v1.CloseProvisionRequest
+	(*GetProvisionRegisterRequest)(nil),       // 27: gwanje.v1.GetProvisionRegisterRequest
+	(*timestamppb.Timestamp)(nil),             // 28: google.protobuf.Timestamp
+	(Purpose)(0),                              // 29: gwanje.v1.Purpose
+	(*ReportFile)(nil),                        // 30: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_privacy_proto_depIdxs = []int32{
-	26, // 0: gwanje.v1.SubjectRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 1: gwanje.v1.SubjectRequest.to:type_name -> google.protobuf.Timestamp
-	26, // 2: gwanje.v1.SubjectRequest.received_at:type_name -> google.protobuf.Timestamp
-	26, // 3: gwanje.v1.SubjectRequest.deadline:type_name -> google.protobuf.Timestamp
-	26, // 4: gwanje.v1.OpenSubjectRequestRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 5: gwanje.v1.OpenSubjectRequestRequest.to:type_name -> google.protobuf.Timestamp
-	26, // 6: gwanje.v1.ListSubjectRequestsRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 7: gwanje.v1.ListSubjectRequestsRequest.to:type_name -> google.protobuf.Timestamp
-	0,  // 8: gwanje.v1.ListSubjectRequestsResponse.requests:type_name -> gwanje.v1.SubjectRequest
-	26, // 9: gwanje.v1.DecideSubjectRequestRequest.viewing_at:type_name -> google.protobuf.Timestamp
-	26, // 10: gwanje.v1.DecideSubjectRequestRequest.postponed_until:type_name -> google.protobuf.Timestamp
-	26, // 11: gwanje.v1.Mask.from:type_name -> google.protobuf.Timestamp
-	26, // 12: gwanje.v1.Mask.to:type_name -> google.protobuf.Timestamp
-	9,  // 13: gwanje.v1.CopyForRequesterRequest.masks:type_name -> gwanje.v1.Mask
-	11, // 14: gwanje.v1.Provision.recipient:type_name -> gwanje.v1.Recipient
-	26, // 15: gwanje.v1.Provision.from:type_name -> google.protobuf.Timestamp
-	26, // 16: gwanje.v1.Provision.to:type_name -> google.protobuf.Timestamp
-	26, // 17: gwanje.v1.Provision.use_until:type_name -> google.protobuf.Timestamp
-	26, // 18: gwanje.v1.Provision.requested_at:type_name -> google.protobuf.Timestamp
-	26, // 19: gwanje.v1.Provision.approved_at:type_name -> google.protobuf.Timestamp
-	11, // 20: gwanje.v1.RequestProvisionRequest.recipient:type_name -> gwanje.v1.Recipient
-	26, // 21: gwanje.v1.RequestProvisionRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 22: gwanje.v1.RequestProvisionRequest.to:type_name -> google.protobuf.Timestamp
-	26, // 23: gwanje.v1.RequestProvisionRequest.use_until:type_name -> google.protobuf.Timestamp
-	26, // 24: gwanje.v1.ProvisionExport.download_expires_at:type_name -> google.protobuf.Timestamp
-	19, // 25: gwanje.v1.ExportProvisionResponse.exports:type_name -> gwanje.v1.ProvisionExport
-	26, // 26: gwanje.v1.GetProvisionRegisterRequest.from:type_name -> google.protobuf.Timestamp
-	26, // 27: gwanje.v1.GetProvisionRegisterRequest.to:type_name -> google.protobuf.Timestamp
-	1,  // 28: gwanje.v1.PrivacyService.OpenSubjectRequest:input_type -> gwanje.v1.OpenSubjectRequestRequest
-	2,  // 29: gwanje.v1.PrivacyService.GetSubjectRequest:input_type -> gwanje.v1.GetSubjectRequestRequest
-	3,  // 30: gwanje.v1.PrivacyService.ListSubjectRequests:input_type -> gwanje.v1.ListSubjectRequestsRequest
-	5,  // 31: gwanje.v1.PrivacyService.DecideSubjectRequest:input_type -> gwanje.v1.DecideSubjectRequestRequest
-	6,  // 32: gwanje.v1.PrivacyService.GrantDeletion:input_type -> gwanje.v1.GrantDeletionRequest
-	8,  // 33: gwanje.v1.PrivacyService.CloseSubjectRequest:input_type -> gwanje.v1.CloseSubjectRequestRequest
-	10, // 34: gwanje.v1.PrivacyService.CopyForRequester:input_type -> gwanje.v1.CopyForRequesterRequest
-	13, // 35: gwanje.v1.PrivacyService.RequestProvision:input_type -> gwanje.v1.RequestProvisionRequest
-	14, // 36: gwanje.v1.PrivacyService.GetProvision:input_type -> gwanje.v1.GetProvisionRequest
-	15, // 37: gwanje.v1.PrivacyService.ApproveProvision:input_type -> gwanje.v1.ApproveProvisionRequest
-	16, // 38: gwanje.v1.PrivacyService.RejectProvision:input_type -> gwanje.v1.RejectProvisionRequest
-	17, // 39: gwanje.v1.PrivacyService.RecordProvisionLetter:input_type -> gwanje.v1.RecordProvisionLetterRequest
-	18, // 40: gwanje.v1.PrivacyService.ExportProvision:input_type -> gwanje.v1.ExportProvisionRequest
-	21, // 41: gwanje.v1.PrivacyService.RecordProvisionOutcome:input_type -> gwanje.v1.RecordProvisionOutcomeRequest
-	22, // 42: gwanje.v1.PrivacyService.RecordRecipientDestruction:input_type -> gwanje.v1.RecordRecipientDestructionRequest
-	23, // 43: gwanje.v1.PrivacyService.CloseProvision:input_type -> gwanje.v1.CloseProvisionRequest
-	24, // 44: gwanje.v1.PrivacyService.GetProvisionRegister:input_type -> gwanje.v1.GetProvisionRegisterRequest
-	0,  // 45: gwanje.v1.PrivacyService.OpenSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	0,  // 46: gwanje.v1.PrivacyService.GetSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	4,  // 47: gwanje.v1.PrivacyService.ListSubjectRequests:output_type -> gwanje.v1.ListSubjectRequestsResponse
-	0,  // 48: gwanje.v1.PrivacyService.DecideSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	7,  // 49: gwanje.v1.PrivacyService.GrantDeletion:output_type -> gwanje.v1.GrantDeletionResponse
-	0,  // 50: gwanje.v1.PrivacyService.CloseSubjectRequest:output_type -> gwanje.v1.SubjectRequest
-	20, // 51: gwanje.v1.PrivacyService.CopyForRequester:output_type -> gwanje.v1.ExportProvisionResponse
-	12, // 52: gwanje.v1.PrivacyService.RequestProvision:output_type -> gwanje.v1.Provision
-	12, // 53: gwanje.v1.PrivacyService.GetProvision:output_type -> gwanje.v1.Provision
-	12, // 54: gwanje.v1.PrivacyService.ApproveProvision:output_type -> gwanje.v1.Provision
-	12, // 55: gwanje.v1.PrivacyService.RejectProvision:output_type -> gwanje.v1.Provision
-	12, // 56: gwanje.v1.PrivacyService.RecordProvisionLetter:output_type -> gwanje.v1.Provision
-	20, // 57: gwanje.v1.PrivacyService.ExportProvision:output_type -> gwanje.v1.ExportProvisionResponse
-	12, // 58: gwanje.v1.PrivacyService.RecordProvisionOutcome:output_type -> gwanje.v1.Provision
-	12, // 59: gwanje.v1.PrivacyService.RecordRecipientDestruction:output_type -> gwanje.v1.Provision
-	12, // 60: gwanje.v1.PrivacyService.CloseProvision:output_type -> gwanje.v1.Provision
-	25, // 61: gwanje.v1.PrivacyService.GetProvisionRegister:output_type -> gwanje.v1.PrivacyReport
-	45, // [45:62] is the sub-list for method output_type
-	28, // [28:45] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	0,  // 0: gwanje.v1.SubjectRequest.kind:type_name -> gwanje.v1.SubjectRequestKind
+	1,  // 1: gwanje.v1.SubjectRequest.status:type_name -> gwanje.v1.SubjectRequestStatus
+	28, // 2: gwanje.v1.SubjectRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 3: gwanje.v1.SubjectRequest.to:type_name -> google.protobuf.Timestamp
+	28, // 4: gwanje.v1.SubjectRequest.received_at:type_name -> google.protobuf.Timestamp
+	28, // 5: gwanje.v1.SubjectRequest.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 6: gwanje.v1.OpenSubjectRequestRequest.kind:type_name -> gwanje.v1.SubjectRequestKind
+	28, // 7: gwanje.v1.OpenSubjectRequestRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 8: gwanje.v1.OpenSubjectRequestRequest.to:type_name -> google.protobuf.Timestamp
+	28, // 9: gwanje.v1.ListSubjectRequestsRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 10: gwanje.v1.ListSubjectRequestsRequest.to:type_name -> google.protobuf.Timestamp
+	3,  // 11: gwanje.v1.ListSubjectRequestsResponse.requests:type_name -> gwanje.v1.SubjectRequest
+	28, // 12: gwanje.v1.DecideSubjectRequestRequest.viewing_at:type_name -> google.protobuf.Timestamp
+	28, // 13: gwanje.v1.DecideSubjectRequestRequest.postponed_until:type_name -> google.protobuf.Timestamp
+	28, // 14: gwanje.v1.Mask.from:type_name -> google.protobuf.Timestamp
+	28, // 15: gwanje.v1.Mask.to:type_name -> google.protobuf.Timestamp
+	12, // 16: gwanje.v1.CopyForRequesterRequest.masks:type_name -> gwanje.v1.Mask
+	2,  // 17: gwanje.v1.Provision.status:type_name -> gwanje.v1.ProvisionStatus
+	14, // 18: gwanje.v1.Provision.recipient:type_name -> gwanje.v1.Recipient
+	28, // 19: gwanje.v1.Provision.from:type_name -> google.protobuf.Timestamp
+	28, // 20: gwanje.v1.Provision.to:type_name -> google.protobuf.Timestamp
+	28, // 21: gwanje.v1.Provision.use_until:type_name -> google.protobuf.Timestamp
+	29, // 22: gwanje.v1.Provision.purpose:type_name -> gwanje.v1.Purpose
+	28, // 23: gwanje.v1.Provision.requested_at:type_name -> google.protobuf.Timestamp
+	28, // 24: gwanje.v1.Provision.approved_at:type_name -> google.protobuf.Timestamp
+	14, // 25: gwanje.v1.RequestProvisionRequest.recipient:type_name -> gwanje.v1.Recipient
+	28, // 26: gwanje.v1.RequestProvisionRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 27: gwanje.v1.RequestProvisionRequest.to:type_name -> google.protobuf.Timestamp
+	28, // 28: gwanje.v1.RequestProvisionRequest.use_until:type_name -> google.protobuf.Timestamp
+	29, // 29: gwanje.v1.RequestProvisionRequest.purpose:type_name -> gwanje.v1.Purpose
+	28, // 30: gwanje.v1.ProvisionExport.download_expires_at:type_name -> google.protobuf.Timestamp
+	22, // 31: gwanje.v1.ExportProvisionResponse.exports:type_name -> gwanje.v1.ProvisionExport
+	28, // 32: gwanje.v1.GetProvisionRegisterRequest.from:type_name -> google.protobuf.Timestamp
+	28, // 33: gwanje.v1.GetProvisionRegisterRequest.to:type_name -> google.protobuf.Timestamp
+	4,  // 34: gwanje.v1.PrivacyService.OpenSubjectRequest:input_type -> gwanje.v1.OpenSubjectRequestRequest
+	5,  // 35: gwanje.v1.PrivacyService.GetSubjectRequest:input_type -> gwanje.v1.GetSubjectRequestRequest
+	6,  // 36: gwanje.v1.PrivacyService.ListSubjectRequests:input_type -> gwanje.v1.ListSubjectRequestsRequest
+	8,  // 37: gwanje.v1.PrivacyService.DecideSubjectRequest:input_type -> gwanje.v1.DecideSubjectRequestRequest
+	9,  // 38: gwanje.v1.PrivacyService.GrantDeletion:input_type -> gwanje.v1.GrantDeletionRequest
+	11, // 39: gwanje.v1.PrivacyService.CloseSubjectRequest:input_type -> gwanje.v1.CloseSubjectRequestRequest
+	13, // 40: gwanje.v1.PrivacyService.CopyForRequester:input_type -> gwanje.v1.CopyForRequesterRequest
+	16, // 41: gwanje.v1.PrivacyService.RequestProvision:input_type -> gwanje.v1.RequestProvisionRequest
+	17, // 42: gwanje.v1.PrivacyService.GetProvision:input_type -> gwanje.v1.GetProvisionRequest
+	18, // 43: gwanje.v1.PrivacyService.ApproveProvision:input_type -> gwanje.v1.ApproveProvisionRequest
+	19, // 44: gwanje.v1.PrivacyService.RejectProvision:input_type -> gwanje.v1.RejectProvisionRequest
+	20, // 45: gwanje.v1.PrivacyService.RecordProvisionLetter:input_type -> gwanje.v1.RecordProvisionLetterRequest
+	21, // 46: gwanje.v1.PrivacyService.ExportProvision:input_type -> gwanje.v1.ExportProvisionRequest
+	24, // 47: gwanje.v1.PrivacyService.RecordProvisionOutcome:input_type -> gwanje.v1.RecordProvisionOutcomeRequest
+	25, // 48: gwanje.v1.PrivacyService.RecordRecipientDestruction:input_type -> gwanje.v1.RecordRecipientDestructionRequest
+	26, // 49: gwanje.v1.PrivacyService.CloseProvision:input_type -> gwanje.v1.CloseProvisionRequest
+	27, // 50: gwanje.v1.PrivacyService.GetProvisionRegister:input_type -> gwanje.v1.GetProvisionRegisterRequest
+	3,  // 51: gwanje.v1.PrivacyService.OpenSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	3,  // 52: gwanje.v1.PrivacyService.GetSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	7,  // 53: gwanje.v1.PrivacyService.ListSubjectRequests:output_type -> gwanje.v1.ListSubjectRequestsResponse
+	3,  // 54: gwanje.v1.PrivacyService.DecideSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	10, // 55: gwanje.v1.PrivacyService.GrantDeletion:output_type -> gwanje.v1.GrantDeletionResponse
+	3,  // 56: gwanje.v1.PrivacyService.CloseSubjectRequest:output_type -> gwanje.v1.SubjectRequest
+	23, // 57: gwanje.v1.PrivacyService.CopyForRequester:output_type -> gwanje.v1.ExportProvisionResponse
+	15, // 58: gwanje.v1.PrivacyService.RequestProvision:output_type -> gwanje.v1.Provision
+	15, // 59: gwanje.v1.PrivacyService.GetProvision:output_type -> gwanje.v1.Provision
+	15, // 60: gwanje.v1.PrivacyService.ApproveProvision:output_type -> gwanje.v1.Provision
+	15, // 61: gwanje.v1.PrivacyService.RejectProvision:output_type -> gwanje.v1.Provision
+	15, // 62: gwanje.v1.PrivacyService.RecordProvisionLetter:output_type -> gwanje.v1.Provision
+	23, // 63: gwanje.v1.PrivacyService.ExportProvision:output_type -> gwanje.v1.ExportProvisionResponse
+	15, // 64: gwanje.v1.PrivacyService.RecordProvisionOutcome:output_type -> gwanje.v1.Provision
+	15, // 65: gwanje.v1.PrivacyService.RecordRecipientDestruction:output_type -> gwanje.v1.Provision
+	15, // 66: gwanje.v1.PrivacyService.CloseProvision:output_type -> gwanje.v1.Provision
+	30, // 67: gwanje.v1.PrivacyService.GetProvisionRegister:output_type -> gwanje.v1.ReportFile
+	51, // [51:68] is the sub-list for method output_type
+	34, // [34:51] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_privacy_proto_init() }
@@ -2347,18 +2511,20 @@ func file_gwanje_v1_privacy_proto_init() {
 	if File_gwanje_v1_privacy_proto != nil {
 		return
 	}
+	file_gwanje_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_privacy_proto_rawDesc), len(file_gwanje_v1_privacy_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   26,
+			NumEnums:      3,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gwanje_v1_privacy_proto_goTypes,
 		DependencyIndexes: file_gwanje_v1_privacy_proto_depIdxs,
+		EnumInfos:         file_gwanje_v1_privacy_proto_enumTypes,
 		MessageInfos:      file_gwanje_v1_privacy_proto_msgTypes,
 	}.Build()
 	File_gwanje_v1_privacy_proto = out.File

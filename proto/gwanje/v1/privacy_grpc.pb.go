@@ -71,7 +71,7 @@ type PrivacyServiceClient interface {
 	RecordRecipientDestruction(ctx context.Context, in *RecordRecipientDestructionRequest, opts ...grpc.CallOption) (*Provision, error)
 	CloseProvision(ctx context.Context, in *CloseProvisionRequest, opts ...grpc.CallOption) (*Provision, error)
 	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (CSV).
-	GetProvisionRegister(ctx context.Context, in *GetProvisionRegisterRequest, opts ...grpc.CallOption) (*PrivacyReport, error)
+	GetProvisionRegister(ctx context.Context, in *GetProvisionRegisterRequest, opts ...grpc.CallOption) (*ReportFile, error)
 }
 
 type privacyServiceClient struct {
@@ -242,9 +242,9 @@ func (c *privacyServiceClient) CloseProvision(ctx context.Context, in *CloseProv
 	return out, nil
 }
 
-func (c *privacyServiceClient) GetProvisionRegister(ctx context.Context, in *GetProvisionRegisterRequest, opts ...grpc.CallOption) (*PrivacyReport, error) {
+func (c *privacyServiceClient) GetProvisionRegister(ctx context.Context, in *GetProvisionRegisterRequest, opts ...grpc.CallOption) (*ReportFile, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PrivacyReport)
+	out := new(ReportFile)
 	err := c.cc.Invoke(ctx, PrivacyService_GetProvisionRegister_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ type PrivacyServiceServer interface {
 	RecordRecipientDestruction(context.Context, *RecordRecipientDestructionRequest) (*Provision, error)
 	CloseProvision(context.Context, *CloseProvisionRequest) (*Provision, error)
 	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (CSV).
-	GetProvisionRegister(context.Context, *GetProvisionRegisterRequest) (*PrivacyReport, error)
+	GetProvisionRegister(context.Context, *GetProvisionRegisterRequest) (*ReportFile, error)
 	mustEmbedUnimplementedPrivacyServiceServer()
 }
 
@@ -344,7 +344,7 @@ func (UnimplementedPrivacyServiceServer) RecordRecipientDestruction(context.Cont
 func (UnimplementedPrivacyServiceServer) CloseProvision(context.Context, *CloseProvisionRequest) (*Provision, error) {
 	return nil, status.Error(codes.Unimplemented, "method CloseProvision not implemented")
 }
-func (UnimplementedPrivacyServiceServer) GetProvisionRegister(context.Context, *GetProvisionRegisterRequest) (*PrivacyReport, error) {
+func (UnimplementedPrivacyServiceServer) GetProvisionRegister(context.Context, *GetProvisionRegisterRequest) (*ReportFile, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProvisionRegister not implemented")
 }
 func (UnimplementedPrivacyServiceServer) mustEmbedUnimplementedPrivacyServiceServer() {}

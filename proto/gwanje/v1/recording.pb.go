@@ -23,10 +23,17 @@ const (
 )
 
 type ListRecordingsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
-	From          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	To            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	From     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// Pages over spans; each page carries the gaps between its own spans
+	// (and before the first span of the first page, after the last of the
+	// last).
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -80,6 +87,20 @@ func (x *ListRecordingsRequest) GetTo() *timestamppb.Timestamp {
 		return x.To
 	}
 	return nil
+}
+
+func (x *ListRecordingsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRecordingsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 type RecordedSpan struct {
@@ -211,9 +232,11 @@ func (x *Gap) GetEnd() *timestamppb.Timestamp {
 }
 
 type ListRecordingsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spans         []*RecordedSpan        `protobuf:"bytes,1,rep,name=spans,proto3" json:"spans,omitempty"`
-	Gaps          []*Gap                 `protobuf:"bytes,2,rep,name=gaps,proto3" json:"gaps,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spans []*RecordedSpan        `protobuf:"bytes,1,rep,name=spans,proto3" json:"spans,omitempty"`
+	Gaps  []*Gap                 `protobuf:"bytes,2,rep,name=gaps,proto3" json:"gaps,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,12 +285,19 @@ func (x *ListRecordingsResponse) GetGaps() []*Gap {
 	return nil
 }
 
+func (x *ListRecordingsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type StartPlaybackRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	CameraId    string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	From        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
 	To          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
-	Purpose     string                 `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose     Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	PurposeText string                 `protobuf:"bytes,5,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
 	// With purpose subject_request: the subject request this viewing serves
 	// (the footage must be the request's and the request must be open).
@@ -327,11 +357,11 @@ func (x *StartPlaybackRequest) GetTo() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *StartPlaybackRequest) GetPurpose() string {
+func (x *StartPlaybackRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *StartPlaybackRequest) GetPurposeText() string {
@@ -626,7 +656,7 @@ func (x *CreateHoldRequest) GetUntil() *timestamppb.Timestamp {
 
 type ReleaseHoldRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	HoldId        string                 `protobuf:"bytes,1,opt,name=hold_id,json=holdId,proto3" json:"hold_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -662,9 +692,9 @@ func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_recording_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *ReleaseHoldRequest) GetId() string {
+func (x *ReleaseHoldRequest) GetHoldId() string {
 	if x != nil {
-		return x.Id
+		return x.HoldId
 	}
 	return ""
 }
@@ -677,9 +707,13 @@ func (x *ReleaseHoldRequest) GetReason() string {
 }
 
 type ListHoldsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
-	ActiveOnly    bool                   `protobuf:"varint,2,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CameraId   string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	ActiveOnly bool                   `protobuf:"varint,2,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -728,9 +762,25 @@ func (x *ListHoldsRequest) GetActiveOnly() bool {
 	return false
 }
 
+func (x *ListHoldsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListHoldsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListHoldsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Holds         []*Hold                `protobuf:"bytes,1,rep,name=holds,proto3" json:"holds,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Holds []*Hold                `protobuf:"bytes,1,rep,name=holds,proto3" json:"holds,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,15 +822,25 @@ func (x *ListHoldsResponse) GetHolds() []*Hold {
 	return nil
 }
 
+func (x *ListHoldsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_gwanje_v1_recording_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\n" +
-	"\x19gwanje/v1/recording.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n" +
+	"\x19gwanje/v1/recording.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\xcc\x01\n" +
 	"\x15ListRecordingsRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\xb4\x01\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xb4\x01\n" +
 	"\fRecordedSpan\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x14\n" +
@@ -789,15 +849,16 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\x04node\x18\x05 \x01(\tR\x04node\"e\n" +
 	"\x03Gap\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
-	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"k\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"\x93\x01\n" +
 	"\x16ListRecordingsResponse\x12-\n" +
 	"\x05spans\x18\x01 \x03(\v2\x17.gwanje.v1.RecordedSpanR\x05spans\x12\"\n" +
-	"\x04gaps\x18\x02 \x03(\v2\x0e.gwanje.v1.GapR\x04gaps\"\xfa\x01\n" +
+	"\x04gaps\x18\x02 \x03(\v2\x0e.gwanje.v1.GapR\x04gaps\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x8e\x02\n" +
 	"\x14StartPlaybackRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x18\n" +
-	"\apurpose\x18\x04 \x01(\tR\apurpose\x12!\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12,\n" +
+	"\apurpose\x18\x04 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\x05 \x01(\tR\vpurposeText\x12,\n" +
 	"\x12subject_request_id\x18\x06 \x01(\tR\x10subjectRequestId\"\x81\x01\n" +
 	"\x15StartPlaybackResponse\x12\x10\n" +
@@ -829,16 +890,20 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x19\n" +
 	"\bcase_ref\x18\x04 \x01(\tR\acaseRef\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"<\n" +
-	"\x12ReleaseHoldRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"E\n" +
+	"\x12ReleaseHoldRequest\x12\x17\n" +
+	"\ahold_id\x18\x01 \x01(\tR\x06holdId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8c\x01\n" +
 	"\x10ListHoldsRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x1f\n" +
 	"\vactive_only\x18\x02 \x01(\bR\n" +
-	"activeOnly\":\n" +
+	"activeOnly\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListHoldsResponse\x12%\n" +
-	"\x05holds\x18\x01 \x03(\v2\x0f.gwanje.v1.HoldR\x05holds2\x81\x03\n" +
+	"\x05holds\x18\x01 \x03(\v2\x0f.gwanje.v1.HoldR\x05holds\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x81\x03\n" +
 	"\x10RecordingService\x12U\n" +
 	"\x0eListRecordings\x12 .gwanje.v1.ListRecordingsRequest\x1a!.gwanje.v1.ListRecordingsResponse\x12R\n" +
 	"\rStartPlayback\x12\x1f.gwanje.v1.StartPlaybackRequest\x1a .gwanje.v1.StartPlaybackResponse\x12;\n" +
@@ -873,6 +938,7 @@ var file_gwanje_v1_recording_proto_goTypes = []any{
 	(*ListHoldsRequest)(nil),       // 9: gwanje.v1.ListHoldsRequest
 	(*ListHoldsResponse)(nil),      // 10: gwanje.v1.ListHoldsResponse
 	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
+	(Purpose)(0),                   // 12: gwanje.v1.Purpose
 }
 var file_gwanje_v1_recording_proto_depIdxs = []int32{
 	11, // 0: gwanje.v1.ListRecordingsRequest.from:type_name -> google.protobuf.Timestamp
@@ -885,31 +951,32 @@ var file_gwanje_v1_recording_proto_depIdxs = []int32{
 	2,  // 7: gwanje.v1.ListRecordingsResponse.gaps:type_name -> gwanje.v1.Gap
 	11, // 8: gwanje.v1.StartPlaybackRequest.from:type_name -> google.protobuf.Timestamp
 	11, // 9: gwanje.v1.StartPlaybackRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 10: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 11: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
-	11, // 12: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
-	11, // 13: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	11, // 14: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
-	11, // 15: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
-	11, // 16: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
-	11, // 17: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 18: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
-	6,  // 19: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
-	0,  // 20: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
-	4,  // 21: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
-	7,  // 22: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
-	8,  // 23: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
-	9,  // 24: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
-	3,  // 25: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
-	5,  // 26: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
-	6,  // 27: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
-	6,  // 28: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
-	10, // 29: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	12, // 10: gwanje.v1.StartPlaybackRequest.purpose:type_name -> gwanje.v1.Purpose
+	11, // 11: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 12: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
+	11, // 13: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
+	11, // 14: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	11, // 15: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
+	11, // 16: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
+	11, // 17: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 18: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
+	11, // 19: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
+	6,  // 20: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
+	0,  // 21: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
+	4,  // 22: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
+	7,  // 23: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
+	8,  // 24: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
+	9,  // 25: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
+	3,  // 26: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
+	5,  // 27: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
+	6,  // 28: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
+	6,  // 29: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
+	10, // 30: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
+	26, // [26:31] is the sub-list for method output_type
+	21, // [21:26] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_recording_proto_init() }
@@ -917,6 +984,7 @@ func file_gwanje_v1_recording_proto_init() {
 	if File_gwanje_v1_recording_proto != nil {
 		return
 	}
+	file_gwanje_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

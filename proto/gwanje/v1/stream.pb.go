@@ -27,8 +27,8 @@ type StartLiveViewRequest struct {
 	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	// main or sub.
 	Profile string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
-	// A purpose-of-viewing code (crime_prevention, facility_safety, …).
-	Purpose string `protobuf:"bytes,3,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The purpose of viewing.
+	Purpose Purpose `protobuf:"varint,3,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	// Free text; required with purpose "other".
 	PurposeText   string `protobuf:"bytes,4,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -79,11 +79,11 @@ func (x *StartLiveViewRequest) GetProfile() string {
 	return ""
 }
 
-func (x *StartLiveViewRequest) GetPurpose() string {
+func (x *StartLiveViewRequest) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *StartLiveViewRequest) GetPurposeText() string {
@@ -257,8 +257,12 @@ type ListLiveSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty: one's own sessions (everyone's in scope with session.manage or
 	// audit.read when all is set).
-	All           bool   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
-	CameraId      string `protobuf:"bytes,2,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	All      bool   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	CameraId string `protobuf:"bytes,2,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,6 +311,20 @@ func (x *ListLiveSessionsRequest) GetCameraId() string {
 	return ""
 }
 
+func (x *ListLiveSessionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLiveSessionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type LiveSession struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -314,7 +332,7 @@ type LiveSession struct {
 	Username      string                 `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
 	CameraId      string                 `protobuf:"bytes,4,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	Profile       string                 `protobuf:"bytes,5,opt,name=profile,proto3" json:"profile,omitempty"`
-	Purpose       string                 `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,6,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Bytes         int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	DroppedFrames int64                  `protobuf:"varint,9,opt,name=dropped_frames,json=droppedFrames,proto3" json:"dropped_frames,omitempty"`
@@ -389,11 +407,11 @@ func (x *LiveSession) GetProfile() string {
 	return ""
 }
 
-func (x *LiveSession) GetPurpose() string {
+func (x *LiveSession) GetPurpose() Purpose {
 	if x != nil {
 		return x.Purpose
 	}
-	return ""
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 func (x *LiveSession) GetStartedAt() *timestamppb.Timestamp {
@@ -432,8 +450,10 @@ func (x *LiveSession) GetNode() string {
 }
 
 type ListLiveSessionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sessions      []*LiveSession         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sessions []*LiveSession         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -475,15 +495,22 @@ func (x *ListLiveSessionsResponse) GetSessions() []*LiveSession {
 	return nil
 }
 
+func (x *ListLiveSessionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_gwanje_v1_stream_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/stream.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n" +
+	"\x16gwanje/v1/stream.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\x9e\x01\n" +
 	"\x14StartLiveViewRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x18\n" +
-	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\x12!\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\x12,\n" +
+	"\apurpose\x18\x03 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\x04 \x01(\tR\vpurposeText\"\xa0\x01\n" +
 	"\x15StartLiveViewResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
@@ -496,18 +523,21 @@ const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x16\n" +
-	"\x14StopLiveViewResponse\"H\n" +
+	"\x14StopLiveViewResponse\"\x84\x01\n" +
 	"\x17ListLiveSessionsRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x1b\n" +
-	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\"\xdf\x02\n" +
+	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xf3\x02\n" +
 	"\vLiveSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x1b\n" +
 	"\tcamera_id\x18\x04 \x01(\tR\bcameraId\x12\x18\n" +
-	"\aprofile\x18\x05 \x01(\tR\aprofile\x12\x18\n" +
-	"\apurpose\x18\x06 \x01(\tR\apurpose\x129\n" +
+	"\aprofile\x18\x05 \x01(\tR\aprofile\x12,\n" +
+	"\apurpose\x18\x06 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x129\n" +
 	"\n" +
 	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x14\n" +
 	"\x05bytes\x18\b \x01(\x03R\x05bytes\x12%\n" +
@@ -515,9 +545,10 @@ const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\vclient_addr\x18\n" +
 	" \x01(\tR\n" +
 	"clientAddr\x12\x12\n" +
-	"\x04node\x18\v \x01(\tR\x04node\"N\n" +
+	"\x04node\x18\v \x01(\tR\x04node\"v\n" +
 	"\x18ListLiveSessionsResponse\x122\n" +
-	"\bsessions\x18\x01 \x03(\v2\x16.gwanje.v1.LiveSessionR\bsessions2\x91\x02\n" +
+	"\bsessions\x18\x01 \x03(\v2\x16.gwanje.v1.LiveSessionR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x91\x02\n" +
 	"\rStreamService\x12R\n" +
 	"\rStartLiveView\x12\x1f.gwanje.v1.StartLiveViewRequest\x1a .gwanje.v1.StartLiveViewResponse\x12O\n" +
 	"\fStopLiveView\x12\x1e.gwanje.v1.StopLiveViewRequest\x1a\x1f.gwanje.v1.StopLiveViewResponse\x12[\n" +
@@ -544,23 +575,26 @@ var file_gwanje_v1_stream_proto_goTypes = []any{
 	(*ListLiveSessionsRequest)(nil),  // 4: gwanje.v1.ListLiveSessionsRequest
 	(*LiveSession)(nil),              // 5: gwanje.v1.LiveSession
 	(*ListLiveSessionsResponse)(nil), // 6: gwanje.v1.ListLiveSessionsResponse
-	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
+	(Purpose)(0),                     // 7: gwanje.v1.Purpose
+	(*timestamppb.Timestamp)(nil),    // 8: google.protobuf.Timestamp
 }
 var file_gwanje_v1_stream_proto_depIdxs = []int32{
-	7, // 0: gwanje.v1.StartLiveViewResponse.expires_at:type_name -> google.protobuf.Timestamp
-	7, // 1: gwanje.v1.LiveSession.started_at:type_name -> google.protobuf.Timestamp
-	5, // 2: gwanje.v1.ListLiveSessionsResponse.sessions:type_name -> gwanje.v1.LiveSession
-	0, // 3: gwanje.v1.StreamService.StartLiveView:input_type -> gwanje.v1.StartLiveViewRequest
-	2, // 4: gwanje.v1.StreamService.StopLiveView:input_type -> gwanje.v1.StopLiveViewRequest
-	4, // 5: gwanje.v1.StreamService.ListLiveSessions:input_type -> gwanje.v1.ListLiveSessionsRequest
-	1, // 6: gwanje.v1.StreamService.StartLiveView:output_type -> gwanje.v1.StartLiveViewResponse
-	3, // 7: gwanje.v1.StreamService.StopLiveView:output_type -> gwanje.v1.StopLiveViewResponse
-	6, // 8: gwanje.v1.StreamService.ListLiveSessions:output_type -> gwanje.v1.ListLiveSessionsResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7, // 0: gwanje.v1.StartLiveViewRequest.purpose:type_name -> gwanje.v1.Purpose
+	8, // 1: gwanje.v1.StartLiveViewResponse.expires_at:type_name -> google.protobuf.Timestamp
+	7, // 2: gwanje.v1.LiveSession.purpose:type_name -> gwanje.v1.Purpose
+	8, // 3: gwanje.v1.LiveSession.started_at:type_name -> google.protobuf.Timestamp
+	5, // 4: gwanje.v1.ListLiveSessionsResponse.sessions:type_name -> gwanje.v1.LiveSession
+	0, // 5: gwanje.v1.StreamService.StartLiveView:input_type -> gwanje.v1.StartLiveViewRequest
+	2, // 6: gwanje.v1.StreamService.StopLiveView:input_type -> gwanje.v1.StopLiveViewRequest
+	4, // 7: gwanje.v1.StreamService.ListLiveSessions:input_type -> gwanje.v1.ListLiveSessionsRequest
+	1, // 8: gwanje.v1.StreamService.StartLiveView:output_type -> gwanje.v1.StartLiveViewResponse
+	3, // 9: gwanje.v1.StreamService.StopLiveView:output_type -> gwanje.v1.StopLiveViewResponse
+	6, // 10: gwanje.v1.StreamService.ListLiveSessions:output_type -> gwanje.v1.ListLiveSessionsResponse
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_stream_proto_init() }
@@ -568,6 +602,7 @@ func file_gwanje_v1_stream_proto_init() {
 	if File_gwanje_v1_stream_proto != nil {
 		return
 	}
+	file_gwanje_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
