@@ -27,7 +27,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	acc := pb.NewAccessServiceClient(h.conn)
 	live := pb.NewStreamServiceClient(h.conn)
 	admin := h.asAdmin()
-	liveReq := &pb.StartLiveViewRequest{CameraId: cam, Purpose: "crime_prevention"}
+	liveReq := &pb.StartLiveViewRequest{CameraId: cam, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}
 
 	// 1. An account "with a password of their choosing": the field is gone
 	// from the API, so a client that still sends it (field 6) is ignored

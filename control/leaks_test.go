@@ -55,15 +55,15 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 			return err
 		}},
 		{"GetSnapshot", func(ctx context.Context, id string) error {
-			_, err := dc.GetSnapshot(ctx, &pb.GetSnapshotRequest{CameraId: id, Purpose: "maintenance"})
+			_, err := dc.GetSnapshot(ctx, &pb.GetSnapshotRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_MAINTENANCE})
 			return err
 		}},
 		{"ControlPTZ", func(ctx context.Context, id string) error {
-			_, err := dc.ControlPTZ(ctx, &pb.ControlPTZRequest{CameraId: id, Action: "status", Purpose: "maintenance"})
+			_, err := dc.ControlPTZ(ctx, &pb.ControlPTZRequest{CameraId: id, Action: "status", Purpose: pb.Purpose_PURPOSE_MAINTENANCE})
 			return err
 		}},
 		{"StartLiveView", func(ctx context.Context, id string) error {
-			_, err := sc.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: id, Purpose: "maintenance"})
+			_, err := sc.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: id, Purpose: pb.Purpose_PURPOSE_MAINTENANCE})
 			return err
 		}},
 		{"ListRecordings", func(ctx context.Context, id string) error {
@@ -71,7 +71,7 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 			return err
 		}},
 		{"StartPlayback", func(ctx context.Context, id string) error {
-			_, err := rc.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: "maintenance"})
+			_, err := rc.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: id, From: from, To: to, Purpose: pb.Purpose_PURPOSE_MAINTENANCE})
 			return err
 		}},
 		{"CreateHold", func(ctx context.Context, id string) error {
@@ -92,7 +92,7 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 	if _, err := dc.GetCamera(h.as("technician"), &pb.GetCameraRequest{Id: unknown}); status.Code(err) != codes.NotFound {
 		t.Fatalf("technician (scope all), unknown camera: %v, want NotFound", err)
 	}
-	if _, err := sc.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: unknown, Purpose: "crime_prevention"}); status.Code(err) != codes.NotFound {
+	if _, err := sc.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: unknown, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}); status.Code(err) != codes.NotFound {
 		t.Fatalf("operator (scope all), unknown camera: %v, want NotFound", err)
 	}
 	// The probe of an unknown ID is recorded like any denial.

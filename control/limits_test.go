@@ -140,7 +140,7 @@ func TestHugePurposeTextIsRefusedAtTheEdge(t *testing.T) {
 	cam := h.registerCamera(camsim.DialectHikvision)
 	before := h.lastSeq()
 	st := pb.NewStreamServiceClient(h.conn)
-	_, err := st.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: cam, Purpose: "other",
+	_, err := st.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: cam, Purpose: pb.Purpose_PURPOSE_OTHER,
 		PurposeText: strings.Repeat("x", 10<<20)}, grpc.MaxCallSendMsgSize(MaxRecvMsgSize))
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "purpose_text") {
 		t.Fatalf("10 MB purpose_text: got %v, want InvalidArgument naming purpose_text", err)
@@ -150,7 +150,7 @@ func TestHugePurposeTextIsRefusedAtTheEdge(t *testing.T) {
 	}
 	// The same request with a purpose of normal length goes through, so the
 	// refusal above was the limit's.
-	if _, err := st.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: cam, Purpose: "other",
+	if _, err := st.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: cam, Purpose: pb.Purpose_PURPOSE_OTHER,
 		PurposeText: "교통사고 확인"}); err != nil {
 		t.Fatal(err)
 	}

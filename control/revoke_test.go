@@ -135,9 +135,9 @@ func TestRevocationEndsPlaybackLiveAndTickets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			id := h.registerCamera(camsim.DialectHikvision)
-			purpose := "crime_prevention"
+			purpose := pb.Purpose_PURPOSE_CRIME_PREVENTION
 			if tc.role == "contractor" {
-				purpose = "maintenance"
+				purpose = pb.Purpose_PURPOSE_MAINTENANCE
 				h.coverByContract(id)
 			}
 			user := h.users[tc.role].ID
@@ -250,16 +250,16 @@ func TestDownloadLinkRefusedAfterRevocation(t *testing.T) {
 	prov, err := cl.RequestProvision(h.as("police"), &pb.RequestProvisionRequest{
 		Recipient: &pb.Recipient{Org: "○○경찰서", Unit: "형사과", Rank: "경위", Name: "김수사", Contact: "02-000-0112"},
 		LetterNo:  "형사과-2026-77", Reason: "절도", Basis: "investigation", Cameras: []string{id}, From: from, To: to,
-		UseUntil: timestamppb.New(time.Now().AddDate(0, 1, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: "crime_prevention",
+		UseUntil: timestamppb.New(time.Now().AddDate(0, 1, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{Id: prov.Id, Note: "공문 확인"}); err != nil {
+	if _, err := cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{ProvisionId: prov.Id, Note: "공문 확인"}); err != nil {
 		t.Fatal(err)
 	}
 	export := func(ctx context.Context) string {
-		ex, err := cl.ExportProvision(ctx, &pb.ExportProvisionRequest{Id: prov.Id})
+		ex, err := cl.ExportProvision(ctx, &pb.ExportProvisionRequest{ProvisionId: prov.Id})
 		if err != nil || len(ex.Exports) != 1 || ex.Exports[0].DownloadPath == "" {
 			t.Fatalf("export: %v %v", ex, err)
 		}
