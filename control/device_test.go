@@ -138,9 +138,9 @@ func TestSnapshotAndPTZNeedAPurposeAndAreRecordedFirst(t *testing.T) {
 	// (it was once committed as a success, then as a failure).
 	before := h.lastSeq()
 	for _, bad := range []*pb.ControlPTZRequest{
-		{CameraId: id, Action: "bogus", Purpose: "crime_prevention"},
-		{CameraId: id, Action: "goto", Purpose: "crime_prevention"},
-		{CameraId: id, Action: "set_preset", PresetName: " ", Purpose: "crime_prevention"},
+		{CameraId: id, Action: "bogus", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION},
+		{CameraId: id, Action: "goto", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION},
+		{CameraId: id, Action: "set_preset", PresetName: " ", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION},
 	} {
 		if _, err := cl.ControlPTZ(h.as("operator"), bad); status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("PTZ %q: %v, want InvalidArgument", bad.Action, err)

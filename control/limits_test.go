@@ -177,7 +177,7 @@ func BenchmarkCheckLimits(b *testing.B) {
 	typical := &pb.RegisterCameraRequest{DeviceUrl: "http://10.0.0.7/onvif/device_service", Username: "admin", Password: "pw",
 		Reason: "설치", Fields: &pb.CameraFields{SiteId: "s", Name: "중앙로 사거리 1", Purpose: "방범", RoadAddress: "○○시 중앙로 1",
 			Labels: []string{"교차로", "24시간"}, AccessPersons: []string{"관제요원"}}}
-	huge := &pb.StartLiveViewRequest{CameraId: "c", Purpose: "other", PurposeText: strings.Repeat("x", 10<<20)}
+	huge := &pb.StartLiveViewRequest{CameraId: "c", Purpose: pb.Purpose_PURPOSE_OTHER, PurposeText: strings.Repeat("x", 10<<20)}
 	b.Run("typical", func(b *testing.B) {
 		for b.Loop() {
 			if err := checkLimits(typical); err != nil {

@@ -44,13 +44,13 @@ var cameraRequests = map[string]func(f fixture) proto.Message{
 		return &pb.FixClockRequest{CameraId: f.cam, Reason: "시각 보정"}
 	},
 	pb.DeviceService_GetSnapshot_FullMethodName: func(f fixture) proto.Message {
-		return &pb.GetSnapshotRequest{CameraId: f.cam, Purpose: f.purpose}
+		return &pb.GetSnapshotRequest{CameraId: f.cam, Purpose: enumOf[pb.Purpose](f.purpose)}
 	},
 	pb.DeviceService_ControlPTZ_FullMethodName: func(f fixture) proto.Message {
-		return &pb.ControlPTZRequest{CameraId: f.cam, Action: "status", Purpose: f.purpose}
+		return &pb.ControlPTZRequest{CameraId: f.cam, Action: "status", Purpose: enumOf[pb.Purpose](f.purpose)}
 	},
 	pb.StreamService_StartLiveView_FullMethodName: func(f fixture) proto.Message {
-		return &pb.StartLiveViewRequest{CameraId: f.cam, Purpose: f.purpose}
+		return &pb.StartLiveViewRequest{CameraId: f.cam, Purpose: enumOf[pb.Purpose](f.purpose)}
 	},
 	pb.HealthService_WatchEvents_FullMethodName: func(f fixture) proto.Message { return &pb.WatchEventsRequest{CameraIds: []string{f.cam}} },
 	pb.HealthService_ListAlarms_FullMethodName:  func(f fixture) proto.Message { return &pb.ListAlarmsRequest{CameraIds: []string{f.cam}} },
@@ -65,29 +65,29 @@ var cameraRequests = map[string]func(f fixture) proto.Message{
 		return &pb.ListRecordingsRequest{CameraId: f.cam, From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.Now()}
 	},
 	pb.RecordingService_StartPlayback_FullMethodName: func(f fixture) proto.Message {
-		return &pb.StartPlaybackRequest{CameraId: f.cam, Purpose: f.purpose,
+		return &pb.StartPlaybackRequest{CameraId: f.cam, Purpose: enumOf[pb.Purpose](f.purpose),
 			From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.New(time.Now().Add(-50 * time.Minute))}
 	},
 	pb.PrivacyService_RequestProvision_FullMethodName: func(f fixture) proto.Message { return provisionRequest(f.cam) },
-	pb.PrivacyService_GetProvision_FullMethodName:     func(f fixture) proto.Message { return &pb.GetProvisionRequest{Id: f.prov} },
+	pb.PrivacyService_GetProvision_FullMethodName:     func(f fixture) proto.Message { return &pb.GetProvisionRequest{ProvisionId: f.prov} },
 	pb.PrivacyService_ApproveProvision_FullMethodName: func(f fixture) proto.Message {
-		return &pb.ApproveProvisionRequest{Id: f.prov, Note: "승인"}
+		return &pb.ApproveProvisionRequest{ProvisionId: f.prov, Note: "승인"}
 	},
 	pb.PrivacyService_RejectProvision_FullMethodName: func(f fixture) proto.Message {
-		return &pb.RejectProvisionRequest{Id: f.prov, Reason: "근거 부족"}
+		return &pb.RejectProvisionRequest{ProvisionId: f.prov, Reason: "근거 부족"}
 	},
 	pb.PrivacyService_RecordProvisionLetter_FullMethodName: func(f fixture) proto.Message {
-		return &pb.RecordProvisionLetterRequest{Id: f.prov, LetterNo: "형사과-2026-9"}
+		return &pb.RecordProvisionLetterRequest{ProvisionId: f.prov, LetterNo: "형사과-2026-9"}
 	},
-	pb.PrivacyService_ExportProvision_FullMethodName: func(f fixture) proto.Message { return &pb.ExportProvisionRequest{Id: f.prov} },
+	pb.PrivacyService_ExportProvision_FullMethodName: func(f fixture) proto.Message { return &pb.ExportProvisionRequest{ProvisionId: f.prov} },
 	pb.PrivacyService_RecordProvisionOutcome_FullMethodName: func(f fixture) proto.Message {
-		return &pb.RecordProvisionOutcomeRequest{Id: f.prov, Outcome: "수사 종결"}
+		return &pb.RecordProvisionOutcomeRequest{ProvisionId: f.prov, Outcome: "수사 종결"}
 	},
 	pb.PrivacyService_RecordRecipientDestruction_FullMethodName: func(f fixture) proto.Message {
-		return &pb.RecordRecipientDestructionRequest{Id: f.prov, Note: "파기 확인"}
+		return &pb.RecordRecipientDestructionRequest{ProvisionId: f.prov, Note: "파기 확인"}
 	},
 	pb.PrivacyService_CloseProvision_FullMethodName: func(f fixture) proto.Message {
-		return &pb.CloseProvisionRequest{Id: f.prov, Note: "종결"}
+		return &pb.CloseProvisionRequest{ProvisionId: f.prov, Note: "종결"}
 	},
 	// Decommissioning is last (see the order below): it ends the camera.
 	pb.DeviceService_DecommissionCamera_FullMethodName: func(f fixture) proto.Message {
@@ -106,7 +106,7 @@ func provisionRequest(cam string) *pb.RequestProvisionRequest {
 		Recipient: &pb.Recipient{Org: "○○경찰서", Unit: "형사과", Rank: "경위", Name: "김수사", Contact: "02-000-0112"},
 		LetterNo:  "형사과-2026-1", Reason: "절도", Basis: "investigation", Cameras: []string{cam},
 		From: timestamppb.New(time.Now().Add(-2 * time.Hour)), To: timestamppb.New(time.Now().Add(-time.Hour)),
-		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: "crime_prevention",
+		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION,
 		Form: "video", Delivery: "download",
 	}
 }
