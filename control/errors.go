@@ -26,6 +26,7 @@ import (
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
+	"github.com/gwanje/gwanje/stream/whep"
 )
 
 // errInvalidRequest is a request refused at the edge (limits.go) before any
@@ -100,6 +101,7 @@ var errorClasses = []errorClass{
 	{health.ErrAlarmAlreadyAcknowledged, codes.FailedPrecondition, pb.ReasonAlreadyAcknowledged, fixed("the alarm was already acknowledged")},
 
 	// live view
+	{whep.ErrClosed, codes.Unavailable, pb.ReasonUnavailable, fixed("the browser video service is stopping; try again shortly")},
 	{stream.ErrNoNode, codes.Unavailable, pb.ReasonNoStreamNode, fixed("no stream node is running to serve the video; start gwanjed with the stream role")},
 	{stream.ErrInvalidRequest, codes.InvalidArgument, pb.ReasonInvalidArgument, nil},
 	{stream.ErrNoTicket, codes.InvalidArgument, pb.ReasonInvalidArgument, nil},

@@ -31,6 +31,7 @@ import (
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
+	"github.com/gwanje/gwanje/stream/whep"
 )
 
 // sentinels are the exported Err* values of the domain packages, by
@@ -76,6 +77,7 @@ var sentinels = map[string]error{
 	"stream.ErrUnknownTicket": stream.ErrUnknownTicket, "stream.ErrTicketUsed": stream.ErrTicketUsed,
 	"stream.ErrTicketExpired": stream.ErrTicketExpired, "stream.ErrWrongCamera": stream.ErrWrongCamera,
 	"stream.ErrWrongProfile": stream.ErrWrongProfile, "stream.ErrNoNode": stream.ErrNoNode,
+	"stream/whep.ErrClosed":    whep.ErrClosed,
 	"stream.ErrInvalidRequest": stream.ErrInvalidRequest, "stream.ErrNotFound": stream.ErrNotFound,
 	"stream.ErrClosed": stream.ErrClosed, "stream.ErrUnknownCamera": stream.ErrUnknownCamera,
 	"stream.ErrUpstreamLost":      stream.ErrUpstreamLost,
