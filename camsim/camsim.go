@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -136,8 +137,11 @@ type Camera struct {
 	clips  map[string]*clip
 	snaps  map[string][]byte
 
-	mu        sync.Mutex
-	faults    Faults
+	mu     sync.Mutex
+	faults Faults
+	// faultsNow mirrors faults for the RTSP producers, which must not take
+	// mu: bringDownLocked waits for them while holding it.
+	faultsNow atomic.Pointer[Faults]
 	faultsCh  chan struct{} // closed and replaced when faults or events change
 	started   bool
 	closed    bool
@@ -267,6 +271,8 @@ func New(cfg Config) (*Camera, error) {
 		discPort: cfg.DiscoveryPort,
 		ntp:      "pool.ntp.org",
 	}
+	initial := cfg.Faults
+	c.faultsNow.Store(&initial)
 	u := idHash[8:24]
 	c.uuid = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 	if _, err := rand.Read(c.secret[:]); err != nil {
@@ -437,6 +443,7 @@ func (c *Camera) SetFaults(f Faults) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.faults = f
+	c.faultsNow.Store(&f)
 	if c.closed || !c.started {
 		return
 	}
@@ -466,6 +473,15 @@ func (c *Camera) Faults() Faults {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.faults
+}
+
+// currentFaults reads the faults without the camera's lock, for the RTSP
+// producers (Camera.Close waits for them while holding it).
+func (c *Camera) currentFaults() Faults {
+	if f := c.faultsNow.Load(); f != nil {
+		return *f
+	}
+	return Faults{}
 }
 
 // Reboot makes the camera go away for Config.RebootDuration, like SystemReboot.

@@ -238,7 +238,7 @@ func (rs *rtspServer) produce(ps *profStream, stop chan struct{}) {
 	defer tick.Stop()
 	n := len(ps.cl.aus)
 	for frame := int64(0); ; frame++ {
-		f := rs.c.Faults()
+		f := rs.c.currentFaults()
 		if !f.StreamStall {
 			pkts, err := enc.Encode(ps.cl.withParams(int(frame % int64(n))))
 			if err != nil {
