@@ -1,0 +1,3 @@
+package browsertest
+
+var SplitFlag = splitFlag
