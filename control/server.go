@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/internal/netlimit"
 	"github.com/gwanje/gwanje/privacy/policy"
 	"github.com/gwanje/gwanje/privacy/requests"
 	gwanjev1 "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -122,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), health: health.NewServer(), metrics: newMetrics(), methods: methods}
 	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
-		grpc.Creds(credentials.NewTLS(cfg.TLS)),
+		grpc.Creds(netlimit.LimitHandshakes(credentials.NewTLS(cfg.TLS), runtime.GOMAXPROCS(0), 0)),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.streamInterceptor),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
