@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -442,9 +443,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			mux.Handle(export.DownloadPrefix, downloads)
 		}
 		srv := netlimit.NewHTTPServer(mux, cfg.IdleTimeout)
-		srv.TLSConfig = tlsCfg
+		// Handshakes run a few at a time (as on the gRPC port), so a flood
+		// of new connections cannot starve the connected clients.
+		httpsTLS := tlsCfg.Clone()
+		httpsTLS.NextProtos = []string{"h2", "http/1.1"}
+		srv.TLSConfig = httpsTLS
+		tlsLis := netlimit.NewTLSListener(httpsLis, netlimit.TLSListenerConfig{TLS: httpsTLS, Handshakes: runtime.GOMAXPROCS(0)})
 		g.Go(func() error {
-			if err := srv.ServeTLS(httpsLis, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(tlsLis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("https: %w", err)
 			}
 			return nil
