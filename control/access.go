@@ -141,7 +141,7 @@ func (x *accessService) CreateUser(ctx context.Context, r *pb.CreateUserRequest)
 }
 
 func (x *accessService) GetUser(ctx context.Context, r *pb.GetUserRequest) (*pb.User, error) {
-	u, err := x.svc().GetUser(ctx, mustPrincipal(ctx), r.GetId())
+	u, err := x.svc().GetUser(ctx, mustPrincipal(ctx), r.GetUserId())
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (x *accessService) ListUsers(ctx context.Context, r *pb.ListUsersRequest) (
 }
 
 func (x *accessService) UpdateUser(ctx context.Context, r *pb.UpdateUserRequest) (*pb.User, error) {
-	u, err := x.svc().UpdateUser(ctx, change(ctx, r.GetReason()), r.GetId(), ac.UserUpdate{
+	u, err := x.svc().UpdateUser(ctx, change(ctx, r.GetReason()), r.GetUserId(), ac.UserUpdate{
 		DisplayName: r.DisplayName, Email: r.Email, Phone: r.Phone, OrgID: r.OrgId,
 	})
 	if err != nil {
@@ -171,11 +171,11 @@ func (x *accessService) UpdateUser(ctx context.Context, r *pb.UpdateUserRequest)
 }
 
 func (x *accessService) DisableUser(ctx context.Context, r *pb.DisableUserRequest) (*pb.DisableUserResponse, error) {
-	return &pb.DisableUserResponse{}, x.svc().DisableUser(ctx, change(ctx, r.GetReason()), r.GetId())
+	return &pb.DisableUserResponse{}, x.svc().DisableUser(ctx, change(ctx, r.GetReason()), r.GetUserId())
 }
 
 func (x *accessService) ResetPassword(ctx context.Context, r *pb.ResetPasswordRequest) (*pb.ResetPasswordResponse, error) {
-	pw, err := x.svc().ResetPassword(ctx, change(ctx, r.GetReason()), r.GetId())
+	pw, err := x.svc().ResetPassword(ctx, change(ctx, r.GetReason()), r.GetUserId())
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (x *accessService) ListRoleChanges(ctx context.Context, r *pb.ListRoleChang
 }
 
 func (x *accessService) ApproveRoleChange(ctx context.Context, r *pb.ApproveRoleChangeRequest) (*pb.Role, error) {
-	role, err := x.svc().ApproveRoleChange(ctx, change(ctx, r.GetReason()), r.GetId())
+	role, err := x.svc().ApproveRoleChange(ctx, change(ctx, r.GetReason()), r.GetRoleChangeId())
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (x *accessService) ApproveRoleChange(ctx context.Context, r *pb.ApproveRole
 }
 
 func (x *accessService) RejectRoleChange(ctx context.Context, r *pb.RejectRoleChangeRequest) (*pb.Role, error) {
-	role, err := x.svc().RejectRoleChange(ctx, change(ctx, r.GetReason()), r.GetId())
+	role, err := x.svc().RejectRoleChange(ctx, change(ctx, r.GetReason()), r.GetRoleChangeId())
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (x *accessService) UpdateRole(ctx context.Context, r *pb.UpdateRoleRequest)
 	for i, p := range r.GetPermissions() {
 		perms[i] = ac.Permission(p)
 	}
-	role, _, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetName(), perms)
+	role, _, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetRoleName(), perms)
 	if err != nil {
 		return nil, err
 	}
@@ -290,11 +290,11 @@ func (x *accessService) ListGrants(ctx context.Context, r *pb.ListGrantsRequest)
 }
 
 func (x *accessService) RevokeGrant(ctx context.Context, r *pb.RevokeGrantRequest) (*pb.RevokeGrantResponse, error) {
-	return &pb.RevokeGrantResponse{}, x.svc().RevokeGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+	return &pb.RevokeGrantResponse{}, x.svc().RevokeGrant(ctx, change(ctx, r.GetReason()), r.GetGrantId())
 }
 
 func (x *accessService) ApproveGrant(ctx context.Context, r *pb.ApproveGrantRequest) (*pb.Grant, error) {
-	g, err := x.svc().ApproveGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+	g, err := x.svc().ApproveGrant(ctx, change(ctx, r.GetReason()), r.GetGrantId())
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (x *accessService) ApproveGrant(ctx context.Context, r *pb.ApproveGrantRequ
 }
 
 func (x *accessService) RejectGrant(ctx context.Context, r *pb.RejectGrantRequest) (*pb.Grant, error) {
-	g, err := x.svc().RejectGrant(ctx, change(ctx, r.GetReason()), r.GetId())
+	g, err := x.svc().RejectGrant(ctx, change(ctx, r.GetReason()), r.GetGrantId())
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func (x *accessService) ListDenyRules(ctx context.Context, _ *pb.ListDenyRulesRe
 }
 
 func (x *accessService) RevokeDenyRule(ctx context.Context, r *pb.RevokeDenyRuleRequest) (*pb.RevokeDenyRuleResponse, error) {
-	return &pb.RevokeDenyRuleResponse{}, x.svc().RevokeDenyRule(ctx, change(ctx, r.GetReason()), r.GetId())
+	return &pb.RevokeDenyRuleResponse{}, x.svc().RevokeDenyRule(ctx, change(ctx, r.GetReason()), r.GetDenyRuleId())
 }
 
 func contractInput(c *pb.Contract) ac.ContractInput {
@@ -372,7 +372,7 @@ func (x *accessService) ListContracts(ctx context.Context, r *pb.ListContractsRe
 }
 
 func (x *accessService) UpdateContract(ctx context.Context, r *pb.UpdateContractRequest) (*pb.Contract, error) {
-	c, err := x.svc().UpdateContract(ctx, change(ctx, r.GetReason()), r.GetContract().GetId(), contractInput(r.GetContract()))
+	c, err := x.svc().UpdateContract(ctx, change(ctx, r.GetReason()), r.GetContractId(), contractInput(r.GetContract()))
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +380,7 @@ func (x *accessService) UpdateContract(ctx context.Context, r *pb.UpdateContract
 }
 
 func (x *accessService) EndContract(ctx context.Context, r *pb.EndContractRequest) (*pb.Contract, error) {
-	if err := x.svc().EndContract(ctx, change(ctx, r.GetReason()), r.GetId()); err != nil {
+	if err := x.svc().EndContract(ctx, change(ctx, r.GetReason()), r.GetContractId()); err != nil {
 		return nil, err
 	}
 	cs, err := x.svc().ListContracts(ctx, mustPrincipal(ctx), "")
@@ -388,11 +388,11 @@ func (x *accessService) EndContract(ctx context.Context, r *pb.EndContractReques
 		return nil, err
 	}
 	for _, c := range cs {
-		if c.ID == r.GetId() {
+		if c.ID == r.GetContractId() {
 			return contractPB(c), nil
 		}
 	}
-	return &pb.Contract{Id: r.GetId()}, nil
+	return &pb.Contract{Id: r.GetContractId()}, nil
 }
 
 func (x *accessService) ListSessions(ctx context.Context, r *pb.ListSessionsRequest) (*pb.ListSessionsResponse, error) {
@@ -416,7 +416,7 @@ func (x *accessService) ListSessions(ctx context.Context, r *pb.ListSessionsRequ
 }
 
 func (x *accessService) RevokeSession(ctx context.Context, r *pb.RevokeSessionRequest) (*pb.RevokeSessionResponse, error) {
-	return &pb.RevokeSessionResponse{}, x.svc().RevokeSession(ctx, change(ctx, r.GetReason()), r.GetId())
+	return &pb.RevokeSessionResponse{}, x.svc().RevokeSession(ctx, change(ctx, r.GetReason()), r.GetSessionId())
 }
 
 // ---- translation ----

@@ -119,7 +119,7 @@ func (x *deviceService) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest)
 	if err != nil {
 		return nil, err
 	}
-	s, err := reg.UpdateSite(ctx, r.GetId(), siteFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
+	s, err := reg.UpdateSite(ctx, r.GetSiteId(), siteFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCamera
 }
 
 func (x *deviceService) GetCamera(ctx context.Context, r *pb.GetCameraRequest) (*pb.Camera, error) {
-	c, err := x.camera(ctx, r.GetId())
+	c, err := x.camera(ctx, r.GetCameraId())
 	if err != nil {
 		return nil, err
 	}
@@ -231,22 +231,22 @@ func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasReques
 }
 
 func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequest) (*pb.Camera, error) {
-	if _, err := x.camera(ctx, r.GetId()); err != nil {
+	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
 	a := deviceActor(ctx, r.GetReason())
 	if r.GetFields() != nil || len(r.GetUpdateMask()) > 0 {
-		if _, err := reg.Update(ctx, devices.UpdateRequest{ID: r.GetId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
+		if _, err := reg.Update(ctx, devices.UpdateRequest{ID: r.GetCameraId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
 			return nil, err
 		}
 	}
 	if r.GetUsername() != "" || r.GetPassword() != "" {
-		if err := reg.SetCredentials(ctx, r.GetId(), devices.Credentials{Username: r.GetUsername(), Password: r.GetPassword()}, a); err != nil {
+		if err := reg.SetCredentials(ctx, r.GetCameraId(), devices.Credentials{Username: r.GetUsername(), Password: r.GetPassword()}, a); err != nil {
 			return nil, err
 		}
 	}
-	c, err := reg.Get(ctx, r.GetId())
+	c, err := reg.Get(ctx, r.GetCameraId())
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +254,11 @@ func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequ
 }
 
 func (x *deviceService) DecommissionCamera(ctx context.Context, r *pb.DecommissionCameraRequest) (*pb.Camera, error) {
-	if _, err := x.camera(ctx, r.GetId()); err != nil {
+	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
-	c, err := reg.Decommission(ctx, r.GetId(), r.GetReason(), deviceActor(ctx, r.GetReason()))
+	c, err := reg.Decommission(ctx, r.GetCameraId(), r.GetReason(), deviceActor(ctx, r.GetReason()))
 	if err != nil {
 		return nil, err
 	}

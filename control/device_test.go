@@ -83,10 +83,10 @@ func TestRegisterAndScopedReads(t *testing.T) {
 	if err != nil || len(list.Cameras) != 0 {
 		t.Fatalf("contractor outside their contract sees %d cameras (%v)", len(list.GetCameras()), err)
 	}
-	if _, err := cl.GetCamera(h.as("contractor"), &pb.GetCameraRequest{Id: ids[0]}); status.Code(err) != codes.PermissionDenied {
+	if _, err := cl.GetCamera(h.as("contractor"), &pb.GetCameraRequest{CameraId: ids[0]}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("contractor reads a camera outside their contract: %v", err)
 	}
-	got, err := cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{Id: ids[0]})
+	got, err := cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{CameraId: ids[0]})
 	if err != nil || got.Fields.SiteId != siteA.Id {
 		t.Fatalf("get: %v %v", got, err)
 	}

@@ -52,7 +52,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	if err != nil || g.GetStatus() != "pending" {
 		t.Fatalf("grant: %v %+v", err, g)
 	}
-	if _, err := acc.ApproveGrant(admin, &pb.ApproveGrantRequest{Id: g.GetId()}); status.Code(err) != codes.PermissionDenied {
+	if _, err := acc.ApproveGrant(admin, &pb.ApproveGrantRequest{GrantId: g.GetId()}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("the administrator approved: %v", err)
 	}
 
@@ -105,7 +105,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	}
 
 	// 5. The role-edit attack: refused, and the auditor still sees nothing.
-	_, err = acc.UpdateRole(admin, &pb.UpdateRoleRequest{Name: "auditor", Reason: "audit needs to see",
+	_, err = acc.UpdateRole(admin, &pb.UpdateRoleRequest{RoleName: "auditor", Reason: "audit needs to see",
 		Permissions: []string{"audit.read", "audit.verify", "report.read", "live.view", "playback.view"}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("auditor role edit: %v", err)
@@ -114,7 +114,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 		t.Fatalf("auditor live view: %v", err)
 	}
 	// ... and giving the operator role more footage rights waits too.
-	role, err := acc.UpdateRole(admin, &pb.UpdateRoleRequest{Name: "operator", Reason: "operators export",
+	role, err := acc.UpdateRole(admin, &pb.UpdateRoleRequest{RoleName: "operator", Reason: "operators export",
 		Permissions: []string{"live.view", "playback.view", "ptz.control", "snapshot.view", "device.read", "health.read", "alarm.ack", "export.request"}})
 	if err != nil || len(role.GetPendingChanges()) != 1 || role.GetPendingChanges()[0].GetAddPermissions()[0] != "export.request" {
 		t.Fatalf("operator role edit: %v %+v", err, role)
@@ -123,7 +123,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	if err != nil || len(changes.GetChanges()) != 1 {
 		t.Fatalf("pending role changes: %v %+v", err, changes)
 	}
-	if _, err := acc.RejectRoleChange(h.as("manager"), &pb.RejectRoleChangeRequest{Id: changes.GetChanges()[0].GetId(), Reason: "not our duty"}); err != nil {
+	if _, err := acc.RejectRoleChange(h.as("manager"), &pb.RejectRoleChangeRequest{RoleChangeId: changes.GetChanges()[0].GetId(), Reason: "not our duty"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -132,7 +132,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	if err != nil || len(pending.GetGrants()) != 1 || pending.GetGrants()[0].GetId() != g.GetId() {
 		t.Fatalf("pending grants: %v %+v", err, pending)
 	}
-	ok, err := acc.ApproveGrant(h.as("manager"), &pb.ApproveGrantRequest{Id: g.GetId(), Reason: "roster checked"})
+	ok, err := acc.ApproveGrant(h.as("manager"), &pb.ApproveGrantRequest{GrantId: g.GetId(), Reason: "roster checked"})
 	if err != nil || ok.GetStatus() != "active" || ok.GetDecidedBy() != h.users["manager"].ID {
 		t.Fatalf("approve: %v %+v", err, ok)
 	}

@@ -31,15 +31,15 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 		call func(ctx context.Context, id string) error
 	}{
 		{"GetCamera", func(ctx context.Context, id string) error {
-			_, err := dc.GetCamera(ctx, &pb.GetCameraRequest{Id: id})
+			_, err := dc.GetCamera(ctx, &pb.GetCameraRequest{CameraId: id})
 			return err
 		}},
 		{"UpdateCamera", func(ctx context.Context, id string) error {
-			_, err := dc.UpdateCamera(ctx, &pb.UpdateCameraRequest{Id: id, Reason: "점검", Fields: &pb.CameraFields{Name: "x"}, UpdateMask: []string{"name"}})
+			_, err := dc.UpdateCamera(ctx, &pb.UpdateCameraRequest{CameraId: id, Reason: "점검", Fields: &pb.CameraFields{Name: "x"}, UpdateMask: []string{"name"}})
 			return err
 		}},
 		{"DecommissionCamera", func(ctx context.Context, id string) error {
-			_, err := dc.DecommissionCamera(ctx, &pb.DecommissionCameraRequest{Id: id, Reason: "철거"})
+			_, err := dc.DecommissionCamera(ctx, &pb.DecommissionCameraRequest{CameraId: id, Reason: "철거"})
 			return err
 		}},
 		{"GetClock", func(ctx context.Context, id string) error {
@@ -89,7 +89,7 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 		})
 	}
 	// Scope all: NotFound is no leak.
-	if _, err := dc.GetCamera(h.as("technician"), &pb.GetCameraRequest{Id: unknown}); status.Code(err) != codes.NotFound {
+	if _, err := dc.GetCamera(h.as("technician"), &pb.GetCameraRequest{CameraId: unknown}); status.Code(err) != codes.NotFound {
 		t.Fatalf("technician (scope all), unknown camera: %v, want NotFound", err)
 	}
 	if _, err := sc.StartLiveView(h.as("operator"), &pb.StartLiveViewRequest{CameraId: unknown, Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION}); status.Code(err) != codes.NotFound {

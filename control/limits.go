@@ -52,6 +52,7 @@ var fieldLimits = map[string]int{
 	"id": limitToken, "camera_id": limitToken, "user_id": limitToken, "org_id": limitToken, "site_id": limitToken,
 	"alarm_id": limitToken, "session_id": limitToken, "subject_request_id": limitToken, "camera": limitToken,
 	"provision_id": limitToken, "hold_id": limitToken, "grant_id": limitToken, "contract_id": limitToken, "deny_rule_id": limitToken,
+	"role_change_id": limitToken, "role_name": limitToken,
 	"site": limitToken, "kind": limitToken, "role": limitToken, "action": limitToken, "purpose": limitToken,
 	"national_purpose": limitToken, "lifecycle": limitToken, "decision": limitToken, "outcome": limitToken,
 	"format": limitToken, "part": limitToken, "encoding": limitToken, "period": limitToken, "month": limitToken,

@@ -34,10 +34,10 @@ type fixture struct{ cam, prov, alarm, purpose string }
 // what answers. TestRPCMatrixPerCamera fails when a camera-scoped method of
 // the table has no entry here.
 var cameraRequests = map[string]func(f fixture) proto.Message{
-	pb.DeviceService_GetCamera_FullMethodName:   func(f fixture) proto.Message { return &pb.GetCameraRequest{Id: f.cam} },
+	pb.DeviceService_GetCamera_FullMethodName:   func(f fixture) proto.Message { return &pb.GetCameraRequest{CameraId: f.cam} },
 	pb.DeviceService_ListCameras_FullMethodName: func(f fixture) proto.Message { return &pb.ListCamerasRequest{} },
 	pb.DeviceService_UpdateCamera_FullMethodName: func(f fixture) proto.Message {
-		return &pb.UpdateCameraRequest{Id: f.cam, UpdateMask: []string{"coverage"}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
+		return &pb.UpdateCameraRequest{CameraId: f.cam, UpdateMask: []string{"coverage"}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
 	},
 	pb.DeviceService_GetClock_FullMethodName: func(f fixture) proto.Message { return &pb.GetClockRequest{CameraId: f.cam} },
 	pb.DeviceService_FixClock_FullMethodName: func(f fixture) proto.Message {
@@ -91,7 +91,7 @@ var cameraRequests = map[string]func(f fixture) proto.Message{
 	},
 	// Decommissioning is last (see the order below): it ends the camera.
 	pb.DeviceService_DecommissionCamera_FullMethodName: func(f fixture) proto.Message {
-		return &pb.DecommissionCameraRequest{Id: f.cam, Reason: "철거"}
+		return &pb.DecommissionCameraRequest{CameraId: f.cam, Reason: "철거"}
 	},
 	pb.DeviceService_RebootCamera_FullMethodName: func(f fixture) proto.Message {
 		return &pb.RebootCameraRequest{CameraId: f.cam, Reason: "응답 없음"}

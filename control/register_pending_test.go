@@ -49,7 +49,7 @@ func TestRegisterPendingOverGRPC(t *testing.T) {
 	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "clock") {
 		t.Fatalf("warnings %q", res.Warnings)
 	}
-	got, err := cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{Id: res.Camera.Id})
+	got, err := cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{CameraId: res.Camera.Id})
 	if err != nil || len(got.PendingReasons) != 1 || got.Device.ClockOffset != nil {
 		t.Fatalf("get: %v %v", got, err)
 	}
@@ -62,7 +62,7 @@ func TestRegisterPendingOverGRPC(t *testing.T) {
 	if _, err := h.devices.CameraUp(context.Background(), res.Camera.Id, "degraded"); err != nil {
 		t.Fatal(err)
 	}
-	got, err = cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{Id: res.Camera.Id})
+	got, err = cl.GetCamera(h.as("operator"), &pb.GetCameraRequest{CameraId: res.Camera.Id})
 	if err != nil || len(got.PendingReasons) != 0 {
 		t.Fatalf("after CameraUp: %v %v", got.GetPendingReasons(), err)
 	}

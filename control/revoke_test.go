@@ -100,12 +100,12 @@ func TestRevocationEndsPlaybackLiveAndTickets(t *testing.T) {
 			if err != nil {
 				h.t.Fatal(err)
 			}
-			if _, err := pb.NewAccessServiceClient(h.conn).RevokeSession(h.asAdmin(), &pb.RevokeSessionRequest{Id: p.SessionID, Reason: "분실 단말"}); err != nil {
+			if _, err := pb.NewAccessServiceClient(h.conn).RevokeSession(h.asAdmin(), &pb.RevokeSessionRequest{SessionId: p.SessionID, Reason: "분실 단말"}); err != nil {
 				h.t.Fatal(err)
 			}
 		}},
 		{name: "user disabled", role: "manager", playback: true, reason: "revoked", revoke: func(h *harness, role string) {
-			if _, err := pb.NewAccessServiceClient(h.conn).DisableUser(h.asAdmin(), &pb.DisableUserRequest{Id: h.users[role].ID, Reason: "퇴직"}); err != nil {
+			if _, err := pb.NewAccessServiceClient(h.conn).DisableUser(h.asAdmin(), &pb.DisableUserRequest{UserId: h.users[role].ID, Reason: "퇴직"}); err != nil {
 				h.t.Fatal(err)
 			}
 		}},
@@ -115,7 +115,7 @@ func TestRevocationEndsPlaybackLiveAndTickets(t *testing.T) {
 				h.t.Fatalf("grants of %s: %v %v", role, gs, err)
 			}
 			for _, g := range gs {
-				if _, err := pb.NewAccessServiceClient(h.conn).RevokeGrant(h.asAdmin(), &pb.RevokeGrantRequest{Id: g.ID, Reason: "보직 변경"}); err != nil {
+				if _, err := pb.NewAccessServiceClient(h.conn).RevokeGrant(h.asAdmin(), &pb.RevokeGrantRequest{GrantId: g.ID, Reason: "보직 변경"}); err != nil {
 					h.t.Fatal(err)
 				}
 			}
@@ -291,7 +291,7 @@ func TestDownloadLinkRefusedAfterRevocation(t *testing.T) {
 	if got := get(first); got != http.StatusForbidden {
 		t.Fatalf("link of a logged-out session: %d, want 403", got)
 	}
-	if _, err := pb.NewAccessServiceClient(h.conn).DisableUser(h.asAdmin(), &pb.DisableUserRequest{Id: h.users["police"].ID, Reason: "전출"}); err != nil {
+	if _, err := pb.NewAccessServiceClient(h.conn).DisableUser(h.asAdmin(), &pb.DisableUserRequest{UserId: h.users["police"].ID, Reason: "전출"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(second); got != http.StatusForbidden {

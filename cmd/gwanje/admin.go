@@ -135,7 +135,7 @@ func runUsers(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			_, err = cl.DisableUser(ctx, &pb.DisableUserRequest{Id: *id, Reason: *reason})
+			_, err = cl.DisableUser(ctx, &pb.DisableUserRequest{UserId: *id, Reason: *reason})
 			return err
 		},
 		"reset-password": func(ctx context.Context, c *cli, args []string) error {
@@ -153,7 +153,7 @@ func runUsers(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.ResetPassword(ctx, &pb.ResetPasswordRequest{Id: *id, Reason: *reason})
+			res, err := cl.ResetPassword(ctx, &pb.ResetPasswordRequest{UserId: *id, Reason: *reason})
 			if err != nil {
 				return err
 			}
@@ -256,7 +256,7 @@ func runRoles(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			ro, err := cl.UpdateRole(ctx, &pb.UpdateRoleRequest{Name: *name, Permissions: list(*ps), Reason: *reason})
+			ro, err := cl.UpdateRole(ctx, &pb.UpdateRoleRequest{RoleName: *name, Permissions: list(*ps), Reason: *reason})
 			if err != nil {
 				return err
 			}
@@ -318,9 +318,9 @@ func decideRoleChange(ctx context.Context, c *cli, name string, args []string, a
 	defer cancel()
 	var ro *pb.Role
 	if approve {
-		ro, err = cl.ApproveRoleChange(ctx, &pb.ApproveRoleChangeRequest{Id: *id, Reason: *reason})
+		ro, err = cl.ApproveRoleChange(ctx, &pb.ApproveRoleChangeRequest{RoleChangeId: *id, Reason: *reason})
 	} else {
-		ro, err = cl.RejectRoleChange(ctx, &pb.RejectRoleChangeRequest{Id: *id, Reason: *reason})
+		ro, err = cl.RejectRoleChange(ctx, &pb.RejectRoleChangeRequest{RoleChangeId: *id, Reason: *reason})
 	}
 	if err != nil {
 		return err
@@ -446,7 +446,7 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			_, err = cl.RevokeGrant(ctx, &pb.RevokeGrantRequest{Id: *id, Reason: *reason})
+			_, err = cl.RevokeGrant(ctx, &pb.RevokeGrantRequest{GrantId: *id, Reason: *reason})
 			return err
 		},
 	})
@@ -487,9 +487,9 @@ func decideGrant(ctx context.Context, c *cli, name string, args []string, approv
 	defer cancel()
 	var g *pb.Grant
 	if approve {
-		g, err = cl.ApproveGrant(ctx, &pb.ApproveGrantRequest{Id: *id, Reason: *reason})
+		g, err = cl.ApproveGrant(ctx, &pb.ApproveGrantRequest{GrantId: *id, Reason: *reason})
 	} else {
-		g, err = cl.RejectGrant(ctx, &pb.RejectGrantRequest{Id: *id, Reason: *reason})
+		g, err = cl.RejectGrant(ctx, &pb.RejectGrantRequest{GrantId: *id, Reason: *reason})
 	}
 	if err != nil {
 		return err
@@ -621,7 +621,7 @@ func runContracts(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			_, err = cl.EndContract(ctx, &pb.EndContractRequest{Id: *id, Reason: *reason})
+			_, err = cl.EndContract(ctx, &pb.EndContractRequest{ContractId: *id, Reason: *reason})
 			return err
 		},
 	})
@@ -666,7 +666,7 @@ func runSessions(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			_, err = cl.RevokeSession(ctx, &pb.RevokeSessionRequest{Id: *id, Reason: *reason})
+			_, err = cl.RevokeSession(ctx, &pb.RevokeSessionRequest{SessionId: *id, Reason: *reason})
 			return err
 		},
 	})

@@ -161,7 +161,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			cam, err := cl.GetCamera(ctx, &pb.GetCameraRequest{Id: *id})
+			cam, err := cl.GetCamera(ctx, &pb.GetCameraRequest{CameraId: *id})
 			if err != nil {
 				return err
 			}
@@ -294,7 +294,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 		"update": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("cameras update", c)
 			r := &pb.UpdateCameraRequest{Fields: &pb.CameraFields{}}
-			fs.StringVar(&r.Id, "id", "", "camera id (required)")
+			fs.StringVar(&r.CameraId, "id", "", "camera id (required)")
 			fs.StringVar(&r.Reason, "reason", "", "why (required)")
 			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
 			lifecycle := fs.String("lifecycle", "", "planned, active or maintenance")
@@ -350,7 +350,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			cam, err := cl.DecommissionCamera(ctx, &pb.DecommissionCameraRequest{Id: *id, Reason: *reason})
+			cam, err := cl.DecommissionCamera(ctx, &pb.DecommissionCameraRequest{CameraId: *id, Reason: *reason})
 			if err != nil {
 				return err
 			}

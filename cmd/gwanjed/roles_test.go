@@ -108,7 +108,7 @@ func TestControlAndStreamNodeInSeparateProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		if g.Status == "pending" {
-			if _, err := acc.ApproveGrant(approver, &pb.ApproveGrantRequest{Id: g.Id, Reason: "test"}); err != nil {
+			if _, err := acc.ApproveGrant(approver, &pb.ApproveGrantRequest{GrantId: g.Id, Reason: "test"}); err != nil {
 				t.Fatal(err)
 			}
 		}

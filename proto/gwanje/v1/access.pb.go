@@ -1176,7 +1176,7 @@ func (x *CreateUserResponse) GetInitialPassword() string {
 
 type GetUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1211,9 +1211,9 @@ func (*GetUserRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *GetUserRequest) GetId() string {
+func (x *GetUserRequest) GetUserId() string {
 	if x != nil {
-		return x.Id
+		return x.UserId
 	}
 	return ""
 }
@@ -1316,7 +1316,7 @@ func (x *ListUsersResponse) GetUsers() []*User {
 
 type UpdateUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	DisplayName   *string                `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
 	Email         *string                `protobuf:"bytes,3,opt,name=email,proto3,oneof" json:"email,omitempty"`
 	Phone         *string                `protobuf:"bytes,4,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
@@ -1356,9 +1356,9 @@ func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *UpdateUserRequest) GetId() string {
+func (x *UpdateUserRequest) GetUserId() string {
 	if x != nil {
-		return x.Id
+		return x.UserId
 	}
 	return ""
 }
@@ -1400,7 +1400,7 @@ func (x *UpdateUserRequest) GetReason() string {
 
 type DisableUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1436,9 +1436,9 @@ func (*DisableUserRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{24}
 }
 
-func (x *DisableUserRequest) GetId() string {
+func (x *DisableUserRequest) GetUserId() string {
 	if x != nil {
-		return x.Id
+		return x.UserId
 	}
 	return ""
 }
@@ -1488,7 +1488,7 @@ func (*DisableUserResponse) Descriptor() ([]byte, []int) {
 
 type ResetPasswordRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1524,9 +1524,9 @@ func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{26}
 }
 
-func (x *ResetPasswordRequest) GetId() string {
+func (x *ResetPasswordRequest) GetUserId() string {
 	if x != nil {
-		return x.Id
+		return x.UserId
 	}
 	return ""
 }
@@ -1868,7 +1868,7 @@ func (x *ListRoleChangesResponse) GetChanges() []*RoleChange {
 
 type ApproveRoleChangeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RoleChangeId  string                 `protobuf:"bytes,1,opt,name=role_change_id,json=roleChangeId,proto3" json:"role_change_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1904,9 +1904,9 @@ func (*ApproveRoleChangeRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{32}
 }
 
-func (x *ApproveRoleChangeRequest) GetId() string {
+func (x *ApproveRoleChangeRequest) GetRoleChangeId() string {
 	if x != nil {
-		return x.Id
+		return x.RoleChangeId
 	}
 	return ""
 }
@@ -1919,8 +1919,8 @@ func (x *ApproveRoleChangeRequest) GetReason() string {
 }
 
 type RejectRoleChangeRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RoleChangeId string                 `protobuf:"bytes,1,opt,name=role_change_id,json=roleChangeId,proto3" json:"role_change_id,omitempty"`
 	// Why (required).
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1957,9 +1957,9 @@ func (*RejectRoleChangeRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{33}
 }
 
-func (x *RejectRoleChangeRequest) GetId() string {
+func (x *RejectRoleChangeRequest) GetRoleChangeId() string {
 	if x != nil {
-		return x.Id
+		return x.RoleChangeId
 	}
 	return ""
 }
@@ -2052,10 +2052,11 @@ func (x *ListRolesResponse) GetRoles() []*Role {
 }
 
 type UpdateRoleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Permissions   []string               `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The role's name (roles are named, not numbered).
+	RoleName      string   `protobuf:"bytes,1,opt,name=role_name,json=roleName,proto3" json:"role_name,omitempty"`
+	Permissions   []string `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	Reason        string   `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2090,9 +2091,9 @@ func (*UpdateRoleRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{36}
 }
 
-func (x *UpdateRoleRequest) GetName() string {
+func (x *UpdateRoleRequest) GetRoleName() string {
 	if x != nil {
-		return x.Name
+		return x.RoleName
 	}
 	return ""
 }
@@ -2633,7 +2634,7 @@ func (x *ListGrantsResponse) GetGrants() []*Grant {
 
 type RevokeGrantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2669,9 +2670,9 @@ func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{43}
 }
 
-func (x *RevokeGrantRequest) GetId() string {
+func (x *RevokeGrantRequest) GetGrantId() string {
 	if x != nil {
-		return x.Id
+		return x.GrantId
 	}
 	return ""
 }
@@ -2721,7 +2722,7 @@ func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
 
 type ApproveGrantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2757,9 +2758,9 @@ func (*ApproveGrantRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{45}
 }
 
-func (x *ApproveGrantRequest) GetId() string {
+func (x *ApproveGrantRequest) GetGrantId() string {
 	if x != nil {
-		return x.Id
+		return x.GrantId
 	}
 	return ""
 }
@@ -2772,8 +2773,8 @@ func (x *ApproveGrantRequest) GetReason() string {
 }
 
 type RejectGrantRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GrantId string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	// Why (required).
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2810,9 +2811,9 @@ func (*RejectGrantRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{46}
 }
 
-func (x *RejectGrantRequest) GetId() string {
+func (x *RejectGrantRequest) GetGrantId() string {
 	if x != nil {
-		return x.Id
+		return x.GrantId
 	}
 	return ""
 }
@@ -3066,7 +3067,7 @@ func (x *ListDenyRulesResponse) GetRules() []*DenyRule {
 
 type RevokeDenyRuleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DenyRuleId    string                 `protobuf:"bytes,1,opt,name=deny_rule_id,json=denyRuleId,proto3" json:"deny_rule_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3102,9 +3103,9 @@ func (*RevokeDenyRuleRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{51}
 }
 
-func (x *RevokeDenyRuleRequest) GetId() string {
+func (x *RevokeDenyRuleRequest) GetDenyRuleId() string {
 	if x != nil {
-		return x.Id
+		return x.DenyRuleId
 	}
 	return ""
 }
@@ -3502,9 +3503,12 @@ func (x *ListContractsResponse) GetContracts() []*Contract {
 }
 
 type UpdateContractRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ContractId string                 `protobuf:"bytes,3,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	// The contract's new fields (its id, ended_at, end_reason and created_by
+	// are not read).
+	Contract      *Contract `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	Reason        string    `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3539,6 +3543,13 @@ func (*UpdateContractRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{58}
 }
 
+func (x *UpdateContractRequest) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
 func (x *UpdateContractRequest) GetContract() *Contract {
 	if x != nil {
 		return x.Contract
@@ -3555,7 +3566,7 @@ func (x *UpdateContractRequest) GetReason() string {
 
 type EndContractRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ContractId    string                 `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3591,9 +3602,9 @@ func (*EndContractRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{59}
 }
 
-func (x *EndContractRequest) GetId() string {
+func (x *EndContractRequest) GetContractId() string {
 	if x != nil {
-		return x.Id
+		return x.ContractId
 	}
 	return ""
 }
@@ -3803,7 +3814,7 @@ func (x *ListSessionsResponse) GetSessions() []*Session {
 
 type RevokeSessionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3839,9 +3850,9 @@ func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{63}
 }
 
-func (x *RevokeSessionRequest) GetId() string {
+func (x *RevokeSessionRequest) GetSessionId() string {
 	if x != nil {
-		return x.Id
+		return x.SessionId
 	}
 	return ""
 }
@@ -3973,16 +3984,16 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x06reason\x18\a \x01(\tR\x06reasonJ\x04\b\x06\x10\aR\bpassword\"d\n" +
 	"\x12CreateUserResponse\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.gwanje.v1.UserR\x04user\x12)\n" +
-	"\x10initial_password\x18\x02 \x01(\tR\x0finitialPassword\" \n" +
-	"\x0eGetUserRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"T\n" +
+	"\x10initial_password\x18\x02 \x01(\tR\x0finitialPassword\")\n" +
+	"\x0eGetUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"T\n" +
 	"\x10ListUsersRequest\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12)\n" +
 	"\x10include_disabled\x18\x02 \x01(\bR\x0fincludeDisabled\":\n" +
 	"\x11ListUsersResponse\x12%\n" +
-	"\x05users\x18\x01 \x03(\v2\x0f.gwanje.v1.UserR\x05users\"\xe5\x01\n" +
-	"\x11UpdateUserRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x05users\x18\x01 \x03(\v2\x0f.gwanje.v1.UserR\x05users\"\xee\x01\n" +
+	"\x11UpdateUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\x19\n" +
 	"\x05email\x18\x03 \x01(\tH\x01R\x05email\x88\x01\x01\x12\x19\n" +
 	"\x05phone\x18\x04 \x01(\tH\x02R\x05phone\x88\x01\x01\x12\x1a\n" +
@@ -3991,13 +4002,13 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\r_display_nameB\b\n" +
 	"\x06_emailB\b\n" +
 	"\x06_phoneB\t\n" +
-	"\a_org_id\"<\n" +
-	"\x12DisableUserRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\a_org_id\"E\n" +
+	"\x12DisableUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
-	"\x13DisableUserResponse\"N\n" +
-	"\x14ResetPasswordRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x13DisableUserResponse\"W\n" +
+	"\x14ResetPasswordRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reasonJ\x04\b\x02\x10\x03R\bpassword\"C\n" +
 	"\x15ResetPasswordResponse\x12*\n" +
 	"\x11one_time_password\x18\x01 \x01(\tR\x0foneTimePassword\"\xb9\x01\n" +
@@ -4026,18 +4037,18 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x16ListRoleChangesRequest\x12\x18\n" +
 	"\apending\x18\x01 \x01(\bR\apending\"J\n" +
 	"\x17ListRoleChangesResponse\x12/\n" +
-	"\achanges\x18\x01 \x03(\v2\x15.gwanje.v1.RoleChangeR\achanges\"B\n" +
-	"\x18ApproveRoleChangeRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"A\n" +
-	"\x17RejectRoleChangeRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\achanges\x18\x01 \x03(\v2\x15.gwanje.v1.RoleChangeR\achanges\"X\n" +
+	"\x18ApproveRoleChangeRequest\x12$\n" +
+	"\x0erole_change_id\x18\x01 \x01(\tR\froleChangeId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"W\n" +
+	"\x17RejectRoleChangeRequest\x12$\n" +
+	"\x0erole_change_id\x18\x01 \x01(\tR\froleChangeId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x12\n" +
 	"\x10ListRolesRequest\":\n" +
 	"\x11ListRolesResponse\x12%\n" +
-	"\x05roles\x18\x01 \x03(\v2\x0f.gwanje.v1.RoleR\x05roles\"a\n" +
-	"\x11UpdateRoleRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\x05roles\x18\x01 \x03(\v2\x0f.gwanje.v1.RoleR\x05roles\"j\n" +
+	"\x11UpdateRoleRequest\x12\x1b\n" +
+	"\trole_name\x18\x01 \x01(\tR\broleName\x12 \n" +
 	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x87\x01\n" +
 	"\x05Scope\x12\x10\n" +
@@ -4093,16 +4104,16 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x0finclude_revoked\x18\x02 \x01(\bR\x0eincludeRevoked\x12\x18\n" +
 	"\apending\x18\x03 \x01(\bR\apending\">\n" +
 	"\x12ListGrantsResponse\x12(\n" +
-	"\x06grants\x18\x01 \x03(\v2\x10.gwanje.v1.GrantR\x06grants\"<\n" +
-	"\x12RevokeGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06grants\x18\x01 \x03(\v2\x10.gwanje.v1.GrantR\x06grants\"G\n" +
+	"\x12RevokeGrantRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
-	"\x13RevokeGrantResponse\"=\n" +
-	"\x13ApproveGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"<\n" +
-	"\x12RejectGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x13RevokeGrantResponse\"H\n" +
+	"\x13ApproveGrantRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
+	"\x12RejectGrantRequest\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa2\x02\n" +
 	"\bDenyRule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4122,9 +4133,10 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x04rule\x18\x01 \x01(\v2\x13.gwanje.v1.DenyRuleR\x04rule\"\x16\n" +
 	"\x14ListDenyRulesRequest\"B\n" +
 	"\x15ListDenyRulesResponse\x12)\n" +
-	"\x05rules\x18\x01 \x03(\v2\x13.gwanje.v1.DenyRuleR\x05rules\"?\n" +
-	"\x15RevokeDenyRuleRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x05rules\x18\x01 \x03(\v2\x13.gwanje.v1.DenyRuleR\x05rules\"Q\n" +
+	"\x15RevokeDenyRuleRequest\x12 \n" +
+	"\fdeny_rule_id\x18\x01 \x01(\tR\n" +
+	"denyRuleId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x18\n" +
 	"\x16RevokeDenyRuleResponse\"\x85\x02\n" +
 	"\x0fContractClauses\x12*\n" +
@@ -4157,12 +4169,15 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x14ListContractsRequest\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\"J\n" +
 	"\x15ListContractsResponse\x121\n" +
-	"\tcontracts\x18\x01 \x03(\v2\x13.gwanje.v1.ContractR\tcontracts\"`\n" +
-	"\x15UpdateContractRequest\x12/\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x13.gwanje.v1.ContractR\tcontracts\"\x81\x01\n" +
+	"\x15UpdateContractRequest\x12\x1f\n" +
+	"\vcontract_id\x18\x03 \x01(\tR\n" +
+	"contractId\x12/\n" +
 	"\bcontract\x18\x01 \x01(\v2\x13.gwanje.v1.ContractR\bcontract\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"<\n" +
-	"\x12EndContractRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"M\n" +
+	"\x12EndContractRequest\x12\x1f\n" +
+	"\vcontract_id\x18\x01 \x01(\tR\n" +
+	"contractId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xde\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
@@ -4182,9 +4197,10 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12#\n" +
 	"\rinclude_ended\x18\x02 \x01(\bR\fincludeEnded\"F\n" +
 	"\x14ListSessionsResponse\x12.\n" +
-	"\bsessions\x18\x01 \x03(\v2\x12.gwanje.v1.SessionR\bsessions\">\n" +
-	"\x14RevokeSessionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\bsessions\x18\x01 \x03(\v2\x12.gwanje.v1.SessionR\bsessions\"M\n" +
+	"\x14RevokeSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x17\n" +
 	"\x15RevokeSessionResponse2\xa4\x13\n" +
 	"\rAccessService\x12:\n" +

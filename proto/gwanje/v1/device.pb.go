@@ -1070,7 +1070,7 @@ func (x *CreateSiteRequest) GetReason() string {
 
 type UpdateSiteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SiteId        string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
 	Fields        *SiteFields            `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1107,9 +1107,9 @@ func (*UpdateSiteRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *UpdateSiteRequest) GetId() string {
+func (x *UpdateSiteRequest) GetSiteId() string {
 	if x != nil {
-		return x.Id
+		return x.SiteId
 	}
 	return ""
 }
@@ -2170,7 +2170,7 @@ func (x *RegisterCameraResponse) GetPending() []string {
 
 type GetCameraRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2205,9 +2205,9 @@ func (*GetCameraRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{27}
 }
 
-func (x *GetCameraRequest) GetId() string {
+func (x *GetCameraRequest) GetCameraId() string {
 	if x != nil {
-		return x.Id
+		return x.CameraId
 	}
 	return ""
 }
@@ -2381,9 +2381,9 @@ func (x *ListCamerasResponse) GetNextPageToken() string {
 }
 
 type UpdateCameraRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Fields *CameraFields          `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Fields   *CameraFields          `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
 	// Field names (snake_case) to change; empty replaces every field.
 	UpdateMask []string `protobuf:"bytes,3,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// New credentials, when they changed on the camera (never returned).
@@ -2424,9 +2424,9 @@ func (*UpdateCameraRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{30}
 }
 
-func (x *UpdateCameraRequest) GetId() string {
+func (x *UpdateCameraRequest) GetCameraId() string {
 	if x != nil {
-		return x.Id
+		return x.CameraId
 	}
 	return ""
 }
@@ -2468,7 +2468,7 @@ func (x *UpdateCameraRequest) GetReason() string {
 
 type DecommissionCameraRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2504,9 +2504,9 @@ func (*DecommissionCameraRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{31}
 }
 
-func (x *DecommissionCameraRequest) GetId() string {
+func (x *DecommissionCameraRequest) GetCameraId() string {
 	if x != nil {
-		return x.Id
+		return x.CameraId
 	}
 	return ""
 }
@@ -2969,9 +2969,9 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"Z\n" +
 	"\x11CreateSiteRequest\x12-\n" +
 	"\x06fields\x18\x01 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"j\n" +
-	"\x11UpdateSiteRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"s\n" +
+	"\x11UpdateSiteRequest\x12\x17\n" +
+	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12-\n" +
 	"\x06fields\x18\x02 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x12\n" +
 	"\x10ListSitesRequest\":\n" +
@@ -3086,9 +3086,9 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\x06camera\x18\x01 \x01(\v2\x11.gwanje.v1.CameraR\x06camera\x12<\n" +
 	"\fclock_offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
-	"\apending\x18\x04 \x03(\tR\apending\"\"\n" +
-	"\x10GetCameraRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xcd\x02\n" +
+	"\apending\x18\x04 \x03(\tR\apending\"/\n" +
+	"\x10GetCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xcd\x02\n" +
 	"\x12ListCamerasRequest\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12)\n" +
@@ -3106,17 +3106,17 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	" \x01(\tR\tpageToken\"j\n" +
 	"\x13ListCamerasResponse\x12+\n" +
 	"\acameras\x18\x01 \x03(\v2\x11.gwanje.v1.CameraR\acameras\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc7\x01\n" +
-	"\x13UpdateCameraRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd4\x01\n" +
+	"\x13UpdateCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12/\n" +
 	"\x06fields\x18\x02 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12\x1f\n" +
 	"\vupdate_mask\x18\x03 \x03(\tR\n" +
 	"updateMask\x12\x1a\n" +
 	"\busername\x18\x04 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x05 \x01(\tR\bpassword\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"C\n" +
-	"\x19DecommissionCameraRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"P\n" +
+	"\x19DecommissionCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x96\x01\n" +
 	"\x15ImportOpenDataRequest\x12\x10\n" +
 	"\x03csv\x18\x01 \x01(\fR\x03csv\x12\x1a\n" +
