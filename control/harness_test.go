@@ -47,6 +47,9 @@ type harness struct {
 	bus     *events.Bus
 	// recStore is the record store; tests start a recorder on it.
 	recStore *record.Store
+	// playback is the node's playback server (RTSP, and browsers through
+	// its Handler).
+	playback *playback.Server
 	links    *export.Links
 	exporter *export.Exporter
 	admin    ac.Principal
@@ -168,7 +171,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(func() { relay.Close() })
 	node.r = relay
 
-	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, playback: pbServer, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
 		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool,
 			Current: func(ctx context.Context, id string) (health.Status, bool, error) {

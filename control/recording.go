@@ -137,9 +137,17 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	if err := x.checkSubjectRequest(ctx, r, purpose, cam.ID, from, to); err != nil {
 		return nil, err
 	}
+	transport := r.GetTransport()
+	if transport == pb.PlaybackTransport_PLAYBACK_TRANSPORT_UNSPECIFIED {
+		transport = pb.PlaybackTransport_PLAYBACK_TRANSPORT_RTSP
+	}
+	if pb.Code(transport) == "" {
+		return nil, status.Error(codes.InvalidArgument, "transport: unknown playback transport")
+	}
+	entry.Details = map[string]any{"transport": pb.Code(transport)}
 	if id := r.GetSubjectRequestId(); id != "" {
 		entry.RequestID = id
-		entry.Details = map[string]any{"subject_request": id}
+		entry.Details["subject_request"] = id
 	}
 	if d := x.s.cfg.Access.Decide(p, called(ctx).perm(), res, x.s.now()); !d.Allowed {
 		denied := entry
@@ -157,19 +165,26 @@ func (x *recordingService) StartPlayback(ctx context.Context, r *pb.StartPlaybac
 	if len(l.Segments) == 0 {
 		return nil, status.Error(codes.NotFound, "no footage of this camera in that range (it may never have been recorded, or was destroyed after its retention)")
 	}
+	if transport == pb.PlaybackTransport_PLAYBACK_TRANSPORT_MSE {
+		for _, sg := range l.Segments {
+			if sg.Codec != record.CodecH264 {
+				return nil, status.Error(codes.FailedPrecondition, "this footage is "+sg.Codec+", which browsers cannot decode: play it back over RTSP")
+			}
+		}
+	}
 	seq, err := x.s.recordSeq(ctx, entry)
 	if err != nil {
 		return nil, err // fail closed
 	}
 	t, err := rec.Tickets.IssueTicket(ctx, playback.TicketRequest{UserID: p.UserID, Username: p.Username, SessionID: p.SessionID,
-		CameraID: cam.ID, From: from, To: to, Purpose: string(purpose), AuditSeq: seq})
+		CameraID: cam.ID, From: from, To: to, Purpose: string(purpose), AuditSeq: seq, Transport: pb.Code(transport)})
 	if err != nil {
 		failed := entry
 		failed.Outcome, failed.Reason = audit.Failed, "no ticket: "+err.Error()
 		_ = x.s.record(ctx, failed)
 		return nil, err
 	}
-	return &pb.StartPlaybackResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq}, nil
+	return &pb.StartPlaybackResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq, Transport: transport}, nil
 }
 
 // checkSubjectRequest ties a viewing under purpose subject_request to an

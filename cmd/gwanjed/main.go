@@ -51,6 +51,7 @@ type Config struct {
 	GRPCAddr              string
 	HTTPAddr              string
 	HTTPSAddr             string
+	HTTPSPublicURL        string
 	FFmpeg                string
 	NATSListen            string
 	DatabaseURL           string
@@ -104,7 +105,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded PostgreSQL and NATS, TLS material and keys")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "address of the gRPC control service (TLS)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:7180", "address of the HTTP endpoint: /metrics, /healthz, /readyz")
-	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:7443", "HTTPS with the server certificate: the public policy pages and the one-time export downloads (empty: off)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:7443", "HTTPS with the server certificate: the public policy pages, the one-time export downloads and browser playback (empty: off)")
+	fs.StringVar(&c.HTTPSPublicURL, "https-public-url", "", "base URL browsers use to reach this node's HTTPS address, for browser playback tickets (default https://<https-addr>)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:7122", `where the embedded NATS server accepts other processes ("-" for nowhere)`)
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty runs a private server from the local PostgreSQL binaries in the data dir")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL; empty runs an in-process NATS server with JetStream in the data dir")

@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -295,7 +295,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var privacySvc *requests.Service
 	var pbURL string
-	var downloads http.Handler
+	var downloads, browserPlayback http.Handler
 	if cfg.runs("recorder") {
 		recDir := cfg.RecordDir
 		if recDir == "" {
@@ -341,7 +341,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: endSpool,
 			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
-			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log})
+			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log,
+			BrowserURL: httpsPublicURL(cfg.HTTPSPublicURL, httpsLis)})
 		if err != nil {
 			return err
 		}
@@ -353,6 +354,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		pbURL = pbServer.URL()
+		browserPlayback = pbServer.Handler()
 		g.Go(func() error { <-ctx.Done(); pbServer.Close(); return nil })
 
 		masker, err := export.DetectFFmpeg(cfg.FFmpeg)
@@ -441,6 +443,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		if downloads != nil {
 			mux.Handle(export.DownloadPrefix, downloads)
+		}
+		if browserPlayback != nil {
+			// Paced fMP4 streams set their own write deadlines.
+			mux.Handle(playback.MSEPrefix, browserPlayback)
 		}
 		srv := netlimit.NewHTTPServer(mux, cfg.IdleTimeout)
 		// Handshakes run a few at a time (as on the gRPC port), so a flood
@@ -606,4 +612,21 @@ func redactURL(u string) string {
 		return "(unparsable URL)"
 	}
 	return p.Redacted()
+}
+
+// httpsPublicURL is the base URL browsers reach this node's HTTPS address
+// at: the flag, else https://<listen address> (the host name when it
+// listens on every address); empty without HTTPS.
+func httpsPublicURL(flag string, lis net.Listener) string {
+	if flag != "" {
+		return strings.TrimRight(flag, "/")
+	}
+	if lis == nil {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(lis.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host, _ = os.Hostname()
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }

@@ -425,7 +425,7 @@ func TestTicketRefusals(t *testing.T) {
 		token string
 		want  error
 	}{{"", ErrNoTicket}, {"abc", ErrMalformed}, {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ErrUnknownTicket}} {
-		if _, err := tk.Redeem(ctx, tc.token, "c", "x"); !errors.Is(err, tc.want) {
+		if _, err := tk.Redeem(ctx, tc.token, "c", TransportRTSP, "x"); !errors.Is(err, tc.want) {
 			t.Fatalf("%q: %v", tc.token, err)
 		}
 	}

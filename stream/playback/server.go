@@ -93,6 +93,17 @@ type Config struct {
 	// RecheckInterval re-decides every open session even without a notice.
 	// Default 1m; negative disables.
 	RecheckInterval time.Duration
+	// BrowserURL is the HTTPS base URL at which browsers reach Handler on
+	// this node (the node's HTTPS address, e.g. https://rec-1:7443),
+	// registered for the node so browser tickets point here. Empty: no
+	// browser playback tickets name this node.
+	BrowserURL string
+	// BrowserLead is how far ahead of the picture a browser stream is sent
+	// (wall time): what a revoked browser may still show. Default 1s.
+	BrowserLead time.Duration
+	// BrowserIdle ends a browser session with no media request open for
+	// this long (a paused or closed page). Default 60s.
+	BrowserIdle time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -114,6 +125,7 @@ type Server struct {
 	mu       sync.Mutex
 	pending  map[*gortsplib.ServerConn]*session // described, not yet set up
 	sessions map[*session]struct{}
+	browser  map[string]*browserSession // by session ID
 	closed   bool
 }
 
@@ -151,6 +163,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GapSkip <= 0 {
 		cfg.GapSkip = time.Second
 	}
+	if cfg.BrowserLead <= 0 {
+		cfg.BrowserLead = time.Second
+	}
+	if cfg.BrowserIdle <= 0 {
+		cfg.BrowserIdle = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -159,7 +177,8 @@ func New(cfg Config) (*Server, error) {
 	rev := revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
 		RecheckInterval: cfg.RecheckInterval, Logger: log})
 	return &Server{cfg: cfg, log: log, ctx: ctx, cancel: cancel, rev: rev,
-		pending: map[*gortsplib.ServerConn]*session{}, sessions: map[*session]struct{}{}}, nil
+		pending: map[*gortsplib.ServerConn]*session{}, sessions: map[*session]struct{}{},
+		browser: map[string]*browserSession{}}, nil
 }
 
 // Start listens and registers the node's playback URL. Run calls it.
@@ -208,6 +227,15 @@ func (s *Server) Start(ctx context.Context) error {
 		s.srv = nil
 		return err
 	}
+	if s.cfg.BrowserURL != "" {
+		if err := s.cfg.Store.RegisterBrowserURL(ctx, s.cfg.BrowserURL); err != nil {
+			s.srv.Close()
+			s.srv = nil
+			return err
+		}
+	}
+	s.wg.Add(1)
+	go s.janitor()
 	return nil
 }
 
@@ -242,6 +270,7 @@ func (s *Server) Close() {
 	srv := s.srv
 	s.mu.Unlock()
 	s.rev.Close()
+	s.closeBrowser()
 	s.cancel()
 	if srv != nil {
 		srv.Close() // closes sessions: OnSessionClose audits them
@@ -268,9 +297,9 @@ type session struct {
 	done     chan struct{}
 	reason   string
 	started  time.Time
-	played0  time.Time
-	played1  time.Time
-	untrack  func() // from the revocation watcher; set at SETUP
+	played   bool    // a frame was sent: PLAY without a Range resumes
+	spans    spanSet // footage sent, for playback.end
+	untrack  func()  // from the revocation watcher; set at SETUP
 
 	bytes  atomic.Int64
 	frames atomic.Int64
@@ -296,7 +325,7 @@ func status(err error) base.StatusCode {
 		return base.StatusNotFound
 	case errors.Is(err, ErrNoTicket), errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownTicket),
 		errors.Is(err, ErrTicketUsed), errors.Is(err, ErrTicketExpired), errors.Is(err, ErrWrongCamera),
-		errors.Is(err, errDenied):
+		errors.Is(err, ErrWrongTransport), errors.Is(err, errDenied):
 		return base.StatusForbidden
 	}
 	return base.StatusServiceUnavailable
@@ -308,7 +337,7 @@ func (s *Server) prepare(ctx context.Context, path, query string) (*session, err
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.cfg.Tickets.Check(ctx, token, cam)
+	g, err := s.cfg.Tickets.Check(ctx, token, cam, TransportRTSP)
 	if err != nil {
 		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", hashPrefix(token), "reason", err)
 		return nil, err
@@ -411,7 +440,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", sess.g.HashPrefix, "user", sess.g.UserID, "reason", errDenied)
 		return &base.Response{StatusCode: status(errDenied)}, nil, nil
 	}
-	g, err := s.cfg.Tickets.Redeem(s.ctx, token, cam, ctx.Conn.NetConn().RemoteAddr().String())
+	g, err := s.cfg.Tickets.Redeem(s.ctx, token, cam, TransportRTSP, ctx.Conn.NetConn().RemoteAddr().String())
 	if err != nil {
 		sess.stream.Close()
 		s.log.Warn("playback: ticket refused", "camera", cam, "ticket", hashPrefix(token), "reason", err)
@@ -439,7 +468,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	}
 	sess.stop()
 	sess.mu.Lock()
-	pos, resume := sess.pos, !sess.played1.IsZero()
+	pos, resume := sess.pos, sess.played
 	sess.mu.Unlock()
 	if v, ok := ctx.Request.Header["Range"]; ok {
 		var rh headers.Range
@@ -518,7 +547,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	if sess.reason != "" {
 		reason = sess.reason
 	}
-	p0, p1 := sess.played0, sess.played1
+	spans := append(spanSet(nil), sess.spans...)
 	sess.mu.Unlock()
 	if ctx.Error != nil && reason == "closed" {
 		var terr liberrors.ErrServerSessionTornDown
@@ -538,9 +567,11 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 		"node":        s.cfg.Store.Node(),
 		"ticket":      sess.g.HashPrefix,
 	}
-	if !p0.IsZero() {
-		details["played_from"] = p0.UTC().Format(time.RFC3339Nano)
-		details["played_to"] = p1.UTC().Format(time.RFC3339Nano)
+	details["transport"] = TransportRTSP
+	details["ranges"] = spans.details()
+	if len(spans) > 0 {
+		details["played_from"] = spans[0].From.UTC().Format(time.RFC3339Nano)
+		details["played_to"] = spans[len(spans)-1].To.UTC().Format(time.RFC3339Nano)
 	}
 	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -555,37 +586,10 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 }
 
 // seek finds the segment holding pos and the keyframe at or before it
-// (the first frame of the next segment when pos is in a gap).
+// (the first frame of the next segment when pos is in a gap), never one
+// before the ticket's range.
 func (sess *session) seek(ctx context.Context, pos time.Time) (int, time.Time, error) {
-	for i, sg := range sess.segs {
-		if !sg.End.After(pos) {
-			continue
-		}
-		if !sg.Start.Before(pos) {
-			return i, sg.Start, nil
-		}
-		r, err := sess.s.cfg.Store.OpenSegment(ctx, sg)
-		if err != nil {
-			return 0, time.Time{}, err
-		}
-		key := sg.Start
-		for {
-			f, err := r.Next()
-			if errors.Is(err, io.EOF) || (err == nil && f.Time.After(pos)) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return 0, time.Time{}, err
-			}
-			if f.Key {
-				key = f.Time
-			}
-		}
-		r.Close()
-		return i, key, nil
-	}
-	return 0, time.Time{}, fmt.Errorf("%w after %v", ErrNoFootage, pos)
+	return findKeyframe(ctx, sess.s.cfg.Store, sess.segs, pos, sess.g.From)
 }
 
 // resumeAt finds the segment of the frame after pos.
@@ -657,6 +661,14 @@ func (sess *session) send(ctx context.Context, idx int, from time.Time) {
 	}
 	var w0, t0, last time.Time
 	first := true
+	var ru run
+	defer func() {
+		if !ru.from.IsZero() {
+			sess.mu.Lock()
+			sess.spans.add(ru.span().From, ru.span().To)
+			sess.mu.Unlock()
+		}
+	}()
 	for i := idx; i < len(sess.segs); i++ {
 		r, err := sess.s.cfg.Store.OpenSegment(ctx, sess.segs[i])
 		if err != nil {
@@ -688,11 +700,12 @@ func (sess *session) send(ctx context.Context, idx int, from time.Time) {
 			switch {
 			case first:
 				w0, t0, first = time.Now(), f.Time, false
-				sess.mu.Lock()
-				sess.played0 = f.Time
-				sess.mu.Unlock()
 			case f.Time.Sub(last) > sess.s.cfg.GapSkip:
 				t0 = t0.Add(f.Time.Sub(last) - 40*time.Millisecond) // skip the hole
+			}
+			fdur := f.Time.Sub(last) // this frame's length, taken as the last one's
+			if last.IsZero() || fdur <= 0 || fdur > sess.s.cfg.GapSkip {
+				fdur = 40 * time.Millisecond
 			}
 			last = f.Time
 			if d := time.Until(w0.Add(f.Time.Sub(t0))); d > 0 {
@@ -720,7 +733,10 @@ func (sess *session) send(ctx context.Context, idx int, from time.Time) {
 			}
 			sess.frames.Add(1)
 			sess.mu.Lock()
-			sess.pos, sess.played1 = f.Time, f.Time
+			sess.pos, sess.played = f.Time, true
+			if sp, ok := ru.frame(f.Time, fdur, sess.s.cfg.GapSkip); ok {
+				sess.spans.add(sp.From, sp.To)
+			}
 			sess.mu.Unlock()
 		}
 		r.Close()

@@ -38,6 +38,20 @@ var (
 	ErrInvalid       = stream.ErrInvalidRequest
 	// ErrNoFootage: no node holds footage of the camera in the range.
 	ErrNoFootage = errors.New("playback: no recorded footage in the range")
+	// ErrWrongTransport: the ticket was issued for the other door (an RTSP
+	// ticket presented to the browser endpoint or the other way round).
+	ErrWrongTransport = errors.New("playback: the ticket is for another transport")
+	// ErrOutOfRange: a position outside the ticket's footage range.
+	ErrOutOfRange = errors.New("playback: outside the ticket's footage range")
+)
+
+// Transports a ticket opens.
+const (
+	// TransportRTSP: the RTSP server (Server, rtsp://node/playback/…).
+	TransportRTSP = "rtsp"
+	// TransportMSE: fMP4 over HTTPS for a browser's Media Source
+	// Extensions (Server.Handler, https://node/playback/mse/…).
+	TransportMSE = "mse"
 )
 
 // TicketRequest asks for a one-time playback ticket. Control fills it
@@ -54,6 +68,8 @@ type TicketRequest struct {
 	// AuditSeq is the committed playback.start entry. Required.
 	AuditSeq int64
 	TTL      time.Duration
+	// Transport is TransportRTSP (the default when empty) or TransportMSE.
+	Transport string
 }
 
 // Ticket is an issued ticket; Token is secret (only inside URL).
@@ -70,6 +86,7 @@ type Grant struct {
 	From, To                                             time.Time
 	AuditSeq                                             int64
 	HashPrefix                                           string
+	Transport                                            string
 }
 
 // Tickets issues and redeems playback tickets in PostgreSQL (table
@@ -82,6 +99,12 @@ type Tickets struct {
 
 // NewTickets returns the ticket store.
 func NewTickets(pool *pgxpool.Pool) *Tickets { return &Tickets{pool: pool} }
+
+// BrowserURL builds the URL a browser opens first (the session's
+// manifest, see Server.Handler).
+func BrowserURL(base, cameraID, token string) string {
+	return strings.TrimRight(base, "/") + MSEPrefix + cameraID + "?ticket=" + url.QueryEscape(token)
+}
 
 // URL builds the URL a player opens.
 func URL(base, cameraID, token string) string {
@@ -102,6 +125,11 @@ func (t *Tickets) IssueTicket(ctx context.Context, req TicketRequest) (Ticket, e
 		return Ticket{}, fmt.Errorf("%w: the audit entry's sequence number is required", ErrInvalid)
 	case req.TTL < 0 || req.TTL > MaxTicketTTL:
 		return Ticket{}, fmt.Errorf("%w: TTL %v out of range", ErrInvalid, req.TTL)
+	case req.Transport != "" && req.Transport != TransportRTSP && req.Transport != TransportMSE:
+		return Ticket{}, fmt.Errorf("%w: transport %q", ErrInvalid, req.Transport)
+	}
+	if req.Transport == "" {
+		req.Transport = TransportRTSP
 	}
 	if req.TTL == 0 {
 		req.TTL = DefaultTicketTTL
@@ -117,7 +145,11 @@ func (t *Tickets) IssueTicket(ctx context.Context, req TicketRequest) (Ticket, e
 	if err != nil {
 		return Ticket{}, fmt.Errorf("playback: issue ticket: %w", err)
 	}
-	base, err := record.NodeURL(ctx, t.pool, node)
+	nodeURL, mkURL := record.NodeURL, URL
+	if req.Transport == TransportMSE {
+		nodeURL, mkURL = record.NodeBrowserURL, BrowserURL
+	}
+	base, err := nodeURL(ctx, t.pool, node)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("playback: issue ticket: %w", err)
 	}
@@ -129,14 +161,14 @@ func (t *Tickets) IssueTicket(ctx context.Context, req TicketRequest) (Ticket, e
 	h := sha256.Sum256(raw[:])
 	var exp time.Time
 	err = t.pool.QueryRow(ctx, `insert into recording_playback_tickets
-		(hash, user_id, username, session_id, camera_id, from_at, to_at, purpose, audit_seq, node, expires_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11::interval) returning expires_at`,
+		(hash, user_id, username, session_id, camera_id, from_at, to_at, purpose, audit_seq, node, expires_at, transport)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11::interval, $12) returning expires_at`,
 		h[:], req.UserID, req.Username, req.SessionID, req.CameraID, req.From, req.To, req.Purpose, req.AuditSeq,
-		node, req.TTL).Scan(&exp)
+		node, req.TTL, req.Transport).Scan(&exp)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("playback: issue ticket: %w", err)
 	}
-	return Ticket{Token: token, URL: URL(base, req.CameraID, token), Node: node, ExpiresAt: exp}, nil
+	return Ticket{Token: token, URL: mkURL(base, req.CameraID, token), Node: node, ExpiresAt: exp}, nil
 }
 
 func ticketHash(token string) ([]byte, error) {
@@ -151,15 +183,16 @@ func ticketHash(token string) ([]byte, error) {
 	return h[:], nil
 }
 
-const grantCols = `user_id, username, session_id, camera_id, purpose, node, from_at, to_at, audit_seq`
+const grantCols = `user_id, username, session_id, camera_id, purpose, node, from_at, to_at, audit_seq, transport`
 
 func scanGrant(r pgx.Row, g *Grant, extra ...any) error {
 	return r.Scan(append([]any{&g.UserID, &g.Username, &g.SessionID, &g.CameraID, &g.Purpose, &g.Node, &g.From, &g.To,
-		&g.AuditSeq}, extra...)...)
+		&g.AuditSeq, &g.Transport}, extra...)...)
 }
 
-// Check says whether a ticket would open cameraID, without using it.
-func (t *Tickets) Check(ctx context.Context, token, cameraID string) (Grant, error) {
+// Check says whether a ticket would open cameraID over transport, without
+// using it.
+func (t *Tickets) Check(ctx context.Context, token, cameraID, transport string) (Grant, error) {
 	h, err := ticketHash(token)
 	if err != nil {
 		return Grant{}, err
@@ -183,22 +216,25 @@ func (t *Tickets) Check(ctx context.Context, token, cameraID string) (Grant, err
 		return g, ErrTicketExpired
 	case g.CameraID != cameraID:
 		return g, ErrWrongCamera
+	case g.Transport != transport:
+		return g, ErrWrongTransport
 	}
 	return g, nil
 }
 
-// Redeem uses a ticket once (atomic); by is the player's address.
-func (t *Tickets) Redeem(ctx context.Context, token, cameraID, by string) (Grant, error) {
+// Redeem uses a ticket for transport once (atomic); by is the player's
+// address.
+func (t *Tickets) Redeem(ctx context.Context, token, cameraID, transport, by string) (Grant, error) {
 	h, err := ticketHash(token)
 	if err != nil {
 		return Grant{}, err
 	}
 	var g Grant
 	err = scanGrant(t.pool.QueryRow(ctx, `update recording_playback_tickets set used_at = now(), used_by = $3
-		where hash = $1 and camera_id = $2 and used_at is null and expires_at > now()
-		returning `+grantCols, h, cameraID, by), &g)
+		where hash = $1 and camera_id = $2 and transport = $4 and used_at is null and expires_at > now()
+		returning `+grantCols, h, cameraID, by, transport), &g)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if _, cerr := t.Check(ctx, token, cameraID); cerr != nil {
+		if _, cerr := t.Check(ctx, token, cameraID, transport); cerr != nil {
 			return Grant{}, cerr
 		}
 		return Grant{}, ErrTicketUsed

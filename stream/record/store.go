@@ -379,6 +379,30 @@ func NodeURL(ctx context.Context, pool *pgxpool.Pool, node string) (string, erro
 	return u, nil
 }
 
+// RegisterBrowserURL records this node's HTTPS base URL for browser
+// playback (stream/playback's fMP4 endpoint); empty withdraws it.
+func (s *Store) RegisterBrowserURL(ctx context.Context, browserURL string) error {
+	_, err := s.pool.Exec(ctx, `insert into recording_nodes (node, browser_url) values ($1, $2)
+		on conflict (node) do update set browser_url = excluded.browser_url, updated_at = now()`, s.node, browserURL)
+	if err != nil {
+		return fmt.Errorf("record: register node: %w", err)
+	}
+	return nil
+}
+
+// NodeBrowserURL returns the HTTPS base URL of a node's browser playback.
+func NodeBrowserURL(ctx context.Context, pool *pgxpool.Pool, node string) (string, error) {
+	var u string
+	err := pool.QueryRow(ctx, `select browser_url from recording_nodes where node = $1`, node).Scan(&u)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && u == "") {
+		return "", fmt.Errorf("%w: browser playback node %q", ErrNotFound, node)
+	}
+	if err != nil {
+		return "", fmt.Errorf("record: node: %w", err)
+	}
+	return u, nil
+}
+
 // RaiseAlarm raises an alarm on behalf of a reader of the store (playback:
 // a segment that fails verification).
 func (s *Store) RaiseAlarm(a Alarm) { s.raise(a) }

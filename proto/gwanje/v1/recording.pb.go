@@ -22,6 +22,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PlaybackTransport is how played-back footage reaches the viewer.
+type PlaybackTransport int32
+
+const (
+	PlaybackTransport_PLAYBACK_TRANSPORT_UNSPECIFIED PlaybackTransport = 0
+	// An rtsp:// URL for any RTSP player (seek with Range, pause).
+	PlaybackTransport_PLAYBACK_TRANSPORT_RTSP PlaybackTransport = 1
+	// An https:// URL for a browser: GET it for the session's manifest
+	// (JSON: MIME type, spans, gaps, media URL), then GET the media URL with
+	// at=<unix ms>&rate=<1|2|4|8> for fMP4 to append to a Media Source
+	// Extensions SourceBuffer (stream/playback/browser.go has the protocol).
+	// H.264 footage only: H.265 is refused with FailedPrecondition.
+	PlaybackTransport_PLAYBACK_TRANSPORT_MSE PlaybackTransport = 2
+)
+
+// Enum value maps for PlaybackTransport.
+var (
+	PlaybackTransport_name = map[int32]string{
+		0: "PLAYBACK_TRANSPORT_UNSPECIFIED",
+		1: "PLAYBACK_TRANSPORT_RTSP",
+		2: "PLAYBACK_TRANSPORT_MSE",
+	}
+	PlaybackTransport_value = map[string]int32{
+		"PLAYBACK_TRANSPORT_UNSPECIFIED": 0,
+		"PLAYBACK_TRANSPORT_RTSP":        1,
+		"PLAYBACK_TRANSPORT_MSE":         2,
+	}
+)
+
+func (x PlaybackTransport) Enum() *PlaybackTransport {
+	p := new(PlaybackTransport)
+	*p = x
+	return p
+}
+
+func (x PlaybackTransport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PlaybackTransport) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_recording_proto_enumTypes[0].Descriptor()
+}
+
+func (PlaybackTransport) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_recording_proto_enumTypes[0]
+}
+
+func (x PlaybackTransport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PlaybackTransport.Descriptor instead.
+func (PlaybackTransport) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_recording_proto_rawDescGZIP(), []int{0}
+}
+
 type ListRecordingsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
@@ -302,8 +358,10 @@ type StartPlaybackRequest struct {
 	// With purpose subject_request: the subject request this viewing serves
 	// (the footage must be the request's and the request must be open).
 	SubjectRequestId string `protobuf:"bytes,6,opt,name=subject_request_id,json=subjectRequestId,proto3" json:"subject_request_id,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How the footage is delivered; unspecified means RTSP.
+	Transport     PlaybackTransport `protobuf:"varint,7,opt,name=transport,proto3,enum=gwanje.v1.PlaybackTransport" json:"transport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartPlaybackRequest) Reset() {
@@ -378,11 +436,20 @@ func (x *StartPlaybackRequest) GetSubjectRequestId() string {
 	return ""
 }
 
+func (x *StartPlaybackRequest) GetTransport() PlaybackTransport {
+	if x != nil {
+		return x.Transport
+	}
+	return PlaybackTransport_PLAYBACK_TRANSPORT_UNSPECIFIED
+}
+
 type StartPlaybackResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	AuditSeq      int64                  `protobuf:"varint,3,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Url       string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	AuditSeq  int64                  `protobuf:"varint,3,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	// The transport of url.
+	Transport     PlaybackTransport `protobuf:"varint,4,opt,name=transport,proto3,enum=gwanje.v1.PlaybackTransport" json:"transport,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +503,13 @@ func (x *StartPlaybackResponse) GetAuditSeq() int64 {
 		return x.AuditSeq
 	}
 	return 0
+}
+
+func (x *StartPlaybackResponse) GetTransport() PlaybackTransport {
+	if x != nil {
+		return x.Transport
+	}
+	return PlaybackTransport_PLAYBACK_TRANSPORT_UNSPECIFIED
 }
 
 type Hold struct {
@@ -853,19 +927,21 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\x16ListRecordingsResponse\x12-\n" +
 	"\x05spans\x18\x01 \x03(\v2\x17.gwanje.v1.RecordedSpanR\x05spans\x12\"\n" +
 	"\x04gaps\x18\x02 \x03(\v2\x0e.gwanje.v1.GapR\x04gaps\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x8e\x02\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xca\x02\n" +
 	"\x14StartPlaybackRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12,\n" +
 	"\apurpose\x18\x04 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
 	"\fpurpose_text\x18\x05 \x01(\tR\vpurposeText\x12,\n" +
-	"\x12subject_request_id\x18\x06 \x01(\tR\x10subjectRequestId\"\x81\x01\n" +
+	"\x12subject_request_id\x18\x06 \x01(\tR\x10subjectRequestId\x12:\n" +
+	"\ttransport\x18\a \x01(\x0e2\x1c.gwanje.v1.PlaybackTransportR\ttransport\"\xbd\x01\n" +
 	"\x15StartPlaybackResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
-	"\taudit_seq\x18\x03 \x01(\x03R\bauditSeq\"\xd0\x03\n" +
+	"\taudit_seq\x18\x03 \x01(\x03R\bauditSeq\x12:\n" +
+	"\ttransport\x18\x04 \x01(\x0e2\x1c.gwanje.v1.PlaybackTransportR\ttransport\"\xd0\x03\n" +
 	"\x04Hold\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\acameras\x18\x02 \x03(\tR\acameras\x12.\n" +
@@ -903,7 +979,11 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListHoldsResponse\x12%\n" +
 	"\x05holds\x18\x01 \x03(\v2\x0f.gwanje.v1.HoldR\x05holds\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x81\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*p\n" +
+	"\x11PlaybackTransport\x12\"\n" +
+	"\x1ePLAYBACK_TRANSPORT_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17PLAYBACK_TRANSPORT_RTSP\x10\x01\x12\x1a\n" +
+	"\x16PLAYBACK_TRANSPORT_MSE\x10\x022\x81\x03\n" +
 	"\x10RecordingService\x12U\n" +
 	"\x0eListRecordings\x12 .gwanje.v1.ListRecordingsRequest\x1a!.gwanje.v1.ListRecordingsResponse\x12R\n" +
 	"\rStartPlayback\x12\x1f.gwanje.v1.StartPlaybackRequest\x1a .gwanje.v1.StartPlaybackResponse\x12;\n" +
@@ -924,59 +1004,63 @@ func file_gwanje_v1_recording_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_recording_proto_rawDescData
 }
 
+var file_gwanje_v1_recording_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_gwanje_v1_recording_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_gwanje_v1_recording_proto_goTypes = []any{
-	(*ListRecordingsRequest)(nil),  // 0: gwanje.v1.ListRecordingsRequest
-	(*RecordedSpan)(nil),           // 1: gwanje.v1.RecordedSpan
-	(*Gap)(nil),                    // 2: gwanje.v1.Gap
-	(*ListRecordingsResponse)(nil), // 3: gwanje.v1.ListRecordingsResponse
-	(*StartPlaybackRequest)(nil),   // 4: gwanje.v1.StartPlaybackRequest
-	(*StartPlaybackResponse)(nil),  // 5: gwanje.v1.StartPlaybackResponse
-	(*Hold)(nil),                   // 6: gwanje.v1.Hold
-	(*CreateHoldRequest)(nil),      // 7: gwanje.v1.CreateHoldRequest
-	(*ReleaseHoldRequest)(nil),     // 8: gwanje.v1.ReleaseHoldRequest
-	(*ListHoldsRequest)(nil),       // 9: gwanje.v1.ListHoldsRequest
-	(*ListHoldsResponse)(nil),      // 10: gwanje.v1.ListHoldsResponse
-	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
-	(Purpose)(0),                   // 12: gwanje.v1.Purpose
+	(PlaybackTransport)(0),         // 0: gwanje.v1.PlaybackTransport
+	(*ListRecordingsRequest)(nil),  // 1: gwanje.v1.ListRecordingsRequest
+	(*RecordedSpan)(nil),           // 2: gwanje.v1.RecordedSpan
+	(*Gap)(nil),                    // 3: gwanje.v1.Gap
+	(*ListRecordingsResponse)(nil), // 4: gwanje.v1.ListRecordingsResponse
+	(*StartPlaybackRequest)(nil),   // 5: gwanje.v1.StartPlaybackRequest
+	(*StartPlaybackResponse)(nil),  // 6: gwanje.v1.StartPlaybackResponse
+	(*Hold)(nil),                   // 7: gwanje.v1.Hold
+	(*CreateHoldRequest)(nil),      // 8: gwanje.v1.CreateHoldRequest
+	(*ReleaseHoldRequest)(nil),     // 9: gwanje.v1.ReleaseHoldRequest
+	(*ListHoldsRequest)(nil),       // 10: gwanje.v1.ListHoldsRequest
+	(*ListHoldsResponse)(nil),      // 11: gwanje.v1.ListHoldsResponse
+	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
+	(Purpose)(0),                   // 13: gwanje.v1.Purpose
 }
 var file_gwanje_v1_recording_proto_depIdxs = []int32{
-	11, // 0: gwanje.v1.ListRecordingsRequest.from:type_name -> google.protobuf.Timestamp
-	11, // 1: gwanje.v1.ListRecordingsRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 2: gwanje.v1.RecordedSpan.start:type_name -> google.protobuf.Timestamp
-	11, // 3: gwanje.v1.RecordedSpan.end:type_name -> google.protobuf.Timestamp
-	11, // 4: gwanje.v1.Gap.start:type_name -> google.protobuf.Timestamp
-	11, // 5: gwanje.v1.Gap.end:type_name -> google.protobuf.Timestamp
-	1,  // 6: gwanje.v1.ListRecordingsResponse.spans:type_name -> gwanje.v1.RecordedSpan
-	2,  // 7: gwanje.v1.ListRecordingsResponse.gaps:type_name -> gwanje.v1.Gap
-	11, // 8: gwanje.v1.StartPlaybackRequest.from:type_name -> google.protobuf.Timestamp
-	11, // 9: gwanje.v1.StartPlaybackRequest.to:type_name -> google.protobuf.Timestamp
-	12, // 10: gwanje.v1.StartPlaybackRequest.purpose:type_name -> gwanje.v1.Purpose
-	11, // 11: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 12: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
-	11, // 13: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
-	11, // 14: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	11, // 15: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
-	11, // 16: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
-	11, // 17: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
-	11, // 18: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 19: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
-	6,  // 20: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
-	0,  // 21: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
-	4,  // 22: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
-	7,  // 23: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
-	8,  // 24: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
-	9,  // 25: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
-	3,  // 26: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
-	5,  // 27: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
-	6,  // 28: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
-	6,  // 29: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
-	10, // 30: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	12, // 0: gwanje.v1.ListRecordingsRequest.from:type_name -> google.protobuf.Timestamp
+	12, // 1: gwanje.v1.ListRecordingsRequest.to:type_name -> google.protobuf.Timestamp
+	12, // 2: gwanje.v1.RecordedSpan.start:type_name -> google.protobuf.Timestamp
+	12, // 3: gwanje.v1.RecordedSpan.end:type_name -> google.protobuf.Timestamp
+	12, // 4: gwanje.v1.Gap.start:type_name -> google.protobuf.Timestamp
+	12, // 5: gwanje.v1.Gap.end:type_name -> google.protobuf.Timestamp
+	2,  // 6: gwanje.v1.ListRecordingsResponse.spans:type_name -> gwanje.v1.RecordedSpan
+	3,  // 7: gwanje.v1.ListRecordingsResponse.gaps:type_name -> gwanje.v1.Gap
+	12, // 8: gwanje.v1.StartPlaybackRequest.from:type_name -> google.protobuf.Timestamp
+	12, // 9: gwanje.v1.StartPlaybackRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 10: gwanje.v1.StartPlaybackRequest.purpose:type_name -> gwanje.v1.Purpose
+	0,  // 11: gwanje.v1.StartPlaybackRequest.transport:type_name -> gwanje.v1.PlaybackTransport
+	12, // 12: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 13: gwanje.v1.StartPlaybackResponse.transport:type_name -> gwanje.v1.PlaybackTransport
+	12, // 14: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
+	12, // 15: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
+	12, // 16: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	12, // 17: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
+	12, // 18: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
+	12, // 19: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
+	12, // 20: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
+	12, // 21: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
+	7,  // 22: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
+	1,  // 23: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
+	5,  // 24: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
+	8,  // 25: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
+	9,  // 26: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
+	10, // 27: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
+	4,  // 28: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
+	6,  // 29: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
+	7,  // 30: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
+	7,  // 31: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
+	11, // 32: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_recording_proto_init() }
@@ -990,13 +1074,14 @@ func file_gwanje_v1_recording_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_recording_proto_rawDesc), len(file_gwanje_v1_recording_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gwanje_v1_recording_proto_goTypes,
 		DependencyIndexes: file_gwanje_v1_recording_proto_depIdxs,
+		EnumInfos:         file_gwanje_v1_recording_proto_enumTypes,
 		MessageInfos:      file_gwanje_v1_recording_proto_msgTypes,
 	}.Build()
 	File_gwanje_v1_recording_proto = out.File

@@ -37,8 +37,9 @@ type RecordingServiceClient interface {
 	// the gaps between them.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
 	// StartPlayback authorizes playback.view on the camera for the footage's
-	// own time range with a purpose, commits playback.start, and returns an
-	// RTSP URL with a one-time ticket.
+	// own time range with a purpose, commits playback.start, and returns a
+	// URL with a one-time ticket: RTSP for players, or HTTPS (fMP4 for Media
+	// Source Extensions) for browsers, on the node holding the footage.
 	StartPlayback(ctx context.Context, in *StartPlaybackRequest, opts ...grpc.CallOption) (*StartPlaybackResponse, error)
 	CreateHold(ctx context.Context, in *CreateHoldRequest, opts ...grpc.CallOption) (*Hold, error)
 	ReleaseHold(ctx context.Context, in *ReleaseHoldRequest, opts ...grpc.CallOption) (*Hold, error)
@@ -114,8 +115,9 @@ type RecordingServiceServer interface {
 	// the gaps between them.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
 	// StartPlayback authorizes playback.view on the camera for the footage's
-	// own time range with a purpose, commits playback.start, and returns an
-	// RTSP URL with a one-time ticket.
+	// own time range with a purpose, commits playback.start, and returns a
+	// URL with a one-time ticket: RTSP for players, or HTTPS (fMP4 for Media
+	// Source Extensions) for browsers, on the node holding the footage.
 	StartPlayback(context.Context, *StartPlaybackRequest) (*StartPlaybackResponse, error)
 	CreateHold(context.Context, *CreateHoldRequest) (*Hold, error)
 	ReleaseHold(context.Context, *ReleaseHoldRequest) (*Hold, error)
