@@ -44,6 +44,8 @@ type harness struct {
 	audit   *audit.Store
 	devices *devices.Registry
 	relay   *stream.Relay
+	tickets *stream.Tickets
+	node    *lazyNode
 	bus     *events.Bus
 	// recStore is the record store; tests start a recorder on it.
 	recStore *record.Store
@@ -171,7 +173,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	t.Cleanup(func() { relay.Close() })
 	node.r = relay
 
-	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, bus: bus, recStore: recStore, playback: pbServer, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
+	h := &harness{t: t, access: svc, audit: store, devices: reg, relay: relay, tickets: tickets, node: node, bus: bus, recStore: recStore, playback: pbServer, links: links, exporter: exporter, tokens: map[string]string{}, users: map[string]ac.User{}}
 	srv, err := New(Config{Listener: lis, TLS: tlsCfg, Access: svc, Audit: store, Devices: reg, Tickets: tickets, Relay: relay,
 		Health: &Health{Watcher: watcher, Alarms: alarms, Pool: pool,
 			Current: func(ctx context.Context, id string) (health.Status, bool, error) {
@@ -261,10 +263,18 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 	return h
 }
 
-// lazyNode picks the test's relay, which starts after the tickets exist.
-type lazyNode struct{ r *stream.Relay }
+// lazyNode picks the test's relay, which starts after the tickets exist;
+// web is its WHEP address once the test starts one (startWHEP).
+type lazyNode struct {
+	r   *stream.Relay
+	web string
+}
 
-func (n *lazyNode) PickNode(context.Context, string) (stream.Node, error) { return n.r.Node(), nil }
+func (n *lazyNode) PickNode(context.Context, string) (stream.Node, error) {
+	node := n.r.Node()
+	node.WebURL = n.web
+	return node, nil
+}
 
 // asAdmin is a context carrying the administrator's session.
 func (h *harness) asAdmin() context.Context {

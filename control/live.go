@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,14 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	if profile != "main" && profile != "sub" {
 		return nil, status.Error(codes.InvalidArgument, "profile must be main or sub")
 	}
+	transport := stream.TransportRTSP
+	switch r.GetTransport() {
+	case pb.Transport_TRANSPORT_UNSPECIFIED, pb.Transport_TRANSPORT_RTSP:
+	case pb.Transport_TRANSPORT_WEBRTC:
+		transport = stream.TransportWebRTC
+	default:
+		return nil, status.Error(codes.InvalidArgument, "transport must be TRANSPORT_RTSP or TRANSPORT_WEBRTC")
+	}
 	purpose, err := ac.ValidatePurpose(pb.Code(r.GetPurpose()), r.GetPurposeText())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -42,11 +51,23 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	if err != nil {
 		return nil, err
 	}
+	asked, notice := profile, ""
+	if transport == stream.TransportWebRTC {
+		// WebRTC carries H.264 only (no transcoding): an H.265 profile is
+		// served by the camera's H.264 one, saying so.
+		if profile, notice, err = webrtcProfile(cam, profile); err != nil {
+			return nil, err
+		}
+	}
 	p := mustPrincipal(ctx)
 	res := cameraResource(cam)
 	res.Purpose = purpose
+	details := map[string]any{"profile": profile, "transport": transport}
+	if profile != asked {
+		details["profile_asked"] = asked
+	}
 	entry := audit.Entry{Type: "live.view.start", Cameras: []string{cam.ID}, Live: true, Purpose: string(purpose),
-		PurposeText: r.GetPurposeText(), Details: map[string]any{"profile": profile}}
+		PurposeText: r.GetPurposeText(), Details: details}
 	if d := x.s.cfg.Access.Decide(p, called(ctx).perm(), res, x.s.now()); !d.Allowed {
 		denied := entry
 		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
@@ -78,7 +99,7 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 	}
 	t, err := x.s.cfg.Tickets.IssueTicket(ctx, stream.TicketRequest{
 		UserID: p.UserID, Username: p.Username, SessionID: p.SessionID, CameraID: cam.ID, Profile: profile,
-		Purpose: string(purpose), AuditSeq: seq,
+		Purpose: string(purpose), AuditSeq: seq, Transport: transport,
 	})
 	if err != nil {
 		failed := entry
@@ -86,7 +107,71 @@ func (x *streamService) StartLiveView(ctx context.Context, r *pb.StartLiveViewRe
 		_ = x.s.record(ctx, failed)
 		return nil, err
 	}
-	return &pb.StartLiveViewResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq}, nil
+	return &pb.StartLiveViewResponse{Url: t.URL, ExpiresAt: ts(t.ExpiresAt), AuditSeq: seq, SessionId: t.ViewID,
+		Transport: transportEnum(transport), Profile: profile, Notice: notice}, nil
+}
+
+func transportEnum(t string) pb.Transport {
+	switch t {
+	case stream.TransportWebRTC:
+		return pb.Transport_TRANSPORT_WEBRTC
+	case "":
+		return pb.Transport_TRANSPORT_UNSPECIFIED
+	}
+	return pb.Transport_TRANSPORT_RTSP // the relay's views say TCP or UDP
+}
+
+// webrtcProfile is the profile a WebRTC view of cam is served from when
+// asked for profile: itself when it is H.264 (or its encoding is not
+// known), else the camera's other profile when that one is H.264, with a
+// notice saying so; FailedPrecondition when the camera has no H.264
+// profile.
+func webrtcProfile(cam devices.Camera, profile string) (string, string, error) {
+	if isH264(profileEncoding(cam, profile)) {
+		return profile, "", nil
+	}
+	other := "sub"
+	if profile == "sub" {
+		other = "main"
+	}
+	if enc := profileEncoding(cam, other); enc != "" && isH264(enc) {
+		return other, fmt.Sprintf("the %s profile is %s, which browsers are not sent: serving the camera's H.264 %s profile instead (no transcoding)",
+			profile, profileEncoding(cam, profile), other), nil
+	}
+	return "", "", status.Errorf(codes.FailedPrecondition,
+		"the camera has no H.264 profile (its %s profile is %s): WebRTC is not available for it; use RTSP",
+		profile, profileEncoding(cam, profile))
+}
+
+func isH264(enc string) bool {
+	e := strings.ToUpper(enc)
+	return e == "" || strings.Contains(e, "264") || e == "AVC"
+}
+
+// profileEncoding is the encoding recorded at registration of the profile
+// the relay streams as main (the device's default) or sub (the smallest
+// other profile with a stream URI): devices.Registry.Upstream's choice. ""
+// when not known.
+func profileEncoding(cam devices.Camera, profile string) string {
+	d := cam.Device
+	var best *devices.Profile
+	for i := range d.Profiles {
+		p := &d.Profiles[i]
+		if profile == "main" && p.Token == d.ProfileToken {
+			return p.Encoding
+		}
+		if profile == "sub" && p.Token != d.ProfileToken && p.StreamURI != "" &&
+			(best == nil || p.Width*p.Height < best.Width*best.Height) {
+			best = p
+		}
+	}
+	if profile == "sub" && best != nil {
+		return best.Encoding
+	}
+	if profile == "sub" { // no sub-stream: the relay serves main
+		return profileEncoding(cam, "main")
+	}
+	return ""
 }
 
 // views finds open live views: across every stream node through the
@@ -133,6 +218,81 @@ func (f viewFinder) stop(ctx context.Context, v stream.LiveSession, reason strin
 		return stream.ErrNotFound
 	}
 	return f.dir.Stop(ctx, v, reason)
+}
+
+func (f viewFinder) switchTo(ctx context.Context, v stream.LiveSession, profile string) error {
+	if f.relay != nil {
+		if _, ok := f.relay.Get(v.ID); ok {
+			return f.relay.SwitchProfile(ctx, v.ID, profile)
+		}
+	}
+	if f.dir == nil {
+		return stream.ErrNotFound
+	}
+	return f.dir.Switch(ctx, v, profile)
+}
+
+// SwitchLiveProfile moves one's own open WebRTC view to another profile:
+// the view's purpose is re-decided (no new prompt), live.view.profile is
+// committed, and only then does the node switch.
+func (x *streamService) SwitchLiveProfile(ctx context.Context, r *pb.SwitchLiveProfileRequest) (*pb.SwitchLiveProfileResponse, error) {
+	profile := r.GetProfile()
+	if profile != "main" && profile != "sub" {
+		return nil, status.Error(codes.InvalidArgument, "profile must be main or sub")
+	}
+	vf, err := x.views()
+	if err != nil {
+		return nil, err
+	}
+	v, ok, err := vf.get(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, err
+	}
+	p := mustPrincipal(ctx)
+	if !ok || v.UserID != p.UserID {
+		// Others' views are not one's to switch; said as not found, so
+		// that ids of others' views are not confirmed.
+		return nil, status.Error(codes.NotFound, "no open live view of yours with that id")
+	}
+	if transportEnum(v.Transport) != pb.Transport_TRANSPORT_WEBRTC {
+		return nil, stream.ErrCannotSwitch
+	}
+	if v.Profile == profile {
+		return &pb.SwitchLiveProfileResponse{Profile: profile}, nil
+	}
+	cam, err := x.s.cfg.Devices.Get(ctx, v.CameraID)
+	if err != nil {
+		return nil, err
+	}
+	if served, notice, err := webrtcProfile(cam, profile); err != nil {
+		return nil, err
+	} else if served != profile {
+		return nil, status.Error(codes.FailedPrecondition, notice)
+	}
+	entry := audit.Entry{Type: "live.view.profile", Cameras: []string{v.CameraID}, Live: true, Purpose: v.Purpose,
+		Details: map[string]any{"view": v.ID, "from": v.Profile, "to": profile, "start_seq": v.AuditSeq, "node": v.Node,
+			"transport": stream.TransportWebRTC}}
+	res := cameraResource(cam)
+	res.Purpose = ac.Purpose(v.Purpose)
+	if d := x.s.cfg.Access.Decide(p, ac.PermLiveView, res, x.s.now()); !d.Allowed {
+		denied := entry
+		denied.Outcome, denied.Reason = audit.Denied, string(d.Reason)
+		if err := x.s.record(ctx, denied); err != nil {
+			x.s.log.Error("could not record a denied profile switch", "err", err)
+		}
+		return nil, errDenied
+	}
+	seq, err := x.s.recordSeq(ctx, entry)
+	if err != nil {
+		return nil, err // fail closed: no record, no switch
+	}
+	if err := vf.switchTo(ctx, v, profile); err != nil {
+		failed := entry
+		failed.Outcome, failed.Reason = audit.Failed, err.Error()
+		_ = x.s.record(ctx, failed)
+		return nil, err
+	}
+	return &pb.SwitchLiveProfileResponse{AuditSeq: seq, Profile: profile}, nil
 }
 
 // inScope: the camera is in the caller's scope (they may read it); with
@@ -202,6 +362,7 @@ func (x *streamService) ListLiveSessions(ctx context.Context, r *pb.ListLiveSess
 		out.Sessions = append(out.Sessions, &pb.LiveSession{
 			SessionId: v.ID, UserId: v.UserID, Username: v.Username, CameraId: v.CameraID, Profile: v.Profile,
 			Purpose: enumOf[pb.Purpose](v.Purpose), StartedAt: ts(v.Started), Bytes: v.Bytes, DroppedFrames: v.Drops, ClientAddr: v.RemoteAddr, Node: v.Node,
+			Transport: transportEnum(v.Transport),
 		})
 	}
 	if out.Sessions, out.NextPageToken, err = pageOf(r, out.Sessions); err != nil {

@@ -119,6 +119,9 @@ var methods = map[string]access{
 	// One's own views for anyone; others' need session.manage on the camera
 	// (checked by the handler).
 	gwanjev1.StreamService_StopLiveView_FullMethodName: loggedIn(),
+	// One's own WebRTC views; the handler re-decides live.view on the
+	// view's camera with the view's purpose.
+	gwanjev1.StreamService_SwitchLiveProfile_FullMethodName: loggedIn(),
 	// One's own views; all in scope with session.manage or audit.read.
 	gwanjev1.StreamService_ListLiveSessions_FullMethodName: loggedIn(),
 

@@ -74,6 +74,10 @@ type Config struct {
 	// into tickets and the node registry. Default rtsp://<listen host or
 	// host name>:<port>; set it when viewers reach the node by another name.
 	PublicURL string
+	// WebURL is the HTTPS base URL of this node's WHEP endpoint
+	// (https://host:port), written into the node registry so that WebRTC
+	// tickets name it. Default empty: the node serves no WebRTC.
+	WebURL string
 
 	// Tickets checks and redeems tickets. Required.
 	Tickets *Tickets

@@ -22,6 +22,10 @@ type Node struct {
 	ID string `json:"id"`
 	// URL is the RTSP base URL players use, e.g. rtsp://10.0.0.5:8554.
 	URL string `json:"url"`
+	// WebURL is the HTTPS base URL of the node's WHEP endpoint (browsers'
+	// WebRTC live view), e.g. https://10.0.0.5:7443; empty when the node
+	// serves no WebRTC.
+	WebURL string `json:"web_url,omitempty"`
 	// Started is when the node started serving.
 	Started time.Time `json:"started"`
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -140,6 +141,7 @@ type Relay struct {
 	closed  bool
 	hubs    map[hubKey]*hub
 	views   map[string]*view
+	ext     map[string]ExternalView         // views served outside the RTSP server (AddView)
 	pending map[*gortsplib.ServerConn]*view // redeemed at DESCRIBE, not yet SETUP
 
 	rev    *revoke.Watcher
@@ -172,6 +174,7 @@ func New(cfg Config) (*Relay, error) {
 		ctx: ctx, cancel: cancel,
 		hubs:    map[hubKey]*hub{},
 		views:   map[string]*view{},
+		ext:     map[string]ExternalView{},
 		pending: map[*gortsplib.ServerConn]*view{},
 		rev: revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
 			RecheckInterval: cfg.RecheckInterval, Logger: cfg.Logger}),
@@ -189,7 +192,7 @@ func (r *Relay) Addr() string { return r.addr }
 func (r *Relay) URL() string { return r.nodeURL }
 
 // Node returns this node as registered.
-func (r *Relay) Node() Node { return Node{ID: r.cfg.NodeID, URL: r.nodeURL} }
+func (r *Relay) Node() Node { return Node{ID: r.cfg.NodeID, URL: r.nodeURL, WebURL: r.cfg.WebURL} }
 
 // Start binds the RTSP (and UDP) listeners and starts the background work:
 // the audit writer, revocation handling, the ticket sweeper and the node
@@ -256,7 +259,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.auditLoop() }()
 	go func() { defer r.wg.Done(); r.controlLoop() }()
 	if r.cfg.Nodes != nil {
-		node := Node{ID: r.cfg.NodeID, URL: r.nodeURL, Started: time.Now().UTC()}
+		node := Node{ID: r.cfg.NodeID, URL: r.nodeURL, WebURL: r.cfg.WebURL, Started: time.Now().UTC()}
 		if err := r.cfg.Nodes.Put(ctx, node); err != nil {
 			r.Close()
 			return err
@@ -268,7 +271,7 @@ func (r *Relay) Start(ctx context.Context) error {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			if err := r.cfg.Views.serve(r.ctx, r.cfg.NodeID, func() []LiveSession { return r.List(Filter{}) }, r.Stop); err != nil {
+			if err := r.cfg.Views.serve(r.ctx, r.cfg.NodeID, func() []LiveSession { return r.List(Filter{}) }, r.Stop, r.SwitchProfile); err != nil {
 				r.log.Error("stream: view directory", "err", err)
 			}
 		}()
@@ -425,6 +428,9 @@ func (r *Relay) admit(conn *gortsplib.ServerConn, method, path, query string) (*
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.UpstreamTimeout+10*time.Second)
 	defer cancel()
 	g, err := r.cfg.Tickets.Check(ctx, token, cam, prof)
+	if err == nil {
+		err = g.ForTransport(TransportRTSP)
+	}
 	if err != nil {
 		r.reject(remote, method, path, token, err)
 		return nil, refusal(err)
@@ -453,7 +459,11 @@ func (r *Relay) admit(conn *gortsplib.ServerConn, method, path, query string) (*
 		r.reject(remote, method, path, token, err)
 		return nil, refusal(err)
 	}
-	v := &view{id: newID(), grant: g, remote: remote, started: time.Now(), hub: h, conn: conn}
+	id := g.ViewID
+	if id == "" {
+		id = newID()
+	}
+	v := &view{id: id, grant: g, remote: remote, started: time.Now(), hub: h, conn: conn}
 	v.untrack = r.rev.Track(g.holder(), func(reason string) { r.closeView(v, reason) })
 	r.mu.Lock()
 	if r.closed {
@@ -763,6 +773,9 @@ func endEntry(g Grant, node, remote, transport string, dur time.Duration, bytes,
 			"ticket_hash": g.HashPrefix,
 		},
 	}
+	if g.ViewID != "" {
+		e.Details["view"] = g.ViewID
+	}
 	if reason == ReasonCameraUnavailable {
 		e.Outcome = audit.Failed
 		if cause != nil {
@@ -775,13 +788,19 @@ func endEntry(g Grant, node, remote, transport string, dur time.Duration, bytes,
 // List returns the open views that match f, oldest first.
 func (r *Relay) List(f Filter) []LiveSession {
 	r.mu.Lock()
-	out := make([]LiveSession, 0, len(r.views))
+	out := make([]LiveSession, 0, len(r.views)+len(r.ext))
 	for _, v := range r.views {
 		if (f.UserID == "" || v.grant.UserID == f.UserID) && (f.CameraID == "" || v.grant.CameraID == f.CameraID) {
 			out = append(out, v.info(r.cfg.NodeID))
 		}
 	}
+	exts := slices.Collect(maps.Values(r.ext))
 	r.mu.Unlock()
+	for _, e := range exts {
+		if i := r.extInfo(e); (f.UserID == "" || i.UserID == f.UserID) && (f.CameraID == "" || i.CameraID == f.CameraID) {
+			out = append(out, i)
+		}
+	}
 	sortSessions(out)
 	return out
 }
@@ -792,6 +811,9 @@ func (r *Relay) Get(id string) (LiveSession, bool) {
 	defer r.mu.Unlock()
 	v, ok := r.views[id]
 	if !ok {
+		if e, ok := r.ext[id]; ok {
+			return r.extInfo(e), true
+		}
 		return LiveSession{}, false
 	}
 	return v.info(r.cfg.NodeID), true
@@ -806,7 +828,12 @@ func (r *Relay) Stop(id, reason string) error {
 	}
 	r.mu.Lock()
 	v, ok := r.views[id]
+	e := r.ext[id]
 	r.mu.Unlock()
+	if e != nil {
+		e.End(reason)
+		return nil
+	}
 	if !ok {
 		return ErrNotFound
 	}
@@ -826,11 +853,19 @@ func (r *Relay) CloseUserSessions(userID, reason string) int {
 			vs = append(vs, v)
 		}
 	}
+	exts := slices.Collect(maps.Values(r.ext))
 	r.mu.Unlock()
 	for _, v := range vs {
 		r.closeView(v, reason)
 	}
-	return len(vs)
+	n := len(vs)
+	for _, e := range exts {
+		if e.Info().UserID == userID {
+			e.End(reason)
+			n++
+		}
+	}
+	return n
 }
 
 // ---- background: sweeping, audit ----

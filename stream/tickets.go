@@ -39,6 +39,15 @@ var (
 	ErrWrongProfile   = errors.New("stream: ticket is for another profile")
 	ErrNoNode         = errors.New("stream: no live stream node")
 	ErrInvalidRequest = errors.New("stream: invalid ticket request")
+	ErrWrongTransport = errors.New("stream: ticket is for another transport")
+)
+
+// Transports a ticket is issued for.
+const (
+	// TransportRTSP: the relay's RTSP server (the default).
+	TransportRTSP = "rtsp"
+	// TransportWebRTC: the node's WHEP endpoint (stream/whep).
+	TransportWebRTC = "webrtc"
 )
 
 // TicketRequest asks for a one-time ticket. Control fills it after it has
@@ -62,6 +71,10 @@ type TicketRequest struct {
 	// TTL is how long the ticket may wait to be redeemed. Default
 	// DefaultTicketTTL, at most MaxTicketTTL.
 	TTL time.Duration
+	// Transport is TransportRTSP (default) or TransportWebRTC: the ticket
+	// opens a view only there, and its URL is the node's RTSP URL or its
+	// WHEP URL (Node.WebURL).
+	Transport string
 }
 
 // Ticket is an issued ticket. Token is a secret: it is returned once, inside
@@ -71,6 +84,9 @@ type Ticket struct {
 	URL       string
 	Node      Node
 	ExpiresAt time.Time
+	// ViewID is the id the live view will have when the ticket opens it
+	// (LiveSession.ID).
+	ViewID string
 }
 
 // NodePicker chooses the stream node that serves a camera. *Nodes
@@ -124,25 +140,31 @@ func (t *Tickets) IssueTicket(ctx context.Context, req TicketRequest) (Ticket, e
 	if _, err := rand.Read(raw[:]); err != nil {
 		return Ticket{}, fmt.Errorf("stream: issue ticket: random: %w", err)
 	}
+	base := node.URL
+	if req.Transport == TransportWebRTC {
+		if base = node.WebURL; base == "" {
+			return Ticket{}, fmt.Errorf("stream: issue ticket: node %s serves no WebRTC (no HTTPS address): %w", node.ID, ErrNoNode)
+		}
+	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
 	hash := sha256.Sum256(raw[:])
+	viewID := newID()
 	var expires time.Time
 	err = t.pool.QueryRow(ctx, `
 		insert into stream_tickets
-		    (hash, user_id, username, session_id, camera_id, profile, purpose, audit_seq, node, expires_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + $10::interval)
+		    (hash, user_id, username, session_id, camera_id, profile, purpose, audit_seq, node, expires_at, transport, view_id)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + $10::interval, $11, $12)
 		returning expires_at`,
 		hash[:], req.UserID, req.Username, req.SessionID, req.CameraID, req.Profile, req.Purpose,
-		req.AuditSeq, node.ID, req.TTL).Scan(&expires)
+		req.AuditSeq, node.ID, req.TTL, req.Transport, viewID).Scan(&expires)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("stream: issue ticket: %w", err)
 	}
-	return Ticket{
-		Token:     token,
-		URL:       LiveURL(node.URL, req.CameraID, req.Profile, token),
-		Node:      node,
-		ExpiresAt: expires,
-	}, nil
+	u := LiveURL(base, req.CameraID, req.Profile, token)
+	if req.Transport == TransportWebRTC {
+		u = WHEPURL(base, req.CameraID, req.Profile, token)
+	}
+	return Ticket{Token: token, URL: u, Node: node, ExpiresAt: expires, ViewID: viewID}, nil
 }
 
 func validTicketRequest(req *TicketRequest) error {
@@ -161,6 +183,13 @@ func validTicketRequest(req *TicketRequest) error {
 	if req.TTL == 0 {
 		req.TTL = DefaultTicketTTL
 	}
+	switch req.Transport {
+	case "":
+		req.Transport = TransportRTSP
+	case TransportRTSP, TransportWebRTC:
+	default:
+		return fmt.Errorf("%w: transport %q (rtsp or webrtc)", ErrInvalidRequest, req.Transport)
+	}
 	return nil
 }
 
@@ -168,6 +197,15 @@ func validTicketRequest(req *TicketRequest) error {
 // restricted to URL-safe characters (validName), so they need no escaping.
 func LiveURL(base, cameraID, profile, token string) string {
 	return strings.TrimRight(base, "/") + "/live/" + cameraID + "/" + profile + "?ticket=" + url.QueryEscape(token)
+}
+
+// WHEPPrefix is the path of WHEP offers on a node's HTTPS address:
+// WHEPPrefix<camera>/<profile>?ticket=<token>.
+const WHEPPrefix = "/whep/live/"
+
+// WHEPURL builds the WHEP URL a browser POSTs its offer to.
+func WHEPURL(base, cameraID, profile, token string) string {
+	return strings.TrimRight(base, "/") + WHEPPrefix + cameraID + "/" + profile + "?ticket=" + url.QueryEscape(token)
 }
 
 // validName reports whether s may be a camera ID or profile in a live path:
@@ -198,9 +236,23 @@ type Grant struct {
 	Purpose   string
 	AuditSeq  int64
 	Node      string
+	// Transport is where the ticket opens a view (TransportRTSP or
+	// TransportWebRTC); ViewID the id of that view.
+	Transport string
+	ViewID    string
 	// HashPrefix identifies the ticket in logs (12 hex digits of its
 	// SHA-256); the token itself is never logged.
 	HashPrefix string
+}
+
+// ForTransport returns ErrWrongTransport when the ticket was issued for
+// another transport than transport: an RTSP ticket opens no WebRTC view and
+// the other way round, so the view's end records how it was really served.
+func (g Grant) ForTransport(transport string) error {
+	if g.Transport != transport {
+		return ErrWrongTransport
+	}
+	return nil
 }
 
 // ticketHash decodes a token and returns its SHA-256.
@@ -237,11 +289,11 @@ func (t *Tickets) Check(ctx context.Context, token, cameraID, profile string) (G
 	var used *time.Time
 	var expired bool
 	err = t.pool.QueryRow(ctx, `
-		select user_id, username, session_id, camera_id, profile, purpose, audit_seq, node,
+		select user_id, username, session_id, camera_id, profile, purpose, audit_seq, node, transport, view_id,
 		       used_at, expires_at <= now()
 		from stream_tickets where hash = $1`, h).
 		Scan(&g.UserID, &g.Username, &g.SessionID, &g.CameraID, &g.Profile, &g.Purpose, &g.AuditSeq, &g.Node,
-			&used, &expired)
+			&g.Transport, &g.ViewID, &used, &expired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Grant{}, ErrUnknownTicket
 	}
@@ -276,9 +328,10 @@ func (t *Tickets) Redeem(ctx context.Context, token, cameraID, profile, by strin
 		update stream_tickets set used_at = now(), used_by = $4
 		where hash = $1 and camera_id = $2 and profile = $3
 		  and used_at is null and expires_at > now()
-		returning user_id, username, session_id, camera_id, profile, purpose, audit_seq, node`,
+		returning user_id, username, session_id, camera_id, profile, purpose, audit_seq, node, transport, view_id`,
 		h, cameraID, profile, by).
-		Scan(&g.UserID, &g.Username, &g.SessionID, &g.CameraID, &g.Profile, &g.Purpose, &g.AuditSeq, &g.Node)
+		Scan(&g.UserID, &g.Username, &g.SessionID, &g.CameraID, &g.Profile, &g.Purpose, &g.AuditSeq, &g.Node,
+			&g.Transport, &g.ViewID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Say why, for the log and the metric.
 		if _, cerr := t.Check(ctx, token, cameraID, profile); cerr != nil {
@@ -321,6 +374,8 @@ func RejectReason(err error) string {
 		return "wrong_camera"
 	case errors.Is(err, ErrWrongProfile):
 		return "wrong_profile"
+	case errors.Is(err, ErrWrongTransport):
+		return "wrong_transport"
 	case errors.Is(err, errBadPath):
 		return "bad_path"
 	default:

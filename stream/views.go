@@ -92,41 +92,69 @@ func (d *Views) Get(ctx context.Context, id string) (LiveSession, bool, error) {
 	return s, true, nil
 }
 
+// stopRequest asks a node to end a view, or with Profile set to switch it
+// to that profile.
 type stopRequest struct {
-	View   string `json:"view"`
-	Reason string `json:"reason"`
+	View    string `json:"view"`
+	Reason  string `json:"reason,omitempty"`
+	Profile string `json:"profile,omitempty"`
 }
 
 // Stop asks the node serving s to end it.
 func (d *Views) Stop(ctx context.Context, s LiveSession, reason string) error {
-	b, _ := json.Marshal(stopRequest{View: s.ID, Reason: reason})
+	return d.request(ctx, s, stopRequest{View: s.ID, Reason: reason}, "stop")
+}
+
+// Switch asks the node serving s to move it to profile (Relay.SwitchProfile).
+func (d *Views) Switch(ctx context.Context, s LiveSession, profile string) error {
+	if profile == "" {
+		return fmt.Errorf("%w: no profile", ErrInvalidRequest)
+	}
+	return d.request(ctx, s, stopRequest{View: s.ID, Profile: profile}, "switch")
+}
+
+func (d *Views) request(ctx context.Context, s LiveSession, req stopRequest, what string) error {
+	b, _ := json.Marshal(req)
 	msg, err := d.nc.RequestWithContext(ctx, events.StreamStop(s.Node), b)
 	if err != nil {
-		return fmt.Errorf("stream: stop view %s on node %s: %w", s.ID, s.Node, err)
+		return fmt.Errorf("stream: %s view %s on node %s: %w", what, s.ID, s.Node, err)
 	}
 	switch string(msg.Data) {
 	case "ok":
 		return nil
 	case "not_found":
 		return ErrNotFound
+	case "cannot_switch":
+		return ErrCannotSwitch
 	}
-	return fmt.Errorf("stream: stop view %s on node %s: %s", s.ID, s.Node, msg.Data)
+	return fmt.Errorf("stream: %s view %s on node %s: %s", what, s.ID, s.Node, msg.Data)
 }
 
 // serve keeps node's views in the directory and takes stop requests until
 // ctx ends.
-func (d *Views) serve(ctx context.Context, node string, list func() []LiveSession, stop func(id, reason string) error) error {
+func (d *Views) serve(ctx context.Context, node string, list func() []LiveSession, stop func(id, reason string) error,
+	switchTo func(ctx context.Context, id, profile string) error) error {
 	sub, err := d.nc.Subscribe(events.StreamStop(node), func(m *nats.Msg) {
 		var req stopRequest
 		if err := json.Unmarshal(m.Data, &req); err != nil {
 			_ = m.Respond([]byte("bad request"))
 			return
 		}
-		switch err := stop(req.View, req.Reason); {
+		var err error
+		if req.Profile != "" {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = switchTo(sctx, req.View, req.Profile)
+			cancel()
+		} else {
+			err = stop(req.View, req.Reason)
+		}
+		switch {
 		case err == nil:
 			_ = m.Respond([]byte("ok"))
 		case errors.Is(err, ErrNotFound):
 			_ = m.Respond([]byte("not_found"))
+		case errors.Is(err, ErrCannotSwitch):
+			_ = m.Respond([]byte("cannot_switch"))
 		default:
 			_ = m.Respond([]byte(err.Error()))
 		}

@@ -13,8 +13,8 @@ import (
 )
 
 func init() {
-	register(command{name: "live", summary: "live CAMERA --purpose CODE [--reason TEXT] [--play]: a recorded live view (prints the RTSP URL)", run: runLive})
-	register(command{name: "live-sessions", summary: "live-sessions [--all] | live-sessions stop --id ID: open live views", run: runLiveSessions})
+	register(command{name: "live", summary: "live CAMERA --purpose CODE [--reason TEXT] [--transport rtsp|webrtc] [--play]: a recorded live view (prints the RTSP URL, or the WHEP URL for a browser)", run: runLive})
+	register(command{name: "live-sessions", summary: "live-sessions [--all] | live-sessions stop --id ID | live-sessions switch --id ID --profile main|sub: open live views", run: runLiveSessions})
 }
 
 func (c *cli) streams(ctx context.Context) (context.Context, context.CancelFunc, pb.StreamServiceClient, error) {
@@ -36,9 +36,14 @@ func runLive(ctx context.Context, c *cli, args []string) error {
 	enumVar(fs, &purpose, "purpose", "", "purpose of viewing (required): "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	reason := fs.String("reason", "", "free text (required with --purpose other)")
 	profile := fs.String("profile", "main", "main or sub")
-	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
+	var transport pb.Transport
+	enumVar(fs, &transport, "transport", "rtsp", "rtsp (players) or webrtc (a WHEP URL for a browser: POST an SDP offer to it)")
+	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed (RTSP only)")
 	if err := fs.Parse(rest); err != nil {
 		return err
+	}
+	if *play && transport == pb.Transport_TRANSPORT_WEBRTC {
+		return errors.New("--play opens RTSP URLs; a WHEP URL is for a browser (the console)")
 	}
 	if camera == "" {
 		return errors.New("usage: gwanje live CAMERA --purpose CODE [--reason TEXT] [--play]")
@@ -51,12 +56,21 @@ func runLive(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: camera, Profile: *profile, Purpose: purpose, PurposeText: *reason})
+	res, err := cl.StartLiveView(ctx, &pb.StartLiveViewRequest{CameraId: camera, Profile: *profile, Purpose: purpose, PurposeText: *reason,
+		Transport: transport})
 	if err != nil {
 		return err
 	}
 	if err := c.print(res, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "url\t%s\n", res.GetUrl())
+		if res.GetTransport() == pb.Transport_TRANSPORT_WEBRTC {
+			fmt.Fprintf(w, "transport\twebrtc (WHEP: POST an application/sdp offer to the URL)\n")
+		}
+		fmt.Fprintf(w, "profile\t%s\n", res.GetProfile())
+		if n := res.GetNotice(); n != "" {
+			fmt.Fprintf(w, "note\t%s\n", n)
+		}
+		fmt.Fprintf(w, "view\t%s (live-sessions stop|switch --id)\n", res.GetSessionId())
 		fmt.Fprintf(w, "open before\t%s (the URL works once)\n", res.GetExpiresAt().AsTime().In(zone).Format("15:04:05"))
 		fmt.Fprintf(w, "recorded as\taudit entry %d\n", res.GetAuditSeq())
 	}); err != nil {
@@ -94,6 +108,30 @@ func runLiveSessions(ctx context.Context, c *cli, args []string) error {
 		_, err = cl.StopLiveView(ctx, &pb.StopLiveViewRequest{SessionId: *id, Reason: *reason})
 		return err
 	}
+	if len(args) > 0 && args[0] == "switch" {
+		fs := newFlags("live-sessions switch", c)
+		id := fs.String("id", "", "your WebRTC view's id (required)")
+		profile := fs.String("profile", "", "main or sub (required)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := required(fs, "id", "profile"); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := c.streams(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		res, err := cl.SwitchLiveProfile(ctx, &pb.SwitchLiveProfileRequest{SessionId: *id, Profile: *profile})
+		if err != nil {
+			return err
+		}
+		return c.print(res, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "profile\t%s\n", res.GetProfile())
+			fmt.Fprintf(w, "recorded as\taudit entry %d\n", res.GetAuditSeq())
+		})
+	}
 	fs := newFlags("live-sessions", c)
 	all := fs.Bool("all", false, "everyone's views of the cameras in your scope (managers, auditors)")
 	camera := fs.String("camera", "", "only this camera")
@@ -110,10 +148,10 @@ func runLiveSessions(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.print(res, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tUSER\tCAMERA\tPURPOSE\tSINCE\tBYTES\tDROPPED\tFROM")
+		fmt.Fprintln(w, "ID\tUSER\tCAMERA\tPROFILE\tVIA\tPURPOSE\tSINCE\tBYTES\tDROPPED\tFROM")
 		for _, s := range res.GetSessions() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.GetSessionId(), s.GetUsername(), s.GetCameraId(), purposeLabel(s.GetPurpose()),
-				fmtTime(s.GetStartedAt()), s.GetBytes(), s.GetDroppedFrames(), s.GetClientAddr())
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.GetSessionId(), s.GetUsername(), s.GetCameraId(), s.GetProfile(),
+				pb.Code(s.GetTransport()), purposeLabel(s.GetPurpose()), fmtTime(s.GetStartedAt()), s.GetBytes(), s.GetDroppedFrames(), s.GetClientAddr())
 		}
 	})
 }

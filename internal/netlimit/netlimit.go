@@ -233,6 +233,16 @@ func sourceOf(a net.Addr) netip.Prefix {
 	return netip.Prefix{}
 }
 
+// SourceOf returns the source a "host:port" address (an HTTP request's
+// RemoteAddr) is counted against, as the listeners count connections: its
+// IPv4 address, or the /64 of its IPv6 address.
+func SourceOf(addr string) netip.Prefix { return sourceOf(strAddr(addr)) }
+
+type strAddr string
+
+func (a strAddr) Network() string { return "tcp" }
+func (a strAddr) String() string  { return string(a) }
+
 // conn gives its slot back once, when closed.
 type conn struct {
 	net.Conn

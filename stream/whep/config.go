@@ -23,6 +23,7 @@ const (
 	DefaultTCPAddr        = "127.0.0.1:8189"
 	DefaultMaxOffer       = 64 << 10
 	DefaultMaxSessions    = 256
+	DefaultMaxPerSource   = 64
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultUpstreamRetry  = 30 * time.Second
 )
@@ -58,6 +59,13 @@ type Tickets interface {
 	Redeem(ctx context.Context, token, cameraID, profile, by string) (stream.Grant, error)
 }
 
+// Views lists sessions among the node's live views (ListLiveSessions,
+// StopLiveView, SwitchLiveProfile, the view directory). *stream.Relay
+// implements it.
+type Views interface {
+	AddView(v stream.ExternalView) (remove func())
+}
+
 // Auditor commits audit entries; *audit.Store implements it.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Record, error)
@@ -81,13 +89,21 @@ type Config struct {
 	RecheckInterval time.Duration
 	// NodeID names this node in audit entries.
 	NodeID string
+	// Views, when set, lists every session with the node's live views
+	// (the relay: RelaySource's Relay). Optional.
+	Views Views
 
 	// UDPAddr is the one UDP port every session's ICE host candidates
-	// share (pion's UDP mux). Default DefaultUDPAddr; "-" for none.
+	// share (pion's UDP mux). Default DefaultUDPAddr; "-" for none; port
+	// 0 picks a free port (tests).
 	UDPAddr string
 	// TCPAddr is the one TCP port for ICE-TCP (passive candidates), for
-	// networks that block UDP. Default DefaultTCPAddr; "-" for none.
+	// networks that block UDP. Default DefaultTCPAddr; "-" for none; port
+	// 0 picks a free port (tests).
 	TCPAddr string
+	// WrapTCP, when set, wraps the ICE-TCP listener (connection caps:
+	// internal/netlimit). Optional.
+	WrapTCP func(net.Listener) net.Listener
 	// ICEServers are STUN and TURN servers for the server's agent, e.g.
 	// "stun:stun.example:3478", "turn:user:secret@turn.example:3478"
 	// (ParseICEServer). Default none.
@@ -106,6 +122,11 @@ type Config struct {
 	// MaxSessions bounds the open sessions; past it offers get 503.
 	// Default DefaultMaxSessions.
 	MaxSessions int
+	// MaxPerSource bounds the open sessions of one source (an IPv4
+	// address or an IPv6 /64, as internal/netlimit counts connections): a
+	// video wall of one workstation, not the whole node. Past it offers get
+	// 429. Default DefaultMaxPerSource (64).
+	MaxPerSource int
 	// ConnectTimeout bounds ICE and DTLS after the answer: a session that
 	// does not connect in time ends (never_played). Default 10s.
 	ConnectTimeout time.Duration
@@ -147,6 +168,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxPerSource <= 0 {
+		c.MaxPerSource = DefaultMaxPerSource
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

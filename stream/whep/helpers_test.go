@@ -161,11 +161,23 @@ type env struct {
 	authz   *denySet
 }
 
-type relayNode struct{ r *stream.Relay }
+// relayNode is the test's node: the relay, with the test's HTTPS server as
+// its WHEP address.
+type relayNode struct{ e *env }
 
-func (n relayNode) PickNode(context.Context, string) (stream.Node, error) { return n.r.Node(), nil }
+func (n relayNode) PickNode(context.Context, string) (stream.Node, error) {
+	node := n.e.relay.Node()
+	node.WebURL = n.e.http.URL
+	return node, nil
+}
 
 func newEnv(t testing.TB, ncams int) *env {
+	t.Helper()
+	return newEnvWith(t, ncams, nil)
+}
+
+// newEnvWith is newEnv with the WHEP server's Config changed by with.
+func newEnvWith(t testing.TB, ncams int, with func(*whep.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -210,10 +222,14 @@ func newEnv(t testing.TB, ncams int) *env {
 	}
 	t.Cleanup(func() { r.Close() })
 	e.relay = r
-	e.tickets = stream.NewTickets(pool, relayNode{r})
-	w, err := whep.New(whep.Config{Source: whep.RelaySource{Relay: r}, Tickets: e.tickets, Auditor: e.audit,
-		Authorizer: e.authz, Notices: bus.Notices(), NodeID: "test", UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
-		Logger: testLogger()})
+	e.tickets = stream.NewTickets(pool, relayNode{e})
+	wcfg := whep.Config{Source: whep.RelaySource{Relay: r}, Tickets: e.tickets, Auditor: e.audit,
+		Authorizer: e.authz, Notices: bus.Notices(), NodeID: "test", UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", Views: r,
+		Logger: testLogger()}
+	if with != nil {
+		with(&wcfg)
+	}
+	w, err := whep.New(wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +246,14 @@ func newEnv(t testing.TB, ncams int) *env {
 	return e
 }
 
-// ticket commits a live.view.start entry and issues a ticket for it.
+// ticket commits a live.view.start entry and issues a WebRTC ticket for it.
 func (e *env) ticket(user, session, camera, profile string) stream.Ticket {
+	e.t.Helper()
+	return e.ticketFor(stream.TransportWebRTC, user, session, camera, profile)
+}
+
+// ticketFor is ticket for a transport (stream.TransportRTSP or WebRTC).
+func (e *env) ticketFor(transport, user, session, camera, profile string) stream.Ticket {
 	e.t.Helper()
 	rec, err := e.audit.store.Append(e.ctx, audit.Entry{
 		Type: "live.view.start", Outcome: audit.Success, Actor: audit.Actor{UserID: user},
@@ -242,7 +264,7 @@ func (e *env) ticket(user, session, camera, profile string) stream.Ticket {
 	}
 	tk, err := e.tickets.IssueTicket(e.ctx, stream.TicketRequest{
 		UserID: user, SessionID: session, CameraID: camera, Profile: profile,
-		Purpose: "crime_prevention", AuditSeq: rec.Seq,
+		Purpose: "crime_prevention", AuditSeq: rec.Seq, Transport: transport,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -252,7 +274,7 @@ func (e *env) ticket(user, session, camera, profile string) stream.Ticket {
 
 // whepURL is the WHEP URL of a ticket on the test server.
 func (e *env) whepURL(tk stream.Ticket, camera, profile string) string {
-	return stream.LiveURL(e.http.URL+"/whep", camera, profile, tk.Token)
+	return stream.WHEPURL(e.http.URL, camera, profile, tk.Token)
 }
 
 func (e *env) revokeSession(user, session string) time.Time {
@@ -269,6 +291,7 @@ func (e *env) revokeSession(user, session string) time.Time {
 type client struct {
 	pc       *webrtc.PeerConnection
 	location string
+	viewID   string // the Gwanje-View-Id header
 	pkts     atomic.Int64
 	frames   atomic.Int64 // RTP packets with the marker bit
 	answer   string
@@ -357,7 +380,7 @@ func dial(t testing.TB, url string, opts ...func(*http.Request)) (*client, int) 
 	if code != http.StatusCreated {
 		return c, code
 	}
-	c.location, c.answer = hdr.Get("Location"), answer
+	c.location, c.answer, c.viewID = hdr.Get("Location"), answer, hdr.Get(whep.ViewHeader)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}

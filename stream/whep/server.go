@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/gwanje/gwanje/internal/netlimit"
 	"github.com/gwanje/gwanje/internal/revoke"
 	"github.com/gwanje/gwanje/stream"
 )
@@ -26,11 +28,15 @@ import (
 // Paths served by Handler.
 const (
 	// LivePrefix + <camera>/<profile>?ticket=<token>: POST an offer.
-	LivePrefix = "/whep/live/"
-	// SessionPrefix + <id>: DELETE ends the session (the Location of 201).
+	LivePrefix = stream.WHEPPrefix
+	// SessionPrefix + <key>: DELETE ends the session (the Location of 201).
+	// The key is a secret of the viewer's, not the view's listed id.
 	SessionPrefix = "/whep/session/"
+	// ViewHeader in the 201 names the view's id (StartLiveViewResponse's
+	// session_id: StopLiveView, SwitchLiveProfile, ListLiveSessions).
+	ViewHeader = "Gwanje-View-Id"
 	// Transport is the transport of WebRTC views in live.view.end entries.
-	Transport = "webrtc"
+	Transport = stream.TransportWebRTC
 )
 
 // ErrClosed is returned after Close.
@@ -56,7 +62,8 @@ type Server struct {
 	started  bool
 	closed   bool
 	sessions map[string]*session
-	admitted int // sessions plus offers being admitted
+	admitted int                  // sessions plus offers being admitted
+	perSrc   map[netip.Prefix]int // the same, by source
 
 	closeOnce sync.Once
 }
@@ -68,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, sessions: map[string]*session{},
+		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, sessions: map[string]*session{}, perSrc: map[netip.Prefix]int{},
 		rev: revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
 			RecheckInterval: cfg.RecheckInterval, Logger: cfg.Logger}),
 	}, nil
@@ -102,6 +109,9 @@ func (s *Server) Start() error {
 		if err != nil {
 			s.closePorts()
 			return fmt.Errorf("whep: ICE TCP %s: %w", s.cfg.TCPAddr, err)
+		}
+		if s.cfg.WrapTCP != nil {
+			l = s.cfg.WrapTCP(l)
 		}
 		s.tcpLn = l
 		s.tcpMux = webrtc.NewICETCPMux(nil, l, 64)
@@ -255,8 +265,8 @@ func (s *Server) Sessions() int {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+LivePrefix+"{camera}/{profile}", s.offer)
-	mux.HandleFunc("DELETE "+SessionPrefix+"{id}", s.remove)
-	mux.HandleFunc("PATCH "+SessionPrefix+"{id}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("DELETE "+SessionPrefix+"{key}", s.remove)
+	mux.HandleFunc("PATCH "+SessionPrefix+"{key}", func(w http.ResponseWriter, _ *http.Request) {
 		// Candidates are all in the answer (no trickle ICE).
 		http.Error(w, "trickle ICE is not supported: the answer carries every candidate", http.StatusMethodNotAllowed)
 	})
@@ -306,20 +316,33 @@ func ticketStatus(err error) (int, string) {
 	return http.StatusForbidden, "the ticket does not open this stream"
 }
 
-func (s *Server) reserve() bool {
+// reserve takes a session slot for src: 0 when it got one, else the HTTP
+// status of the refusal.
+func (s *Server) reserve(src netip.Prefix) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || !s.started || s.admitted >= s.cfg.MaxSessions {
-		return false
+	switch {
+	case s.closed || !s.started || s.admitted >= s.cfg.MaxSessions:
+		return http.StatusServiceUnavailable
+	case s.perSrc[src] >= s.cfg.MaxPerSource:
+		return http.StatusTooManyRequests
 	}
 	s.admitted++
-	return true
+	s.perSrc[src]++
+	return 0
 }
 
-func (s *Server) unreserve() {
+func (s *Server) unreserve(src netip.Prefix) {
 	s.mu.Lock()
-	s.admitted--
+	s.unreserveLocked(src)
 	s.mu.Unlock()
+}
+
+func (s *Server) unreserveLocked(src netip.Prefix) {
+	s.admitted--
+	if s.perSrc[src]--; s.perSrc[src] <= 0 {
+		delete(s.perSrc, src)
+	}
 }
 
 // offer admits a viewer. The ticket is checked, the holder re-decided and
@@ -343,20 +366,30 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusBadRequest, "bad_offer", "could not read the offer", token, nil)
 		return
 	}
-	if !s.reserve() {
+	src := netlimit.SourceOf(r.RemoteAddr)
+	switch s.reserve(src) {
+	case 0:
+	case http.StatusTooManyRequests:
+		s.refuse(w, r, http.StatusTooManyRequests, "capacity_source",
+			fmt.Sprintf("this address has %d WebRTC sessions open, the most one source may; close some", s.cfg.MaxPerSource), token, nil)
+		return
+	default:
 		s.refuse(w, r, http.StatusServiceUnavailable, "capacity", "too many WebRTC sessions on this node; try again later", token, nil)
 		return
 	}
 	reserved := true
 	defer func() {
 		if reserved {
-			s.unreserve()
+			s.unreserve(src)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.UpstreamTimeout+10*time.Second)
 	defer cancel()
 
 	g, err := s.cfg.Tickets.Check(ctx, token, cam, prof)
+	if err == nil {
+		err = g.ForTransport(stream.TransportWebRTC)
+	}
 	if err != nil {
 		code, msg := ticketStatus(err)
 		s.refuse(w, r, code, stream.RejectReason(err), msg, token, err)
@@ -398,7 +431,12 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, code, stream.RejectReason(err), msg, token, err)
 		return
 	}
-	ss := newSession(s, newID(), g, r.RemoteAddr, pc, track, rd)
+	id := g.ViewID
+	if id == "" {
+		id = newID()
+	}
+	ss := newSession(s, id, g, r.RemoteAddr, pc, track, rd)
+	ss.src = src
 	answer, err := ss.answer(ctx)
 	if err != nil {
 		// The ticket is used: the view is recorded as never played.
@@ -416,16 +454,20 @@ func (s *Server) offer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is closing", http.StatusServiceUnavailable)
 		return
 	}
-	s.sessions[ss.id] = ss
+	s.sessions[ss.key] = ss
 	s.wg.Add(1)
 	s.mu.Unlock()
 	ok, reserved = true, false // the session owns pc, the reader and the reservation now
 	ss.untrack = s.rev.Track(h, ss.end)
+	if s.cfg.Views != nil {
+		ss.unlist = s.cfg.Views.AddView(ss)
+	}
 	go func() { defer s.wg.Done(); ss.run() }()
 	s.log.Info("whep: live view opened", "view", ss.id, "user", g.UserID, "camera", cam, "profile", prof,
 		"remote", r.RemoteAddr, "ticket", g.HashPrefix, "audit_seq", g.AuditSeq)
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", SessionPrefix+ss.id)
+	w.Header().Set("Location", SessionPrefix+ss.key)
+	w.Header().Set(ViewHeader, ss.id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
@@ -468,7 +510,7 @@ func (s *Server) peer(offer string) (*webrtc.PeerConnection, *webrtc.TrackLocalS
 // remove ends a session (WHEP DELETE).
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	ss := s.sessions[r.PathValue("id")]
+	ss := s.sessions[r.PathValue("key")]
 	s.mu.Unlock()
 	if ss == nil {
 		http.Error(w, "no such session", http.StatusNotFound)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +28,11 @@ const rtpPayload = 1100
 // connection.
 type session struct {
 	s       *Server
-	id      string
+	id      string // the view's id (listed)
+	key     string // the DELETE capability (the viewer's secret)
 	grant   stream.Grant
 	remote  string
+	src     netip.Prefix
 	started time.Time
 
 	pc    *webrtc.PeerConnection
@@ -42,21 +45,34 @@ type session struct {
 	connOnce  sync.Once
 	reason    atomic.Pointer[string]
 	untrack   func()
+	unlist    func()
+
+	// mu guards the profile switch: the profile served, a reader opened
+	// for the next one, and the cancel of the read in progress.
+	mu         sync.Mutex
+	profile    string
+	profiles   []string // every profile served, in order
+	next       Reader
+	readCancel context.CancelFunc
 
 	bytes   atomic.Int64
 	drops   atomic.Int64 // of readers closed so far
 	playing atomic.Bool
 
 	// packetizer state: run only
-	seq uint16
+	seq    uint16
+	lastTS uint32
+	tsOff  uint32
+	rebase bool
 }
 
 func newSession(s *Server, id string, g stream.Grant, remote string, pc *webrtc.PeerConnection, track *webrtc.TrackLocalStaticRTP, rd Reader) *session {
 	ctx, cancel := context.WithCancel(s.ctx)
 	var b [2]byte
 	_, _ = rand.Read(b[:])
-	ss := &session{s: s, id: id, grant: g, remote: remote, started: time.Now(), pc: pc, track: track, rd: rd,
-		ctx: ctx, cancel: cancel, connected: make(chan struct{}), seq: uint16(b[0])<<8 | uint16(b[1])}
+	ss := &session{s: s, id: id, key: newID(), grant: g, remote: remote, started: time.Now(), pc: pc, track: track, rd: rd,
+		ctx: ctx, cancel: cancel, connected: make(chan struct{}), seq: uint16(b[0])<<8 | uint16(b[1]),
+		profile: g.Profile, profiles: []string{g.Profile}}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
@@ -112,7 +128,18 @@ func (ss *session) run() {
 	}
 	ss.playing.Store(true)
 	for {
-		au, err := ss.rd.Next(ss.ctx)
+		rctx, rcancel := context.WithCancel(ss.ctx)
+		ss.mu.Lock()
+		next := ss.next
+		ss.next, ss.readCancel = nil, rcancel
+		ss.mu.Unlock()
+		if next != nil { // SwitchProfile: continue from the new profile's keyframe
+			ss.drops.Add(ss.rd.Drops())
+			_ = ss.rd.Close()
+			ss.rd, ss.rebase = next, true
+		}
+		au, err := ss.rd.Next(rctx)
+		rcancel()
 		if err == nil {
 			if err := ss.write(au); err != nil {
 				ss.end(stream.ReasonDisconnected)
@@ -122,6 +149,9 @@ func (ss *session) run() {
 		}
 		if ss.ctx.Err() != nil {
 			return
+		}
+		if rctx.Err() != nil {
+			continue // a switch interrupted the read
 		}
 		if !errors.Is(err, stream.ErrUpstreamLost) || !ss.reopen() {
 			ss.end(stream.ReasonCameraUnavailable)
@@ -139,7 +169,10 @@ func (ss *session) reopen() bool {
 	deadline := time.Now().Add(ss.s.cfg.UpstreamRetry)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithDeadline(ss.ctx, deadline)
-		rd, err := ss.s.cfg.Source.Open(ctx, ss.grant.CameraID, ss.grant.Profile)
+		ss.mu.Lock()
+		prof := ss.profile
+		ss.mu.Unlock()
+		rd, err := ss.s.cfg.Source.Open(ctx, ss.grant.CameraID, prof)
 		cancel()
 		if err == nil {
 			ss.rd = rd
@@ -165,6 +198,12 @@ func (ss *session) write(au stream.AccessUnit) error {
 		nalus = append([][]byte{f.SPS, f.PPS}, nalus...)
 	}
 	ts := uint32(au.PTS * 90000 / time.Second)
+	if ss.rebase {
+		// Another upstream's clock: keep the viewer's timeline going.
+		ss.tsOff, ss.rebase = ss.lastTS+3000-ts, false
+	}
+	ts += ss.tsOff
+	ss.lastTS = ts
 	var p codecs.H264Payloader
 	payloads := p.Payload(rtpPayload, annexB(nalus))
 	for i, pl := range payloads {
@@ -208,25 +247,96 @@ func (ss *session) finish() {
 	if ss.untrack != nil {
 		ss.untrack()
 	}
+	if ss.unlist != nil {
+		ss.unlist()
+	}
 	_ = ss.pc.Close()
 	drops := ss.drops.Load()
 	if ss.rd != nil {
 		drops += ss.rd.Drops()
 		_ = ss.rd.Close()
 	}
+	ss.mu.Lock()
+	if ss.next != nil {
+		_ = ss.next.Close()
+		ss.next = nil
+	}
+	g := ss.grant
+	g.Profile = ss.profile
+	profiles := ss.profiles
+	ss.mu.Unlock()
 	reason := *ss.reason.Load()
 	if !ss.playing.Load() && reason == stream.ReasonClientClosed {
 		reason = stream.ReasonNoPlay
 	}
 	ss.s.mu.Lock()
-	delete(ss.s.sessions, ss.id)
-	ss.s.admitted--
+	delete(ss.s.sessions, ss.key)
+	ss.s.unreserveLocked(ss.src)
 	ss.s.mu.Unlock()
 	dur := time.Since(ss.started)
-	ss.s.log.Info("whep: live view ended", "view", ss.id, "user", ss.grant.UserID, "camera", ss.grant.CameraID,
-		"profile", ss.grant.Profile, "reason", reason, "duration", dur.Round(time.Millisecond),
+	ss.s.log.Info("whep: live view ended", "view", ss.id, "user", g.UserID, "camera", g.CameraID,
+		"profile", g.Profile, "reason", reason, "duration", dur.Round(time.Millisecond),
 		"bytes", ss.bytes.Load(), "drops", drops)
-	ss.s.audit(stream.ViewEndEntry(ss.grant, ss.s.cfg.NodeID, ss.remote, Transport, dur, ss.bytes.Load(), drops, reason, nil))
+	e := stream.ViewEndEntry(g, ss.s.cfg.NodeID, ss.remote, Transport, dur, ss.bytes.Load(), drops, reason, nil)
+	if len(profiles) > 1 {
+		e.Details["profiles"] = profiles
+	}
+	ss.s.audit(e)
+}
+
+// Info implements stream.ExternalView.
+func (ss *session) Info() stream.LiveSession {
+	ss.mu.Lock()
+	prof := ss.profile
+	ss.mu.Unlock()
+	g := ss.grant
+	return stream.LiveSession{ID: ss.id, UserID: g.UserID, Username: g.Username, SessionID: g.SessionID,
+		CameraID: g.CameraID, Profile: prof, Purpose: g.Purpose, AuditSeq: g.AuditSeq, Node: ss.s.cfg.NodeID,
+		RemoteAddr: ss.remote, Transport: Transport, Started: ss.started, Playing: ss.playing.Load(),
+		Bytes: ss.bytes.Load(), Drops: ss.drops.Load()}
+}
+
+// End implements stream.ExternalView.
+func (ss *session) End(reason string) { ss.end(reason) }
+
+// ErrNotH264 is returned by SwitchProfile for a profile WebRTC cannot carry.
+var ErrNotH264 = errors.New("whep: that profile is not H.264")
+
+// SwitchProfile implements stream.ExternalView: it joins the profile's
+// shared upstream (from its keyframe cache) and hands the reader to the
+// session, which continues with it on the same track.
+func (ss *session) SwitchProfile(ctx context.Context, profile string) error {
+	ss.mu.Lock()
+	cur := ss.profile
+	ss.mu.Unlock()
+	if profile == cur {
+		return nil
+	}
+	rd, err := ss.s.cfg.Source.Open(ctx, ss.grant.CameraID, profile)
+	if err != nil {
+		return fmt.Errorf("whep: switch to %s: %w", profile, err)
+	}
+	if _, ok := rd.Format().(*format.H264); !ok {
+		_ = rd.Close()
+		return fmt.Errorf("%w: %s", ErrNotH264, profile)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ctx.Err() != nil {
+		_ = rd.Close()
+		return stream.ErrNotFound
+	}
+	if ss.next != nil {
+		_ = ss.next.Close()
+	}
+	ss.next, ss.profile = rd, profile
+	ss.profiles = append(ss.profiles, profile)
+	if ss.readCancel != nil {
+		ss.readCancel()
+	}
+	ss.s.log.Info("whep: live view switched profile", "view", ss.id, "user", ss.grant.UserID,
+		"camera", ss.grant.CameraID, "from", cur, "to", profile)
+	return nil
 }
 
 // audit commits an entry, retrying while the audit store is unavailable

@@ -181,7 +181,7 @@ func TestMixedViewersShareOneUpstream(t *testing.T) {
 	var rtspFrames [3]int64
 	var rmu sync.Mutex
 	for i := range 3 {
-		tk := e.ticket("rtsp"+string(rune('a'+i)), "s", "cam1", "main")
+		tk := e.ticketFor(stream.TransportRTSP, "rtsp"+string(rune('a'+i)), "s", "cam1", "main")
 		playRTSP(t, tk.URL, func() { rmu.Lock(); rtspFrames[i]++; rmu.Unlock() })
 	}
 	wg.Wait()

@@ -22,6 +22,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Transport is how a live view's video reaches the viewer.
+type Transport int32
+
+const (
+	// Unset: RTSP.
+	Transport_TRANSPORT_UNSPECIFIED Transport = 0
+	// RTSP: players (ffplay, VLC) and desktop clients.
+	Transport_TRANSPORT_RTSP Transport = 1
+	// WebRTC through WHEP (RFC 9725): browsers. H.264 only, never audio.
+	Transport_TRANSPORT_WEBRTC Transport = 2
+)
+
+// Enum value maps for Transport.
+var (
+	Transport_name = map[int32]string{
+		0: "TRANSPORT_UNSPECIFIED",
+		1: "TRANSPORT_RTSP",
+		2: "TRANSPORT_WEBRTC",
+	}
+	Transport_value = map[string]int32{
+		"TRANSPORT_UNSPECIFIED": 0,
+		"TRANSPORT_RTSP":        1,
+		"TRANSPORT_WEBRTC":      2,
+	}
+)
+
+func (x Transport) Enum() *Transport {
+	p := new(Transport)
+	*p = x
+	return p
+}
+
+func (x Transport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Transport) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_stream_proto_enumTypes[0].Descriptor()
+}
+
+func (Transport) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_stream_proto_enumTypes[0]
+}
+
+func (x Transport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Transport.Descriptor instead.
+func (Transport) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{0}
+}
+
 type StartLiveViewRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
@@ -30,7 +83,9 @@ type StartLiveViewRequest struct {
 	// The purpose of viewing.
 	Purpose Purpose `protobuf:"varint,3,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
 	// Free text; required with purpose "other".
-	PurposeText   string `protobuf:"bytes,4,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
+	PurposeText string `protobuf:"bytes,4,opt,name=purpose_text,json=purposeText,proto3" json:"purpose_text,omitempty"`
+	// RTSP when unset.
+	Transport     Transport `protobuf:"varint,5,opt,name=transport,proto3,enum=gwanje.v1.Transport" json:"transport,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -93,16 +148,35 @@ func (x *StartLiveViewRequest) GetPurposeText() string {
 	return ""
 }
 
+func (x *StartLiveViewRequest) GetTransport() Transport {
+	if x != nil {
+		return x.Transport
+	}
+	return Transport_TRANSPORT_UNSPECIFIED
+}
+
 type StartLiveViewResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// rtsp://node/live/... with the one-time ticket; open it within
-	// expires_at.
+	// RTSP: rtsp://node/live/<camera>/<profile>?ticket=... WebRTC:
+	// https://node/whep/live/<camera>/<profile>?ticket=... : POST an SDP offer
+	// (Content-Type application/sdp) to it; the answer comes back as 201
+	// application/sdp with a Location header that DELETE ends. The ticket
+	// opens one view, once, within expires_at.
 	Url       string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	// The live session's id (for StopLiveView).
+	// The live view's id once it opens (StopLiveView, SwitchLiveProfile,
+	// ListLiveSessions).
 	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// The audit entry recording the start.
-	AuditSeq      int64 `protobuf:"varint,4,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	AuditSeq int64 `protobuf:"varint,4,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	// The transport of url.
+	Transport Transport `protobuf:"varint,5,opt,name=transport,proto3,enum=gwanje.v1.Transport" json:"transport,omitempty"`
+	// The profile served: the one asked for, or for WebRTC the camera's
+	// H.264 profile when the one asked for is H.265 (see notice).
+	Profile string `protobuf:"bytes,6,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Why the profile served differs from the one asked for; empty when it
+	// does not.
+	Notice        string `protobuf:"bytes,7,opt,name=notice,proto3" json:"notice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +239,134 @@ func (x *StartLiveViewResponse) GetAuditSeq() int64 {
 	return 0
 }
 
+func (x *StartLiveViewResponse) GetTransport() Transport {
+	if x != nil {
+		return x.Transport
+	}
+	return Transport_TRANSPORT_UNSPECIFIED
+}
+
+func (x *StartLiveViewResponse) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *StartLiveViewResponse) GetNotice() string {
+	if x != nil {
+		return x.Notice
+	}
+	return ""
+}
+
+type SwitchLiveProfileRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// main or sub.
+	Profile       string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiveProfileRequest) Reset() {
+	*x = SwitchLiveProfileRequest{}
+	mi := &file_gwanje_v1_stream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiveProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiveProfileRequest) ProtoMessage() {}
+
+func (x *SwitchLiveProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_stream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiveProfileRequest.ProtoReflect.Descriptor instead.
+func (*SwitchLiveProfileRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SwitchLiveProfileRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SwitchLiveProfileRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+type SwitchLiveProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The live.view.profile entry recording the change.
+	AuditSeq int64 `protobuf:"varint,1,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
+	// The profile served now.
+	Profile       string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SwitchLiveProfileResponse) Reset() {
+	*x = SwitchLiveProfileResponse{}
+	mi := &file_gwanje_v1_stream_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SwitchLiveProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SwitchLiveProfileResponse) ProtoMessage() {}
+
+func (x *SwitchLiveProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_stream_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SwitchLiveProfileResponse.ProtoReflect.Descriptor instead.
+func (*SwitchLiveProfileResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SwitchLiveProfileResponse) GetAuditSeq() int64 {
+	if x != nil {
+		return x.AuditSeq
+	}
+	return 0
+}
+
+func (x *SwitchLiveProfileResponse) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
 type StopLiveViewRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -175,7 +377,7 @@ type StopLiveViewRequest struct {
 
 func (x *StopLiveViewRequest) Reset() {
 	*x = StopLiveViewRequest{}
-	mi := &file_gwanje_v1_stream_proto_msgTypes[2]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +389,7 @@ func (x *StopLiveViewRequest) String() string {
 func (*StopLiveViewRequest) ProtoMessage() {}
 
 func (x *StopLiveViewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_stream_proto_msgTypes[2]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +402,7 @@ func (x *StopLiveViewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopLiveViewRequest.ProtoReflect.Descriptor instead.
 func (*StopLiveViewRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StopLiveViewRequest) GetSessionId() string {
@@ -225,7 +427,7 @@ type StopLiveViewResponse struct {
 
 func (x *StopLiveViewResponse) Reset() {
 	*x = StopLiveViewResponse{}
-	mi := &file_gwanje_v1_stream_proto_msgTypes[3]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +439,7 @@ func (x *StopLiveViewResponse) String() string {
 func (*StopLiveViewResponse) ProtoMessage() {}
 
 func (x *StopLiveViewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_stream_proto_msgTypes[3]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +452,7 @@ func (x *StopLiveViewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopLiveViewResponse.ProtoReflect.Descriptor instead.
 func (*StopLiveViewResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{3}
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{5}
 }
 
 type ListLiveSessionsRequest struct {
@@ -269,7 +471,7 @@ type ListLiveSessionsRequest struct {
 
 func (x *ListLiveSessionsRequest) Reset() {
 	*x = ListLiveSessionsRequest{}
-	mi := &file_gwanje_v1_stream_proto_msgTypes[4]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +483,7 @@ func (x *ListLiveSessionsRequest) String() string {
 func (*ListLiveSessionsRequest) ProtoMessage() {}
 
 func (x *ListLiveSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_stream_proto_msgTypes[4]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +496,7 @@ func (x *ListLiveSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLiveSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListLiveSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{4}
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListLiveSessionsRequest) GetAll() bool {
@@ -338,13 +540,14 @@ type LiveSession struct {
 	DroppedFrames int64                  `protobuf:"varint,9,opt,name=dropped_frames,json=droppedFrames,proto3" json:"dropped_frames,omitempty"`
 	ClientAddr    string                 `protobuf:"bytes,10,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
 	Node          string                 `protobuf:"bytes,11,opt,name=node,proto3" json:"node,omitempty"`
+	Transport     Transport              `protobuf:"varint,12,opt,name=transport,proto3,enum=gwanje.v1.Transport" json:"transport,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LiveSession) Reset() {
 	*x = LiveSession{}
-	mi := &file_gwanje_v1_stream_proto_msgTypes[5]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +559,7 @@ func (x *LiveSession) String() string {
 func (*LiveSession) ProtoMessage() {}
 
 func (x *LiveSession) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_stream_proto_msgTypes[5]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +572,7 @@ func (x *LiveSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiveSession.ProtoReflect.Descriptor instead.
 func (*LiveSession) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{5}
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LiveSession) GetSessionId() string {
@@ -449,6 +652,13 @@ func (x *LiveSession) GetNode() string {
 	return ""
 }
 
+func (x *LiveSession) GetTransport() Transport {
+	if x != nil {
+		return x.Transport
+	}
+	return Transport_TRANSPORT_UNSPECIFIED
+}
+
 type ListLiveSessionsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Sessions []*LiveSession         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
@@ -460,7 +670,7 @@ type ListLiveSessionsResponse struct {
 
 func (x *ListLiveSessionsResponse) Reset() {
 	*x = ListLiveSessionsResponse{}
-	mi := &file_gwanje_v1_stream_proto_msgTypes[6]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +682,7 @@ func (x *ListLiveSessionsResponse) String() string {
 func (*ListLiveSessionsResponse) ProtoMessage() {}
 
 func (x *ListLiveSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_stream_proto_msgTypes[6]
+	mi := &file_gwanje_v1_stream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +695,7 @@ func (x *ListLiveSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLiveSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListLiveSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{6}
+	return file_gwanje_v1_stream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListLiveSessionsResponse) GetSessions() []*LiveSession {
@@ -506,19 +716,30 @@ var File_gwanje_v1_stream_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/stream.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\x9e\x01\n" +
+	"\x16gwanje/v1/stream.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\"\xd2\x01\n" +
 	"\x14StartLiveViewRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12,\n" +
 	"\apurpose\x18\x03 \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12!\n" +
-	"\fpurpose_text\x18\x04 \x01(\tR\vpurposeText\"\xa0\x01\n" +
+	"\fpurpose_text\x18\x04 \x01(\tR\vpurposeText\x122\n" +
+	"\ttransport\x18\x05 \x01(\x0e2\x14.gwanje.v1.TransportR\ttransport\"\x86\x02\n" +
 	"\x15StartLiveViewResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12\x1b\n" +
-	"\taudit_seq\x18\x04 \x01(\x03R\bauditSeq\"L\n" +
+	"\taudit_seq\x18\x04 \x01(\x03R\bauditSeq\x122\n" +
+	"\ttransport\x18\x05 \x01(\x0e2\x14.gwanje.v1.TransportR\ttransport\x12\x18\n" +
+	"\aprofile\x18\x06 \x01(\tR\aprofile\x12\x16\n" +
+	"\x06notice\x18\a \x01(\tR\x06notice\"S\n" +
+	"\x18SwitchLiveProfileRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\"R\n" +
+	"\x19SwitchLiveProfileResponse\x12\x1b\n" +
+	"\taudit_seq\x18\x01 \x01(\x03R\bauditSeq\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\"L\n" +
 	"\x13StopLiveViewRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
@@ -529,7 +750,7 @@ const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\xf3\x02\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xa7\x03\n" +
 	"\vLiveSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -545,12 +766,18 @@ const file_gwanje_v1_stream_proto_rawDesc = "" +
 	"\vclient_addr\x18\n" +
 	" \x01(\tR\n" +
 	"clientAddr\x12\x12\n" +
-	"\x04node\x18\v \x01(\tR\x04node\"v\n" +
+	"\x04node\x18\v \x01(\tR\x04node\x122\n" +
+	"\ttransport\x18\f \x01(\x0e2\x14.gwanje.v1.TransportR\ttransport\"v\n" +
 	"\x18ListLiveSessionsResponse\x122\n" +
 	"\bsessions\x18\x01 \x03(\v2\x16.gwanje.v1.LiveSessionR\bsessions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x91\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*P\n" +
+	"\tTransport\x12\x19\n" +
+	"\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eTRANSPORT_RTSP\x10\x01\x12\x14\n" +
+	"\x10TRANSPORT_WEBRTC\x10\x022\xf1\x02\n" +
 	"\rStreamService\x12R\n" +
-	"\rStartLiveView\x12\x1f.gwanje.v1.StartLiveViewRequest\x1a .gwanje.v1.StartLiveViewResponse\x12O\n" +
+	"\rStartLiveView\x12\x1f.gwanje.v1.StartLiveViewRequest\x1a .gwanje.v1.StartLiveViewResponse\x12^\n" +
+	"\x11SwitchLiveProfile\x12#.gwanje.v1.SwitchLiveProfileRequest\x1a$.gwanje.v1.SwitchLiveProfileResponse\x12O\n" +
 	"\fStopLiveView\x12\x1e.gwanje.v1.StopLiveViewRequest\x1a\x1f.gwanje.v1.StopLiveViewResponse\x12[\n" +
 	"\x10ListLiveSessions\x12\".gwanje.v1.ListLiveSessionsRequest\x1a#.gwanje.v1.ListLiveSessionsResponseB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
 
@@ -566,35 +793,44 @@ func file_gwanje_v1_stream_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_stream_proto_rawDescData
 }
 
-var file_gwanje_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_gwanje_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gwanje_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_gwanje_v1_stream_proto_goTypes = []any{
-	(*StartLiveViewRequest)(nil),     // 0: gwanje.v1.StartLiveViewRequest
-	(*StartLiveViewResponse)(nil),    // 1: gwanje.v1.StartLiveViewResponse
-	(*StopLiveViewRequest)(nil),      // 2: gwanje.v1.StopLiveViewRequest
-	(*StopLiveViewResponse)(nil),     // 3: gwanje.v1.StopLiveViewResponse
-	(*ListLiveSessionsRequest)(nil),  // 4: gwanje.v1.ListLiveSessionsRequest
-	(*LiveSession)(nil),              // 5: gwanje.v1.LiveSession
-	(*ListLiveSessionsResponse)(nil), // 6: gwanje.v1.ListLiveSessionsResponse
-	(Purpose)(0),                     // 7: gwanje.v1.Purpose
-	(*timestamppb.Timestamp)(nil),    // 8: google.protobuf.Timestamp
+	(Transport)(0),                    // 0: gwanje.v1.Transport
+	(*StartLiveViewRequest)(nil),      // 1: gwanje.v1.StartLiveViewRequest
+	(*StartLiveViewResponse)(nil),     // 2: gwanje.v1.StartLiveViewResponse
+	(*SwitchLiveProfileRequest)(nil),  // 3: gwanje.v1.SwitchLiveProfileRequest
+	(*SwitchLiveProfileResponse)(nil), // 4: gwanje.v1.SwitchLiveProfileResponse
+	(*StopLiveViewRequest)(nil),       // 5: gwanje.v1.StopLiveViewRequest
+	(*StopLiveViewResponse)(nil),      // 6: gwanje.v1.StopLiveViewResponse
+	(*ListLiveSessionsRequest)(nil),   // 7: gwanje.v1.ListLiveSessionsRequest
+	(*LiveSession)(nil),               // 8: gwanje.v1.LiveSession
+	(*ListLiveSessionsResponse)(nil),  // 9: gwanje.v1.ListLiveSessionsResponse
+	(Purpose)(0),                      // 10: gwanje.v1.Purpose
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
 }
 var file_gwanje_v1_stream_proto_depIdxs = []int32{
-	7, // 0: gwanje.v1.StartLiveViewRequest.purpose:type_name -> gwanje.v1.Purpose
-	8, // 1: gwanje.v1.StartLiveViewResponse.expires_at:type_name -> google.protobuf.Timestamp
-	7, // 2: gwanje.v1.LiveSession.purpose:type_name -> gwanje.v1.Purpose
-	8, // 3: gwanje.v1.LiveSession.started_at:type_name -> google.protobuf.Timestamp
-	5, // 4: gwanje.v1.ListLiveSessionsResponse.sessions:type_name -> gwanje.v1.LiveSession
-	0, // 5: gwanje.v1.StreamService.StartLiveView:input_type -> gwanje.v1.StartLiveViewRequest
-	2, // 6: gwanje.v1.StreamService.StopLiveView:input_type -> gwanje.v1.StopLiveViewRequest
-	4, // 7: gwanje.v1.StreamService.ListLiveSessions:input_type -> gwanje.v1.ListLiveSessionsRequest
-	1, // 8: gwanje.v1.StreamService.StartLiveView:output_type -> gwanje.v1.StartLiveViewResponse
-	3, // 9: gwanje.v1.StreamService.StopLiveView:output_type -> gwanje.v1.StopLiveViewResponse
-	6, // 10: gwanje.v1.StreamService.ListLiveSessions:output_type -> gwanje.v1.ListLiveSessionsResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	10, // 0: gwanje.v1.StartLiveViewRequest.purpose:type_name -> gwanje.v1.Purpose
+	0,  // 1: gwanje.v1.StartLiveViewRequest.transport:type_name -> gwanje.v1.Transport
+	11, // 2: gwanje.v1.StartLiveViewResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: gwanje.v1.StartLiveViewResponse.transport:type_name -> gwanje.v1.Transport
+	10, // 4: gwanje.v1.LiveSession.purpose:type_name -> gwanje.v1.Purpose
+	11, // 5: gwanje.v1.LiveSession.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: gwanje.v1.LiveSession.transport:type_name -> gwanje.v1.Transport
+	8,  // 7: gwanje.v1.ListLiveSessionsResponse.sessions:type_name -> gwanje.v1.LiveSession
+	1,  // 8: gwanje.v1.StreamService.StartLiveView:input_type -> gwanje.v1.StartLiveViewRequest
+	3,  // 9: gwanje.v1.StreamService.SwitchLiveProfile:input_type -> gwanje.v1.SwitchLiveProfileRequest
+	5,  // 10: gwanje.v1.StreamService.StopLiveView:input_type -> gwanje.v1.StopLiveViewRequest
+	7,  // 11: gwanje.v1.StreamService.ListLiveSessions:input_type -> gwanje.v1.ListLiveSessionsRequest
+	2,  // 12: gwanje.v1.StreamService.StartLiveView:output_type -> gwanje.v1.StartLiveViewResponse
+	4,  // 13: gwanje.v1.StreamService.SwitchLiveProfile:output_type -> gwanje.v1.SwitchLiveProfileResponse
+	6,  // 14: gwanje.v1.StreamService.StopLiveView:output_type -> gwanje.v1.StopLiveViewResponse
+	9,  // 15: gwanje.v1.StreamService.ListLiveSessions:output_type -> gwanje.v1.ListLiveSessionsResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_stream_proto_init() }
@@ -608,13 +844,14 @@ func file_gwanje_v1_stream_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_stream_proto_rawDesc), len(file_gwanje_v1_stream_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gwanje_v1_stream_proto_goTypes,
 		DependencyIndexes: file_gwanje_v1_stream_proto_depIdxs,
+		EnumInfos:         file_gwanje_v1_stream_proto_enumTypes,
 		MessageInfos:      file_gwanje_v1_stream_proto_msgTypes,
 	}.Build()
 	File_gwanje_v1_stream_proto = out.File

@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StreamService_StartLiveView_FullMethodName    = "/gwanje.v1.StreamService/StartLiveView"
-	StreamService_StopLiveView_FullMethodName     = "/gwanje.v1.StreamService/StopLiveView"
-	StreamService_ListLiveSessions_FullMethodName = "/gwanje.v1.StreamService/ListLiveSessions"
+	StreamService_StartLiveView_FullMethodName     = "/gwanje.v1.StreamService/StartLiveView"
+	StreamService_SwitchLiveProfile_FullMethodName = "/gwanje.v1.StreamService/SwitchLiveProfile"
+	StreamService_StopLiveView_FullMethodName      = "/gwanje.v1.StreamService/StopLiveView"
+	StreamService_ListLiveSessions_FullMethodName  = "/gwanje.v1.StreamService/ListLiveSessions"
 )
 
 // StreamServiceClient is the client API for StreamService service.
@@ -33,9 +34,18 @@ const (
 // against a one-time ticket.
 type StreamServiceClient interface {
 	// StartLiveView authorizes live.view on the camera with the stated
-	// purpose, commits live.view.start, and returns an RTSP URL carrying a
-	// one-time ticket that standard players open.
+	// purpose, commits live.view.start, and returns a URL carrying a one-time
+	// ticket: an RTSP URL that standard players open, or (transport WEBRTC) a
+	// WHEP URL on the stream node's HTTPS address that a browser POSTs its
+	// SDP offer to.
 	StartLiveView(ctx context.Context, in *StartLiveViewRequest, opts ...grpc.CallOption) (*StartLiveViewResponse, error)
+	// SwitchLiveProfile moves an open live view of one's own to another
+	// profile of the same camera (a tile enlarged from sub to main) without
+	// a new purpose: the same view and audit session, the change recorded as
+	// live.view.profile. WebRTC views switch in place (the picture continues
+	// from the new profile's keyframe); RTSP views cannot (FailedPrecondition:
+	// open a new one).
+	SwitchLiveProfile(ctx context.Context, in *SwitchLiveProfileRequest, opts ...grpc.CallOption) (*SwitchLiveProfileResponse, error)
 	// StopLiveView ends a live session: one's own, or anyone's in scope with
 	// session.manage (audited).
 	StopLiveView(ctx context.Context, in *StopLiveViewRequest, opts ...grpc.CallOption) (*StopLiveViewResponse, error)
@@ -56,6 +66,16 @@ func (c *streamServiceClient) StartLiveView(ctx context.Context, in *StartLiveVi
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StartLiveViewResponse)
 	err := c.cc.Invoke(ctx, StreamService_StartLiveView_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *streamServiceClient) SwitchLiveProfile(ctx context.Context, in *SwitchLiveProfileRequest, opts ...grpc.CallOption) (*SwitchLiveProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SwitchLiveProfileResponse)
+	err := c.cc.Invoke(ctx, StreamService_SwitchLiveProfile_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +111,18 @@ func (c *streamServiceClient) ListLiveSessions(ctx context.Context, in *ListLive
 // against a one-time ticket.
 type StreamServiceServer interface {
 	// StartLiveView authorizes live.view on the camera with the stated
-	// purpose, commits live.view.start, and returns an RTSP URL carrying a
-	// one-time ticket that standard players open.
+	// purpose, commits live.view.start, and returns a URL carrying a one-time
+	// ticket: an RTSP URL that standard players open, or (transport WEBRTC) a
+	// WHEP URL on the stream node's HTTPS address that a browser POSTs its
+	// SDP offer to.
 	StartLiveView(context.Context, *StartLiveViewRequest) (*StartLiveViewResponse, error)
+	// SwitchLiveProfile moves an open live view of one's own to another
+	// profile of the same camera (a tile enlarged from sub to main) without
+	// a new purpose: the same view and audit session, the change recorded as
+	// live.view.profile. WebRTC views switch in place (the picture continues
+	// from the new profile's keyframe); RTSP views cannot (FailedPrecondition:
+	// open a new one).
+	SwitchLiveProfile(context.Context, *SwitchLiveProfileRequest) (*SwitchLiveProfileResponse, error)
 	// StopLiveView ends a live session: one's own, or anyone's in scope with
 	// session.manage (audited).
 	StopLiveView(context.Context, *StopLiveViewRequest) (*StopLiveViewResponse, error)
@@ -112,6 +141,9 @@ type UnimplementedStreamServiceServer struct{}
 
 func (UnimplementedStreamServiceServer) StartLiveView(context.Context, *StartLiveViewRequest) (*StartLiveViewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StartLiveView not implemented")
+}
+func (UnimplementedStreamServiceServer) SwitchLiveProfile(context.Context, *SwitchLiveProfileRequest) (*SwitchLiveProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SwitchLiveProfile not implemented")
 }
 func (UnimplementedStreamServiceServer) StopLiveView(context.Context, *StopLiveViewRequest) (*StopLiveViewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StopLiveView not implemented")
@@ -154,6 +186,24 @@ func _StreamService_StartLiveView_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(StreamServiceServer).StartLiveView(ctx, req.(*StartLiveViewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StreamService_SwitchLiveProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SwitchLiveProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StreamServiceServer).SwitchLiveProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StreamService_SwitchLiveProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StreamServiceServer).SwitchLiveProfile(ctx, req.(*SwitchLiveProfileRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -204,6 +254,10 @@ var StreamService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StartLiveView",
 			Handler:    _StreamService_StartLiveView_Handler,
+		},
+		{
+			MethodName: "SwitchLiveProfile",
+			Handler:    _StreamService_SwitchLiveProfile_Handler,
 		},
 		{
 			MethodName: "StopLiveView",
