@@ -276,7 +276,7 @@ func TestWebRTCRefusedAndRevokedInChromium(t *testing.T) {
 		b.waitStats(n, "frames", 20*time.Second, func(s viewStats) bool { return s.FramesDecoded >= 5 })
 	}
 	at := time.Now()
-	if _, err := pb.NewAccessServiceClient(b.conn).DisableUser(b.asAdmin(), &pb.DisableUserRequest{Id: b.users["police"].ID, Reason: "전출"}); err != nil {
+	if _, err := pb.NewAccessServiceClient(b.conn).DisableUser(b.asAdmin(), &pb.DisableUserRequest{UserId: b.users["police"].ID, Reason: "전출"}); err != nil {
 		t.Fatal(err)
 	}
 	last := b.stopped("police", 10*time.Second)

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +38,7 @@ func startServer(t *testing.T, extra ...string) (addr, ca string) {
 		t.Fatalf("build gwanjed: %v: %s", err, out)
 	}
 	data := filepath.Join(root, "data")
-	cmd := exec.Command(bin, append([]string{"--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "-", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"--data-dir", data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "-", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--webrtc-udp-port", "0", "--webrtc-tcp-port", "0", "--playback-addr", "127.0.0.1:0"}, extra...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -152,6 +155,7 @@ func TestDemoWalkThrough(t *testing.T) {
 	if n := countCameras(); n != 8 {
 		t.Fatalf("operator sees %d cameras, want 8", n)
 	}
+	liveWebRTC(t, run, ca)
 	login("contractor")
 	if n := countCameras(); n != 4 {
 		t.Fatalf("contractor sees %d cameras, want the 4 of the contracted site", n)
@@ -166,5 +170,55 @@ func TestDemoWalkThrough(t *testing.T) {
 	}
 	if out, errs, code := run("", "audit", "verify"); code != 0 || !strings.Contains(out, "INTACT") {
 		t.Fatalf("verify: %s %s", out, errs)
+	}
+}
+
+// liveWebRTC asks for a WebRTC live view as the logged-in operator: the CLI
+// prints a WHEP URL on the stream node's HTTPS address, where gwanjed
+// serves the WHEP endpoint (it refuses a non-SDP body and an offer without
+// video, and then still takes the ticket).
+func liveWebRTC(t *testing.T, run func(string, ...string) (string, string, int), ca string) {
+	t.Helper()
+	out, errs, code := run("", "--output", "json", "cameras", "list")
+	if code != 0 {
+		t.Fatalf("cameras list: %s", errs)
+	}
+	var cams struct{ Cameras []struct{ Id string } }
+	if err := json.Unmarshal([]byte(out), &cams); err != nil || len(cams.Cameras) == 0 {
+		t.Fatalf("cameras: %v %s", err, out)
+	}
+	out, errs, code = run("", "live", cams.Cameras[0].Id, "--purpose", "crime_prevention", "--transport", "webrtc", "--profile", "sub")
+	if code != 0 || !strings.Contains(out, "webrtc (WHEP") {
+		t.Fatalf("live --transport webrtc: %d %s %s", code, out, errs)
+	}
+	m := regexp.MustCompile(`url\s+(https://\S+/whep/live/` + cams.Cameras[0].Id + `/sub\?ticket=\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no WHEP URL in:\n%s", out)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
+	for _, tc := range []struct {
+		ctype, body string
+		want        int
+	}{
+		{"text/plain", "hello", http.StatusUnsupportedMediaType},
+		{"application/sdp", "v=0\r\n", http.StatusBadRequest},
+	} {
+		res, err := hc.Post(m[1], tc.ctype, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Fatalf("POST %s to the WHEP URL: %d, want %d", tc.ctype, res.StatusCode, tc.want)
+		}
+	}
+	if _, errs, code := run("", "live", cams.Cameras[0].Id, "--purpose", "crime_prevention", "--transport", "webrtc", "--play"); code == 0 || !strings.Contains(errs, "browser") {
+		t.Fatalf("--play with webrtc: %d %s", code, errs)
 	}
 }

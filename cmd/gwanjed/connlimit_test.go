@@ -330,9 +330,10 @@ func TestIdleConnectionFlood(t *testing.T) {
 	pid := p.cmd.Process.Pid
 	b := budgetOf(t, p)
 	// The soft limit was raised to the hard one (the Go runtime may have
-	// begun) and divided: half for the five client listeners, half in
-	// reserve.
-	if b.limit != hard || b.raisedFrom < soft || b.listeners != 5 || b.maxConns != hard/2/5 || b.perSource != perSource || b.reserve != hard-5*(hard/2/5) {
+	// begun) and divided: half for the six client listeners (gRPC, HTTP,
+	// HTTPS, RTSP, playback and WebRTC's ICE-TCP), half in reserve.
+	const listeners = 6
+	if b.limit != hard || b.raisedFrom < soft || b.listeners != listeners || b.maxConns != hard/2/listeners || b.perSource != perSource || b.reserve != hard-listeners*(hard/2/listeners) {
 		t.Fatalf("budget %+v", b)
 	}
 	ls := listenersOf(t, p, dir)

@@ -29,7 +29,8 @@ func planLimits(cfg Config, log *slog.Logger) (*clientLimits, error) {
 		return nil, err
 	}
 	n := 1 // gRPC
-	for _, on := range []bool{cfg.HTTPAddr != "", cfg.HTTPSAddr != "", cfg.runs("stream"), cfg.runs("recorder")} {
+	for _, on := range []bool{cfg.HTTPAddr != "", cfg.HTTPSAddr != "", cfg.runs("stream"), cfg.runs("recorder"),
+		cfg.runs("stream") && cfg.HTTPSAddr != "" && cfg.WebRTCTCPPort >= 0} { // ICE-TCP
 		if on {
 			n++
 		}

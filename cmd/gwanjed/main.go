@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -67,6 +68,14 @@ type Config struct {
 	RTSPAddr              string
 	RTSPUDPAddr           string
 	RTSPPublicURL         string
+	WebRTCUDPPort         int
+	WebRTCTCPPort         int
+	WebRTCSTUN            config.StringList
+	WebRTCTURN            config.StringList
+	WebRTCNAT1To1         config.StringList
+	WebRTCPublicURL       string
+	WebRTCMaxSessions     int
+	WebRTCMaxPerSource    int
 	HealthInterval        time.Duration
 	KeyDir                string
 	RecordDir             string
@@ -121,6 +130,14 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.RTSPAddr, "rtsp-addr", "127.0.0.1:8554", "where the stream role's RTSP relay serves viewers (TCP)")
 	fs.StringVar(&c.RTSPUDPAddr, "rtsp-udp-addr", "127.0.0.1:8000", `UDP port pair (RTP, RTCP) of the relay; "-" for TCP only`)
 	fs.StringVar(&c.RTSPPublicURL, "rtsp-public-url", "", "base URL players use to reach this stream node (default rtsp://<rtsp-addr>)")
+	fs.IntVar(&c.WebRTCUDPPort, "webrtc-udp-port", 8189, "UDP port every WebRTC (WHEP) live view shares (ICE UDP mux), on the host of --https-addr; 0 picks a free port; -1: no UDP")
+	fs.IntVar(&c.WebRTCTCPPort, "webrtc-tcp-port", 8189, "TCP port for ICE-TCP, for browsers on networks that block UDP, on the host of --https-addr; 0 picks a free port; -1: no ICE-TCP")
+	fs.Var(&c.WebRTCSTUN, "webrtc-stun", "STUN servers for WebRTC views from outside the center's network (comma-separated stun:host:port)")
+	fs.Var(&c.WebRTCTURN, "webrtc-turn", "TURN servers with their credentials (comma-separated turn:user:credential@host:port[?transport=udp|tcp]); never logged")
+	fs.Var(&c.WebRTCNAT1To1, "webrtc-nat1to1", "the stream node's public IP addresses (NAT 1:1): WebRTC host candidates carry them instead of the local address (comma-separated)")
+	fs.StringVar(&c.WebRTCPublicURL, "webrtc-public-url", "", "base URL browsers reach this stream node's WHEP endpoint at (default https://<https-addr>)")
+	fs.IntVar(&c.WebRTCMaxSessions, "webrtc-max-sessions", 256, "open WebRTC live views this stream node serves at most; more are refused (503)")
+	fs.IntVar(&c.WebRTCMaxPerSource, "webrtc-max-per-source", 64, "open WebRTC live views one source address (IPv4 address or IPv6 /64) holds at most; more are refused (429)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")
 	fs.StringVar(&c.InstitutionName, "institution-name", "", `the institution named in the published CCTV policy (e.g. "○○시")`)
 	fs.StringVar(&c.InstitutionHomepage, "institution-homepage", "", "its homepage, named in the policy")
@@ -172,6 +189,23 @@ func (c Config) validate() error {
 	}
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("idle-timeout: must be positive"))
+	}
+	if c.WebRTCUDPPort < -1 || c.WebRTCUDPPort > 65535 || c.WebRTCTCPPort < -1 || c.WebRTCTCPPort > 65535 {
+		errs = append(errs, errors.New("webrtc-udp-port, webrtc-tcp-port: 0..65535, or -1 for off"))
+	}
+	if c.WebRTCUDPPort == -1 && c.WebRTCTCPPort == -1 {
+		errs = append(errs, errors.New("webrtc-udp-port, webrtc-tcp-port: at least one must be on"))
+	}
+	if c.WebRTCMaxSessions <= 0 || c.WebRTCMaxPerSource <= 0 {
+		errs = append(errs, errors.New("webrtc-max-sessions, webrtc-max-per-source: must be positive"))
+	}
+	if _, err := c.iceServers(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, ip := range c.WebRTCNAT1To1 {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("webrtc-nat1to1: %q is not an IP address", ip))
+		}
 	}
 	if c.GRPCMaxStreams <= 0 {
 		errs = append(errs, errors.New("grpc-max-streams: must be positive"))

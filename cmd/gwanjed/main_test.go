@@ -95,7 +95,7 @@ func start(t *testing.T, dataDir string, extra ...string) (*proc, error) {
 // that lowers the descriptor limit first).
 func startVia(t *testing.T, prefix []string, dataDir string, extra ...string) (*proc, error) {
 	t.Helper()
-	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--playback-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--rtsp-addr", "127.0.0.1:0", "--rtsp-udp-addr", "-", "--webrtc-udp-port", "0", "--webrtc-tcp-port", "0", "--playback-addr", "127.0.0.1:0"}, extra...)
 	argv := append(append(append([]string{}, prefix...), gwanjedBinary(t)), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	pr, pw := io.Pipe()

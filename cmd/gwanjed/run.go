@@ -39,6 +39,7 @@ import (
 	"github.com/gwanje/gwanje/stream"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
+	"github.com/gwanje/gwanje/stream/whep"
 )
 
 const dataDirMarker = "GWANJE_DATA_DIR"
@@ -260,13 +261,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	var relay *stream.Relay
+	var whepSrv *whep.Server
 	if cfg.runs("stream") {
 		wrap, err := limits.wrapper("rtsp")
 		if err != nil {
 			return err
 		}
+		webURL := "" // WebRTC needs the HTTPS address
+		if httpsLis != nil {
+			webURL = cfg.webURL(httpsLis)
+		}
 		relay, err = stream.New(stream.Config{
-			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL,
+			RTSPAddress: cfg.RTSPAddr, UDPRTPAddress: cfg.RTSPUDPAddr, PublicURL: cfg.RTSPPublicURL, WebURL: webURL,
 			WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
 			Tickets: tickets, Cameras: control.RelayCameras(registry), Auditor: endSpool,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Nodes: nodes, Views: liveViews, Logger: log,
@@ -280,6 +286,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer relay.Close()
 		reg.MustRegister(relay.Metrics().Collectors()...)
 		g.Go(func() error { <-ctx.Done(); return relay.Close() })
+		if httpsLis != nil {
+			// Browsers' live view: WHEP on the HTTPS address, one more
+			// reader of the relay's shared upstream.
+			wrapTCP, err := limits.wrapper("webrtc-tcp")
+			if err != nil {
+				return err
+			}
+			whepSrv, err = newWHEP(cfg, relay, tickets, endSpool, control.AccessDecider(access, registry, time.Now), bus.Notices(), wrapTCP, log)
+			if err != nil {
+				return err
+			}
+			if err := whepSrv.Start(); err != nil {
+				return fmt.Errorf("webrtc-udp-port, webrtc-tcp-port: %w", err)
+			}
+			defer whepSrv.Close() // before the relay's (deferred last first)
+			g.Go(func() error { <-ctx.Done(); return whepSrv.Close() })
+		}
 	}
 	if cfg.runs("devices") {
 		worker, err := health.NewWorker(health.WorkerConfig{Conn: bus.Conn, Targets: control.HealthTargets(registry), Interval: cfg.HealthInterval, Logger: log,
@@ -448,6 +471,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			// Paced fMP4 streams set their own write deadlines.
 			mux.Handle(playback.MSEPrefix, browserPlayback)
 		}
+		if whepSrv != nil {
+			h := whepSrv.Handler()
+			mux.Handle(whep.LivePrefix, h)
+			mux.Handle(whep.SessionPrefix, h)
+		}
 		srv := netlimit.NewHTTPServer(mux, cfg.IdleTimeout)
 		// Handshakes run a few at a time (as on the gRPC port), so a flood
 		// of new connections cannot starve the connected clients.
@@ -484,7 +512,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("serving",
 		"grpc", grpcLis.Addr().String(), "http", httpWhere, "https", httpsWhere, "nats", natsWhere, "database", dbWhere,
-		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay), "playback", playbackWhere,
+		"ca", filepath.Join(cfg.DataDir, "tls", tlsutil.CACert), "roles", cfg.Roles.String(), "rtsp", relayURL(relay), "webrtc", whepWhere(whepSrv, relay), "playback", playbackWhere,
 		"startup", time.Since(t0).Round(time.Millisecond).String())
 	return g.Wait()
 }
