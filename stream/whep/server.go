@@ -113,8 +113,14 @@ func (s *Server) Start() error {
 		if s.cfg.WrapTCP != nil {
 			l = s.cfg.WrapTCP(l)
 		}
-		s.tcpLn = l
-		s.tcpMux = webrtc.NewICETCPMux(nil, l, 64)
+		tl := &trackedListener{Listener: l, conns: map[net.Conn]struct{}{}}
+		s.tcpLn = tl
+		s.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener: tl, ReadBufferSize: 64, WriteBufferSize: 4 << 20,
+			// A browser connects its ICE-TCP candidates at once and checks
+			// within milliseconds; an idle connection is dropped soon.
+			FirstStunBindTimeout: 5 * time.Second,
+		})
 		se.SetICETCPMux(s.tcpMux)
 		nets = append(nets, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
@@ -525,4 +531,59 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 func holder(g stream.Grant) revoke.Holder {
 	return revoke.Holder{UserID: g.UserID, Username: g.Username, SessionID: g.SessionID,
 		Permissions: []string{stream.PermissionLiveView}, CameraID: g.CameraID, Purpose: g.Purpose}
+}
+
+// trackedListener closes the connections it accepted when it closes:
+// pion's TCP mux waits, at Close, for connections that never sent their
+// first STUN message (a browser's unused ICE-TCP candidate), which would
+// hold Close for up to FirstStunBindTimeout.
+type trackedListener struct {
+	net.Listener
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *trackedListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = map[net.Conn]struct{}{}
+	l.mu.Unlock()
+	for c := range conns {
+		_ = c.(*trackedConn).Conn.Close()
+	}
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackedListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }

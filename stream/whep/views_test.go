@@ -3,6 +3,7 @@ package whep_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -183,4 +184,34 @@ func TestSessionCaps(t *testing.T) {
 		t.Fatalf("the refused ticket after the first ended: %d", code)
 	}
 	eventually(t, 15*time.Second, "frames", func() bool { return c.frames.Load() > 0 })
+}
+
+// ICE-TCP alone (a network that blocks UDP): the session plays over the
+// one TCP port, and Close does not wait for idle TCP candidates.
+func TestICETCPOnly(t *testing.T) {
+	e := newEnvWith(t, 1, func(c *whep.Config) { c.UDPAddr = "-" })
+	if e.whep.UDPAddr() != "" || e.whep.TCPAddr() == "" {
+		t.Fatalf("ports: udp %q tcp %q", e.whep.UDPAddr(), e.whep.TCPAddr())
+	}
+	c, code := dial(t, e.ticket("alice", "a", "cam1", "sub").URL)
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d", code)
+	}
+	if !strings.Contains(c.answer, " tcp ") || strings.Contains(c.answer, " udp ") {
+		t.Fatalf("the answer's candidates are not TCP only:\n%s", c.answer)
+	}
+	eventually(t, 15*time.Second, "frames over ICE-TCP", func() bool { return c.frames.Load() > 10 })
+	// An idle connection to the ICE-TCP port (no STUN yet) is closed by
+	// Close, not left to hold it until the first-STUN timeout (5s).
+	idle, err := net.Dial("tcp", e.whep.TCPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	e.whep.Close()
+	_ = idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var nerr net.Error
+	if _, err := idle.Read(make([]byte, 1)); err == nil || (errors.As(err, &nerr) && nerr.Timeout()) {
+		t.Fatalf("the idle ICE-TCP connection is still open after Close: %v", err)
+	}
 }
