@@ -55,6 +55,8 @@ func TestBenchHelperProcess(t *testing.T) {
 		cmpSource(t)
 	case "cmpreaders":
 		cmpReaders(t)
+	case "whepreaders":
+		whepReaders(t)
 	default:
 		t.Skip("helper process for BenchmarkFanout")
 	}

@@ -256,7 +256,13 @@ paths:
 // cmpMeasure starts the readers on urls, waits until they play and a 3 s
 // settle, then measures pid's CPU and the readers' counts over secs.
 func cmpMeasure(b *testing.B, pid int, urls []string, secs int, atStart func()) cmpResult {
-	_, rdIn, rdOut := child(b, "cmpreaders")
+	return cmpMeasureWith(b, "cmpreaders", pid, urls, secs, atStart)
+}
+
+// cmpMeasureWith is cmpMeasure with the readers of role: cmpreaders (RTSP)
+// or whepreaders (WebRTC).
+func cmpMeasureWith(b *testing.B, role string, pid int, urls []string, secs int, atStart func()) cmpResult {
+	_, rdIn, rdOut := child(b, role)
 	for _, u := range urls {
 		fmt.Fprintln(rdIn, u)
 	}
