@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,23 +38,24 @@ type browserFixture struct {
 	mu     sync.Mutex
 	starts map[string]int64 // ticket → playback.start seq expected committed
 	early  []string         // media requests that came before their playback.start was readable
+	segDur time.Duration    // recorder segments (default 1 s)
 }
 
 // recordFor records the camera with the real recorder (through the relay's
-// shared upstream, as gwanjed does) until n one-second segments more exist.
+// shared upstream, as gwanjed does) until n segments more exist.
 func (f *browserFixture) recordFor(n int) {
 	h := f.h
 	before := len(f.segments())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rec, err := record.New(record.Config{Store: h.recStore, Cameras: RecordingCameras(h.devices),
-		Source: record.RelaySource{Relay: h.relay}, SegmentDuration: time.Second, RefreshInterval: time.Second})
+		Source: record.RelaySource{Relay: h.relay}, SegmentDuration: f.segDur, RefreshInterval: time.Second})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(ctx) }()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(time.Minute + time.Duration(n)*f.segDur)
 	for len(f.segments()) < before+n {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("recording: %d segments after a minute", len(f.segments())-before)
@@ -74,10 +76,11 @@ func (f *browserFixture) segments() []record.Segment {
 	return l.Segments
 }
 
-// newBrowserFixture records about 5 s, waits 3 s (a hole), records 4 s more.
-func newBrowserFixture(t *testing.T, before, after int) *browserFixture {
+// newBrowserFixture records before segments of segDur, waits 3 s (a hole),
+// records after segments more.
+func newBrowserFixture(t *testing.T, segDur time.Duration, before, after int) *browserFixture {
 	h := newHarness(t)
-	f := &browserFixture{h: h, cam: h.registerCamera(camsim.DialectHikvision), starts: map[string]int64{}}
+	f := &browserFixture{h: h, cam: h.registerCamera(camsim.DialectHikvision), starts: map[string]int64{}, segDur: segDur}
 	f.recordFor(before)
 	time.Sleep(3 * time.Second) // the hole in the footage (a camera that was off)
 	f.recordFor(after)
@@ -180,7 +183,7 @@ func waitJS(t *testing.T, ctx context.Context, what, cond string, d time.Duratio
 	for !eval[bool](t, ctx, cond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s (%s); player: %s", what, cond,
-				eval[string](t, ctx, `JSON.stringify({state: P.state, reason: P.reason, status: P.status, frames: P.frames, t: P.mediaTime, ct: v.currentTime, jumps: P.gapJumps, requests: P.requests, paused: v.paused, ready: v.readyState, buffered: Array.from({length: v.buffered.length}, (_, i) => [v.buffered.start(i), v.buffered.end(i)]), gaps: P.manifest && P.manifest.gaps.map(g => [(g.from_ms - P.manifest.from_ms) / 1000, (g.to_ms - P.manifest.from_ms) / 1000])})`))
+				eval[string](t, ctx, `JSON.stringify({state: P.state, reason: P.reason, status: P.status, frames: P.frames, t: P.mediaTime, ct: v.currentTime, jumps: P.gapJumps, pending: P.pendingSeek, requests: P.requests, paused: v.paused, ready: v.readyState, buffered: Array.from({length: v.buffered.length}, (_, i) => [v.buffered.start(i), v.buffered.end(i)]), gaps: P.manifest && P.manifest.gaps.map(g => [(g.from_ms - P.manifest.from_ms) / 1000, (g.to_ms - P.manifest.from_ms) / 1000])})`))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -237,7 +240,7 @@ func ranges(t *testing.T, e audit.Entry) []jsRange {
 // the footage sent as ranges; then revocation stops a second playback and
 // a tampered segment stops a third with an error, never showing it.
 func TestBrowserPlayback(t *testing.T) {
-	f := newBrowserFixture(t, 5, 4)
+	f := newBrowserFixture(t, time.Second, 5, 4)
 	h, ctx := f.h, f.ctx
 	from, to := f.spans[0].Start.AsTime(), f.spans[1].End.AsTime()
 	hole := jsRange{f.spans[0].End.AsTime(), f.spans[1].Start.AsTime()}
@@ -421,5 +424,65 @@ func TestBrowserPlayback(t *testing.T) {
 		From: timestamppb.New(from), To: timestamppb.New(to), Purpose: pb.Purpose_PURPOSE_MAINTENANCE,
 		Transport: pb.PlaybackTransport_PLAYBACK_TRANSPORT_MSE}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("contractor: %v", err)
+	}
+}
+
+// TestBrowserPlaybackSeekBench (opt-in: GWANJE_PLAYBACK_BENCH=1; figures,
+// not assertions) measures seek → first frame of the new position in
+// headless Chromium over loopback: GWANJE_PLAYBACK_SEEKS seeks (default
+// 100) to random positions of about 30 s of recorded footage, each timed in
+// the page from the seek call to the requestVideoFrameCallback of the
+// first frame presented at the position (or its seeked event, when that
+// comes first). GWANJE_PLAYBACK_SEGMENT sets the recorder's segment length
+// (default 10s: a seek reads its segment from the start to the position).
+func TestBrowserPlaybackSeekBench(t *testing.T) {
+	if os.Getenv("GWANJE_PLAYBACK_BENCH") == "" {
+		t.Skip("set GWANJE_PLAYBACK_BENCH=1 to measure seek → first frame in Chromium")
+	}
+	n := 100
+	if v, err := strconv.Atoi(os.Getenv("GWANJE_PLAYBACK_SEEKS")); err == nil && v > 0 {
+		n = v
+	}
+	seg := 10 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("GWANJE_PLAYBACK_SEGMENT")); err == nil && v > 0 {
+		seg = v
+	}
+	f := newBrowserFixture(t, seg, max(1, int(30*time.Second/seg)), max(1, int(10*time.Second/seg)))
+	ctx := f.ctx
+	from, to := f.spans[0].Start.AsTime(), f.spans[1].End.AsTime()
+	res := f.start("operator", from, to)
+	if st := eval[string](t, ctx, `P.open(`+strconv.Quote(res.Url)+`)`); st != "playing" {
+		t.Fatalf("open: %s", st)
+	}
+	waitJS(t, ctx, "frames presented", `P.frames > 5`, 20*time.Second)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, cold := range []bool{true, false} {
+		done := len(eval[[]float64](t, ctx, `P.seeks`))
+		for i := 0; i < n; i++ {
+			sp := f.spans[rng.IntN(len(f.spans))]
+			a, b := sp.Start.AsTime(), sp.End.AsTime().Add(-1500*time.Millisecond)
+			at := a.Add(time.Duration(rng.Int64N(int64(b.Sub(a)))))
+			eval[bool](t, ctx, `P.seek(`+strconv.FormatInt(at.UnixMilli(), 10)+`, `+strconv.FormatBool(cold)+`).then(() => true)`)
+			waitJS(t, ctx, "the first frame at the seek position", `P.pendingSeek == null`, 10*time.Second)
+		}
+		ms := eval[[]float64](t, ctx, `P.seeks`)[done:]
+		hows := eval[[]string](t, ctx, `P.seekHows`)[done:]
+		if len(ms) != n {
+			t.Fatalf("%d seeks timed of %d", len(ms), n)
+		}
+		frames := 0
+		for _, h := range hows {
+			if h == "frame" {
+				frames++
+			}
+		}
+		slices.Sort(ms)
+		q := func(p float64) float64 { return ms[min(len(ms)-1, int(p*float64(len(ms))))] }
+		kind := "warm (what the browser already holds helps)"
+		if cold {
+			kind = "cold (buffer dropped first: request, keyframe search, decryption, decode)"
+		}
+		t.Logf("seek → first frame of the new position, %s, %d seeks (headless Chromium, loopback, H.264 640x360 10 fps, GOP 1 s, %v segments): p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms; ended by a presented frame %d times, by seeked %d",
+			kind, n, seg, q(0.5), q(0.9), q(0.99), ms[len(ms)-1], frames, n-frames)
 	}
 }
