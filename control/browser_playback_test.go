@@ -2,10 +2,10 @@ package control
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
