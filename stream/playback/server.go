@@ -18,6 +18,14 @@
 // footage range, calls Tickets.IssueTicket and returns the URL
 // rtsp://node:port/playback/<camera>?ticket=<token> of the node holding
 // the footage. The player's DESCRIBE checks the ticket; SETUP redeems it.
+//
+// Browsers get the same footage through the same server's second door,
+// Handler, on the node's HTTPS address: a ticket issued for TransportMSE
+// opens a session whose media requests stream fMP4 for Media Source
+// Extensions, paced at the chosen speed (browser.go has the protocol and
+// why it is not HLS). Tickets are bound to their transport. playback.end
+// of either door lists the footage actually sent ("ranges": the union of
+// the runs of frames, split at holes), not only the range asked for.
 package playback
 
 import (
