@@ -117,7 +117,7 @@ func (x *accessService) CreateOrganization(ctx context.Context, r *pb.CreateOrga
 	return orgPB(o), nil
 }
 
-func (x *accessService) ListOrganizations(ctx context.Context, _ *pb.ListOrganizationsRequest) (*pb.ListOrganizationsResponse, error) {
+func (x *accessService) ListOrganizations(ctx context.Context, r *pb.ListOrganizationsRequest) (*pb.ListOrganizationsResponse, error) {
 	os, err := x.svc().ListOrgs(ctx, mustPrincipal(ctx))
 	if err != nil {
 		return nil, err
@@ -125,6 +125,9 @@ func (x *accessService) ListOrganizations(ctx context.Context, _ *pb.ListOrganiz
 	out := &pb.ListOrganizationsResponse{}
 	for _, o := range os {
 		out.Organizations = append(out.Organizations, orgPB(o))
+	}
+	if out.Organizations, out.NextPageToken, err = pageOf(r, out.Organizations); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -157,6 +160,9 @@ func (x *accessService) ListUsers(ctx context.Context, r *pb.ListUsersRequest) (
 	for _, u := range us {
 		out.Users = append(out.Users, userPB(u))
 	}
+	if out.Users, out.NextPageToken, err = pageOf(r, out.Users); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -182,7 +188,7 @@ func (x *accessService) ResetPassword(ctx context.Context, r *pb.ResetPasswordRe
 	return &pb.ResetPasswordResponse{OneTimePassword: pw}, nil
 }
 
-func (x *accessService) ListRoles(ctx context.Context, _ *pb.ListRolesRequest) (*pb.ListRolesResponse, error) {
+func (x *accessService) ListRoles(ctx context.Context, req *pb.ListRolesRequest) (*pb.ListRolesResponse, error) {
 	rs, err := x.svc().ListRoles(ctx, mustPrincipal(ctx))
 	if err != nil {
 		return nil, err
@@ -194,6 +200,9 @@ func (x *accessService) ListRoles(ctx context.Context, _ *pb.ListRolesRequest) (
 	out := &pb.ListRolesResponse{}
 	for _, r := range rs {
 		out.Roles = append(out.Roles, rolePB(r, pending))
+	}
+	if out.Roles, out.NextPageToken, err = pageOf(req, out.Roles); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -216,6 +225,9 @@ func (x *accessService) ListRoleChanges(ctx context.Context, r *pb.ListRoleChang
 	out := &pb.ListRoleChangesResponse{}
 	for _, c := range cs {
 		out.Changes = append(out.Changes, roleChangePB(c))
+	}
+	if out.Changes, out.NextPageToken, err = pageOf(r, out.Changes); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -286,6 +298,9 @@ func (x *accessService) ListGrants(ctx context.Context, r *pb.ListGrantsRequest)
 	for _, g := range gs {
 		out.Grants = append(out.Grants, grantPB(g))
 	}
+	if out.Grants, out.NextPageToken, err = pageOf(r, out.Grants); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -321,7 +336,7 @@ func (x *accessService) CreateDenyRule(ctx context.Context, r *pb.CreateDenyRule
 	return denyPB(d), nil
 }
 
-func (x *accessService) ListDenyRules(ctx context.Context, _ *pb.ListDenyRulesRequest) (*pb.ListDenyRulesResponse, error) {
+func (x *accessService) ListDenyRules(ctx context.Context, r *pb.ListDenyRulesRequest) (*pb.ListDenyRulesResponse, error) {
 	ds, err := x.svc().ListDenyRules(ctx, mustPrincipal(ctx))
 	if err != nil {
 		return nil, err
@@ -329,6 +344,9 @@ func (x *accessService) ListDenyRules(ctx context.Context, _ *pb.ListDenyRulesRe
 	out := &pb.ListDenyRulesResponse{}
 	for _, d := range ds {
 		out.Rules = append(out.Rules, denyPB(d))
+	}
+	if out.Rules, out.NextPageToken, err = pageOf(r, out.Rules); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -367,6 +385,9 @@ func (x *accessService) ListContracts(ctx context.Context, r *pb.ListContractsRe
 	out := &pb.ListContractsResponse{}
 	for _, c := range cs {
 		out.Contracts = append(out.Contracts, contractPB(c))
+	}
+	if out.Contracts, out.NextPageToken, err = pageOf(r, out.Contracts); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -411,6 +432,9 @@ func (x *accessService) ListSessions(ctx context.Context, r *pb.ListSessionsRequ
 			Id: s.ID, UserId: s.UserID, Username: s.Username, ClientAddr: s.ClientAddr,
 			CreatedAt: ts(s.CreatedAt), LastSeenAt: ts(s.LastSeenAt), ExpiresAt: ts(s.ExpiresAt), RevokedAt: tsp(s.RevokedAt),
 		})
+	}
+	if out.Sessions, out.NextPageToken, err = pageOf(r, out.Sessions); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -126,7 +126,7 @@ func (x *deviceService) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest)
 	return sitePB(s), nil
 }
 
-func (x *deviceService) ListSites(ctx context.Context, _ *pb.ListSitesRequest) (*pb.ListSitesResponse, error) {
+func (x *deviceService) ListSites(ctx context.Context, r *pb.ListSitesRequest) (*pb.ListSitesResponse, error) {
 	reg, err := x.reg()
 	if err != nil {
 		return nil, err
@@ -138,6 +138,9 @@ func (x *deviceService) ListSites(ctx context.Context, _ *pb.ListSitesRequest) (
 	out := &pb.ListSitesResponse{}
 	for _, s := range ss {
 		out.Sites = append(out.Sites, sitePB(s))
+	}
+	if out.Sites, out.NextPageToken, err = pageOf(r, out.Sites); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

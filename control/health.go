@@ -139,7 +139,9 @@ func (x *healthService) ListAlarms(ctx context.Context, r *pb.ListAlarmsRequest)
 	if err != nil {
 		return nil, err
 	}
-	as, err := h.Alarms.ListAlarms(ctx, health.AlarmFilter{Open: r.GetOpenOnly(), CameraIDs: r.GetCameraIds(), Limit: int(r.GetLimit())})
+	// Every alarm of the filter, then the caller's page of those they may
+	// see (paging.go).
+	as, err := h.Alarms.ListAlarms(ctx, health.AlarmFilter{Open: r.GetOpenOnly(), CameraIDs: r.GetCameraIds(), Limit: health.NoLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +151,9 @@ func (x *healthService) ListAlarms(ctx context.Context, r *pb.ListAlarmsRequest)
 		if f.allows(a.CameraID) {
 			out.Alarms = append(out.Alarms, health.AlarmToProto(a))
 		}
+	}
+	if out.Alarms, out.NextPageToken, err = pageOf(r, out.Alarms); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

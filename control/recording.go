@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,12 +91,14 @@ func (x *recordingService) ListRecordings(ctx context.Context, r *pb.ListRecordi
 	if err != nil {
 		return nil, err
 	}
-	// A page carries the gaps between its own spans, and those before its
-	// first span (first page) or after its last (last page).
+	// A page carries the gaps between its own spans and the one before its
+	// first span (from the end of the previous page's last span, or from the
+	// start of the range on the first page); the last page also the one after
+	// its last span. Each gap is on exactly one page.
 	lo, hi := from, to
 	if len(spans) > 0 && len(spans) < len(out.Spans) {
-		if spans[0] != out.Spans[0] {
-			lo = spans[0].Start.AsTime()
+		if i := slices.Index(out.Spans, spans[0]); i > 0 {
+			lo = out.Spans[i-1].End.AsTime()
 		}
 		if next != "" {
 			hi = spans[len(spans)-1].End.AsTime()

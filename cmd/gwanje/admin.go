@@ -72,7 +72,11 @@ func runUsers(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListUsers(ctx, &pb.ListUsersRequest{OrgId: *org, IncludeDisabled: *all})
+			lr := &pb.ListUsersRequest{OrgId: *org, IncludeDisabled: *all}
+			r, err := allPages(func(token string) (*pb.ListUsersResponse, error) {
+				lr.PageToken = token
+				return cl.ListUsers(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -175,7 +179,11 @@ func runOrgs(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListOrganizations(ctx, &pb.ListOrganizationsRequest{})
+			lr := &pb.ListOrganizationsRequest{}
+			r, err := allPages(func(token string) (*pb.ListOrganizationsResponse, error) {
+				lr.PageToken = token
+				return cl.ListOrganizations(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -225,7 +233,11 @@ func runRoles(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListRoles(ctx, &pb.ListRolesRequest{})
+			lr := &pb.ListRolesRequest{}
+			r, err := allPages(func(token string) (*pb.ListRolesResponse, error) {
+				lr.PageToken = token
+				return cl.ListRoles(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -277,7 +289,11 @@ func runRoles(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListRoleChanges(ctx, &pb.ListRoleChangesRequest{Pending: true})
+			lr := &pb.ListRoleChangesRequest{Pending: true}
+			r, err := allPages(func(token string) (*pb.ListRoleChangesResponse, error) {
+				lr.PageToken = token
+				return cl.ListRoleChanges(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -356,7 +372,11 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListGrants(ctx, &pb.ListGrantsRequest{UserId: *user, IncludeRevoked: *all})
+			lr := &pb.ListGrantsRequest{UserId: *user, IncludeRevoked: *all}
+			r, err := allPages(func(token string) (*pb.ListGrantsResponse, error) {
+				lr.PageToken = token
+				return cl.ListGrants(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -371,7 +391,11 @@ func runGrants(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListGrants(ctx, &pb.ListGrantsRequest{Pending: true})
+			lr := &pb.ListGrantsRequest{Pending: true}
+			r, err := allPages(func(token string) (*pb.ListGrantsResponse, error) {
+				lr.PageToken = token
+				return cl.ListGrants(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -551,7 +575,11 @@ func runContracts(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListContracts(ctx, &pb.ListContractsRequest{OrgId: *org})
+			lr := &pb.ListContractsRequest{OrgId: *org}
+			r, err := allPages(func(token string) (*pb.ListContractsResponse, error) {
+				lr.PageToken = token
+				return cl.ListContracts(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -640,7 +668,11 @@ func runSessions(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListSessions(ctx, &pb.ListSessionsRequest{UserId: *user})
+			lr := &pb.ListSessionsRequest{UserId: *user}
+			r, err := allPages(func(token string) (*pb.ListSessionsResponse, error) {
+				lr.PageToken = token
+				return cl.ListSessions(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}

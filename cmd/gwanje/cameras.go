@@ -62,7 +62,11 @@ func runSites(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			r, err := cl.ListSites(ctx, &pb.ListSitesRequest{})
+			lr := &pb.ListSitesRequest{}
+			r, err := allPages(func(token string) (*pb.ListSitesResponse, error) {
+				lr.PageToken = token
+				return cl.ListSites(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}
@@ -116,8 +120,8 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.Lifecycle, "lifecycle", "", "planned, active, maintenance, decommissioned")
 			fs.StringVar(&r.Label, "label", "", "label")
 			fs.StringVar(&r.Text, "text", "", "text in name, address, model…")
-			limit := fs.Int("limit", 100, "cameras per page")
-			fs.StringVar(&r.PageToken, "page", "", "page token from a previous list")
+			limit := fs.Int("limit", 0, "show one page of this many cameras (at most 1000) instead of all")
+			fs.StringVar(&r.PageToken, "page", "", "show the page of this token from a previous list (with --limit)")
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
@@ -127,7 +131,16 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.ListCameras(ctx, r)
+			var res *pb.ListCamerasResponse
+			if *limit > 0 || r.PageToken != "" {
+				res, err = cl.ListCameras(ctx, r)
+			} else {
+				r.PageSize = 1000
+				res, err = allPages(func(token string) (*pb.ListCamerasResponse, error) {
+					r.PageToken = token
+					return cl.ListCameras(ctx, r)
+				})
+			}
 			if err != nil {
 				return err
 			}

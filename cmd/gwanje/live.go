@@ -143,7 +143,11 @@ func runLiveSessions(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.ListLiveSessions(ctx, &pb.ListLiveSessionsRequest{All: *all, CameraId: *camera})
+	lr := &pb.ListLiveSessionsRequest{All: *all, CameraId: *camera}
+	res, err := allPages(func(token string) (*pb.ListLiveSessionsResponse, error) {
+		lr.PageToken = token
+		return cl.ListLiveSessions(ctx, lr)
+	})
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,11 @@ func runPolicy(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			vs, err := cl.ListPolicyVersions(ctx, &pb.ListPolicyVersionsRequest{})
+			lr := &pb.ListPolicyVersionsRequest{}
+			vs, err := allPages(func(token string) (*pb.ListPolicyVersionsResponse, error) {
+				lr.PageToken = token
+				return cl.ListPolicyVersions(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}

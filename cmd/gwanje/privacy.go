@@ -288,7 +288,11 @@ func runRequests(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.ListSubjectRequests(ctx, &pb.ListSubjectRequestsRequest{OpenOnly: *open, From: timestamppb.New(timeZero), To: timestamppb.Now()})
+			lr := &pb.ListSubjectRequestsRequest{OpenOnly: *open, From: timestamppb.New(timeZero), To: timestamppb.Now()}
+			res, err := allPages(func(token string) (*pb.ListSubjectRequestsResponse, error) {
+				lr.PageToken = token
+				return cl.ListSubjectRequests(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}

@@ -70,7 +70,11 @@ func runRecordings(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.ListRecordings(ctx, &pb.ListRecordingsRequest{CameraId: camera, From: f, To: t})
+	lr := &pb.ListRecordingsRequest{CameraId: camera, From: f, To: t}
+	res, err := allPages(func(token string) (*pb.ListRecordingsResponse, error) {
+		lr.PageToken = token
+		return cl.ListRecordings(ctx, lr)
+	})
 	if err != nil {
 		return err
 	}
@@ -154,7 +158,11 @@ func runHolds(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			res, err := cl.ListHolds(ctx, &pb.ListHoldsRequest{CameraId: *camera, ActiveOnly: *active})
+			lr := &pb.ListHoldsRequest{CameraId: *camera, ActiveOnly: *active}
+			res, err := allPages(func(token string) (*pb.ListHoldsResponse, error) {
+				lr.PageToken = token
+				return cl.ListHolds(ctx, lr)
+			})
 			if err != nil {
 				return err
 			}

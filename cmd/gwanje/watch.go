@@ -125,7 +125,11 @@ func runAlarms(ctx context.Context, c *cli, args []string) error {
 			}
 			actx, cancel := c.callCtx(actx)
 			defer cancel()
-			res, err := cl.ListAlarms(actx, &pb.ListAlarmsRequest{OpenOnly: *open})
+			lr := &pb.ListAlarmsRequest{OpenOnly: *open}
+			res, err := allPages(func(token string) (*pb.ListAlarmsResponse, error) {
+				lr.PageToken = token
+				return cl.ListAlarms(actx, lr)
+			})
 			if err != nil {
 				return err
 			}

@@ -395,14 +395,22 @@ type AlarmFilter struct {
 	Open bool
 	// CameraIDs limits the cameras; empty means all.
 	CameraIDs []string
-	// Limit; default 1000.
+	// Limit; default (0) 1000; NoLimit: every alarm of the filter.
 	Limit int
 }
 
+// NoLimit as AlarmFilter.Limit lists every alarm of the filter (a caller
+// that pages them itself).
+const NoLimit = -1
+
 // ListAlarms returns alarms, newest first.
 func (a *Alarms) ListAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, error) {
-	if f.Limit <= 0 {
-		f.Limit = 1000
+	var limit any // null: no limit
+	switch {
+	case f.Limit == 0 || f.Limit < NoLimit:
+		limit = 1000
+	case f.Limit > 0:
+		limit = f.Limit
 	}
 	var ids any
 	if len(f.CameraIDs) > 0 {
@@ -410,7 +418,7 @@ func (a *Alarms) ListAlarms(ctx context.Context, f AlarmFilter) ([]Alarm, error)
 	}
 	rows, err := a.cfg.Pool.Query(ctx, `select `+alarmColumns+` from health_alarms
 		where (not $1 or cleared_at is null) and ($2::text[] is null or camera_id = any($2))
-		order by raised_at desc limit $3`, f.Open, ids, f.Limit)
+		order by raised_at desc, id limit $3::bigint`, f.Open, ids, limit)
 	if err != nil {
 		return nil, fmt.Errorf("health: list alarms: %w", err)
 	}

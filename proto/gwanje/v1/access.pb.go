@@ -801,7 +801,11 @@ func (x *CreateOrganizationRequest) GetReason() string {
 }
 
 type ListOrganizationsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -836,9 +840,25 @@ func (*ListOrganizationsRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{15}
 }
 
+func (x *ListOrganizationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListOrganizationsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Organizations []*Organization        `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,6 +898,13 @@ func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
 		return x.Organizations
 	}
 	return nil
+}
+
+func (x *ListOrganizationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type User struct {
@@ -1222,8 +1249,12 @@ type ListUsersRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	OrgId           string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
 	IncludeDisabled bool                   `protobuf:"varint,2,opt,name=include_disabled,json=includeDisabled,proto3" json:"include_disabled,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListUsersRequest) Reset() {
@@ -1270,9 +1301,25 @@ func (x *ListUsersRequest) GetIncludeDisabled() bool {
 	return false
 }
 
+func (x *ListUsersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListUsersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Users []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1312,6 +1359,13 @@ func (x *ListUsersResponse) GetUsers() []*User {
 		return x.Users
 	}
 	return nil
+}
+
+func (x *ListUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type UpdateUserRequest struct {
@@ -1779,8 +1833,12 @@ func (x *RoleChange) GetDecideReason() string {
 }
 
 type ListRoleChangesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pending       bool                   `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Pending bool                   `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1822,9 +1880,25 @@ func (x *ListRoleChangesRequest) GetPending() bool {
 	return false
 }
 
+func (x *ListRoleChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRoleChangesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListRoleChangesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Changes       []*RoleChange          `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Changes []*RoleChange          `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1864,6 +1938,13 @@ func (x *ListRoleChangesResponse) GetChanges() []*RoleChange {
 		return x.Changes
 	}
 	return nil
+}
+
+func (x *ListRoleChangesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ApproveRoleChangeRequest struct {
@@ -1972,7 +2053,11 @@ func (x *RejectRoleChangeRequest) GetReason() string {
 }
 
 type ListRolesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2007,9 +2092,25 @@ func (*ListRolesRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{34}
 }
 
+func (x *ListRolesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRolesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListRolesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Roles         []*Role                `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Roles []*Role                `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2049,6 +2150,13 @@ func (x *ListRolesResponse) GetRoles() []*Role {
 		return x.Roles
 	}
 	return nil
+}
+
+func (x *ListRolesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type UpdateRoleRequest struct {
@@ -2532,7 +2640,11 @@ type ListGrantsRequest struct {
 	IncludeRevoked bool `protobuf:"varint,2,opt,name=include_revoked,json=includeRevoked,proto3" json:"include_revoked,omitempty"`
 	// Only grants waiting for approval (everyone's, for grant.manage or
 	// grant.approve).
-	Pending       bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	Pending bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2588,9 +2700,25 @@ func (x *ListGrantsRequest) GetPending() bool {
 	return false
 }
 
+func (x *ListGrantsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListGrantsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListGrantsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grants        []*Grant               `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Grants []*Grant               `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2630,6 +2758,13 @@ func (x *ListGrantsResponse) GetGrants() []*Grant {
 		return x.Grants
 	}
 	return nil
+}
+
+func (x *ListGrantsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RevokeGrantRequest struct {
@@ -2986,7 +3121,11 @@ func (x *CreateDenyRuleRequest) GetRule() *DenyRule {
 }
 
 type ListDenyRulesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3021,9 +3160,25 @@ func (*ListDenyRulesRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_access_proto_rawDescGZIP(), []int{49}
 }
 
+func (x *ListDenyRulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDenyRulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListDenyRulesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rules         []*DenyRule            `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rules []*DenyRule            `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3063,6 +3218,13 @@ func (x *ListDenyRulesResponse) GetRules() []*DenyRule {
 		return x.Rules
 	}
 	return nil
+}
+
+func (x *ListDenyRulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RevokeDenyRuleRequest struct {
@@ -3415,8 +3577,12 @@ func (x *CreateContractRequest) GetReason() string {
 }
 
 type ListContractsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrgId         string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	OrgId string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3458,9 +3624,25 @@ func (x *ListContractsRequest) GetOrgId() string {
 	return ""
 }
 
+func (x *ListContractsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContractsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListContractsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Contracts     []*Contract            `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Contracts []*Contract            `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3500,6 +3682,13 @@ func (x *ListContractsResponse) GetContracts() []*Contract {
 		return x.Contracts
 	}
 	return nil
+}
+
+func (x *ListContractsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type UpdateContractRequest struct {
@@ -3717,9 +3906,13 @@ func (x *Session) GetRevokedAt() *timestamppb.Timestamp {
 }
 
 type ListSessionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	IncludeEnded  bool                   `protobuf:"varint,2,opt,name=include_ended,json=includeEnded,proto3" json:"include_ended,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	UserId       string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	IncludeEnded bool                   `protobuf:"varint,2,opt,name=include_ended,json=includeEnded,proto3" json:"include_ended,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3768,9 +3961,25 @@ func (x *ListSessionsRequest) GetIncludeEnded() bool {
 	return false
 }
 
+func (x *ListSessionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSessionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSessionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sessions      []*Session             `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sessions []*Session             `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3810,6 +4019,13 @@ func (x *ListSessionsResponse) GetSessions() []*Session {
 		return x.Sessions
 	}
 	return nil
+}
+
+func (x *ListSessionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RevokeSessionRequest struct {
@@ -3952,10 +4168,14 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x19CreateOrganizationRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1a\n" +
-	"\x18ListOrganizationsRequest\"Z\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"V\n" +
+	"\x18ListOrganizationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
 	"\x19ListOrganizationsResponse\x12=\n" +
-	"\rorganizations\x18\x01 \x03(\v2\x17.gwanje.v1.OrganizationR\rorganizations\"\xc4\x04\n" +
+	"\rorganizations\x18\x01 \x03(\v2\x17.gwanje.v1.OrganizationR\rorganizations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x04\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12!\n" +
@@ -3986,12 +4206,16 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x0f.gwanje.v1.UserR\x04user\x12)\n" +
 	"\x10initial_password\x18\x02 \x01(\tR\x0finitialPassword\")\n" +
 	"\x0eGetUserRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"T\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x90\x01\n" +
 	"\x10ListUsersRequest\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12)\n" +
-	"\x10include_disabled\x18\x02 \x01(\bR\x0fincludeDisabled\":\n" +
+	"\x10include_disabled\x18\x02 \x01(\bR\x0fincludeDisabled\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListUsersResponse\x12%\n" +
-	"\x05users\x18\x01 \x03(\v2\x0f.gwanje.v1.UserR\x05users\"\xee\x01\n" +
+	"\x05users\x18\x01 \x03(\v2\x0f.gwanje.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x01\n" +
 	"\x11UpdateUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\x19\n" +
@@ -4033,20 +4257,28 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"decided_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12#\n" +
 	"\rdecide_reason\x18\n" +
-	" \x01(\tR\fdecideReason\"2\n" +
+	" \x01(\tR\fdecideReason\"n\n" +
 	"\x16ListRoleChangesRequest\x12\x18\n" +
-	"\apending\x18\x01 \x01(\bR\apending\"J\n" +
+	"\apending\x18\x01 \x01(\bR\apending\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x17ListRoleChangesResponse\x12/\n" +
-	"\achanges\x18\x01 \x03(\v2\x15.gwanje.v1.RoleChangeR\achanges\"X\n" +
+	"\achanges\x18\x01 \x03(\v2\x15.gwanje.v1.RoleChangeR\achanges\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"X\n" +
 	"\x18ApproveRoleChangeRequest\x12$\n" +
 	"\x0erole_change_id\x18\x01 \x01(\tR\froleChangeId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"W\n" +
 	"\x17RejectRoleChangeRequest\x12$\n" +
 	"\x0erole_change_id\x18\x01 \x01(\tR\froleChangeId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x12\n" +
-	"\x10ListRolesRequest\":\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"N\n" +
+	"\x10ListRolesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListRolesResponse\x12%\n" +
-	"\x05roles\x18\x01 \x03(\v2\x0f.gwanje.v1.RoleR\x05roles\"j\n" +
+	"\x05roles\x18\x01 \x03(\v2\x0f.gwanje.v1.RoleR\x05roles\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"j\n" +
 	"\x11UpdateRoleRequest\x12\x1b\n" +
 	"\trole_name\x18\x01 \x01(\tR\broleName\x12 \n" +
 	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\x16\n" +
@@ -4098,13 +4330,17 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\rallowed_hours\x18\x06 \x01(\v2\x14.gwanje.v1.HourRangeR\fallowedHours\x12C\n" +
 	"\x10max_playback_age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x0emaxPlaybackAge\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"o\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\xab\x01\n" +
 	"\x11ListGrantsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12'\n" +
 	"\x0finclude_revoked\x18\x02 \x01(\bR\x0eincludeRevoked\x12\x18\n" +
-	"\apending\x18\x03 \x01(\bR\apending\">\n" +
+	"\apending\x18\x03 \x01(\bR\apending\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"f\n" +
 	"\x12ListGrantsResponse\x12(\n" +
-	"\x06grants\x18\x01 \x03(\v2\x10.gwanje.v1.GrantR\x06grants\"G\n" +
+	"\x06grants\x18\x01 \x03(\v2\x10.gwanje.v1.GrantR\x06grants\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"G\n" +
 	"\x12RevokeGrantRequest\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
@@ -4130,10 +4366,14 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"@\n" +
 	"\x15CreateDenyRuleRequest\x12'\n" +
-	"\x04rule\x18\x01 \x01(\v2\x13.gwanje.v1.DenyRuleR\x04rule\"\x16\n" +
-	"\x14ListDenyRulesRequest\"B\n" +
+	"\x04rule\x18\x01 \x01(\v2\x13.gwanje.v1.DenyRuleR\x04rule\"R\n" +
+	"\x14ListDenyRulesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
 	"\x15ListDenyRulesResponse\x12)\n" +
-	"\x05rules\x18\x01 \x03(\v2\x13.gwanje.v1.DenyRuleR\x05rules\"Q\n" +
+	"\x05rules\x18\x01 \x03(\v2\x13.gwanje.v1.DenyRuleR\x05rules\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
 	"\x15RevokeDenyRuleRequest\x12 \n" +
 	"\fdeny_rule_id\x18\x01 \x01(\tR\n" +
 	"denyRuleId\x12\x16\n" +
@@ -4165,11 +4405,15 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"created_by\x18\f \x01(\tR\tcreatedBy\"`\n" +
 	"\x15CreateContractRequest\x12/\n" +
 	"\bcontract\x18\x01 \x01(\v2\x13.gwanje.v1.ContractR\bcontract\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"-\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"i\n" +
 	"\x14ListContractsRequest\x12\x15\n" +
-	"\x06org_id\x18\x01 \x01(\tR\x05orgId\"J\n" +
+	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x15ListContractsResponse\x121\n" +
-	"\tcontracts\x18\x01 \x03(\v2\x13.gwanje.v1.ContractR\tcontracts\"\x81\x01\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x13.gwanje.v1.ContractR\tcontracts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
 	"\x15UpdateContractRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x03 \x01(\tR\n" +
 	"contractId\x12/\n" +
@@ -4192,12 +4436,16 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"revoked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"S\n" +
+	"revoked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\x8f\x01\n" +
 	"\x13ListSessionsRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12#\n" +
-	"\rinclude_ended\x18\x02 \x01(\bR\fincludeEnded\"F\n" +
+	"\rinclude_ended\x18\x02 \x01(\bR\fincludeEnded\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
 	"\x14ListSessionsResponse\x12.\n" +
-	"\bsessions\x18\x01 \x03(\v2\x12.gwanje.v1.SessionR\bsessions\"M\n" +
+	"\bsessions\x18\x01 \x03(\v2\x12.gwanje.v1.SessionR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"M\n" +
 	"\x14RevokeSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +

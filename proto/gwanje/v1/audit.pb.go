@@ -298,12 +298,14 @@ type QueryEntriesRequest struct {
 	Username string                 `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
 	CameraId string                 `protobuf:"bytes,5,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	// Exact types, or prefixes ending in ".*" ("playback.*").
-	Types         []string     `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
-	Outcome       AuditOutcome `protobuf:"varint,7,opt,name=outcome,proto3,enum=gwanje.v1.AuditOutcome" json:"outcome,omitempty"`
-	Purpose       Purpose      `protobuf:"varint,8,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
-	NewestFirst   bool         `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
-	PageSize      int32        `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string       `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Types       []string     `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
+	Outcome     AuditOutcome `protobuf:"varint,7,opt,name=outcome,proto3,enum=gwanje.v1.AuditOutcome" json:"outcome,omitempty"`
+	Purpose     Purpose      `protobuf:"varint,8,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
+	NewestFirst bool         `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,9 +418,10 @@ func (x *QueryEntriesRequest) GetPageToken() string {
 }
 
 type QueryEntriesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -1129,7 +1129,11 @@ func (x *UpdateSiteRequest) GetReason() string {
 }
 
 type ListSitesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1164,9 +1168,25 @@ func (*ListSitesRequest) Descriptor() ([]byte, []int) {
 	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{17}
 }
 
+func (x *ListSitesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSitesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSitesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sites         []*Site                `protobuf:"bytes,1,rep,name=sites,proto3" json:"sites,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sites []*Site                `protobuf:"bytes,1,rep,name=sites,proto3" json:"sites,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1206,6 +1226,13 @@ func (x *ListSitesResponse) GetSites() []*Site {
 		return x.Sites
 	}
 	return nil
+}
+
+func (x *ListSitesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // CameraFields are the registry fields people set (DOMAIN.md, 설치 현황).
@@ -2222,10 +2249,12 @@ type ListCamerasRequest struct {
 	Label                 string                 `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
 	Text                  string                 `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
 	IncludeDecommissioned bool                   `protobuf:"varint,8,opt,name=include_decommissioned,json=includeDecommissioned,proto3" json:"include_decommissioned,omitempty"`
-	PageSize              int32                  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken             string                 `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// At most page_size items (default 100, maximum 1000); page_token from
+	// the previous response continues the listing with the same filters.
+	PageSize      int32  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListCamerasRequest) Reset() {
@@ -2329,9 +2358,10 @@ func (x *ListCamerasRequest) GetPageToken() string {
 }
 
 type ListCamerasResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cameras       []*Camera              `protobuf:"bytes,1,rep,name=cameras,proto3" json:"cameras,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cameras []*Camera              `protobuf:"bytes,1,rep,name=cameras,proto3" json:"cameras,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2973,10 +3003,14 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\x11UpdateSiteRequest\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12-\n" +
 	"\x06fields\x18\x02 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x12\n" +
-	"\x10ListSitesRequest\":\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"N\n" +
+	"\x10ListSitesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListSitesResponse\x12%\n" +
-	"\x05sites\x18\x01 \x03(\v2\x0f.gwanje.v1.SiteR\x05sites\"\xfb\x06\n" +
+	"\x05sites\x18\x01 \x03(\v2\x0f.gwanje.v1.SiteR\x05sites\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfb\x06\n" +
 	"\fCameraFields\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +

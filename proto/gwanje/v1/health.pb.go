@@ -201,10 +201,14 @@ func (*WatchEventsResponse_Event) isWatchEventsResponse_Update() {}
 func (*WatchEventsResponse_Alarm) isWatchEventsResponse_Update() {}
 
 type ListAlarmsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OpenOnly      bool                   `protobuf:"varint,1,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
-	CameraIds     []string               `protobuf:"bytes,2,rep,name=camera_ids,json=cameraIds,proto3" json:"camera_ids,omitempty"`
-	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	OpenOnly  bool                   `protobuf:"varint,1,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	CameraIds []string               `protobuf:"bytes,2,rep,name=camera_ids,json=cameraIds,proto3" json:"camera_ids,omitempty"`
+	// Newest first. At most page_size items (default 100, maximum 1000);
+	// page_token from the previous response continues the listing with the
+	// same filters.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -253,16 +257,25 @@ func (x *ListAlarmsRequest) GetCameraIds() []string {
 	return nil
 }
 
-func (x *ListAlarmsRequest) GetLimit() int32 {
+func (x *ListAlarmsRequest) GetPageSize() int32 {
 	if x != nil {
-		return x.Limit
+		return x.PageSize
 	}
 	return 0
 }
 
+func (x *ListAlarmsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListAlarmsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Alarms        []*Alarm               `protobuf:"bytes,1,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Alarms []*Alarm               `protobuf:"bytes,1,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +315,13 @@ func (x *ListAlarmsResponse) GetAlarms() []*Alarm {
 		return x.Alarms
 	}
 	return nil
+}
+
+func (x *ListAlarmsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type AcknowledgeAlarmRequest struct {
@@ -587,14 +607,17 @@ const file_gwanje_v1_health_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\v2\x17.gwanje.v1.CameraStatusH\x00R\x06status\x12.\n" +
 	"\x05event\x18\x05 \x01(\v2\x16.gwanje.v1.CameraEventH\x00R\x05event\x12(\n" +
 	"\x05alarm\x18\x06 \x01(\v2\x10.gwanje.v1.AlarmH\x00R\x05alarmB\b\n" +
-	"\x06update\"e\n" +
+	"\x06update\"\x98\x01\n" +
 	"\x11ListAlarmsRequest\x12\x1b\n" +
 	"\topen_only\x18\x01 \x01(\bR\bopenOnly\x12\x1d\n" +
 	"\n" +
-	"camera_ids\x18\x02 \x03(\tR\tcameraIds\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\">\n" +
+	"camera_ids\x18\x02 \x03(\tR\tcameraIds\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageTokenJ\x04\b\x03\x10\x04R\x05limit\"f\n" +
 	"\x12ListAlarmsResponse\x12(\n" +
-	"\x06alarms\x18\x01 \x03(\v2\x10.gwanje.v1.AlarmR\x06alarms\"H\n" +
+	"\x06alarms\x18\x01 \x03(\v2\x10.gwanje.v1.AlarmR\x06alarms\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
 	"\x17AcknowledgeAlarmRequest\x12\x19\n" +
 	"\balarm_id\x18\x01 \x01(\tR\aalarmId\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"\xab\x01\n" +
