@@ -17,7 +17,7 @@ import (
 
 func init() {
 	register(command{name: "recordings", summary: "recordings CAMERA --from --to: what footage exists, and the gaps", run: runRecordings})
-	register(command{name: "playback", summary: "playback CAMERA --from --to --purpose CODE [--play]: recorded footage (prints the RTSP URL; recorded)", run: runPlayback})
+	register(command{name: "playback", summary: "playback CAMERA --from --to --purpose CODE [--transport rtsp|mse] [--play]: recorded footage (prints the RTSP URL, or the HTTPS URL for a browser; recorded)", run: runPlayback})
 	register(command{name: "holds", summary: "holds list|create|release: legal holds that keep footage past retention", run: runHolds})
 }
 
@@ -101,9 +101,14 @@ func runPlayback(ctx context.Context, c *cli, args []string) error {
 	var purpose pb.Purpose
 	enumVar(fs, &purpose, "purpose", "", "purpose of viewing (required): "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 	reason := fs.String("reason", "", "free text (required with --purpose other)")
-	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed")
+	var transport pb.PlaybackTransport
+	enumVar(fs, &transport, "transport", "rtsp", "rtsp (players) or mse (an HTTPS URL for a browser's Media Source Extensions: the console)")
+	play := fs.Bool("play", false, "open the stream with ffplay or VLC when installed (RTSP only)")
 	if err := fs.Parse(rest); err != nil {
 		return err
+	}
+	if *play && transport == pb.PlaybackTransport_PLAYBACK_TRANSPORT_MSE {
+		return errors.New("--play opens RTSP URLs; an MSE URL is for a browser (the console)")
 	}
 	if camera == "" {
 		return errors.New("usage: gwanje playback CAMERA --from TIME --to TIME --purpose CODE")
@@ -120,7 +125,7 @@ func runPlayback(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	res, err := cl.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: camera, From: f, To: t, Purpose: purpose, PurposeText: *reason})
+	res, err := cl.StartPlayback(ctx, &pb.StartPlaybackRequest{CameraId: camera, From: f, To: t, Purpose: purpose, PurposeText: *reason, Transport: transport})
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,6 @@ type Config struct {
 	GRPCAddr              string
 	HTTPAddr              string
 	HTTPSAddr             string
-	HTTPSPublicURL        string
 	FFmpeg                string
 	NATSListen            string
 	DatabaseURL           string
@@ -115,7 +114,6 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "address of the gRPC control service (TLS)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:7180", "address of the HTTP endpoint: /metrics, /healthz, /readyz")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "127.0.0.1:7443", "HTTPS with the server certificate: the public policy pages, the one-time export downloads and browser playback (empty: off)")
-	fs.StringVar(&c.HTTPSPublicURL, "https-public-url", "", "base URL browsers use to reach this node's HTTPS address, for browser playback tickets (default https://<https-addr>)")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:7122", `where the embedded NATS server accepts other processes ("-" for nowhere)`)
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty runs a private server from the local PostgreSQL binaries in the data dir")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL; empty runs an in-process NATS server with JetStream in the data dir")
@@ -135,7 +133,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.Var(&c.WebRTCSTUN, "webrtc-stun", "STUN servers for WebRTC views from outside the center's network (comma-separated stun:host:port)")
 	fs.Var(&c.WebRTCTURN, "webrtc-turn", "TURN servers with their credentials (comma-separated turn:user:credential@host:port[?transport=udp|tcp]); never logged")
 	fs.Var(&c.WebRTCNAT1To1, "webrtc-nat1to1", "the stream node's public IP addresses (NAT 1:1): WebRTC host candidates carry them instead of the local address (comma-separated)")
-	fs.StringVar(&c.WebRTCPublicURL, "webrtc-public-url", "", "base URL browsers reach this stream node's WHEP endpoint at (default https://<https-addr>)")
+	fs.StringVar(&c.WebRTCPublicURL, "webrtc-public-url", "", "base URL browsers reach this node's HTTPS address at: WHEP live view and browser playback (default https://<https-addr>)")
 	fs.IntVar(&c.WebRTCMaxSessions, "webrtc-max-sessions", 256, "open WebRTC live views this stream node serves at most; more are refused (503)")
 	fs.IntVar(&c.WebRTCMaxPerSource, "webrtc-max-per-source", 64, "open WebRTC live views one source address (IPv4 address or IPv6 /64) holds at most; more are refused (429)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", 30*time.Second, "how often the devices role probes each camera")

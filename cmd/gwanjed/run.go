@@ -365,7 +365,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		pbServer, err := playback.New(playback.Config{Store: recStore, Tickets: playback.NewTickets(pool), Auditor: endSpool,
 			RTSPAddress: cfg.PlaybackAddr, PublicURL: cfg.PlaybackPublicURL, WrapListener: wrap, IdleTimeout: cfg.IdleTimeout,
 			Authorizer: control.AccessDecider(access, registry, time.Now), Notices: bus.Notices(), Logger: log,
-			BrowserURL: httpsPublicURL(cfg.HTTPSPublicURL, httpsLis)})
+			BrowserURL: browserURL(cfg, httpsLis)})
 		if err != nil {
 			return err
 		}
@@ -642,19 +642,11 @@ func redactURL(u string) string {
 	return p.Redacted()
 }
 
-// httpsPublicURL is the base URL browsers reach this node's HTTPS address
-// at: the flag, else https://<listen address> (the host name when it
-// listens on every address); empty without HTTPS.
-func httpsPublicURL(flag string, lis net.Listener) string {
-	if flag != "" {
-		return strings.TrimRight(flag, "/")
-	}
-	if lis == nil {
+// browserURL is the base URL browsers reach this node's browser playback
+// at: the HTTPS address as WHEP's (webURL); empty without HTTPS.
+func browserURL(cfg Config, httpsLis net.Listener) string {
+	if httpsLis == nil {
 		return ""
 	}
-	host, port, _ := net.SplitHostPort(lis.Addr().String())
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host, _ = os.Hostname()
-	}
-	return "https://" + net.JoinHostPort(host, port)
+	return strings.TrimRight(cfg.webURL(httpsLis), "/")
 }
