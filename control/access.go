@@ -2,10 +2,12 @@ package control
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -166,14 +168,34 @@ func (x *accessService) ListUsers(ctx context.Context, r *pb.ListUsersRequest) (
 	return out, nil
 }
 
+// UpdateUser changes the user's details named by the update mask (mask.go).
 func (x *accessService) UpdateUser(ctx context.Context, r *pb.UpdateUserRequest) (*pb.User, error) {
-	u, err := x.svc().UpdateUser(ctx, change(ctx, r.GetReason()), r.GetUserId(), ac.UserUpdate{
-		DisplayName: r.DisplayName, Email: r.Email, Phone: r.Phone, OrgID: r.OrgId,
-	})
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetUser(), "display_name", "email", "phone", "org_id")
 	if err != nil {
 		return nil, err
 	}
-	return userPB(u), nil
+	if len(paths) == 0 {
+		return nil, errNothingToChange
+	}
+	var up ac.UserUpdate
+	u := r.GetUser()
+	for _, p := range paths {
+		switch p {
+		case "display_name":
+			up.DisplayName = proto.String(u.GetDisplayName())
+		case "email":
+			up.Email = proto.String(u.GetEmail())
+		case "phone":
+			up.Phone = proto.String(u.GetPhone())
+		case "org_id":
+			up.OrgID = proto.String(u.GetOrgId())
+		}
+	}
+	out, err := x.svc().UpdateUser(ctx, change(ctx, r.GetReason()), r.GetUserId(), up)
+	if err != nil {
+		return nil, err
+	}
+	return userPB(out), nil
 }
 
 func (x *accessService) DisableUser(ctx context.Context, r *pb.DisableUserRequest) (*pb.DisableUserResponse, error) {
@@ -256,12 +278,17 @@ func (x *accessService) roleWithPending(ctx context.Context, role ac.Role) (*pb.
 	return rolePB(role, pending), nil
 }
 
+// UpdateRole replaces the role's permissions (the one field the update
+// mask may name, mask.go).
 func (x *accessService) UpdateRole(ctx context.Context, r *pb.UpdateRoleRequest) (*pb.Role, error) {
-	perms := make([]ac.Permission, len(r.GetPermissions()))
-	for i, p := range r.GetPermissions() {
-		perms[i] = ac.Permission(p)
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetRole(), "permissions")
+	if err != nil {
+		return nil, err
 	}
-	role, _, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetRoleName(), perms)
+	if len(paths) == 0 {
+		return nil, errNothingToChange
+	}
+	role, _, err := x.svc().UpdateRole(ctx, change(ctx, r.GetReason()), r.GetRoleName(), perms(r.GetRole().GetPermissions()))
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +419,28 @@ func (x *accessService) ListContracts(ctx context.Context, r *pb.ListContractsRe
 	return out, nil
 }
 
+// UpdateContract changes the contract's fields named by the update mask
+// (mask.go).
 func (x *accessService) UpdateContract(ctx context.Context, r *pb.UpdateContractRequest) (*pb.Contract, error) {
-	c, err := x.svc().UpdateContract(ctx, change(ctx, r.GetReason()), r.GetContractId(), contractInput(r.GetContract()))
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetContract(),
+		"org_id", "title", "sites", "starts_at", "ends_at", "contact_name", "contact_phone", "clauses")
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, errNothingToChange
+	}
+	cs, err := x.svc().ListContracts(ctx, mustPrincipal(ctx), "")
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(cs, func(c ac.Contract) bool { return c.ID == r.GetContractId() })
+	if i < 0 {
+		return nil, status.Errorf(codes.NotFound, "no contract %q", r.GetContractId())
+	}
+	merged := contractPB(cs[i])
+	applyPaths(merged, bodyOr(r.GetContract(), &pb.Contract{}), paths)
+	c, err := x.svc().UpdateContract(ctx, change(ctx, r.GetReason()), r.GetContractId(), contractInput(merged))
 	if err != nil {
 		return nil, err
 	}

@@ -114,12 +114,26 @@ func (x *deviceService) CreateSite(ctx context.Context, r *pb.CreateSiteRequest)
 	return sitePB(s), nil
 }
 
+// UpdateSite changes the site's fields named by the update mask (mask.go).
 func (x *deviceService) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest) (*pb.Site, error) {
 	reg, err := x.reg()
 	if err != nil {
 		return nil, err
 	}
-	s, err := reg.UpdateSite(ctx, r.GetSiteId(), siteFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetFields(), fieldNames(&pb.SiteFields{})...)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, errNothingToChange
+	}
+	cur, err := reg.GetSite(ctx, r.GetSiteId())
+	if err != nil {
+		return nil, err
+	}
+	fields := sitePB(cur).GetFields()
+	applyPaths(fields, bodyOr(r.GetFields(), &pb.SiteFields{}), paths)
+	s, err := reg.UpdateSite(ctx, r.GetSiteId(), siteFieldsFromPB(fields), deviceActor(ctx, r.GetReason()))
 	if err != nil {
 		return nil, err
 	}
@@ -233,18 +247,28 @@ func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasReques
 	return out, nil
 }
 
+// UpdateCamera changes the camera's fields named by the update mask
+// (mask.go) and, when given, its credentials.
 func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequest) (*pb.Camera, error) {
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetFields(), fieldNames(&pb.CameraFields{})...)
+	if err != nil {
+		return nil, err
+	}
+	creds := r.GetUsername() != "" || r.GetPassword() != ""
+	if len(paths) == 0 && !creds {
+		return nil, errNothingToChange
+	}
 	if _, err := x.camera(ctx, r.GetCameraId()); err != nil {
 		return nil, err
 	}
 	reg, _ := x.reg()
 	a := deviceActor(ctx, r.GetReason())
-	if r.GetFields() != nil || len(r.GetUpdateMask()) > 0 {
-		if _, err := reg.Update(ctx, devices.UpdateRequest{ID: r.GetCameraId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: r.GetUpdateMask()}, a); err != nil {
+	if len(paths) > 0 {
+		if _, err := reg.Update(ctx, devices.UpdateRequest{ID: r.GetCameraId(), Fields: cameraFieldsFromPB(r.GetFields()), Mask: paths}, a); err != nil {
 			return nil, err
 		}
 	}
-	if r.GetUsername() != "" || r.GetPassword() != "" {
+	if creds {
 		if err := reg.SetCredentials(ctx, r.GetCameraId(), devices.Credentials{Username: r.GetUsername(), Password: r.GetPassword()}, a); err != nil {
 			return nil, err
 		}

@@ -106,7 +106,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 
 	// 5. The role-edit attack: refused, and the auditor still sees nothing.
 	_, err = acc.UpdateRole(admin, &pb.UpdateRoleRequest{RoleName: "auditor", Reason: "audit needs to see",
-		Permissions: []string{"audit.read", "audit.verify", "report.read", "live.view", "playback.view"}})
+		Role: &pb.Role{Permissions: []string{"audit.read", "audit.verify", "report.read", "live.view", "playback.view"}}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("auditor role edit: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestOneAdministratorCannotWatchAlone(t *testing.T) {
 	}
 	// ... and giving the operator role more footage rights waits too.
 	role, err := acc.UpdateRole(admin, &pb.UpdateRoleRequest{RoleName: "operator", Reason: "operators export",
-		Permissions: []string{"live.view", "playback.view", "ptz.control", "snapshot.view", "device.read", "health.read", "alarm.ack", "export.request"}})
+		Role: &pb.Role{Permissions: []string{"live.view", "playback.view", "ptz.control", "snapshot.view", "device.read", "health.read", "alarm.ack", "export.request"}}})
 	if err != nil || len(role.GetPendingChanges()) != 1 || role.GetPendingChanges()[0].GetAddPermissions()[0] != "export.request" {
 		t.Fatalf("operator role edit: %v %+v", err, role)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gwanje/gwanje/audit"
@@ -35,7 +36,7 @@ func TestUnknownCameraLooksOutOfScope(t *testing.T) {
 			return err
 		}},
 		{"UpdateCamera", func(ctx context.Context, id string) error {
-			_, err := dc.UpdateCamera(ctx, &pb.UpdateCameraRequest{CameraId: id, Reason: "점검", Fields: &pb.CameraFields{Name: "x"}, UpdateMask: []string{"name"}})
+			_, err := dc.UpdateCamera(ctx, &pb.UpdateCameraRequest{CameraId: id, Reason: "점검", Fields: &pb.CameraFields{Name: "x"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}})
 			return err
 		}},
 		{"DecommissionCamera", func(ctx context.Context, id string) error {

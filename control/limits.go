@@ -52,7 +52,8 @@ var fieldLimits = map[string]int{
 	"id": limitToken, "camera_id": limitToken, "user_id": limitToken, "org_id": limitToken, "site_id": limitToken,
 	"alarm_id": limitToken, "session_id": limitToken, "subject_request_id": limitToken, "camera": limitToken,
 	"provision_id": limitToken, "hold_id": limitToken, "grant_id": limitToken, "contract_id": limitToken, "deny_rule_id": limitToken,
-	"role_change_id": limitToken, "role_name": limitToken,
+	"role_change_id": limitToken, "role_name": limitToken, "org_kind": limitToken, "status": limitToken,
+	"requested_by": limitToken, "decided_by": limitToken,
 	"site": limitToken, "kind": limitToken, "role": limitToken, "action": limitToken, "purpose": limitToken,
 	"national_purpose": limitToken, "lifecycle": limitToken, "decision": limitToken, "outcome": limitToken,
 	"format": limitToken, "part": limitToken, "encoding": limitToken, "period": limitToken, "month": limitToken,
@@ -80,7 +81,7 @@ var fieldLimits = map[string]int{
 
 	// reasons and purposes
 	"reason": limitReason, "purpose_text": limitReason, "urgent_reason": limitReason, "end_reason": limitReason,
-	"retention_reason": limitReason, "note": limitReason, "safeguards": limitReason, "objection": limitReason,
+	"retention_reason": limitReason, "disabled_reason": limitReason, "decide_reason": limitReason, "note": limitReason, "safeguards": limitReason, "objection": limitReason,
 
 	// free text
 	"description": limitText, "reason_text": limitText, "purpose_and_scope": limitText,
@@ -93,7 +94,8 @@ var fieldLimits = map[string]int{
 	// lists (number of elements)
 	"cameras": listLarge, "camera_ids": listLarge, "sites": listLarge, "departments": listLarge,
 	"users": listLarge, "targets": listLarge, "masks": listLarge, "access_persons": listMid,
-	"labels": listMid, "roles": listMid, "permissions": listMid, "types": listMid, "update_mask": listMid,
+	"labels": listMid, "roles": listMid, "permissions": listMid, "types": listMid, "paths": listMid,
+	"add_permissions": listMid, "pending_changes": listMid,
 	"purposes": listSmall, "ntp_servers": listSmall,
 }
 
@@ -101,7 +103,7 @@ var fieldLimits = map[string]int{
 var elemLimits = map[string]int{
 	"cameras": limitToken, "camera_ids": limitToken, "sites": limitToken, "departments": limitName,
 	"users": limitToken, "targets": limitName, "access_persons": limitName, "labels": limitName,
-	"roles": limitToken, "permissions": limitToken, "types": limitToken, "update_mask": limitToken,
+	"roles": limitToken, "permissions": limitToken, "types": limitToken, "paths": limitToken, "add_permissions": limitToken,
 	"purposes": limitToken, "ntp_servers": limitName,
 }
 

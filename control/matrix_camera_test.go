@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
@@ -37,7 +38,7 @@ var cameraRequests = map[string]func(f fixture) proto.Message{
 	pb.DeviceService_GetCamera_FullMethodName:   func(f fixture) proto.Message { return &pb.GetCameraRequest{CameraId: f.cam} },
 	pb.DeviceService_ListCameras_FullMethodName: func(f fixture) proto.Message { return &pb.ListCamerasRequest{} },
 	pb.DeviceService_UpdateCamera_FullMethodName: func(f fixture) proto.Message {
-		return &pb.UpdateCameraRequest{CameraId: f.cam, UpdateMask: []string{"coverage"}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
+		return &pb.UpdateCameraRequest{CameraId: f.cam, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"coverage"}}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
 	},
 	pb.DeviceService_GetClock_FullMethodName: func(f fixture) proto.Message { return &pb.GetClockRequest{CameraId: f.cam} },
 	pb.DeviceService_FixClock_FullMethodName: func(f fixture) proto.Message {

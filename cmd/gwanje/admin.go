@@ -268,7 +268,7 @@ func runRoles(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			ro, err := cl.UpdateRole(ctx, &pb.UpdateRoleRequest{RoleName: *name, Permissions: list(*ps), Reason: *reason})
+			ro, err := cl.UpdateRole(ctx, &pb.UpdateRoleRequest{RoleName: *name, Role: &pb.Role{Permissions: list(*ps)}, Reason: *reason})
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
@@ -306,7 +307,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 		},
 		"update": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("cameras update", c)
-			r := &pb.UpdateCameraRequest{Fields: &pb.CameraFields{}}
+			r := &pb.UpdateCameraRequest{Fields: &pb.CameraFields{}, UpdateMask: &fieldmaskpb.FieldMask{}}
 			fs.StringVar(&r.CameraId, "id", "", "camera id (required)")
 			fs.StringVar(&r.Reason, "reason", "", "why (required)")
 			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
@@ -329,10 +330,10 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 				"signage": "signage", "labels": "labels", "lifecycle": "lifecycle"}
 			fs.Visit(func(f *flag.Flag) {
 				if n, ok := names[f.Name]; ok {
-					r.UpdateMask = append(r.UpdateMask, n)
+					r.UpdateMask.Paths = append(r.UpdateMask.Paths, n)
 				}
 			})
-			if len(r.UpdateMask) == 0 {
+			if len(r.UpdateMask.Paths) == 0 {
 				return errors.New("nothing to change: give the fields to change as flags")
 			}
 			ctx, cancel, cl, err := c.devices(ctx)
@@ -345,7 +346,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			return c.print(cam, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "updated\t%s: %s\n", cam.GetId(), strings.Join(r.UpdateMask, ", "))
+				fmt.Fprintf(w, "updated\t%s: %s\n", cam.GetId(), strings.Join(r.UpdateMask.Paths, ", "))
 			})
 		},
 		"decommission": func(ctx context.Context, c *cli, args []string) error {

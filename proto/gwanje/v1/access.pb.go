@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1369,12 +1370,15 @@ func (x *ListUsersResponse) GetNextPageToken() string {
 }
 
 type UpdateUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	DisplayName   *string                `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
-	Email         *string                `protobuf:"bytes,3,opt,name=email,proto3,oneof" json:"email,omitempty"`
-	Phone         *string                `protobuf:"bytes,4,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
-	OrgId         *string                `protobuf:"bytes,5,opt,name=org_id,json=orgId,proto3,oneof" json:"org_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The user's new details.
+	User *User `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	// The fields of user to change (AIP-134), by name: display_name, email, phone, org_id.
+	// Empty: the fields set in user. A field named here but unset in user
+	// is cleared. A name that is not a field, or a field that cannot be
+	// changed here, is InvalidArgument.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,8,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1417,32 +1421,18 @@ func (x *UpdateUserRequest) GetUserId() string {
 	return ""
 }
 
-func (x *UpdateUserRequest) GetDisplayName() string {
-	if x != nil && x.DisplayName != nil {
-		return *x.DisplayName
+func (x *UpdateUserRequest) GetUser() *User {
+	if x != nil {
+		return x.User
 	}
-	return ""
+	return nil
 }
 
-func (x *UpdateUserRequest) GetEmail() string {
-	if x != nil && x.Email != nil {
-		return *x.Email
+func (x *UpdateUserRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
-	return ""
-}
-
-func (x *UpdateUserRequest) GetPhone() string {
-	if x != nil && x.Phone != nil {
-		return *x.Phone
-	}
-	return ""
-}
-
-func (x *UpdateUserRequest) GetOrgId() string {
-	if x != nil && x.OrgId != nil {
-		return *x.OrgId
-	}
-	return ""
+	return nil
 }
 
 func (x *UpdateUserRequest) GetReason() string {
@@ -2162,9 +2152,15 @@ func (x *ListRolesResponse) GetNextPageToken() string {
 type UpdateRoleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The role's name (roles are named, not numbered).
-	RoleName      string   `protobuf:"bytes,1,opt,name=role_name,json=roleName,proto3" json:"role_name,omitempty"`
-	Permissions   []string `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	Reason        string   `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RoleName string `protobuf:"bytes,1,opt,name=role_name,json=roleName,proto3" json:"role_name,omitempty"`
+	// The role's new permissions (replacing its list).
+	Role *Role `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// The fields of role to change (AIP-134), by name: permissions.
+	// Empty: the fields set in role. A field named here but unset in role
+	// is cleared. A name that is not a field, or a field that cannot be
+	// changed here, is InvalidArgument.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2206,9 +2202,16 @@ func (x *UpdateRoleRequest) GetRoleName() string {
 	return ""
 }
 
-func (x *UpdateRoleRequest) GetPermissions() []string {
+func (x *UpdateRoleRequest) GetRole() *Role {
 	if x != nil {
-		return x.Permissions
+		return x.Role
+	}
+	return nil
+}
+
+func (x *UpdateRoleRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -3694,10 +3697,14 @@ func (x *ListContractsResponse) GetNextPageToken() string {
 type UpdateContractRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ContractId string                 `protobuf:"bytes,3,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
-	// The contract's new fields (its id, ended_at, end_reason and created_by
-	// are not read).
-	Contract      *Contract `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
-	Reason        string    `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The contract's new fields.
+	Contract *Contract `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// The fields of contract to change (AIP-134), by name: org_id, title, sites, starts_at, ends_at, contact_name, contact_phone, clauses (changed whole).
+	// Empty: the fields set in contract. A field named here but unset in contract
+	// is cleared. A name that is not a field, or a field that cannot be
+	// changed here, is InvalidArgument.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3742,6 +3749,13 @@ func (x *UpdateContractRequest) GetContractId() string {
 func (x *UpdateContractRequest) GetContract() *Contract {
 	if x != nil {
 		return x.Contract
+	}
+	return nil
+}
+
+func (x *UpdateContractRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -4120,7 +4134,7 @@ var File_gwanje_v1_access_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/access.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
+	"\x16gwanje/v1/access.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n" +
 	"\fLoginRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1b\n" +
@@ -4215,18 +4229,13 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListUsersResponse\x12%\n" +
 	"\x05users\x18\x01 \x03(\v2\x0f.gwanje.v1.UserR\x05users\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe2\x01\n" +
 	"\x11UpdateUserRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12&\n" +
-	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\x19\n" +
-	"\x05email\x18\x03 \x01(\tH\x01R\x05email\x88\x01\x01\x12\x19\n" +
-	"\x05phone\x18\x04 \x01(\tH\x02R\x05phone\x88\x01\x01\x12\x1a\n" +
-	"\x06org_id\x18\x05 \x01(\tH\x03R\x05orgId\x88\x01\x01\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reasonB\x0f\n" +
-	"\r_display_nameB\b\n" +
-	"\x06_emailB\b\n" +
-	"\x06_phoneB\t\n" +
-	"\a_org_id\"E\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12#\n" +
+	"\x04user\x18\a \x01(\v2\x0f.gwanje.v1.UserR\x04user\x12;\n" +
+	"\vupdate_mask\x18\b \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06R\fdisplay_nameR\x05emailR\x05phoneR\x06org_id\"E\n" +
 	"\x12DisableUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x15\n" +
@@ -4278,11 +4287,13 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListRolesResponse\x12%\n" +
 	"\x05roles\x18\x01 \x03(\v2\x0f.gwanje.v1.RoleR\x05roles\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"j\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbd\x01\n" +
 	"\x11UpdateRoleRequest\x12\x1b\n" +
-	"\trole_name\x18\x01 \x01(\tR\broleName\x12 \n" +
-	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x87\x01\n" +
+	"\trole_name\x18\x01 \x01(\tR\broleName\x12#\n" +
+	"\x04role\x18\x04 \x01(\v2\x0f.gwanje.v1.RoleR\x04role\x12;\n" +
+	"\vupdate_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reasonJ\x04\b\x02\x10\x03R\vpermissions\"\x87\x01\n" +
 	"\x05Scope\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
 	"\x05sites\x18\x02 \x03(\tR\x05sites\x12\x18\n" +
@@ -4413,11 +4424,13 @@ const file_gwanje_v1_access_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x15ListContractsResponse\x121\n" +
 	"\tcontracts\x18\x01 \x03(\v2\x13.gwanje.v1.ContractR\tcontracts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbe\x01\n" +
 	"\x15UpdateContractRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x03 \x01(\tR\n" +
 	"contractId\x12/\n" +
-	"\bcontract\x18\x01 \x01(\v2\x13.gwanje.v1.ContractR\bcontract\x12\x16\n" +
+	"\bcontract\x18\x01 \x01(\v2\x13.gwanje.v1.ContractR\bcontract\x12;\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"M\n" +
 	"\x12EndContractRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
@@ -4570,7 +4583,8 @@ var file_gwanje_v1_access_proto_goTypes = []any{
 	(*RevokeSessionRequest)(nil),      // 63: gwanje.v1.RevokeSessionRequest
 	(*RevokeSessionResponse)(nil),     // 64: gwanje.v1.RevokeSessionResponse
 	(*timestamppb.Timestamp)(nil),     // 65: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 66: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),     // 66: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 67: google.protobuf.Duration
 }
 var file_gwanje_v1_access_proto_depIdxs = []int32{
 	65, // 0: gwanje.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
@@ -4585,111 +4599,116 @@ var file_gwanje_v1_access_proto_depIdxs = []int32{
 	65, // 9: gwanje.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	17, // 10: gwanje.v1.CreateUserResponse.user:type_name -> gwanje.v1.User
 	17, // 11: gwanje.v1.ListUsersResponse.users:type_name -> gwanje.v1.User
-	29, // 12: gwanje.v1.Role.pending_changes:type_name -> gwanje.v1.RoleChange
-	65, // 13: gwanje.v1.RoleChange.created_at:type_name -> google.protobuf.Timestamp
-	65, // 14: gwanje.v1.RoleChange.decided_at:type_name -> google.protobuf.Timestamp
-	29, // 15: gwanje.v1.ListRoleChangesResponse.changes:type_name -> gwanje.v1.RoleChange
-	28, // 16: gwanje.v1.ListRolesResponse.roles:type_name -> gwanje.v1.Role
-	37, // 17: gwanje.v1.Grant.scope:type_name -> gwanje.v1.Scope
-	65, // 18: gwanje.v1.Grant.not_before:type_name -> google.protobuf.Timestamp
-	65, // 19: gwanje.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 20: gwanje.v1.Grant.allowed_hours:type_name -> gwanje.v1.HourRange
-	66, // 21: gwanje.v1.Grant.max_playback_age:type_name -> google.protobuf.Duration
-	65, // 22: gwanje.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	65, // 23: gwanje.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	65, // 24: gwanje.v1.Grant.decided_at:type_name -> google.protobuf.Timestamp
-	37, // 25: gwanje.v1.CreateGrantRequest.scope:type_name -> gwanje.v1.Scope
-	65, // 26: gwanje.v1.CreateGrantRequest.not_before:type_name -> google.protobuf.Timestamp
-	65, // 27: gwanje.v1.CreateGrantRequest.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 28: gwanje.v1.CreateGrantRequest.allowed_hours:type_name -> gwanje.v1.HourRange
-	66, // 29: gwanje.v1.CreateGrantRequest.max_playback_age:type_name -> google.protobuf.Duration
-	39, // 30: gwanje.v1.ListGrantsResponse.grants:type_name -> gwanje.v1.Grant
-	65, // 31: gwanje.v1.DenyRule.created_at:type_name -> google.protobuf.Timestamp
-	47, // 32: gwanje.v1.CreateDenyRuleRequest.rule:type_name -> gwanje.v1.DenyRule
-	47, // 33: gwanje.v1.ListDenyRulesResponse.rules:type_name -> gwanje.v1.DenyRule
-	65, // 34: gwanje.v1.Contract.starts_at:type_name -> google.protobuf.Timestamp
-	65, // 35: gwanje.v1.Contract.ends_at:type_name -> google.protobuf.Timestamp
-	53, // 36: gwanje.v1.Contract.clauses:type_name -> gwanje.v1.ContractClauses
-	65, // 37: gwanje.v1.Contract.ended_at:type_name -> google.protobuf.Timestamp
-	54, // 38: gwanje.v1.CreateContractRequest.contract:type_name -> gwanje.v1.Contract
-	54, // 39: gwanje.v1.ListContractsResponse.contracts:type_name -> gwanje.v1.Contract
-	54, // 40: gwanje.v1.UpdateContractRequest.contract:type_name -> gwanje.v1.Contract
-	65, // 41: gwanje.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	65, // 42: gwanje.v1.Session.last_seen_at:type_name -> google.protobuf.Timestamp
-	65, // 43: gwanje.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 44: gwanje.v1.Session.revoked_at:type_name -> google.protobuf.Timestamp
-	60, // 45: gwanje.v1.ListSessionsResponse.sessions:type_name -> gwanje.v1.Session
-	0,  // 46: gwanje.v1.AccessService.Login:input_type -> gwanje.v1.LoginRequest
-	2,  // 47: gwanje.v1.AccessService.Logout:input_type -> gwanje.v1.LogoutRequest
-	4,  // 48: gwanje.v1.AccessService.WhoAmI:input_type -> gwanje.v1.WhoAmIRequest
-	7,  // 49: gwanje.v1.AccessService.ChangePassword:input_type -> gwanje.v1.ChangePasswordRequest
-	9,  // 50: gwanje.v1.AccessService.BeginTOTP:input_type -> gwanje.v1.BeginTOTPRequest
-	11, // 51: gwanje.v1.AccessService.ConfirmTOTP:input_type -> gwanje.v1.ConfirmTOTPRequest
-	14, // 52: gwanje.v1.AccessService.CreateOrganization:input_type -> gwanje.v1.CreateOrganizationRequest
-	15, // 53: gwanje.v1.AccessService.ListOrganizations:input_type -> gwanje.v1.ListOrganizationsRequest
-	18, // 54: gwanje.v1.AccessService.CreateUser:input_type -> gwanje.v1.CreateUserRequest
-	20, // 55: gwanje.v1.AccessService.GetUser:input_type -> gwanje.v1.GetUserRequest
-	21, // 56: gwanje.v1.AccessService.ListUsers:input_type -> gwanje.v1.ListUsersRequest
-	23, // 57: gwanje.v1.AccessService.UpdateUser:input_type -> gwanje.v1.UpdateUserRequest
-	24, // 58: gwanje.v1.AccessService.DisableUser:input_type -> gwanje.v1.DisableUserRequest
-	26, // 59: gwanje.v1.AccessService.ResetPassword:input_type -> gwanje.v1.ResetPasswordRequest
-	34, // 60: gwanje.v1.AccessService.ListRoles:input_type -> gwanje.v1.ListRolesRequest
-	36, // 61: gwanje.v1.AccessService.UpdateRole:input_type -> gwanje.v1.UpdateRoleRequest
-	30, // 62: gwanje.v1.AccessService.ListRoleChanges:input_type -> gwanje.v1.ListRoleChangesRequest
-	32, // 63: gwanje.v1.AccessService.ApproveRoleChange:input_type -> gwanje.v1.ApproveRoleChangeRequest
-	33, // 64: gwanje.v1.AccessService.RejectRoleChange:input_type -> gwanje.v1.RejectRoleChangeRequest
-	40, // 65: gwanje.v1.AccessService.CreateGrant:input_type -> gwanje.v1.CreateGrantRequest
-	41, // 66: gwanje.v1.AccessService.ListGrants:input_type -> gwanje.v1.ListGrantsRequest
-	43, // 67: gwanje.v1.AccessService.RevokeGrant:input_type -> gwanje.v1.RevokeGrantRequest
-	45, // 68: gwanje.v1.AccessService.ApproveGrant:input_type -> gwanje.v1.ApproveGrantRequest
-	46, // 69: gwanje.v1.AccessService.RejectGrant:input_type -> gwanje.v1.RejectGrantRequest
-	48, // 70: gwanje.v1.AccessService.CreateDenyRule:input_type -> gwanje.v1.CreateDenyRuleRequest
-	49, // 71: gwanje.v1.AccessService.ListDenyRules:input_type -> gwanje.v1.ListDenyRulesRequest
-	51, // 72: gwanje.v1.AccessService.RevokeDenyRule:input_type -> gwanje.v1.RevokeDenyRuleRequest
-	55, // 73: gwanje.v1.AccessService.CreateContract:input_type -> gwanje.v1.CreateContractRequest
-	56, // 74: gwanje.v1.AccessService.ListContracts:input_type -> gwanje.v1.ListContractsRequest
-	58, // 75: gwanje.v1.AccessService.UpdateContract:input_type -> gwanje.v1.UpdateContractRequest
-	59, // 76: gwanje.v1.AccessService.EndContract:input_type -> gwanje.v1.EndContractRequest
-	61, // 77: gwanje.v1.AccessService.ListSessions:input_type -> gwanje.v1.ListSessionsRequest
-	63, // 78: gwanje.v1.AccessService.RevokeSession:input_type -> gwanje.v1.RevokeSessionRequest
-	1,  // 79: gwanje.v1.AccessService.Login:output_type -> gwanje.v1.LoginResponse
-	3,  // 80: gwanje.v1.AccessService.Logout:output_type -> gwanje.v1.LogoutResponse
-	5,  // 81: gwanje.v1.AccessService.WhoAmI:output_type -> gwanje.v1.WhoAmIResponse
-	8,  // 82: gwanje.v1.AccessService.ChangePassword:output_type -> gwanje.v1.ChangePasswordResponse
-	10, // 83: gwanje.v1.AccessService.BeginTOTP:output_type -> gwanje.v1.BeginTOTPResponse
-	12, // 84: gwanje.v1.AccessService.ConfirmTOTP:output_type -> gwanje.v1.ConfirmTOTPResponse
-	13, // 85: gwanje.v1.AccessService.CreateOrganization:output_type -> gwanje.v1.Organization
-	16, // 86: gwanje.v1.AccessService.ListOrganizations:output_type -> gwanje.v1.ListOrganizationsResponse
-	19, // 87: gwanje.v1.AccessService.CreateUser:output_type -> gwanje.v1.CreateUserResponse
-	17, // 88: gwanje.v1.AccessService.GetUser:output_type -> gwanje.v1.User
-	22, // 89: gwanje.v1.AccessService.ListUsers:output_type -> gwanje.v1.ListUsersResponse
-	17, // 90: gwanje.v1.AccessService.UpdateUser:output_type -> gwanje.v1.User
-	25, // 91: gwanje.v1.AccessService.DisableUser:output_type -> gwanje.v1.DisableUserResponse
-	27, // 92: gwanje.v1.AccessService.ResetPassword:output_type -> gwanje.v1.ResetPasswordResponse
-	35, // 93: gwanje.v1.AccessService.ListRoles:output_type -> gwanje.v1.ListRolesResponse
-	28, // 94: gwanje.v1.AccessService.UpdateRole:output_type -> gwanje.v1.Role
-	31, // 95: gwanje.v1.AccessService.ListRoleChanges:output_type -> gwanje.v1.ListRoleChangesResponse
-	28, // 96: gwanje.v1.AccessService.ApproveRoleChange:output_type -> gwanje.v1.Role
-	28, // 97: gwanje.v1.AccessService.RejectRoleChange:output_type -> gwanje.v1.Role
-	39, // 98: gwanje.v1.AccessService.CreateGrant:output_type -> gwanje.v1.Grant
-	42, // 99: gwanje.v1.AccessService.ListGrants:output_type -> gwanje.v1.ListGrantsResponse
-	44, // 100: gwanje.v1.AccessService.RevokeGrant:output_type -> gwanje.v1.RevokeGrantResponse
-	39, // 101: gwanje.v1.AccessService.ApproveGrant:output_type -> gwanje.v1.Grant
-	39, // 102: gwanje.v1.AccessService.RejectGrant:output_type -> gwanje.v1.Grant
-	47, // 103: gwanje.v1.AccessService.CreateDenyRule:output_type -> gwanje.v1.DenyRule
-	50, // 104: gwanje.v1.AccessService.ListDenyRules:output_type -> gwanje.v1.ListDenyRulesResponse
-	52, // 105: gwanje.v1.AccessService.RevokeDenyRule:output_type -> gwanje.v1.RevokeDenyRuleResponse
-	54, // 106: gwanje.v1.AccessService.CreateContract:output_type -> gwanje.v1.Contract
-	57, // 107: gwanje.v1.AccessService.ListContracts:output_type -> gwanje.v1.ListContractsResponse
-	54, // 108: gwanje.v1.AccessService.UpdateContract:output_type -> gwanje.v1.Contract
-	54, // 109: gwanje.v1.AccessService.EndContract:output_type -> gwanje.v1.Contract
-	62, // 110: gwanje.v1.AccessService.ListSessions:output_type -> gwanje.v1.ListSessionsResponse
-	64, // 111: gwanje.v1.AccessService.RevokeSession:output_type -> gwanje.v1.RevokeSessionResponse
-	79, // [79:112] is the sub-list for method output_type
-	46, // [46:79] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	17, // 12: gwanje.v1.UpdateUserRequest.user:type_name -> gwanje.v1.User
+	66, // 13: gwanje.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 14: gwanje.v1.Role.pending_changes:type_name -> gwanje.v1.RoleChange
+	65, // 15: gwanje.v1.RoleChange.created_at:type_name -> google.protobuf.Timestamp
+	65, // 16: gwanje.v1.RoleChange.decided_at:type_name -> google.protobuf.Timestamp
+	29, // 17: gwanje.v1.ListRoleChangesResponse.changes:type_name -> gwanje.v1.RoleChange
+	28, // 18: gwanje.v1.ListRolesResponse.roles:type_name -> gwanje.v1.Role
+	28, // 19: gwanje.v1.UpdateRoleRequest.role:type_name -> gwanje.v1.Role
+	66, // 20: gwanje.v1.UpdateRoleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	37, // 21: gwanje.v1.Grant.scope:type_name -> gwanje.v1.Scope
+	65, // 22: gwanje.v1.Grant.not_before:type_name -> google.protobuf.Timestamp
+	65, // 23: gwanje.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 24: gwanje.v1.Grant.allowed_hours:type_name -> gwanje.v1.HourRange
+	67, // 25: gwanje.v1.Grant.max_playback_age:type_name -> google.protobuf.Duration
+	65, // 26: gwanje.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	65, // 27: gwanje.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	65, // 28: gwanje.v1.Grant.decided_at:type_name -> google.protobuf.Timestamp
+	37, // 29: gwanje.v1.CreateGrantRequest.scope:type_name -> gwanje.v1.Scope
+	65, // 30: gwanje.v1.CreateGrantRequest.not_before:type_name -> google.protobuf.Timestamp
+	65, // 31: gwanje.v1.CreateGrantRequest.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 32: gwanje.v1.CreateGrantRequest.allowed_hours:type_name -> gwanje.v1.HourRange
+	67, // 33: gwanje.v1.CreateGrantRequest.max_playback_age:type_name -> google.protobuf.Duration
+	39, // 34: gwanje.v1.ListGrantsResponse.grants:type_name -> gwanje.v1.Grant
+	65, // 35: gwanje.v1.DenyRule.created_at:type_name -> google.protobuf.Timestamp
+	47, // 36: gwanje.v1.CreateDenyRuleRequest.rule:type_name -> gwanje.v1.DenyRule
+	47, // 37: gwanje.v1.ListDenyRulesResponse.rules:type_name -> gwanje.v1.DenyRule
+	65, // 38: gwanje.v1.Contract.starts_at:type_name -> google.protobuf.Timestamp
+	65, // 39: gwanje.v1.Contract.ends_at:type_name -> google.protobuf.Timestamp
+	53, // 40: gwanje.v1.Contract.clauses:type_name -> gwanje.v1.ContractClauses
+	65, // 41: gwanje.v1.Contract.ended_at:type_name -> google.protobuf.Timestamp
+	54, // 42: gwanje.v1.CreateContractRequest.contract:type_name -> gwanje.v1.Contract
+	54, // 43: gwanje.v1.ListContractsResponse.contracts:type_name -> gwanje.v1.Contract
+	54, // 44: gwanje.v1.UpdateContractRequest.contract:type_name -> gwanje.v1.Contract
+	66, // 45: gwanje.v1.UpdateContractRequest.update_mask:type_name -> google.protobuf.FieldMask
+	65, // 46: gwanje.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	65, // 47: gwanje.v1.Session.last_seen_at:type_name -> google.protobuf.Timestamp
+	65, // 48: gwanje.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	65, // 49: gwanje.v1.Session.revoked_at:type_name -> google.protobuf.Timestamp
+	60, // 50: gwanje.v1.ListSessionsResponse.sessions:type_name -> gwanje.v1.Session
+	0,  // 51: gwanje.v1.AccessService.Login:input_type -> gwanje.v1.LoginRequest
+	2,  // 52: gwanje.v1.AccessService.Logout:input_type -> gwanje.v1.LogoutRequest
+	4,  // 53: gwanje.v1.AccessService.WhoAmI:input_type -> gwanje.v1.WhoAmIRequest
+	7,  // 54: gwanje.v1.AccessService.ChangePassword:input_type -> gwanje.v1.ChangePasswordRequest
+	9,  // 55: gwanje.v1.AccessService.BeginTOTP:input_type -> gwanje.v1.BeginTOTPRequest
+	11, // 56: gwanje.v1.AccessService.ConfirmTOTP:input_type -> gwanje.v1.ConfirmTOTPRequest
+	14, // 57: gwanje.v1.AccessService.CreateOrganization:input_type -> gwanje.v1.CreateOrganizationRequest
+	15, // 58: gwanje.v1.AccessService.ListOrganizations:input_type -> gwanje.v1.ListOrganizationsRequest
+	18, // 59: gwanje.v1.AccessService.CreateUser:input_type -> gwanje.v1.CreateUserRequest
+	20, // 60: gwanje.v1.AccessService.GetUser:input_type -> gwanje.v1.GetUserRequest
+	21, // 61: gwanje.v1.AccessService.ListUsers:input_type -> gwanje.v1.ListUsersRequest
+	23, // 62: gwanje.v1.AccessService.UpdateUser:input_type -> gwanje.v1.UpdateUserRequest
+	24, // 63: gwanje.v1.AccessService.DisableUser:input_type -> gwanje.v1.DisableUserRequest
+	26, // 64: gwanje.v1.AccessService.ResetPassword:input_type -> gwanje.v1.ResetPasswordRequest
+	34, // 65: gwanje.v1.AccessService.ListRoles:input_type -> gwanje.v1.ListRolesRequest
+	36, // 66: gwanje.v1.AccessService.UpdateRole:input_type -> gwanje.v1.UpdateRoleRequest
+	30, // 67: gwanje.v1.AccessService.ListRoleChanges:input_type -> gwanje.v1.ListRoleChangesRequest
+	32, // 68: gwanje.v1.AccessService.ApproveRoleChange:input_type -> gwanje.v1.ApproveRoleChangeRequest
+	33, // 69: gwanje.v1.AccessService.RejectRoleChange:input_type -> gwanje.v1.RejectRoleChangeRequest
+	40, // 70: gwanje.v1.AccessService.CreateGrant:input_type -> gwanje.v1.CreateGrantRequest
+	41, // 71: gwanje.v1.AccessService.ListGrants:input_type -> gwanje.v1.ListGrantsRequest
+	43, // 72: gwanje.v1.AccessService.RevokeGrant:input_type -> gwanje.v1.RevokeGrantRequest
+	45, // 73: gwanje.v1.AccessService.ApproveGrant:input_type -> gwanje.v1.ApproveGrantRequest
+	46, // 74: gwanje.v1.AccessService.RejectGrant:input_type -> gwanje.v1.RejectGrantRequest
+	48, // 75: gwanje.v1.AccessService.CreateDenyRule:input_type -> gwanje.v1.CreateDenyRuleRequest
+	49, // 76: gwanje.v1.AccessService.ListDenyRules:input_type -> gwanje.v1.ListDenyRulesRequest
+	51, // 77: gwanje.v1.AccessService.RevokeDenyRule:input_type -> gwanje.v1.RevokeDenyRuleRequest
+	55, // 78: gwanje.v1.AccessService.CreateContract:input_type -> gwanje.v1.CreateContractRequest
+	56, // 79: gwanje.v1.AccessService.ListContracts:input_type -> gwanje.v1.ListContractsRequest
+	58, // 80: gwanje.v1.AccessService.UpdateContract:input_type -> gwanje.v1.UpdateContractRequest
+	59, // 81: gwanje.v1.AccessService.EndContract:input_type -> gwanje.v1.EndContractRequest
+	61, // 82: gwanje.v1.AccessService.ListSessions:input_type -> gwanje.v1.ListSessionsRequest
+	63, // 83: gwanje.v1.AccessService.RevokeSession:input_type -> gwanje.v1.RevokeSessionRequest
+	1,  // 84: gwanje.v1.AccessService.Login:output_type -> gwanje.v1.LoginResponse
+	3,  // 85: gwanje.v1.AccessService.Logout:output_type -> gwanje.v1.LogoutResponse
+	5,  // 86: gwanje.v1.AccessService.WhoAmI:output_type -> gwanje.v1.WhoAmIResponse
+	8,  // 87: gwanje.v1.AccessService.ChangePassword:output_type -> gwanje.v1.ChangePasswordResponse
+	10, // 88: gwanje.v1.AccessService.BeginTOTP:output_type -> gwanje.v1.BeginTOTPResponse
+	12, // 89: gwanje.v1.AccessService.ConfirmTOTP:output_type -> gwanje.v1.ConfirmTOTPResponse
+	13, // 90: gwanje.v1.AccessService.CreateOrganization:output_type -> gwanje.v1.Organization
+	16, // 91: gwanje.v1.AccessService.ListOrganizations:output_type -> gwanje.v1.ListOrganizationsResponse
+	19, // 92: gwanje.v1.AccessService.CreateUser:output_type -> gwanje.v1.CreateUserResponse
+	17, // 93: gwanje.v1.AccessService.GetUser:output_type -> gwanje.v1.User
+	22, // 94: gwanje.v1.AccessService.ListUsers:output_type -> gwanje.v1.ListUsersResponse
+	17, // 95: gwanje.v1.AccessService.UpdateUser:output_type -> gwanje.v1.User
+	25, // 96: gwanje.v1.AccessService.DisableUser:output_type -> gwanje.v1.DisableUserResponse
+	27, // 97: gwanje.v1.AccessService.ResetPassword:output_type -> gwanje.v1.ResetPasswordResponse
+	35, // 98: gwanje.v1.AccessService.ListRoles:output_type -> gwanje.v1.ListRolesResponse
+	28, // 99: gwanje.v1.AccessService.UpdateRole:output_type -> gwanje.v1.Role
+	31, // 100: gwanje.v1.AccessService.ListRoleChanges:output_type -> gwanje.v1.ListRoleChangesResponse
+	28, // 101: gwanje.v1.AccessService.ApproveRoleChange:output_type -> gwanje.v1.Role
+	28, // 102: gwanje.v1.AccessService.RejectRoleChange:output_type -> gwanje.v1.Role
+	39, // 103: gwanje.v1.AccessService.CreateGrant:output_type -> gwanje.v1.Grant
+	42, // 104: gwanje.v1.AccessService.ListGrants:output_type -> gwanje.v1.ListGrantsResponse
+	44, // 105: gwanje.v1.AccessService.RevokeGrant:output_type -> gwanje.v1.RevokeGrantResponse
+	39, // 106: gwanje.v1.AccessService.ApproveGrant:output_type -> gwanje.v1.Grant
+	39, // 107: gwanje.v1.AccessService.RejectGrant:output_type -> gwanje.v1.Grant
+	47, // 108: gwanje.v1.AccessService.CreateDenyRule:output_type -> gwanje.v1.DenyRule
+	50, // 109: gwanje.v1.AccessService.ListDenyRules:output_type -> gwanje.v1.ListDenyRulesResponse
+	52, // 110: gwanje.v1.AccessService.RevokeDenyRule:output_type -> gwanje.v1.RevokeDenyRuleResponse
+	54, // 111: gwanje.v1.AccessService.CreateContract:output_type -> gwanje.v1.Contract
+	57, // 112: gwanje.v1.AccessService.ListContracts:output_type -> gwanje.v1.ListContractsResponse
+	54, // 113: gwanje.v1.AccessService.UpdateContract:output_type -> gwanje.v1.Contract
+	54, // 114: gwanje.v1.AccessService.EndContract:output_type -> gwanje.v1.Contract
+	62, // 115: gwanje.v1.AccessService.ListSessions:output_type -> gwanje.v1.ListSessionsResponse
+	64, // 116: gwanje.v1.AccessService.RevokeSession:output_type -> gwanje.v1.RevokeSessionResponse
+	84, // [84:117] is the sub-list for method output_type
+	51, // [51:84] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_access_proto_init() }
@@ -4697,7 +4716,6 @@ func file_gwanje_v1_access_proto_init() {
 	if File_gwanje_v1_access_proto != nil {
 		return
 	}
-	file_gwanje_v1_access_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

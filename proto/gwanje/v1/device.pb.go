@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1069,9 +1070,14 @@ func (x *CreateSiteRequest) GetReason() string {
 }
 
 type UpdateSiteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SiteId        string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
-	Fields        *SiteFields            `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	SiteId string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	Fields *SiteFields            `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
+	// The fields of fields to change (AIP-134), by name: any field of SiteFields (position and contractor are changed whole).
+	// Empty: the fields set in fields. A field named here but unset in fields
+	// is cleared. A name that is not a field, or a field that cannot be
+	// changed here, is InvalidArgument.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1117,6 +1123,13 @@ func (x *UpdateSiteRequest) GetSiteId() string {
 func (x *UpdateSiteRequest) GetFields() *SiteFields {
 	if x != nil {
 		return x.Fields
+	}
+	return nil
+}
+
+func (x *UpdateSiteRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -2414,8 +2427,11 @@ type UpdateCameraRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	Fields   *CameraFields          `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
-	// Field names (snake_case) to change; empty replaces every field.
-	UpdateMask []string `protobuf:"bytes,3,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// The fields of fields to change (AIP-134), by name: any field of CameraFields (position is changed whole).
+	// Empty: the fields set in fields. A field named here but unset in fields
+	// is cleared. A name that is not a field, or a field that cannot be
+	// changed here, is InvalidArgument.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,7,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// New credentials, when they changed on the camera (never returned).
 	Username      string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
 	Password      string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
@@ -2468,7 +2484,7 @@ func (x *UpdateCameraRequest) GetFields() *CameraFields {
 	return nil
 }
 
-func (x *UpdateCameraRequest) GetUpdateMask() []string {
+func (x *UpdateCameraRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	if x != nil {
 		return x.UpdateMask
 	}
@@ -2912,7 +2928,7 @@ var File_gwanje_v1_device_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\".\n" +
+	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\".\n" +
 	"\x0fGetClockRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xe5\x01\n" +
 	"\vClockStatus\x129\n" +
@@ -2999,10 +3015,12 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"Z\n" +
 	"\x11CreateSiteRequest\x12-\n" +
 	"\x06fields\x18\x01 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"s\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb0\x01\n" +
 	"\x11UpdateSiteRequest\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12-\n" +
-	"\x06fields\x18\x02 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12\x16\n" +
+	"\x06fields\x18\x02 \x01(\v2\x15.gwanje.v1.SiteFieldsR\x06fields\x12;\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"N\n" +
 	"\x10ListSitesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -3140,15 +3158,15 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	" \x01(\tR\tpageToken\"j\n" +
 	"\x13ListCamerasResponse\x12+\n" +
 	"\acameras\x18\x01 \x03(\v2\x11.gwanje.v1.CameraR\acameras\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd4\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf6\x01\n" +
 	"\x13UpdateCameraRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12/\n" +
-	"\x06fields\x18\x02 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12\x1f\n" +
-	"\vupdate_mask\x18\x03 \x03(\tR\n" +
+	"\x06fields\x18\x02 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12;\n" +
+	"\vupdate_mask\x18\a \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\x12\x1a\n" +
 	"\busername\x18\x04 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x05 \x01(\tR\bpassword\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"P\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonJ\x04\b\x03\x10\x04\"P\n" +
 	"\x19DecommissionCameraRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x96\x01\n" +
@@ -3259,7 +3277,8 @@ var file_gwanje_v1_device_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),          // 38: google.protobuf.Duration
 	(Purpose)(0),                         // 39: gwanje.v1.Purpose
-	(*ReportFile)(nil),                   // 40: gwanje.v1.ReportFile
+	(*fieldmaskpb.FieldMask)(nil),        // 40: google.protobuf.FieldMask
+	(*ReportFile)(nil),                   // 41: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_device_proto_depIdxs = []int32{
 	37, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
@@ -3279,61 +3298,63 @@ var file_gwanje_v1_device_proto_depIdxs = []int32{
 	37, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	13, // 15: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
 	13, // 16: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	14, // 17: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
-	11, // 18: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
-	20, // 19: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
-	38, // 20: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
-	37, // 21: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
-	19, // 22: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
-	21, // 23: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
-	37, // 24: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
-	37, // 25: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
-	37, // 26: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 27: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	22, // 28: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
-	38, // 29: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
-	22, // 30: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
-	19, // 31: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	33, // 32: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
-	15, // 33: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
-	16, // 34: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
-	17, // 35: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
-	23, // 36: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
-	25, // 37: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
-	27, // 38: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
-	28, // 39: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
-	30, // 40: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
-	31, // 41: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
-	32, // 42: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
-	35, // 43: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
-	36, // 44: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
-	0,  // 45: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
-	2,  // 46: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
-	3,  // 47: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
-	5,  // 48: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
-	8,  // 49: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
-	14, // 50: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
-	14, // 51: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
-	18, // 52: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
-	24, // 53: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
-	26, // 54: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
-	22, // 55: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
-	29, // 56: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
-	22, // 57: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
-	22, // 58: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
-	34, // 59: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
-	40, // 60: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
-	40, // 61: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
-	1,  // 62: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
-	1,  // 63: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
-	4,  // 64: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
-	6,  // 65: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
-	10, // 66: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
-	50, // [50:67] is the sub-list for method output_type
-	33, // [33:50] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	40, // 17: gwanje.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 18: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
+	11, // 19: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
+	20, // 20: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
+	38, // 21: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
+	37, // 22: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
+	19, // 23: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
+	21, // 24: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
+	37, // 25: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
+	37, // 26: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
+	37, // 27: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 28: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	22, // 29: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
+	38, // 30: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
+	22, // 31: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
+	19, // 32: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	40, // 33: gwanje.v1.UpdateCameraRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 34: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
+	15, // 35: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
+	16, // 36: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
+	17, // 37: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
+	23, // 38: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
+	25, // 39: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
+	27, // 40: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
+	28, // 41: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
+	30, // 42: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
+	31, // 43: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
+	32, // 44: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
+	35, // 45: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
+	36, // 46: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
+	0,  // 47: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
+	2,  // 48: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
+	3,  // 49: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
+	5,  // 50: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
+	8,  // 51: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
+	14, // 52: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
+	14, // 53: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
+	18, // 54: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
+	24, // 55: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
+	26, // 56: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
+	22, // 57: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
+	29, // 58: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
+	22, // 59: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
+	22, // 60: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
+	34, // 61: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
+	41, // 62: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
+	41, // 63: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
+	1,  // 64: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
+	1,  // 65: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
+	4,  // 66: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
+	6,  // 67: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
+	10, // 68: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
+	52, // [52:69] is the sub-list for method output_type
+	35, // [35:52] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_device_proto_init() }
