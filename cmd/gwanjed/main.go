@@ -79,6 +79,9 @@ type Config struct {
 	KeyDir                string
 	RecordDir             string
 	RecordSealInterval    time.Duration
+	RecorderNode          string
+	RecorderCapacity      float64
+	RecorderLeaseTTL      time.Duration
 	AuditAnchorFile       string
 	PlaybackAddr          string
 	PlaybackPublicURL     string
@@ -155,6 +158,9 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.AuditAnchorFile, "audit-anchor-file", "", "also append every signed audit checkpoint to this file, outside the database's reach (another disk, an append-only mount); they always go to the NATS stream GWANJE_AUDIT_ANCHOR")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "where the recorder role writes encrypted segments (default <data-dir>/recordings)")
 	fs.DurationVar(&c.RecordSealInterval, "record-seal-interval", time.Second, "the recorder seals and fdatasyncs the segment in progress every this much footage: the most a crash loses (stream/record/FORMAT.md)")
+	fs.StringVar(&c.RecorderNode, "recorder-node", "", "this recorder's name in the pool and the index (letters, digits, '.', '_', '-'); unique among recorders and stable across restarts. Default: the host name")
+	fs.Float64Var(&c.RecorderCapacity, "recorder-capacity", 100, "this recorder's declared capacity, the weight of its share of the cameras: cameras or Mbit/s, the same unit on every recorder (scaled down as its disk fills)")
+	fs.DurationVar(&c.RecorderLeaseTTL, "recorder-lease-ttl", 3*time.Second, "lease time of a recorder's cameras: a recorder that dies loses them this long after its last renewal (renewed every third of it). The same on every recorder")
 	fs.StringVar(&c.PlaybackAddr, "playback-addr", "127.0.0.1:8555", "where the recorder role serves playback over RTSP")
 	fs.StringVar(&c.PlaybackPublicURL, "playback-public-url", "", "base URL players use to reach this node's playback (default rtsp://<playback-addr>)")
 	fs.StringVar(&c.FFmpeg, "ffmpeg", "", "ffmpeg binary (with libx264) that burns masks into exports; default: ffmpeg on PATH")
@@ -210,6 +216,12 @@ func (c Config) validate() error {
 	}
 	if err := c.institution().Check(); err != nil {
 		errs = append(errs, fmt.Errorf("institution settings: %w", err))
+	}
+	if c.RecorderCapacity <= 0 {
+		errs = append(errs, errors.New("recorder-capacity: must be positive"))
+	}
+	if c.RecorderLeaseTTL < 300*time.Millisecond {
+		errs = append(errs, errors.New("recorder-lease-ttl: at least 300ms"))
 	}
 	if c.PolicyListedSites < 1 {
 		errs = append(errs, errors.New("policy-listed-sites: must be at least 1"))

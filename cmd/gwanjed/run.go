@@ -327,7 +327,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// The recorder's alarms join the alarm list (ListAlarms, WatchEvents)
 		// through a Reporter; the store logs and counts them too.
 		var recAlarm func(record.Alarm)
-		recStore, err := record.NewStore(record.StoreConfig{Pool: pool, Dir: recDir, DataDir: keys, Logger: log,
+		recStore, err := record.NewStore(record.StoreConfig{Pool: pool, Dir: recDir, DataDir: keys, Node: cfg.RecorderNode, Logger: log,
 			Alarm: func(a record.Alarm) { recAlarm(a) }})
 		if err != nil {
 			return fmt.Errorf("record-dir: %w", err)
@@ -346,8 +346,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if relay != nil {
 			source = record.RelaySource{Relay: relay}
 		}
+		// Recorders share the cameras through leases in NATS KV (one
+		// recorder alone holds them all).
 		recorder, err := record.New(record.Config{Store: recStore, Cameras: control.RecordingCameras(registry), Source: source,
-			SealInterval: cfg.RecordSealInterval, Logger: log})
+			SealInterval: cfg.RecordSealInterval, Logger: log,
+			Pool: &record.PoolConfig{JS: bus.JS, TTL: cfg.RecorderLeaseTTL, Capacity: cfg.RecorderCapacity}})
 		if err != nil {
 			return err
 		}

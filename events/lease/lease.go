@@ -14,13 +14,18 @@
 // and computes its share of the n items: min(Max, ceil(n·weight/Σweight)).
 // It renews what it holds up to its share, claims free items up to it (no
 // bound: failover must be fast), and gives back what exceeds its share by
-// more than Hysteresis, at most MaxMoves items per Tick (a member that
-// joins takes its share over a few periods, never all at once).
+// more than Hysteresis (or what exceeds its share at all while another
+// live member holds less than its own), at most MaxMoves items per Tick (a
+// member that joins takes its share over a few periods, never all at
+// once).
 //
 // Fencing. A lease carries Token, the KV revision at which the member
 // created it. Revisions grow over the whole bucket, so a later holder of an
 // item always has a larger token than any earlier one; consumers that write
-// elsewhere (the recorder's index in PostgreSQL) check it there. A lease is
+// elsewhere (the recorder's index in PostgreSQL) check it there. Revisions
+// start again at 1 when the bucket is made anew (NATS data lost), so a
+// lease also carries Epoch, the bucket's creation time: (Epoch, Token)
+// ordered lexicographically grows across such a loss too. A lease is
 // Valid locally until TTL after the start of the Tick that last renewed it:
 // the server cannot expire the key earlier, so while Valid no other member
 // can hold the item.
@@ -73,6 +78,12 @@ type Config struct {
 	// Hysteresis: items beyond the share kept without giving them back.
 	// Default 0.
 	Hysteresis int
+	// BeforeRelease, when set, is called with the items this member is
+	// about to give back (rebalancing, items leaving the set, Release),
+	// before any other member can take them: a consumer stops using them
+	// there (the recorder finishes and indexes the segment in progress).
+	// It runs on the caller of Tick or Release and should return soon.
+	BeforeRelease func(items []string)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -80,6 +91,9 @@ type Config struct {
 // Lease is one item held.
 type Lease struct {
 	Item string
+	// Epoch is the bucket's creation time (Unix ns): (Epoch, Token) of a
+	// later holder is always larger, even after the bucket was lost.
+	Epoch int64
 	// Token is the revision at which this member created the lease
 	// (fencing: a later holder's token is always larger).
 	Token uint64
@@ -91,8 +105,9 @@ type Lease struct {
 
 // Pool is one member's view of a pool of leases.
 type Pool struct {
-	cfg Config
-	kv  jetstream.KeyValue
+	cfg   Config
+	kv    jetstream.KeyValue
+	epoch int64
 
 	mu   sync.Mutex
 	held map[string]Lease
@@ -142,7 +157,54 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lease: bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Pool{cfg: cfg, kv: kv, held: map[string]Lease{}}, nil
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lease: bucket %s: %w", cfg.Bucket, err)
+	}
+	var epoch int64
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
+		epoch = bs.StreamInfo().Created.UnixNano()
+	}
+	return &Pool{cfg: cfg, kv: kv, epoch: epoch, held: map[string]Lease{}}, nil
+}
+
+// Epoch is the creation time of the bucket (Unix ns), carried by every
+// lease.
+func (p *Pool) Epoch() int64 { return p.epoch }
+
+// Members lists the live members of the pool in bucket (their presence
+// has not run out) with their declared capacity, for readers that are
+// not members (control: which recorder nodes are up). A bucket that does
+// not exist yet has no members.
+func Members(ctx context.Context, js jetstream.JetStream, bucket string) (map[string]Capacity, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return map[string]Capacity{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lease: bucket %s: %w", bucket, err)
+	}
+	w, err := kv.Watch(ctx, memberPrefix+">", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("lease: members: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	out := map[string]Capacity{}
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				return out, nil
+			}
+			var c Capacity
+			if json.Unmarshal(e.Value(), &c) != nil {
+				c = Capacity{Weight: 1}
+			}
+			out[strings.TrimPrefix(e.Key(), memberPrefix)] = c
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // ID returns the member id.
@@ -220,6 +282,7 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 		return p.Held(), fmt.Errorf("lease: read leases: %w", err)
 	}
 	total := 0.0
+	members := map[string]Capacity{}
 	holder := map[string]jetstream.KeyValueEntry{}
 	for e := range w.Updates() {
 		if e == nil {
@@ -234,6 +297,7 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 				c = Capacity{Weight: 1} // an older member: equal weight
 			}
 			total += max(c.Weight, 0)
+			members[strings.TrimPrefix(k, memberPrefix)] = c
 		case strings.HasPrefix(k, itemPrefix):
 			holder[strings.TrimPrefix(k, itemPrefix)] = e
 		}
@@ -280,7 +344,22 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 		}
 		return strings.Compare(a.item, b.item)
 	})
+	// Hysteresis holds only while no other live member is below its own
+	// share: a member that joins (or whose weight grew) gets its share
+	// even when the others are within their hysteresis.
 	keep := share + p.cfg.Hysteresis
+	count := map[string]int{}
+	for it, e := range holder {
+		if want[it] {
+			count[string(e.Value())]++
+		}
+	}
+	for id, c := range members {
+		if id != p.cfg.ID && count[id] < Share(len(want), c, total) {
+			keep = share
+			break
+		}
+	}
 	limit := math.MaxInt // what the member may hold at all
 	if capa.Weight <= 0 {
 		limit = 0
@@ -309,6 +388,18 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 	}
 	next := map[string]Lease{}
 	var errs []error
+	if len(release) > 0 && p.cfg.BeforeRelease != nil {
+		its := make([]string, len(release))
+		for i, m := range release {
+			its[i] = m.item
+		}
+		p.mu.Lock()
+		for _, it := range its {
+			delete(p.held, it) // no longer Valid from here on
+		}
+		p.mu.Unlock()
+		p.cfg.BeforeRelease(its)
+	}
 	for _, m := range release {
 		if err := p.kv.Delete(ctx, itemPrefix+m.item, jetstream.LastRevision(m.rev)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			errs = append(errs, err)
@@ -322,7 +413,7 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 			}
 			continue
 		}
-		next[m.item] = Lease{Item: m.item, Token: m.tok, Rev: rev, ValidUntil: start.Add(p.cfg.TTL)}
+		next[m.item] = Lease{Item: m.item, Epoch: p.epoch, Token: m.tok, Rev: rev, ValidUntil: start.Add(p.cfg.TTL)}
 	}
 	// Claim free items up to the share, starting at a place of our own so
 	// that members do not all race for the same items.
@@ -346,7 +437,7 @@ func (p *Pool) Tick(ctx context.Context, items []string) ([]Lease, error) {
 					}
 					continue
 				}
-				next[it] = Lease{Item: it, Token: rev, Rev: rev, ValidUntil: start.Add(p.cfg.TTL)}
+				next[it] = Lease{Item: it, Epoch: p.epoch, Token: rev, Rev: rev, ValidUntil: start.Add(p.cfg.TTL)}
 			}
 		}
 	}
@@ -375,6 +466,14 @@ func (p *Pool) Release(ctx context.Context) {
 	held := p.held
 	p.held = map[string]Lease{}
 	p.mu.Unlock()
+	if len(held) > 0 && p.cfg.BeforeRelease != nil {
+		its := make([]string, 0, len(held))
+		for it := range held {
+			its = append(its, it)
+		}
+		slices.Sort(its)
+		p.cfg.BeforeRelease(its)
+	}
 	for it, le := range held {
 		_ = p.kv.Delete(ctx, itemPrefix+it, jetstream.LastRevision(le.Rev))
 	}

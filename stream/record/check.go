@@ -38,6 +38,10 @@ type CheckReport struct {
 	// SizeMismatch: indexed files whose size differs from the index
 	// (quarantined).
 	SizeMismatch int
+	// Fenced: finished or salvaged segments that cover time another
+	// recorder of the pool holds (a later lease of the camera began before
+	// they end): removed, not indexed (ErrFenced).
+	Fenced int
 }
 
 // Check makes the index and the files of this node agree. It runs before
@@ -107,13 +111,17 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			rep.Quarantined++
 			continue
 		}
-		ok, err := s.indexOrphan(ctx, rel)
+		res, err := s.indexOrphan(ctx, rel)
 		if err != nil {
 			return rep, err
 		}
-		if ok {
+		switch res {
+		case salvaged:
 			rep.Indexed++
-		} else {
+		case fenced:
+			rep.Files--
+			rep.Fenced++
+		default:
 			rep.Quarantined++
 		}
 	}
@@ -151,6 +159,8 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			rep.Salvaged++
 		case discarded:
 			rep.Discarded++
+		case fenced:
+			rep.Fenced++
 		default:
 			rep.Quarantined++
 		}
@@ -243,12 +253,13 @@ func (s *Store) readAllFrames(ctx context.Context, abs string, start time.Time) 
 }
 
 // indexOrphan verifies a finished file that has no index row and indexes
-// it, or quarantines it.
-func (s *Store) indexOrphan(ctx context.Context, rel string) (bool, error) {
+// it (salvaged), or quarantines it, or removes it when another node holds
+// its time (fenced).
+func (s *Store) indexOrphan(ctx context.Context, rel string) (salvageResult, error) {
 	cam, start, end, ok := parseFinalName(rel)
 	abs := s.abs(rel)
 	if !ok {
-		return false, s.quarantine(ctx, rel, nil, "unrecognised file name")
+		return quarantined, s.quarantine(ctx, rel, nil, "unrecognised file name")
 	}
 	hdr, track, frames, _, _, err := s.readAllFrames(ctx, abs, start)
 	if err != nil || len(frames) == 0 || hdr.camera != cam || hdr.start.UnixMilli() != start.UnixMilli() {
@@ -256,24 +267,28 @@ func (s *Store) indexOrphan(ctx context.Context, rel string) (bool, error) {
 		if err != nil {
 			why = err.Error()
 		}
-		return false, s.quarantine(ctx, rel, nil, why)
+		return quarantined, s.quarantine(ctx, rel, nil, why)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return false, fmt.Errorf("record: check: %w", err)
+		return quarantined, fmt.Errorf("record: check: %w", err)
 	}
 	sum, size, err := digest(f)
 	f.Close()
 	if err != nil {
-		return false, fmt.Errorf("record: check: %w", err)
+		return quarantined, fmt.Errorf("record: check: %w", err)
 	}
 	seg := Segment{CameraID: cam, Start: hdr.start, End: end, Path: rel, Size: size, SHA256: sum, KeyID: hdr.keyID,
 		Codec: track.Codec, Frames: len(frames)}
-	if err := s.insertSegment(ctx, &seg); err != nil {
-		return false, err
+	if err := s.insertSegment(ctx, &seg, nil); err != nil {
+		if errors.Is(err, ErrFenced) {
+			s.dropFenced(rel, err)
+			return fenced, nil
+		}
+		return quarantined, err
 	}
 	s.log.Info("record: indexed a finished segment that had no index row", "camera", cam, "path", rel)
-	return true, nil
+	return salvaged, nil
 }
 
 type salvageResult int
@@ -282,6 +297,7 @@ const (
 	quarantined salvageResult = iota
 	salvaged
 	discarded
+	fenced
 )
 
 // salvage re-seals the sealed footage of a .partial file into a finished
@@ -345,6 +361,14 @@ func (s *Store) salvage(ctx context.Context, abs string) (salvageResult, error) 
 		}
 	}
 	seg, err := sf.finish(ctx, -1)
+	if errors.Is(err, ErrFenced) {
+		// finish removed the re-sealed file; the original goes too.
+		if fi, err := os.Stat(abs + ".salvage"); err == nil {
+			s.release(fi.Size())
+		}
+		_ = os.Remove(abs + ".salvage")
+		return fenced, nil
+	}
 	if err != nil {
 		return quarantined, fmt.Errorf("record: salvage: %w", err)
 	}

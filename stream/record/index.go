@@ -90,13 +90,18 @@ func chainLink(prev []byte, seg *Segment) []byte {
 }
 
 // insertSegment indexes a finished segment and links it into its
-// camera-hour chain. Only one recorder writes a camera on a node, so the
-// chain has no concurrent writers; the row lock is for safety.
-func (s *Store) insertSegment(ctx context.Context, seg *Segment) error {
+// camera-hour chain, after the fencing check (checkFence: f is the lease it
+// was written under, nil for the start-up check). Only one recorder writes
+// a camera on a node, so the chain has no concurrent writers; the row lock
+// is for safety.
+func (s *Store) insertSegment(ctx context.Context, seg *Segment, f *fence) error {
 	seg.Node = s.node
 	seg.Start, seg.End = seg.Start.Truncate(time.Microsecond), seg.End.Truncate(time.Microsecond)
 	hour := s.hourOf(seg.Start)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.checkFence(ctx, tx, seg, f); err != nil {
+			return err
+		}
 		var prev []byte
 		err := tx.QueryRow(ctx, `select chain from recording_segments where node = $1 and camera_id = $2 and hour = $3
 			order by id desc limit 1 for update`, s.node, seg.CameraID, hour).Scan(&prev)

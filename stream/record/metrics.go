@@ -22,6 +22,8 @@ type Metrics struct {
 	SweepBytes      prometheus.Counter
 	KeysDestroyed   prometheus.Counter
 	OverRetained    prometheus.Gauge
+	Fenced          prometheus.Counter
+	Leases          prometheus.Gauge
 }
 
 // NewMetrics returns unregistered metrics.
@@ -62,6 +64,10 @@ func NewMetrics() *Metrics {
 			Help: "Data keys destroyed (crypto-shredding)."}),
 		OverRetained: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwanje_retention_over_retained_segments",
 			Help: "Segments older than their retention found by the last daily check (must be 0)."}),
+		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_recorder_segments_fenced_total",
+			Help: "Segments not indexed because another recorder of the pool holds their time (removed)."}),
+		Leases: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwanje_recorder_camera_leases",
+			Help: "Camera leases this recorder holds in the pool."}),
 	}
 }
 
@@ -69,5 +75,5 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Recording, m.Segments, m.SegmentsDropped, m.BytesWritten, m.Frames,
 		m.FramesDropped, m.DiskUsed, m.DiskFull, m.Reconnects, m.Seals, m.SealSync, m.Alarms, m.SweepRuns, m.SweepDeleted,
-		m.SweepBytes, m.KeysDestroyed, m.OverRetained}
+		m.SweepBytes, m.KeysDestroyed, m.OverRetained, m.Fenced, m.Leases}
 }

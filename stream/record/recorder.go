@@ -94,6 +94,11 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the reconnect backoff. Defaults
 	// 500ms and 10s.
 	ReconnectMin, ReconnectMax time.Duration
+	// Pool, when set, makes this recorder one member of a pool of
+	// recorders that share the cameras through leases (pool.go): it
+	// records only the cameras it holds. Nil records every camera (one
+	// recorder).
+	Pool *PoolConfig
 	// SkipCheck skips the start-up check in Run (tests).
 	SkipCheck bool
 	// Now is the clock. Default: the Store's.
@@ -116,9 +121,24 @@ type Recorder struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	evalReq chan chan struct{}
+
+	// lp is the pool membership (Config.Pool), set when Run joins.
+	lp atomic.Pointer[recorderPool]
+	// Tests: pauseRenew stops lease renewals (a recorder cut off from
+	// NATS); ignoreLease keeps recording whatever the lease says (a
+	// recorder frozen past its lease); skipRelease makes Close keep the
+	// leases, as a killed process does.
+	pauseRenew  atomic.Bool
+	ignoreLease atomic.Bool
+	skipRelease atomic.Bool
+	leaseWG     sync.WaitGroup
 }
 
 type camState struct {
+	// fence is the lease the camera is recorded under (pool); its footage
+	// starts at since at the earliest.
+	fence   fence
+	since   time.Time
 	cam     atomic.Pointer[Camera]
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -153,6 +173,13 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = cfg.Store.log
 	}
+	if cfg.Pool != nil {
+		pc := *cfg.Pool
+		if err := pc.defaults(); err != nil {
+			return nil, err
+		}
+		cfg.Pool = &pc
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Recorder{cfg: cfg, s: cfg.Store, log: cfg.Logger, cams: map[string]*camState{}, ctx: ctx, cancel: cancel,
 		evalReq: make(chan chan struct{})}, nil
@@ -171,6 +198,11 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, r.cancel)
 	defer stop()
+	if r.cfg.Pool != nil {
+		if err := r.joinPool(r.ctx); err != nil {
+			return err
+		}
+	}
 	defer r.shutdown()
 	eval := time.NewTicker(r.cfg.EvaluateInterval)
 	defer eval.Stop()
@@ -190,6 +222,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	refresh()
 	r.evaluate()
+	if r.cfg.Pool != nil {
+		r.leaseWG.Add(1)
+		go func() { defer r.leaseWG.Done(); r.leaseLoop(r.ctx) }()
+	}
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -240,13 +276,24 @@ func (r *Recorder) evaluate() {
 		return
 	}
 	want := map[string]Camera{}
+	fences := map[string]fence{}
 	for _, c := range r.list {
 		if c.Records(now) && spaceOK && validName(c.ID) {
+			if r.cfg.Pool != nil {
+				f, ok := r.lp.Load().leaseOf(c.ID, now)
+				if !ok && !r.ignoreLease.Load() {
+					continue
+				}
+				fences[c.ID] = f
+			}
 			want[c.ID] = c
 		}
 	}
 	for id, st := range r.cams {
 		c, ok := want[id]
+		if ok && r.cfg.Pool != nil && !r.ignoreLease.Load() && fences[id] != st.fence {
+			ok = false // held again under a new lease: stopped, then started again
+		}
 		if !ok {
 			st.cancel()
 			select {
@@ -278,7 +325,7 @@ func (r *Recorder) evaluate() {
 			continue
 		}
 		ctx, cancel := context.WithCancel(r.ctx)
-		st := &camState{cancel: cancel, done: make(chan struct{})}
+		st := &camState{cancel: cancel, done: make(chan struct{}), fence: fences[id]}
 		cc := c
 		st.cam.Store(&cc)
 		r.cams[id] = st
@@ -296,6 +343,9 @@ func (r *Recorder) evaluate() {
 		}
 	}
 	r.s.m.Recording.Set(float64(n))
+	if r.cfg.Pool != nil {
+		r.s.m.Leases.Set(float64(len(fences)))
+	}
 }
 
 // CameraStatus is one camera's recording state.
@@ -338,21 +388,56 @@ func (r *Recorder) shutdown() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	r.leaseWG.Wait()
 	if first {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// Segments are indexed: the leases go back, so the other
+		// recorders take the cameras at their next renewal.
+		if p := r.lp.Load(); p != nil {
+			if r.skipRelease.Load() {
+				p.ls.Drop()
+			} else {
+				p.ls.Release(ctx)
+			}
+		}
 		if _, err := r.s.SignManifests(ctx, r.cfg.Now(), true); err != nil {
 			r.log.Warn("record: manifests at shutdown", "err", err)
 		}
 	}
 }
 
-var errOutOfSchedule = errors.New("record: out of schedule")
+var (
+	errOutOfSchedule = errors.New("record: out of schedule")
+	errLeaseLost     = errors.New("record: camera lease lost")
+)
 
 // runCamera subscribes and records, reconnecting with backoff, until ctx
 // ends or the camera leaves its schedule.
 func (r *Recorder) runCamera(ctx context.Context, st *camState) {
 	backoff := r.cfg.ReconnectMin
+	if r.cfg.Pool != nil {
+		// The fence first: from now on no earlier holder indexes this
+		// camera's time.
+		for {
+			if !r.holds(st) || st.fence.Token == 0 {
+				return
+			}
+			since, err := r.s.registerFence(ctx, st.cam.Load().ID, st.fence, r.cfg.Now())
+			if err == nil {
+				st.since = since
+				break
+			}
+			r.log.Warn("record: fence not registered; retrying", "camera", st.cam.Load().ID, "err", err)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
 	for ctx.Err() == nil {
 		cam := st.cam.Load()
 		profile := cam.Profile
@@ -363,7 +448,8 @@ func (r *Recorder) runCamera(ctx context.Context, st *camState) {
 		if err == nil {
 			err = r.record(ctx, st, sub)
 			sub.Close()
-			if errors.Is(err, errOutOfSchedule) || errors.Is(err, ErrDiskFull) || ctx.Err() != nil {
+			if errors.Is(err, errOutOfSchedule) || errors.Is(err, ErrDiskFull) || errors.Is(err, errLeaseLost) ||
+				errors.Is(err, ErrFenced) || ctx.Err() != nil {
 				return
 			}
 			backoff = r.cfg.ReconnectMin
@@ -386,6 +472,17 @@ func (r *Recorder) runCamera(ctx context.Context, st *camState) {
 	}
 }
 
+// holds reports whether this recorder may record the camera now: always
+// without a pool; with one, while it holds the camera's lease it started
+// under with more than the margin left.
+func (r *Recorder) holds(st *camState) bool {
+	if r.cfg.Pool == nil || r.ignoreLease.Load() {
+		return true
+	}
+	f, ok := r.lp.Load().leaseOf(st.cam.Load().ID, r.cfg.Now())
+	return ok && f == st.fence
+}
+
 // dtsExtractor computes decode timestamps (B-frames).
 type dtsExtractor interface {
 	Extract(au [][]byte, pts int64) (int64, error)
@@ -399,6 +496,7 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 	var t0 time.Time
 	var dts0, lastDTS int64
 	haveT0 := false
+	var fenceErr error
 	finish := func(next int64) {
 		if seg == nil {
 			return
@@ -411,6 +509,9 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, err := sf.finish(ictx, next); err != nil {
+			if errors.Is(err, ErrFenced) {
+				fenceErr = err
+			}
 			r.log.Warn("record: segment not indexed", "camera", sf.camera, "err", err)
 			return
 		}
@@ -425,6 +526,12 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 		cam := st.cam.Load()
 		if !cam.Records(r.cfg.Now()) {
 			return errOutOfSchedule
+		}
+		if !r.holds(st) {
+			return errLeaseLost
+		}
+		if fenceErr != nil {
+			return fenceErr
 		}
 		if u.Key {
 			track = withParams(track, u.AU)
@@ -456,6 +563,9 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 		lastDTS = dts
 		if !haveT0 {
 			t0, dts0, haveT0 = r.cfg.Now(), dts, true
+			if t0.Before(st.since) {
+				t0 = st.since // after the previous holder's footage
+			}
 		}
 		if seg != nil && u.Key && (seg.duration(dts) >= r.cfg.SegmentDuration || !track.same(seg.track)) {
 			finish(dts)
@@ -469,8 +579,12 @@ func (r *Recorder) record(ctx context.Context, st *camState, sub Subscription) e
 				return ErrDiskFull
 			}
 			start := t0.Add(time.Duration(dts-dts0) * time.Second / Timescale)
-			seg, err = r.s.openSegment(ctx, cam.ID, start, track, segmentOptions{Part: r.cfg.PartDuration,
-				Seal: max(r.cfg.SealInterval, 0), Sync: !r.cfg.NoSealSync})
+			opt := segmentOptions{Part: r.cfg.PartDuration, Seal: max(r.cfg.SealInterval, 0), Sync: !r.cfg.NoSealSync}
+			if r.cfg.Pool != nil {
+				f := st.fence
+				opt.Fence = &f
+			}
+			seg, err = r.s.openSegment(ctx, cam.ID, start, track, opt)
 			if err != nil {
 				if errors.Is(err, ErrDiskFull) {
 					return err

@@ -87,6 +87,8 @@ type segmentFile struct {
 	sealedDTS int64
 	sync      bool
 	dirSynced bool
+	// fence is the lease it is written under (pool), nil otherwise.
+	fence *fence
 }
 
 // segmentOptions say how a segment file is cut into fragments and sealed.
@@ -97,6 +99,9 @@ type segmentOptions struct {
 	// seals full chunks only.
 	Seal time.Duration
 	Sync bool
+	// Fence is the lease the segment is written under (pool); nil: the
+	// node's lease at the segment's start, if any (the start-up check).
+	Fence *fence
 }
 
 func (s *Store) openSegment(ctx context.Context, camera string, start time.Time, track Track, opt segmentOptions) (*segmentFile, error) {
@@ -117,7 +122,8 @@ func (s *Store) openSegment(ctx context.Context, camera string, start time.Time,
 		return nil, fmt.Errorf("record: segment: %w", err)
 	}
 	sf := &segmentFile{s: s, camera: camera, start: start, track: track, f: f, partial: partial, keyID: keyID,
-		partDur: int64(opt.Part.Seconds() * Timescale), sealDur: int64(opt.Seal.Seconds() * Timescale), sync: opt.Sync}
+		partDur: int64(opt.Part.Seconds() * Timescale), sealDur: int64(opt.Seal.Seconds() * Timescale), sync: opt.Sync,
+		fence: opt.Fence}
 	sf.sw, err = newSealWriter(f, dek, keyID, camera, start, s.cfg.ChunkSize, s.reserve)
 	clear(dek)
 	if err != nil {
@@ -284,7 +290,11 @@ func (sf *segmentFile) finish(ctx context.Context, nextDTS int64) (Segment, erro
 	_ = syncDir(filepath.Dir(sf.partial))
 	seg := Segment{CameraID: sf.camera, Start: sf.start, End: end, Path: rel, Size: sf.sw.Size(), SHA256: sf.sw.Sum(),
 		KeyID: sf.keyID, Codec: sf.track.Codec, Frames: sf.frames}
-	if err := sf.s.insertSegment(ctx, &seg); err != nil {
+	if err := sf.s.insertSegment(ctx, &seg, sf.fence); err != nil {
+		if errors.Is(err, ErrFenced) {
+			sf.s.dropFenced(rel, err)
+			return seg, err
+		}
 		// The file stays; the start-up check indexes it.
 		return seg, err
 	}
