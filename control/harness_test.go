@@ -179,7 +179,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 			Current: func(ctx context.Context, id string) (health.Status, bool, error) {
 				return health.CurrentStatus(ctx, bus.JS, id)
 			}}, Policy: pol,
-		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store}, Privacy: priv, Version: "test"})
+		Recording: &Recording{Pool: pool, Tickets: pbTickets, Auditor: store, Nodes: PoolRecorders(bus.JS)}, Privacy: priv, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/devices/health"
+	"github.com/gwanje/gwanje/events"
+	"github.com/gwanje/gwanje/events/lease"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
@@ -27,6 +30,64 @@ type Recording struct {
 	// Auditor writes a hold and its audit entry in one transaction.
 	Auditor interface {
 		AppendTx(ctx context.Context, tx pgx.Tx, e audit.Entry) (audit.Record, error)
+	}
+	// Nodes says which recorder nodes are up (the recorder pool), so
+	// ListRecordings shows the spans of a node that is down as
+	// unavailable rather than as footage that can be played. Nil: every
+	// node is taken as up.
+	Nodes RecorderNodes
+}
+
+// RecorderNodes lists the recorder nodes that are up.
+type RecorderNodes interface {
+	LiveRecorders(ctx context.Context) (map[string]bool, error)
+}
+
+// RecorderNodesFunc adapts a function to RecorderNodes.
+type RecorderNodesFunc func(ctx context.Context) (map[string]bool, error)
+
+// LiveRecorders implements RecorderNodes.
+func (f RecorderNodesFunc) LiveRecorders(ctx context.Context) (map[string]bool, error) { return f(ctx) }
+
+// PoolRecorders is RecorderNodes from the recorder pool: the nodes whose
+// presence is alive in its lease bucket (events/lease, stream/record).
+func PoolRecorders(js jetstream.JetStream) RecorderNodes {
+	return RecorderNodesFunc(func(ctx context.Context) (map[string]bool, error) {
+		ms, err := lease.Members(ctx, js, events.BucketRecorderLeases)
+		if err != nil {
+			return nil, err
+		}
+		up := make(map[string]bool, len(ms))
+		for id := range ms {
+			up[id] = true
+		}
+		return up, nil
+	})
+}
+
+// markAvailability says of each span whether its node is up.
+func (x *recordingService) markAvailability(ctx context.Context, rec *Recording, spans []*pb.RecordedSpan) {
+	if len(spans) == 0 {
+		return
+	}
+	if rec.Nodes == nil {
+		for _, s := range spans {
+			s.Availability = pb.RecordingAvailability_RECORDING_AVAILABILITY_AVAILABLE
+		}
+		return
+	}
+	live, err := rec.Nodes.LiveRecorders(ctx)
+	if err != nil {
+		x.s.log.Warn("recorder nodes unknown: recordings listed without availability", "err", err)
+		return
+	}
+	for _, s := range spans {
+		if live[s.Node] {
+			s.Availability = pb.RecordingAvailability_RECORDING_AVAILABILITY_AVAILABLE
+		} else {
+			s.Availability = pb.RecordingAvailability_RECORDING_AVAILABILITY_NODE_DOWN
+			s.UnavailableReason = "node " + s.Node + " down"
+		}
 	}
 }
 
@@ -105,6 +166,7 @@ func (x *recordingService) ListRecordings(ctx context.Context, r *pb.ListRecordi
 		}
 	}
 	out.Spans, out.NextPageToken = spans, next
+	x.markAvailability(ctx, rec, out.Spans)
 	for _, g := range l.Gaps {
 		if g.To.After(lo) && g.From.Before(hi) {
 			out.Gaps = append(out.Gaps, &pb.Gap{Start: ts(g.From), End: ts(g.To)})

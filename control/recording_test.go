@@ -88,3 +88,89 @@ func TestRecordListPlayBackAndHold(t *testing.T) {
 		t.Fatalf("hold entries: %d %v", len(page.Entries), err)
 	}
 }
+
+// TestListRecordingsNodeDown: two recorders of a pool record a camera in
+// turn (the first closes and hands it over); ListRecordings names the node
+// of each span and shows the first node's footage, once it is down, as
+// "unavailable (node … down)", never as a gap.
+func TestListRecordingsNodeDown(t *testing.T) {
+	h := newHarness(t)
+	id := h.registerCamera(camsim.DialectHikvision)
+	start := time.Now()
+	run := func(s *record.Store) (*record.Recorder, chan error) {
+		r, err := record.New(record.Config{Store: s, Cameras: RecordingCameras(h.devices),
+			Source: &record.RTSPSource{Upstreams: RelayCameras(h.devices)}, SegmentDuration: time.Second,
+			RefreshInterval: time.Second, Pool: &record.PoolConfig{JS: h.bus.JS, TTL: 1500 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(context.Background()) }()
+		return r, done
+	}
+	cl := pb.NewRecordingServiceClient(h.conn)
+	list := func() *pb.ListRecordingsResponse {
+		l, err := cl.ListRecordings(h.as("operator"), &pb.ListRecordingsRequest{CameraId: id,
+			From: timestamppb.New(start.Add(-time.Minute)), To: timestamppb.New(time.Now().Add(time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	bySpan := func(l *pb.ListRecordingsResponse, node string) []*pb.RecordedSpan {
+		var out []*pb.RecordedSpan
+		for _, s := range l.Spans {
+			if s.Node == node {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	a, aDone := run(h.recStore)
+	eventually(t, "footage of the first node", func() bool {
+		ss := bySpan(list(), h.recStore.Node())
+		return len(ss) > 0 && ss[0].Segments >= 2
+	})
+	if s := bySpan(list(), h.recStore.Node())[0]; s.Availability != pb.RecordingAvailability_RECORDING_AVAILABILITY_AVAILABLE {
+		t.Fatalf("a span of a node that is up: %v", s.Availability)
+	}
+	other, err := record.NewStore(record.StoreConfig{Pool: h.recStore.Pool(), Dir: t.TempDir(), DataDir: h.recStore.Dir(), Node: "rec-2", MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, bDone := run(other)
+	a.Close() // hands the camera over and leaves the pool: its node is down
+	if err := <-aDone; err != nil {
+		t.Fatal(err)
+	}
+	var l *pb.ListRecordingsResponse
+	eventually(t, "footage of the second node", func() bool {
+		l = list()
+		return len(bySpan(l, "rec-2")) > 0
+	})
+	defer func() {
+		b.Close()
+		if err := <-bDone; err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, s := range bySpan(l, "rec-2") {
+		if s.Availability != pb.RecordingAvailability_RECORDING_AVAILABILITY_AVAILABLE {
+			t.Fatalf("a span of the node that is up: %v", s.Availability)
+		}
+	}
+	down := bySpan(l, h.recStore.Node())
+	if len(down) == 0 {
+		t.Fatal("the first node's footage is not listed")
+	}
+	for _, s := range down {
+		if s.Availability != pb.RecordingAvailability_RECORDING_AVAILABILITY_NODE_DOWN || s.UnavailableReason != "node "+h.recStore.Node()+" down" {
+			t.Fatalf("a span of a node that is down: %v %q", s.Availability, s.UnavailableReason)
+		}
+		for _, g := range l.Gaps {
+			if g.Start.AsTime().Before(s.End.AsTime()) && s.Start.AsTime().Before(g.End.AsTime()) {
+				t.Fatalf("footage of a node that is down shown as a gap: %v", g)
+			}
+		}
+	}
+}

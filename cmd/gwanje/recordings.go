@@ -79,9 +79,13 @@ func runRecordings(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.print(res, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "FROM\tTO\tSEGMENTS\tMB\tNODE")
+		fmt.Fprintln(w, "FROM\tTO\tSEGMENTS\tMB\tNODE\t")
 		for _, s := range res.GetSpans() {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%.1f\t%s\n", fmtSec(s.GetStart()), fmtSec(s.GetEnd()), s.GetSegments(), float64(s.GetBytes())/1e6, s.GetNode())
+			note := ""
+			if s.GetAvailability() == pb.RecordingAvailability_RECORDING_AVAILABILITY_NODE_DOWN {
+				note = "unavailable (" + s.GetUnavailableReason() + ")"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%.1f\t%s\t%s\n", fmtSec(s.GetStart()), fmtSec(s.GetEnd()), s.GetSegments(), float64(s.GetBytes())/1e6, s.GetNode(), note)
 		}
 		for _, g := range res.GetGaps() {
 			fmt.Fprintf(w, "gap %s\t%s\t\t\t\n", fmtSec(g.GetStart()), fmtSec(g.GetEnd()))

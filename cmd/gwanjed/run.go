@@ -436,7 +436,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
 			Access: access, Audit: auditStore, Devices: registry, Tickets: tickets, Relay: relay, LiveViews: liveViews, Health: healthSvc, Policy: policySvc,
-			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore}, Privacy: privacySvc,
+			Recording: &control.Recording{Pool: pool, Tickets: playback.NewTickets(pool), Auditor: auditStore,
+				Nodes: control.PoolRecorders(bus.JS)}, Privacy: privacySvc,
 			ServerOptions: grpcOptions(cfg.IdleTimeout, cfg.GRPCMaxStreams),
 		})
 		if err != nil {

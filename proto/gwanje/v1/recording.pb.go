@@ -22,6 +22,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RecordingAvailability says whether a span's footage can be read now.
+type RecordingAvailability int32
+
+const (
+	// Not known (the server could not ask the recorder pool).
+	RecordingAvailability_RECORDING_AVAILABILITY_UNSPECIFIED RecordingAvailability = 0
+	RecordingAvailability_RECORDING_AVAILABILITY_AVAILABLE   RecordingAvailability = 1
+	// The node holding the files is down.
+	RecordingAvailability_RECORDING_AVAILABILITY_NODE_DOWN RecordingAvailability = 2
+)
+
+// Enum value maps for RecordingAvailability.
+var (
+	RecordingAvailability_name = map[int32]string{
+		0: "RECORDING_AVAILABILITY_UNSPECIFIED",
+		1: "RECORDING_AVAILABILITY_AVAILABLE",
+		2: "RECORDING_AVAILABILITY_NODE_DOWN",
+	}
+	RecordingAvailability_value = map[string]int32{
+		"RECORDING_AVAILABILITY_UNSPECIFIED": 0,
+		"RECORDING_AVAILABILITY_AVAILABLE":   1,
+		"RECORDING_AVAILABILITY_NODE_DOWN":   2,
+	}
+)
+
+func (x RecordingAvailability) Enum() *RecordingAvailability {
+	p := new(RecordingAvailability)
+	*p = x
+	return p
+}
+
+func (x RecordingAvailability) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordingAvailability) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_recording_proto_enumTypes[0].Descriptor()
+}
+
+func (RecordingAvailability) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_recording_proto_enumTypes[0]
+}
+
+func (x RecordingAvailability) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordingAvailability.Descriptor instead.
+func (RecordingAvailability) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_recording_proto_rawDescGZIP(), []int{0}
+}
+
 // PlaybackTransport is how played-back footage reaches the viewer.
 type PlaybackTransport int32
 
@@ -62,11 +114,11 @@ func (x PlaybackTransport) String() string {
 }
 
 func (PlaybackTransport) Descriptor() protoreflect.EnumDescriptor {
-	return file_gwanje_v1_recording_proto_enumTypes[0].Descriptor()
+	return file_gwanje_v1_recording_proto_enumTypes[1].Descriptor()
 }
 
 func (PlaybackTransport) Type() protoreflect.EnumType {
-	return &file_gwanje_v1_recording_proto_enumTypes[0]
+	return &file_gwanje_v1_recording_proto_enumTypes[1]
 }
 
 func (x PlaybackTransport) Number() protoreflect.EnumNumber {
@@ -75,7 +127,7 @@ func (x PlaybackTransport) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PlaybackTransport.Descriptor instead.
 func (PlaybackTransport) EnumDescriptor() ([]byte, []int) {
-	return file_gwanje_v1_recording_proto_rawDescGZIP(), []int{0}
+	return file_gwanje_v1_recording_proto_rawDescGZIP(), []int{1}
 }
 
 type ListRecordingsRequest struct {
@@ -159,15 +211,23 @@ func (x *ListRecordingsRequest) GetPageToken() string {
 	return ""
 }
 
+// A span of contiguous segments held by one recorder node.
 type RecordedSpan struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
-	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
-	Bytes         int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Segments      int32                  `protobuf:"varint,4,opt,name=segments,proto3" json:"segments,omitempty"`
-	Node          string                 `protobuf:"bytes,5,opt,name=node,proto3" json:"node,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Start    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	Bytes    int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Segments int32                  `protobuf:"varint,4,opt,name=segments,proto3" json:"segments,omitempty"`
+	// The recorder node that holds the files.
+	Node string `protobuf:"bytes,5,opt,name=node,proto3" json:"node,omitempty"`
+	// Whether the footage can be played now: a node that is down (not in
+	// the recorder pool) makes its spans NODE_DOWN, footage that exists but
+	// cannot be read until the node returns — never a gap.
+	Availability RecordingAvailability `protobuf:"varint,6,opt,name=availability,proto3,enum=gwanje.v1.RecordingAvailability" json:"availability,omitempty"`
+	// For people, when not available: "node rec-2 down".
+	UnavailableReason string `protobuf:"bytes,7,opt,name=unavailable_reason,json=unavailableReason,proto3" json:"unavailable_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RecordedSpan) Reset() {
@@ -231,6 +291,20 @@ func (x *RecordedSpan) GetSegments() int32 {
 func (x *RecordedSpan) GetNode() string {
 	if x != nil {
 		return x.Node
+	}
+	return ""
+}
+
+func (x *RecordedSpan) GetAvailability() RecordingAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return RecordingAvailability_RECORDING_AVAILABILITY_UNSPECIFIED
+}
+
+func (x *RecordedSpan) GetUnavailableReason() string {
+	if x != nil {
+		return x.UnavailableReason
 	}
 	return ""
 }
@@ -914,13 +988,15 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\xb4\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xa9\x02\n" +
 	"\fRecordedSpan\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1a\n" +
 	"\bsegments\x18\x04 \x01(\x05R\bsegments\x12\x12\n" +
-	"\x04node\x18\x05 \x01(\tR\x04node\"e\n" +
+	"\x04node\x18\x05 \x01(\tR\x04node\x12D\n" +
+	"\favailability\x18\x06 \x01(\x0e2 .gwanje.v1.RecordingAvailabilityR\favailability\x12-\n" +
+	"\x12unavailable_reason\x18\a \x01(\tR\x11unavailableReason\"e\n" +
 	"\x03Gap\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"\x93\x01\n" +
@@ -979,7 +1055,11 @@ const file_gwanje_v1_recording_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListHoldsResponse\x12%\n" +
 	"\x05holds\x18\x01 \x03(\v2\x0f.gwanje.v1.HoldR\x05holds\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*p\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8b\x01\n" +
+	"\x15RecordingAvailability\x12&\n" +
+	"\"RECORDING_AVAILABILITY_UNSPECIFIED\x10\x00\x12$\n" +
+	" RECORDING_AVAILABILITY_AVAILABLE\x10\x01\x12$\n" +
+	" RECORDING_AVAILABILITY_NODE_DOWN\x10\x02*p\n" +
 	"\x11PlaybackTransport\x12\"\n" +
 	"\x1ePLAYBACK_TRANSPORT_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PLAYBACK_TRANSPORT_RTSP\x10\x01\x12\x1a\n" +
@@ -1004,63 +1084,65 @@ func file_gwanje_v1_recording_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_recording_proto_rawDescData
 }
 
-var file_gwanje_v1_recording_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gwanje_v1_recording_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_gwanje_v1_recording_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_gwanje_v1_recording_proto_goTypes = []any{
-	(PlaybackTransport)(0),         // 0: gwanje.v1.PlaybackTransport
-	(*ListRecordingsRequest)(nil),  // 1: gwanje.v1.ListRecordingsRequest
-	(*RecordedSpan)(nil),           // 2: gwanje.v1.RecordedSpan
-	(*Gap)(nil),                    // 3: gwanje.v1.Gap
-	(*ListRecordingsResponse)(nil), // 4: gwanje.v1.ListRecordingsResponse
-	(*StartPlaybackRequest)(nil),   // 5: gwanje.v1.StartPlaybackRequest
-	(*StartPlaybackResponse)(nil),  // 6: gwanje.v1.StartPlaybackResponse
-	(*Hold)(nil),                   // 7: gwanje.v1.Hold
-	(*CreateHoldRequest)(nil),      // 8: gwanje.v1.CreateHoldRequest
-	(*ReleaseHoldRequest)(nil),     // 9: gwanje.v1.ReleaseHoldRequest
-	(*ListHoldsRequest)(nil),       // 10: gwanje.v1.ListHoldsRequest
-	(*ListHoldsResponse)(nil),      // 11: gwanje.v1.ListHoldsResponse
-	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
-	(Purpose)(0),                   // 13: gwanje.v1.Purpose
+	(RecordingAvailability)(0),     // 0: gwanje.v1.RecordingAvailability
+	(PlaybackTransport)(0),         // 1: gwanje.v1.PlaybackTransport
+	(*ListRecordingsRequest)(nil),  // 2: gwanje.v1.ListRecordingsRequest
+	(*RecordedSpan)(nil),           // 3: gwanje.v1.RecordedSpan
+	(*Gap)(nil),                    // 4: gwanje.v1.Gap
+	(*ListRecordingsResponse)(nil), // 5: gwanje.v1.ListRecordingsResponse
+	(*StartPlaybackRequest)(nil),   // 6: gwanje.v1.StartPlaybackRequest
+	(*StartPlaybackResponse)(nil),  // 7: gwanje.v1.StartPlaybackResponse
+	(*Hold)(nil),                   // 8: gwanje.v1.Hold
+	(*CreateHoldRequest)(nil),      // 9: gwanje.v1.CreateHoldRequest
+	(*ReleaseHoldRequest)(nil),     // 10: gwanje.v1.ReleaseHoldRequest
+	(*ListHoldsRequest)(nil),       // 11: gwanje.v1.ListHoldsRequest
+	(*ListHoldsResponse)(nil),      // 12: gwanje.v1.ListHoldsResponse
+	(*timestamppb.Timestamp)(nil),  // 13: google.protobuf.Timestamp
+	(Purpose)(0),                   // 14: gwanje.v1.Purpose
 }
 var file_gwanje_v1_recording_proto_depIdxs = []int32{
-	12, // 0: gwanje.v1.ListRecordingsRequest.from:type_name -> google.protobuf.Timestamp
-	12, // 1: gwanje.v1.ListRecordingsRequest.to:type_name -> google.protobuf.Timestamp
-	12, // 2: gwanje.v1.RecordedSpan.start:type_name -> google.protobuf.Timestamp
-	12, // 3: gwanje.v1.RecordedSpan.end:type_name -> google.protobuf.Timestamp
-	12, // 4: gwanje.v1.Gap.start:type_name -> google.protobuf.Timestamp
-	12, // 5: gwanje.v1.Gap.end:type_name -> google.protobuf.Timestamp
-	2,  // 6: gwanje.v1.ListRecordingsResponse.spans:type_name -> gwanje.v1.RecordedSpan
-	3,  // 7: gwanje.v1.ListRecordingsResponse.gaps:type_name -> gwanje.v1.Gap
-	12, // 8: gwanje.v1.StartPlaybackRequest.from:type_name -> google.protobuf.Timestamp
-	12, // 9: gwanje.v1.StartPlaybackRequest.to:type_name -> google.protobuf.Timestamp
-	13, // 10: gwanje.v1.StartPlaybackRequest.purpose:type_name -> gwanje.v1.Purpose
-	0,  // 11: gwanje.v1.StartPlaybackRequest.transport:type_name -> gwanje.v1.PlaybackTransport
-	12, // 12: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 13: gwanje.v1.StartPlaybackResponse.transport:type_name -> gwanje.v1.PlaybackTransport
-	12, // 14: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
-	12, // 15: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
-	12, // 16: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	12, // 17: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
-	12, // 18: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
-	12, // 19: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
-	12, // 20: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
-	12, // 21: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
-	7,  // 22: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
-	1,  // 23: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
-	5,  // 24: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
-	8,  // 25: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
-	9,  // 26: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
-	10, // 27: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
-	4,  // 28: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
-	6,  // 29: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
-	7,  // 30: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
-	7,  // 31: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
-	11, // 32: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
-	28, // [28:33] is the sub-list for method output_type
-	23, // [23:28] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	13, // 0: gwanje.v1.ListRecordingsRequest.from:type_name -> google.protobuf.Timestamp
+	13, // 1: gwanje.v1.ListRecordingsRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 2: gwanje.v1.RecordedSpan.start:type_name -> google.protobuf.Timestamp
+	13, // 3: gwanje.v1.RecordedSpan.end:type_name -> google.protobuf.Timestamp
+	0,  // 4: gwanje.v1.RecordedSpan.availability:type_name -> gwanje.v1.RecordingAvailability
+	13, // 5: gwanje.v1.Gap.start:type_name -> google.protobuf.Timestamp
+	13, // 6: gwanje.v1.Gap.end:type_name -> google.protobuf.Timestamp
+	3,  // 7: gwanje.v1.ListRecordingsResponse.spans:type_name -> gwanje.v1.RecordedSpan
+	4,  // 8: gwanje.v1.ListRecordingsResponse.gaps:type_name -> gwanje.v1.Gap
+	13, // 9: gwanje.v1.StartPlaybackRequest.from:type_name -> google.protobuf.Timestamp
+	13, // 10: gwanje.v1.StartPlaybackRequest.to:type_name -> google.protobuf.Timestamp
+	14, // 11: gwanje.v1.StartPlaybackRequest.purpose:type_name -> gwanje.v1.Purpose
+	1,  // 12: gwanje.v1.StartPlaybackRequest.transport:type_name -> gwanje.v1.PlaybackTransport
+	13, // 13: gwanje.v1.StartPlaybackResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 14: gwanje.v1.StartPlaybackResponse.transport:type_name -> gwanje.v1.PlaybackTransport
+	13, // 15: gwanje.v1.Hold.from:type_name -> google.protobuf.Timestamp
+	13, // 16: gwanje.v1.Hold.to:type_name -> google.protobuf.Timestamp
+	13, // 17: gwanje.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	13, // 18: gwanje.v1.Hold.until:type_name -> google.protobuf.Timestamp
+	13, // 19: gwanje.v1.Hold.released_at:type_name -> google.protobuf.Timestamp
+	13, // 20: gwanje.v1.CreateHoldRequest.from:type_name -> google.protobuf.Timestamp
+	13, // 21: gwanje.v1.CreateHoldRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 22: gwanje.v1.CreateHoldRequest.until:type_name -> google.protobuf.Timestamp
+	8,  // 23: gwanje.v1.ListHoldsResponse.holds:type_name -> gwanje.v1.Hold
+	2,  // 24: gwanje.v1.RecordingService.ListRecordings:input_type -> gwanje.v1.ListRecordingsRequest
+	6,  // 25: gwanje.v1.RecordingService.StartPlayback:input_type -> gwanje.v1.StartPlaybackRequest
+	9,  // 26: gwanje.v1.RecordingService.CreateHold:input_type -> gwanje.v1.CreateHoldRequest
+	10, // 27: gwanje.v1.RecordingService.ReleaseHold:input_type -> gwanje.v1.ReleaseHoldRequest
+	11, // 28: gwanje.v1.RecordingService.ListHolds:input_type -> gwanje.v1.ListHoldsRequest
+	5,  // 29: gwanje.v1.RecordingService.ListRecordings:output_type -> gwanje.v1.ListRecordingsResponse
+	7,  // 30: gwanje.v1.RecordingService.StartPlayback:output_type -> gwanje.v1.StartPlaybackResponse
+	8,  // 31: gwanje.v1.RecordingService.CreateHold:output_type -> gwanje.v1.Hold
+	8,  // 32: gwanje.v1.RecordingService.ReleaseHold:output_type -> gwanje.v1.Hold
+	12, // 33: gwanje.v1.RecordingService.ListHolds:output_type -> gwanje.v1.ListHoldsResponse
+	29, // [29:34] is the sub-list for method output_type
+	24, // [24:29] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_recording_proto_init() }
@@ -1074,7 +1156,7 @@ func file_gwanje_v1_recording_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_recording_proto_rawDesc), len(file_gwanje_v1_recording_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
