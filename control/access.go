@@ -37,10 +37,19 @@ func (x *accessService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.Logi
 	if err != nil {
 		return nil, err
 	}
-	return &pb.LoginResponse{Token: res.Token, ExpiresAt: timestamppb.New(res.Session.ExpiresAt), Principal: principalPB(res.Principal)}, nil
+	token := res.Token
+	if b := browserFrom(ctx); b != nil {
+		// A browser gets its token only as an HttpOnly cookie.
+		b.issue(token)
+		token = ""
+	}
+	return &pb.LoginResponse{Token: token, ExpiresAt: timestamppb.New(res.Session.ExpiresAt), Principal: principalPB(res.Principal)}, nil
 }
 
 func (x *accessService) Logout(ctx context.Context, _ *pb.LogoutRequest) (*pb.LogoutResponse, error) {
+	if b := browserFrom(ctx); b != nil {
+		defer b.end()
+	}
 	return &pb.LogoutResponse{}, x.svc().Logout(ctx, bearerToken(ctx))
 }
 

@@ -50,7 +50,12 @@ func requestID(ctx context.Context) string {
 	return ""
 }
 
+// bearerToken is the caller's session token: a browser's from its session
+// cookie (browser.go), anyone else's from the authorization metadata.
 func bearerToken(ctx context.Context) string {
+	if b := browserFrom(ctx); b != nil {
+		return b.token
+	}
 	md, ok := metadata.FromIncomingContext(ctx)
 	if !ok {
 		return ""
@@ -94,6 +99,9 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 	p, err := s.cfg.Access.AuthenticateCall(ctx, token, accesscontrol.Caller{Addr: clientAddr(ctx), RequestID: requestID(ctx), Method: method})
 	if err != nil {
 		if errors.Is(err, accesscontrol.ErrUnauthenticated) {
+			if b := browserFrom(ctx); b != nil {
+				b.end() // the cookie names a session that is over
+			}
 			return nil, errSessionEnded
 		}
 		return nil, s.toStatus(ctx, method, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gwanje/gwanje/internal/config"
 	"github.com/gwanje/gwanje/internal/netlimit"
+	"github.com/gwanje/gwanje/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -105,6 +106,7 @@ type Config struct {
 	MaxConnsPerSource     int
 	IdleTimeout           time.Duration
 	GRPCMaxStreams        int
+	ConsoleIdleLock       time.Duration
 }
 
 var allRoles = []string{"control", "devices", "stream", "recorder"}
@@ -169,6 +171,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", 128, "connections each client listener holds at most from one source address (IPv4 address or IPv6 /64)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "a client connection with nothing to do for this long is closed: HTTP keep-alive, gRPC without calls, RTSP without requests or keep-alives")
 	fs.IntVar(&c.GRPCMaxStreams, "grpc-max-streams", 128, "concurrent calls (streams) on one gRPC connection")
+	fs.DurationVar(&c.ConsoleIdleLock, "console-idle-lock", web.DefaultIdleLock, "the operator console locks after this long without input: it logs out (ending its live views) and asks for the password again before reopening the wall (0: never)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
 	if err := config.Load(fs, args, "config"); err != nil {
@@ -210,6 +213,9 @@ func (c Config) validate() error {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("webrtc-nat1to1: %q is not an IP address", ip))
 		}
+	}
+	if c.ConsoleIdleLock < 0 {
+		errs = append(errs, errors.New("console-idle-lock: must not be negative (0: never lock)"))
 	}
 	if c.GRPCMaxStreams <= 0 {
 		errs = append(errs, errors.New("grpc-max-streams: must be positive"))

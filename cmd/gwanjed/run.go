@@ -40,6 +40,7 @@ import (
 	"github.com/gwanje/gwanje/stream/playback"
 	"github.com/gwanje/gwanje/stream/record"
 	"github.com/gwanje/gwanje/stream/whep"
+	"github.com/gwanje/gwanje/web"
 )
 
 const dataDirMarker = "GWANJE_DATA_DIR"
@@ -432,6 +433,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return health.CurrentStatus(ctx, bus.JS, id)
 			}}
 	}
+	var console http.Handler
 	if cfg.runs("control") {
 		ctl, err := control.New(control.Config{
 			Listener: grpcLis, TLS: tlsCfg, Version: version, Roles: cfg.Roles, InstanceID: instanceID, Logger: log,
@@ -445,6 +447,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		reg.MustRegister(ctl.Collectors()...)
 		g.Go(func() error { return ctl.Run(ctx) })
+		// The operator console and its door to the same gRPC services.
+		api, err := ctl.BrowserHandler()
+		if err != nil {
+			return err
+		}
+		lock := cfg.ConsoleIdleLock
+		if lock == 0 {
+			lock = -1 // never
+		}
+		if console, err = web.New(web.Config{API: api, IdleLock: lock, Logger: log}); err != nil {
+			return err
+		}
 	}
 	if httpLis != nil {
 		srv := netlimit.NewHTTPServer(httpHandler(reg, pool, bus, policySvc.Handler()), cfg.IdleTimeout)
@@ -462,9 +476,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 	if httpsLis != nil {
-		// Public pages and one-time export downloads, over TLS with the
-		// server's certificate.
+		// Public pages, one-time export downloads and the operator console
+		// (at /, with its API under /api), over TLS with the server's
+		// certificate.
 		mux := http.NewServeMux()
+		if console != nil {
+			mux.Handle("/", console)
+		}
 		for _, r := range policy.Routes {
 			mux.Handle(r, policySvc.Handler())
 		}
