@@ -456,7 +456,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if lock == 0 {
 			lock = -1 // never
 		}
-		if console, err = web.New(web.Config{API: api, IdleLock: lock, Logger: log}); err != nil {
+		var media []string // the WHEP and playback base, when it is another origin than the console's
+		if httpsLis != nil {
+			if u, err := url.Parse(cfg.webURL(httpsLis)); err == nil && u.Host != "" {
+				media = append(media, u.Scheme+"://"+u.Host)
+			}
+		}
+		if console, err = web.New(web.Config{API: api, IdleLock: lock, MediaOrigins: media, Logger: log}); err != nil {
 			return err
 		}
 	}

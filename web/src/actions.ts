@@ -2,6 +2,7 @@
 // clients, and what it does to the store.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { access, device, health, isUnauthenticated, message, stream } from "./api";
+import { Transport } from "./gen/gwanje/v1/stream_pb";
 import { AlarmState, CameraState, type Alarm } from "./gen/gwanje/v1/events_pb";
 import type { Camera, Site } from "./gen/gwanje/v1/device_pb";
 import { Purpose } from "./gen/gwanje/v1/common_pb";
@@ -186,7 +187,9 @@ export async function acknowledge(alarmId: string, note: string): Promise<void> 
 }
 
 export function setLayout(layout: Layout): void {
+  const prev = get().enlarged;
   set((s) => ({ layout, selected: Math.min(s.selected, layout - 1), enlarged: null }));
+  if (prev !== null) void switchProfile(prev, "sub");
 }
 
 /** openOnTile starts a live view of camera on tile i, asking for the purpose first if none is stated. */
@@ -204,12 +207,36 @@ export async function openOnTile(i: number, cameraId: string): Promise<void> {
   const next = nextEmpty(i);
   set({ selected: next });
   // Transport WEBRTC: the URL is a WHEP endpoint the tile posts its offer to.
-  const req = { cameraId, profile: "sub", purpose: s.purpose.purpose, purposeText: s.purpose.text, transport: 2 };
   try {
-    const r = await stream.startLiveView(req);
-    updateTile(i, key, { url: r.url, sessionId: r.sessionId, profile: (r as { profile?: string }).profile || "sub" });
+    const r = await stream.startLiveView({
+      cameraId, profile: "sub", purpose: s.purpose.purpose, purposeText: s.purpose.text, transport: Transport.WEBRTC,
+    });
+    updateTile(i, key, { url: r.url, sessionId: r.sessionId, profile: r.profile || "sub" });
+    if (r.notice) set({ notice: r.notice });
   } catch (err) {
     if (!sessionLost(err)) updateTile(i, key, { state: "failed", error: message(err) });
+  }
+}
+
+/** enlarge shows tile i alone (main stream) or, with null, the whole wall again (sub streams). */
+export function enlarge(i: number | null): void {
+  const s = get();
+  const prev = s.enlarged;
+  set({ enlarged: i, selected: i ?? s.selected });
+  if (prev !== null && prev !== i) void switchProfile(prev, "sub");
+  if (i !== null) void switchProfile(i, "main");
+}
+
+/** switchProfile moves a tile's open view to another profile: the same view and audit session, no new purpose. */
+async function switchProfile(i: number, profile: string): Promise<void> {
+  const t = get().tiles[i];
+  if (!t?.sessionId || t.profile === profile) return;
+  try {
+    await stream.switchLiveProfile({ sessionId: t.sessionId, profile });
+    updateTile(i, t.key, { profile });
+  } catch (err) {
+    // A camera with one profile keeps showing it.
+    if (!sessionLost(err)) set({ notice: message(err) });
   }
 }
 

@@ -1,5 +1,5 @@
 import { useEffect } from "preact/hooks";
-import { askPurpose, closeTile, lock, logout, setLayout } from "./actions";
+import { askPurpose, closeTile, enlarge, lock, logout, setLayout } from "./actions";
 import { Alarms } from "./alarms";
 import { purposeLabels, text } from "./i18n";
 import { Login } from "./login";
@@ -101,9 +101,10 @@ function useKeys(): void {
       } else if (e.key === "Delete" || e.key === "Backspace") {
         closeTile(s.selected);
       } else if (e.key === "f" || e.key === "F") {
-        set({ enlarged: s.enlarged === null ? s.selected : null });
+        enlarge(s.enlarged === null ? s.selected : null);
       } else if (e.key === "Escape") {
-        set({ enlarged: null, acking: "" });
+        if (s.enlarged !== null) enlarge(null);
+        set({ acking: "" });
       } else if (e.key === "a" || e.key === "A") {
         const first = s.alarms[0];
         if (first) {

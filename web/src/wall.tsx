@@ -2,7 +2,7 @@
 // tree) on a tile starts a live view over WebRTC (WHEP); double-click
 // enlarges a tile to the whole wall.
 import { useEffect, useRef } from "preact/hooks";
-import { closeTile, openOnTile, setLayout, updateTile } from "./actions";
+import { closeTile, enlarge, openOnTile, setLayout, updateTile } from "./actions";
 import { stateLabels, text } from "./i18n";
 import { cameraState, set, useStore, type Layout, type State, type Tile } from "./store";
 import { dragType } from "./tree";
@@ -48,7 +48,7 @@ function TileView({ index, tile, selected, s }: { index: number; tile: Tile | nu
       data-state={tile?.state ?? "empty"} tabIndex={0} role="group"
       aria-label={`${index + 1}: ${cam?.fields?.name ?? text("emptyTile")}`}
       onClick={() => set({ selected: index })}
-      onDblClick={() => set((x) => ({ enlarged: x.enlarged === index ? null : index, selected: index }))}
+      onDblClick={() => enlarge(s.enlarged === index ? null : index)}
       onDragOver={(e) => {
         if (e.dataTransfer?.types.includes(dragType)) e.preventDefault();
       }}

@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file gwanje/v1/access.proto.
  */
 export const file_gwanje_v1_access: GenFile = /*@__PURE__*/
-  fileDesc("ChZnd2FuamUvdjEvYWNjZXNzLnByb3RvEglnd2FuamUudjEiRQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhEKCXRvdHBfY29kZRgDIAEoCSJ3Cg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCXByaW5jaXBhbBgDIAEoCzIULmd3YW5qZS52MS5QcmluY2lwYWwiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIPCg1XaG9BbUlSZXF1ZXN0Im0KDldob0FtSVJlc3BvbnNlEicKCXByaW5jaXBhbBgBIAEoCzIULmd3YW5qZS52MS5QcmluY2lwYWwSHQoEdXNlchgCIAEoCzIPLmd3YW5qZS52MS5Vc2VyEhMKC3Blcm1pc3Npb25zGAMgAygJIqsBCglQcmluY2lwYWwSDwoHdXNlcl9pZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIOCgZvcmdfaWQYAyABKAkSEAoIb3JnX2tpbmQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVyb2xlcxgGIAMoCRIcChRtdXN0X2NoYW5nZV9wYXNzd29yZBgHIAEoCBIYChBtdXN0X2Vucm9sbF90b3RwGAggASgIIkcKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIYChBjdXJyZW50X3Bhc3N3b3JkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIYChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlIhIKEEJlZ2luVE9UUFJlcXVlc3QiOAoRQmVnaW5UT1RQUmVzcG9uc2USEwoLb3RwYXV0aF91cmwYASABKAkSDgoGc2VjcmV0GAIgASgJIiIKEkNvbmZpcm1UT1RQUmVxdWVzdBIMCgRjb2RlGAEgASgJIhUKE0NvbmZpcm1UT1RQUmVzcG9uc2UiZgoMT3JnYW5pemF0aW9uEgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZyZWFzb24YAyABKAkiGgoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0IksKGUxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USLgoNb3JnYW5pemF0aW9ucxgBIAMoCzIXLmd3YW5qZS52MS5Pcmdhbml6YXRpb24inwMKBFVzZXISCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEg0KBWVtYWlsGAQgASgJEg0KBXBob25lGAUgASgJEg4KBm9yZ19pZBgGIAEoCRIQCghvcmdfa2luZBgHIAEoCRIcChRtdXN0X2NoYW5nZV9wYXNzd29yZBgIIAEoCBIUCgx0b3RwX2VuYWJsZWQYCSABKAgSMAoMbG9ja2VkX3VudGlsGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1sYXN0X2xvZ2luX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgMIAEoCBIvCgtkaXNhYmxlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGlzYWJsZWRfcmVhc29uGA4gASgJEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIokBChFDcmVhdGVVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDQoFZW1haWwYAyABKAkSDQoFcGhvbmUYBCABKAkSDgoGb3JnX2lkGAUgASgJEg4KBnJlYXNvbhgHIAEoCUoECAYQB1IIcGFzc3dvcmQiTQoSQ3JlYXRlVXNlclJlc3BvbnNlEh0KBHVzZXIYASABKAsyDy5nd2FuamUudjEuVXNlchIYChBpbml0aWFsX3Bhc3N3b3JkGAIgASgJIiEKDkdldFVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiPAoQTGlzdFVzZXJzUmVxdWVzdBIOCgZvcmdfaWQYASABKAkSGAoQaW5jbHVkZV9kaXNhYmxlZBgCIAEoCCIzChFMaXN0VXNlcnNSZXNwb25zZRIeCgV1c2VycxgBIAMoCzIPLmd3YW5qZS52MS5Vc2VyIrwBChFVcGRhdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhkKDGRpc3BsYXlfbmFtZRgCIAEoCUgAiAEBEhIKBWVtYWlsGAMgASgJSAGIAQESEgoFcGhvbmUYBCABKAlIAogBARITCgZvcmdfaWQYBSABKAlIA4gBARIOCgZyZWFzb24YBiABKAlCDwoNX2Rpc3BsYXlfbmFtZUIICgZfZW1haWxCCAoGX3Bob25lQgkKB19vcmdfaWQiNQoSRGlzYWJsZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UiRwoUUmVzZXRQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIOCgZyZWFzb24YAyABKAlKBAgCEANSCHBhc3N3b3JkIjIKFVJlc2V0UGFzc3dvcmRSZXNwb25zZRIZChFvbmVfdGltZV9wYXNzd29yZBgBIAEoCSKAAQoEUm9sZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhMKC3Blcm1pc3Npb25zGAMgAygJEhAKCGJ1aWx0X2luGAQgASgIEi4KD3BlbmRpbmdfY2hhbmdlcxgFIAMoCzIVLmd3YW5qZS52MS5Sb2xlQ2hhbmdlIoACCgpSb2xlQ2hhbmdlEgoKAmlkGAEgASgJEgwKBHJvbGUYAiABKAkSFwoPYWRkX3Blcm1pc3Npb25zGAMgAygJEhQKDHJlcXVlc3RlZF9ieRgEIAEoCRIOCgZyZWFzb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAcgASgJEhIKCmRlY2lkZWRfYnkYCCABKAkSLgoKZGVjaWRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZGVjaWRlX3JlYXNvbhgKIAEoCSIpChZMaXN0Um9sZUNoYW5nZXNSZXF1ZXN0Eg8KB3BlbmRpbmcYASABKAgiQQoXTGlzdFJvbGVDaGFuZ2VzUmVzcG9uc2USJgoHY2hhbmdlcxgBIAMoCzIVLmd3YW5qZS52MS5Sb2xlQ2hhbmdlIkIKGEFwcHJvdmVSb2xlQ2hhbmdlUmVxdWVzdBIWCg5yb2xlX2NoYW5nZV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQQoXUmVqZWN0Um9sZUNoYW5nZVJlcXVlc3QSFgoOcm9sZV9jaGFuZ2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhIKEExpc3RSb2xlc1JlcXVlc3QiMwoRTGlzdFJvbGVzUmVzcG9uc2USHgoFcm9sZXMYASADKAsyDy5nd2FuamUudjEuUm9sZSJLChFVcGRhdGVSb2xlUmVxdWVzdBIRCglyb2xlX25hbWUYASABKAkSEwoLcGVybWlzc2lvbnMYAiADKAkSDgoGcmVhc29uGAMgASgJIlsKBVNjb3BlEgsKA2FsbBgBIAEoCBINCgVzaXRlcxgCIAMoCRIPCgdjYW1lcmFzGAMgAygJEhMKC2RlcGFydG1lbnRzGAQgAygJEhAKCHB1cnBvc2VzGAUgAygJIiUKCUhvdXJSYW5nZRIMCgRmcm9tGAEgASgFEgoKAnRvGAIgASgFIq8ECgVHcmFudBIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSHwoFc2NvcGUYBCABKAsyEC5nd2FuamUudjEuU2NvcGUSLgoKbm90X2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoNYWxsb3dlZF9ob3VycxgHIAEoCzIULmd3YW5qZS52MS5Ib3VyUmFuZ2USMwoQbWF4X3BsYXliYWNrX2FnZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpncmFudGVkX2J5GAkgASgJEg4KBnJlYXNvbhgKIAEoCRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXZva2VkX2J5GA0gASgJEhUKDXJldm9rZV9yZWFzb24YDiABKAkSDgoGc3RhdHVzGA8gASgJEhIKCmRlY2lkZWRfYnkYECABKAkSLgoKZGVjaWRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZGVjaWRlX3JlYXNvbhgSIAEoCSKmAgoSQ3JlYXRlR3JhbnRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCRIfCgVzY29wZRgDIAEoCzIQLmd3YW5qZS52MS5TY29wZRIuCgpub3RfYmVmb3JlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCg1hbGxvd2VkX2hvdXJzGAYgASgLMhQuZ3dhbmplLnYxLkhvdXJSYW5nZRIzChBtYXhfcGxheWJhY2tfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnJlYXNvbhgIIAEoCSJOChFMaXN0R3JhbnRzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCBIPCgdwZW5kaW5nGAMgASgIIjYKEkxpc3RHcmFudHNSZXNwb25zZRIgCgZncmFudHMYASADKAsyEC5nd2FuamUudjEuR3JhbnQiNgoSUmV2b2tlR3JhbnRSZXF1ZXN0EhAKCGdyYW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIVChNSZXZva2VHcmFudFJlc3BvbnNlIjcKE0FwcHJvdmVHcmFudFJlcXVlc3QSEAoIZ3JhbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjYKElJlamVjdEdyYW50UmVxdWVzdBIQCghncmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkizQEKCERlbnlSdWxlEgoKAmlkGAEgASgJEg8KB2NhbWVyYXMYAiADKAkSDQoFc2l0ZXMYAyADKAkSDgoGbGFiZWxzGAQgAygJEg0KBXVzZXJzGAUgAygJEg0KBXJvbGVzGAYgAygJEhMKC3Blcm1pc3Npb25zGAcgAygJEg4KBnJlYXNvbhgIIAEoCRISCgpjcmVhdGVkX2J5GAkgASgJEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjoKFUNyZWF0ZURlbnlSdWxlUmVxdWVzdBIhCgRydWxlGAEgASgLMhMuZ3dhbmplLnYxLkRlbnlSdWxlIhYKFExpc3REZW55UnVsZXNSZXF1ZXN0IjsKFUxpc3REZW55UnVsZXNSZXNwb25zZRIiCgVydWxlcxgBIAMoCzITLmd3YW5qZS52MS5EZW55UnVsZSI9ChVSZXZva2VEZW55UnVsZVJlcXVlc3QSFAoMZGVueV9ydWxlX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIYChZSZXZva2VEZW55UnVsZVJlc3BvbnNlIqIBCg9Db250cmFjdENsYXVzZXMSGQoRcHVycG9zZV9hbmRfc2NvcGUYASABKAkSIgoac3ViY29udHJhY3RpbmdfcmVzdHJpY3Rpb24YAiABKAkSKQohYWNjZXNzX3Jlc3RyaWN0aW9uX2FuZF9zYWZlZ3VhcmRzGAMgASgJEhIKCmluc3BlY3Rpb24YBCABKAkSEQoJbGlhYmlsaXR5GAUgASgJItACCghDb250cmFjdBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDQoFdGl0bGUYAyABKAkSDQoFc2l0ZXMYBCADKAkSLQoJc3RhcnRzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdlbmRzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxjb250YWN0X25hbWUYByABKAkSFQoNY29udGFjdF9waG9uZRgIIAEoCRIrCgdjbGF1c2VzGAkgASgLMhouZ3dhbmplLnYxLkNvbnRyYWN0Q2xhdXNlcxIsCghlbmRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZW5kX3JlYXNvbhgLIAEoCRISCgpjcmVhdGVkX2J5GAwgASgJIk4KFUNyZWF0ZUNvbnRyYWN0UmVxdWVzdBIlCghjb250cmFjdBgBIAEoCzITLmd3YW5qZS52MS5Db250cmFjdBIOCgZyZWFzb24YAiABKAkiJgoUTGlzdENvbnRyYWN0c1JlcXVlc3QSDgoGb3JnX2lkGAEgASgJIj8KFUxpc3RDb250cmFjdHNSZXNwb25zZRImCgljb250cmFjdHMYASADKAsyEy5nd2FuamUudjEuQ29udHJhY3QiYwoVVXBkYXRlQ29udHJhY3RSZXF1ZXN0EhMKC2NvbnRyYWN0X2lkGAMgASgJEiUKCGNvbnRyYWN0GAEgASgLMhMuZ3dhbmplLnYxLkNvbnRyYWN0Eg4KBnJlYXNvbhgCIAEoCSI5ChJFbmRDb250cmFjdFJlcXVlc3QSEwoLY29udHJhY3RfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIo8CCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEAoIdXNlcm5hbWUYAyABKAkSEwoLY2xpZW50X2FkZHIYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9zZWVuX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9ChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSFQoNaW5jbHVkZV9lbmRlZBgCIAEoCCI8ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIkCghzZXNzaW9ucxgBIAMoCzISLmd3YW5qZS52MS5TZXNzaW9uIjoKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIhcKFVJldm9rZVNlc3Npb25SZXNwb25zZTKkEwoNQWNjZXNzU2VydmljZRI6CgVMb2dpbhIXLmd3YW5qZS52MS5Mb2dpblJlcXVlc3QaGC5nd2FuamUudjEuTG9naW5SZXNwb25zZRI9CgZMb2dvdXQSGC5nd2FuamUudjEuTG9nb3V0UmVxdWVzdBoZLmd3YW5qZS52MS5Mb2dvdXRSZXNwb25zZRI9CgZXaG9BbUkSGC5nd2FuamUudjEuV2hvQW1JUmVxdWVzdBoZLmd3YW5qZS52MS5XaG9BbUlSZXNwb25zZRJVCg5DaGFuZ2VQYXNzd29yZBIgLmd3YW5qZS52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIS5nd2FuamUudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJGCglCZWdpblRPVFASGy5nd2FuamUudjEuQmVnaW5UT1RQUmVxdWVzdBocLmd3YW5qZS52MS5CZWdpblRPVFBSZXNwb25zZRJMCgtDb25maXJtVE9UUBIdLmd3YW5qZS52MS5Db25maXJtVE9UUFJlcXVlc3QaHi5nd2FuamUudjEuQ29uZmlybVRPVFBSZXNwb25zZRJTChJDcmVhdGVPcmdhbml6YXRpb24SJC5nd2FuamUudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoXLmd3YW5qZS52MS5Pcmdhbml6YXRpb24SXgoRTGlzdE9yZ2FuaXphdGlvbnMSIy5nd2FuamUudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiQuZ3dhbmplLnYxLkxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USSQoKQ3JlYXRlVXNlchIcLmd3YW5qZS52MS5DcmVhdGVVc2VyUmVxdWVzdBodLmd3YW5qZS52MS5DcmVhdGVVc2VyUmVzcG9uc2USNQoHR2V0VXNlchIZLmd3YW5qZS52MS5HZXRVc2VyUmVxdWVzdBoPLmd3YW5qZS52MS5Vc2VyEkYKCUxpc3RVc2VycxIbLmd3YW5qZS52MS5MaXN0VXNlcnNSZXF1ZXN0GhwuZ3dhbmplLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlEjsKClVwZGF0ZVVzZXISHC5nd2FuamUudjEuVXBkYXRlVXNlclJlcXVlc3QaDy5nd2FuamUudjEuVXNlchJMCgtEaXNhYmxlVXNlchIdLmd3YW5qZS52MS5EaXNhYmxlVXNlclJlcXVlc3QaHi5nd2FuamUudjEuRGlzYWJsZVVzZXJSZXNwb25zZRJSCg1SZXNldFBhc3N3b3JkEh8uZ3dhbmplLnYxLlJlc2V0UGFzc3dvcmRSZXF1ZXN0GiAuZ3dhbmplLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZRJGCglMaXN0Um9sZXMSGy5nd2FuamUudjEuTGlzdFJvbGVzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0Um9sZXNSZXNwb25zZRI7CgpVcGRhdGVSb2xlEhwuZ3dhbmplLnYxLlVwZGF0ZVJvbGVSZXF1ZXN0Gg8uZ3dhbmplLnYxLlJvbGUSWAoPTGlzdFJvbGVDaGFuZ2VzEiEuZ3dhbmplLnYxLkxpc3RSb2xlQ2hhbmdlc1JlcXVlc3QaIi5nd2FuamUudjEuTGlzdFJvbGVDaGFuZ2VzUmVzcG9uc2USSQoRQXBwcm92ZVJvbGVDaGFuZ2USIy5nd2FuamUudjEuQXBwcm92ZVJvbGVDaGFuZ2VSZXF1ZXN0Gg8uZ3dhbmplLnYxLlJvbGUSRwoQUmVqZWN0Um9sZUNoYW5nZRIiLmd3YW5qZS52MS5SZWplY3RSb2xlQ2hhbmdlUmVxdWVzdBoPLmd3YW5qZS52MS5Sb2xlEj4KC0NyZWF0ZUdyYW50Eh0uZ3dhbmplLnYxLkNyZWF0ZUdyYW50UmVxdWVzdBoQLmd3YW5qZS52MS5HcmFudBJJCgpMaXN0R3JhbnRzEhwuZ3dhbmplLnYxLkxpc3RHcmFudHNSZXF1ZXN0Gh0uZ3dhbmplLnYxLkxpc3RHcmFudHNSZXNwb25zZRJMCgtSZXZva2VHcmFudBIdLmd3YW5qZS52MS5SZXZva2VHcmFudFJlcXVlc3QaHi5nd2FuamUudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJACgxBcHByb3ZlR3JhbnQSHi5nd2FuamUudjEuQXBwcm92ZUdyYW50UmVxdWVzdBoQLmd3YW5qZS52MS5HcmFudBI+CgtSZWplY3RHcmFudBIdLmd3YW5qZS52MS5SZWplY3RHcmFudFJlcXVlc3QaEC5nd2FuamUudjEuR3JhbnQSRwoOQ3JlYXRlRGVueVJ1bGUSIC5nd2FuamUudjEuQ3JlYXRlRGVueVJ1bGVSZXF1ZXN0GhMuZ3dhbmplLnYxLkRlbnlSdWxlElIKDUxpc3REZW55UnVsZXMSHy5nd2FuamUudjEuTGlzdERlbnlSdWxlc1JlcXVlc3QaIC5nd2FuamUudjEuTGlzdERlbnlSdWxlc1Jlc3BvbnNlElUKDlJldm9rZURlbnlSdWxlEiAuZ3dhbmplLnYxLlJldm9rZURlbnlSdWxlUmVxdWVzdBohLmd3YW5qZS52MS5SZXZva2VEZW55UnVsZVJlc3BvbnNlEkcKDkNyZWF0ZUNvbnRyYWN0EiAuZ3dhbmplLnYxLkNyZWF0ZUNvbnRyYWN0UmVxdWVzdBoTLmd3YW5qZS52MS5Db250cmFjdBJSCg1MaXN0Q29udHJhY3RzEh8uZ3dhbmplLnYxLkxpc3RDb250cmFjdHNSZXF1ZXN0GiAuZ3dhbmplLnYxLkxpc3RDb250cmFjdHNSZXNwb25zZRJHCg5VcGRhdGVDb250cmFjdBIgLmd3YW5qZS52MS5VcGRhdGVDb250cmFjdFJlcXVlc3QaEy5nd2FuamUudjEuQ29udHJhY3QSQQoLRW5kQ29udHJhY3QSHS5nd2FuamUudjEuRW5kQ29udHJhY3RSZXF1ZXN0GhMuZ3dhbmplLnYxLkNvbnRyYWN0Ek8KDExpc3RTZXNzaW9ucxIeLmd3YW5qZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh8uZ3dhbmplLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlElIKDVJldm9rZVNlc3Npb24SHy5nd2FuamUudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaIC5nd2FuamUudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlQjNaMWdpdGh1Yi5jb20vZ3dhbmplL2d3YW5qZS9wcm90by9nd2FuamUvdjE7Z3dhbmpldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZnd2FuamUvdjEvYWNjZXNzLnByb3RvEglnd2FuamUudjEiRQoMTG9naW5SZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhEKCXRvdHBfY29kZRgDIAEoCSJ3Cg1Mb2dpblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCXByaW5jaXBhbBgDIAEoCzIULmd3YW5qZS52MS5QcmluY2lwYWwiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIPCg1XaG9BbUlSZXF1ZXN0Im0KDldob0FtSVJlc3BvbnNlEicKCXByaW5jaXBhbBgBIAEoCzIULmd3YW5qZS52MS5QcmluY2lwYWwSHQoEdXNlchgCIAEoCzIPLmd3YW5qZS52MS5Vc2VyEhMKC3Blcm1pc3Npb25zGAMgAygJIqsBCglQcmluY2lwYWwSDwoHdXNlcl9pZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIOCgZvcmdfaWQYAyABKAkSEAoIb3JnX2tpbmQYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVyb2xlcxgGIAMoCRIcChRtdXN0X2NoYW5nZV9wYXNzd29yZBgHIAEoCBIYChBtdXN0X2Vucm9sbF90b3RwGAggASgIIkcKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIYChBjdXJyZW50X3Bhc3N3b3JkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSIYChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlIhIKEEJlZ2luVE9UUFJlcXVlc3QiOAoRQmVnaW5UT1RQUmVzcG9uc2USEwoLb3RwYXV0aF91cmwYASABKAkSDgoGc2VjcmV0GAIgASgJIiIKEkNvbmZpcm1UT1RQUmVxdWVzdBIMCgRjb2RlGAEgASgJIhUKE0NvbmZpcm1UT1RQUmVzcG9uc2UiZgoMT3JnYW5pemF0aW9uEgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZyZWFzb24YAyABKAkiQQoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImQKGUxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USLgoNb3JnYW5pemF0aW9ucxgBIAMoCzIXLmd3YW5qZS52MS5Pcmdhbml6YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIp8DCgRVc2VyEgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRINCgVlbWFpbBgEIAEoCRINCgVwaG9uZRgFIAEoCRIOCgZvcmdfaWQYBiABKAkSEAoIb3JnX2tpbmQYByABKAkSHAoUbXVzdF9jaGFuZ2VfcGFzc3dvcmQYCCABKAgSFAoMdG90cF9lbmFibGVkGAkgASgIEjAKDGxvY2tlZF91bnRpbBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9sb2dpbl9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIZGlzYWJsZWQYDCABKAgSLwoLZGlzYWJsZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2Rpc2FibGVkX3JlYXNvbhgOIAEoCRIuCgpjcmVhdGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKJAQoRQ3JlYXRlVXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBWVtYWlsGAMgASgJEg0KBXBob25lGAQgASgJEg4KBm9yZ19pZBgFIAEoCRIOCgZyZWFzb24YByABKAlKBAgGEAdSCHBhc3N3b3JkIk0KEkNyZWF0ZVVzZXJSZXNwb25zZRIdCgR1c2VyGAEgASgLMg8uZ3dhbmplLnYxLlVzZXISGAoQaW5pdGlhbF9wYXNzd29yZBgCIAEoCSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJImMKEExpc3RVc2Vyc1JlcXVlc3QSDgoGb3JnX2lkGAEgASgJEhgKEGluY2x1ZGVfZGlzYWJsZWQYAiABKAgSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiTAoRTGlzdFVzZXJzUmVzcG9uc2USHgoFdXNlcnMYASADKAsyDy5nd2FuamUudjEuVXNlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiwAEKEVVwZGF0ZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSHQoEdXNlchgHIAEoCzIPLmd3YW5qZS52MS5Vc2VyEi8KC3VwZGF0ZV9tYXNrGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIOCgZyZWFzb24YBiABKAlKBAgCEANKBAgDEARKBAgEEAVKBAgFEAZSDGRpc3BsYXlfbmFtZVIFZW1haWxSBXBob25lUgZvcmdfaWQiNQoSRGlzYWJsZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UiRwoUUmVzZXRQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIOCgZyZWFzb24YAyABKAlKBAgCEANSCHBhc3N3b3JkIjIKFVJlc2V0UGFzc3dvcmRSZXNwb25zZRIZChFvbmVfdGltZV9wYXNzd29yZBgBIAEoCSKAAQoEUm9sZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhMKC3Blcm1pc3Npb25zGAMgAygJEhAKCGJ1aWx0X2luGAQgASgIEi4KD3BlbmRpbmdfY2hhbmdlcxgFIAMoCzIVLmd3YW5qZS52MS5Sb2xlQ2hhbmdlIoACCgpSb2xlQ2hhbmdlEgoKAmlkGAEgASgJEgwKBHJvbGUYAiABKAkSFwoPYWRkX3Blcm1pc3Npb25zGAMgAygJEhQKDHJlcXVlc3RlZF9ieRgEIAEoCRIOCgZyZWFzb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGAcgASgJEhIKCmRlY2lkZWRfYnkYCCABKAkSLgoKZGVjaWRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZGVjaWRlX3JlYXNvbhgKIAEoCSJQChZMaXN0Um9sZUNoYW5nZXNSZXF1ZXN0Eg8KB3BlbmRpbmcYASABKAgSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWgoXTGlzdFJvbGVDaGFuZ2VzUmVzcG9uc2USJgoHY2hhbmdlcxgBIAMoCzIVLmd3YW5qZS52MS5Sb2xlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJCChhBcHByb3ZlUm9sZUNoYW5nZVJlcXVlc3QSFgoOcm9sZV9jaGFuZ2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkEKF1JlamVjdFJvbGVDaGFuZ2VSZXF1ZXN0EhYKDnJvbGVfY2hhbmdlX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI5ChBMaXN0Um9sZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIkwKEUxpc3RSb2xlc1Jlc3BvbnNlEh4KBXJvbGVzGAEgAygLMg8uZ3dhbmplLnYxLlJvbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpkBChFVcGRhdGVSb2xlUmVxdWVzdBIRCglyb2xlX25hbWUYASABKAkSHQoEcm9sZRgEIAEoCzIPLmd3YW5qZS52MS5Sb2xlEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIOCgZyZWFzb24YAyABKAlKBAgCEANSC3Blcm1pc3Npb25zIlsKBVNjb3BlEgsKA2FsbBgBIAEoCBINCgVzaXRlcxgCIAMoCRIPCgdjYW1lcmFzGAMgAygJEhMKC2RlcGFydG1lbnRzGAQgAygJEhAKCHB1cnBvc2VzGAUgAygJIiUKCUhvdXJSYW5nZRIMCgRmcm9tGAEgASgFEgoKAnRvGAIgASgFIq8ECgVHcmFudBIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSHwoFc2NvcGUYBCABKAsyEC5nd2FuamUudjEuU2NvcGUSLgoKbm90X2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoNYWxsb3dlZF9ob3VycxgHIAEoCzIULmd3YW5qZS52MS5Ib3VyUmFuZ2USMwoQbWF4X3BsYXliYWNrX2FnZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpncmFudGVkX2J5GAkgASgJEg4KBnJlYXNvbhgKIAEoCRIuCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXZva2VkX2J5GA0gASgJEhUKDXJldm9rZV9yZWFzb24YDiABKAkSDgoGc3RhdHVzGA8gASgJEhIKCmRlY2lkZWRfYnkYECABKAkSLgoKZGVjaWRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZGVjaWRlX3JlYXNvbhgSIAEoCSKmAgoSQ3JlYXRlR3JhbnRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCRIfCgVzY29wZRgDIAEoCzIQLmd3YW5qZS52MS5TY29wZRIuCgpub3RfYmVmb3JlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCg1hbGxvd2VkX2hvdXJzGAYgASgLMhQuZ3dhbmplLnYxLkhvdXJSYW5nZRIzChBtYXhfcGxheWJhY2tfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnJlYXNvbhgIIAEoCSJ1ChFMaXN0R3JhbnRzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgCIAEoCBIPCgdwZW5kaW5nGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIk8KEkxpc3RHcmFudHNSZXNwb25zZRIgCgZncmFudHMYASADKAsyEC5nd2FuamUudjEuR3JhbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKElJldm9rZUdyYW50UmVxdWVzdBIQCghncmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTUmV2b2tlR3JhbnRSZXNwb25zZSI3ChNBcHByb3ZlR3JhbnRSZXF1ZXN0EhAKCGdyYW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI2ChJSZWplY3RHcmFudFJlcXVlc3QSEAoIZ3JhbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIs0BCghEZW55UnVsZRIKCgJpZBgBIAEoCRIPCgdjYW1lcmFzGAIgAygJEg0KBXNpdGVzGAMgAygJEg4KBmxhYmVscxgEIAMoCRINCgV1c2VycxgFIAMoCRINCgVyb2xlcxgGIAMoCRITCgtwZXJtaXNzaW9ucxgHIAMoCRIOCgZyZWFzb24YCCABKAkSEgoKY3JlYXRlZF9ieRgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI6ChVDcmVhdGVEZW55UnVsZVJlcXVlc3QSIQoEcnVsZRgBIAEoCzITLmd3YW5qZS52MS5EZW55UnVsZSI9ChRMaXN0RGVueVJ1bGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJUChVMaXN0RGVueVJ1bGVzUmVzcG9uc2USIgoFcnVsZXMYASADKAsyEy5nd2FuamUudjEuRGVueVJ1bGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj0KFVJldm9rZURlbnlSdWxlUmVxdWVzdBIUCgxkZW55X3J1bGVfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhgKFlJldm9rZURlbnlSdWxlUmVzcG9uc2UiogEKD0NvbnRyYWN0Q2xhdXNlcxIZChFwdXJwb3NlX2FuZF9zY29wZRgBIAEoCRIiChpzdWJjb250cmFjdGluZ19yZXN0cmljdGlvbhgCIAEoCRIpCiFhY2Nlc3NfcmVzdHJpY3Rpb25fYW5kX3NhZmVndWFyZHMYAyABKAkSEgoKaW5zcGVjdGlvbhgEIAEoCRIRCglsaWFiaWxpdHkYBSABKAki0AIKCENvbnRyYWN0EgoKAmlkGAEgASgJEg4KBm9yZ19pZBgCIAEoCRINCgV0aXRsZRgDIAEoCRINCgVzaXRlcxgEIAMoCRItCglzdGFydHNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB2VuZHNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGNvbnRhY3RfbmFtZRgHIAEoCRIVCg1jb250YWN0X3Bob25lGAggASgJEisKB2NsYXVzZXMYCSABKAsyGi5nd2FuamUudjEuQ29udHJhY3RDbGF1c2VzEiwKCGVuZGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgplbmRfcmVhc29uGAsgASgJEhIKCmNyZWF0ZWRfYnkYDCABKAkiTgoVQ3JlYXRlQ29udHJhY3RSZXF1ZXN0EiUKCGNvbnRyYWN0GAEgASgLMhMuZ3dhbmplLnYxLkNvbnRyYWN0Eg4KBnJlYXNvbhgCIAEoCSJNChRMaXN0Q29udHJhY3RzUmVxdWVzdBIOCgZvcmdfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWAoVTGlzdENvbnRyYWN0c1Jlc3BvbnNlEiYKCWNvbnRyYWN0cxgBIAMoCzITLmd3YW5qZS52MS5Db250cmFjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkilAEKFVVwZGF0ZUNvbnRyYWN0UmVxdWVzdBITCgtjb250cmFjdF9pZBgDIAEoCRIlCghjb250cmFjdBgBIAEoCzITLmd3YW5qZS52MS5Db250cmFjdBIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSDgoGcmVhc29uGAIgASgJIjkKEkVuZENvbnRyYWN0UmVxdWVzdBITCgtjb250cmFjdF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkijwIKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRITCgtjbGllbnRfYWRkchgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3NlZW5fYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIVCg1pbmNsdWRlX2VuZGVkGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlUKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiQKCHNlc3Npb25zGAEgAygLMhIuZ3dhbmplLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIhcKFVJldm9rZVNlc3Npb25SZXNwb25zZTKkEwoNQWNjZXNzU2VydmljZRI6CgVMb2dpbhIXLmd3YW5qZS52MS5Mb2dpblJlcXVlc3QaGC5nd2FuamUudjEuTG9naW5SZXNwb25zZRI9CgZMb2dvdXQSGC5nd2FuamUudjEuTG9nb3V0UmVxdWVzdBoZLmd3YW5qZS52MS5Mb2dvdXRSZXNwb25zZRI9CgZXaG9BbUkSGC5nd2FuamUudjEuV2hvQW1JUmVxdWVzdBoZLmd3YW5qZS52MS5XaG9BbUlSZXNwb25zZRJVCg5DaGFuZ2VQYXNzd29yZBIgLmd3YW5qZS52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaIS5nd2FuamUudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRJGCglCZWdpblRPVFASGy5nd2FuamUudjEuQmVnaW5UT1RQUmVxdWVzdBocLmd3YW5qZS52MS5CZWdpblRPVFBSZXNwb25zZRJMCgtDb25maXJtVE9UUBIdLmd3YW5qZS52MS5Db25maXJtVE9UUFJlcXVlc3QaHi5nd2FuamUudjEuQ29uZmlybVRPVFBSZXNwb25zZRJTChJDcmVhdGVPcmdhbml6YXRpb24SJC5nd2FuamUudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoXLmd3YW5qZS52MS5Pcmdhbml6YXRpb24SXgoRTGlzdE9yZ2FuaXphdGlvbnMSIy5nd2FuamUudjEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiQuZ3dhbmplLnYxLkxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USSQoKQ3JlYXRlVXNlchIcLmd3YW5qZS52MS5DcmVhdGVVc2VyUmVxdWVzdBodLmd3YW5qZS52MS5DcmVhdGVVc2VyUmVzcG9uc2USNQoHR2V0VXNlchIZLmd3YW5qZS52MS5HZXRVc2VyUmVxdWVzdBoPLmd3YW5qZS52MS5Vc2VyEkYKCUxpc3RVc2VycxIbLmd3YW5qZS52MS5MaXN0VXNlcnNSZXF1ZXN0GhwuZ3dhbmplLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlEjsKClVwZGF0ZVVzZXISHC5nd2FuamUudjEuVXBkYXRlVXNlclJlcXVlc3QaDy5nd2FuamUudjEuVXNlchJMCgtEaXNhYmxlVXNlchIdLmd3YW5qZS52MS5EaXNhYmxlVXNlclJlcXVlc3QaHi5nd2FuamUudjEuRGlzYWJsZVVzZXJSZXNwb25zZRJSCg1SZXNldFBhc3N3b3JkEh8uZ3dhbmplLnYxLlJlc2V0UGFzc3dvcmRSZXF1ZXN0GiAuZ3dhbmplLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZRJGCglMaXN0Um9sZXMSGy5nd2FuamUudjEuTGlzdFJvbGVzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0Um9sZXNSZXNwb25zZRI7CgpVcGRhdGVSb2xlEhwuZ3dhbmplLnYxLlVwZGF0ZVJvbGVSZXF1ZXN0Gg8uZ3dhbmplLnYxLlJvbGUSWAoPTGlzdFJvbGVDaGFuZ2VzEiEuZ3dhbmplLnYxLkxpc3RSb2xlQ2hhbmdlc1JlcXVlc3QaIi5nd2FuamUudjEuTGlzdFJvbGVDaGFuZ2VzUmVzcG9uc2USSQoRQXBwcm92ZVJvbGVDaGFuZ2USIy5nd2FuamUudjEuQXBwcm92ZVJvbGVDaGFuZ2VSZXF1ZXN0Gg8uZ3dhbmplLnYxLlJvbGUSRwoQUmVqZWN0Um9sZUNoYW5nZRIiLmd3YW5qZS52MS5SZWplY3RSb2xlQ2hhbmdlUmVxdWVzdBoPLmd3YW5qZS52MS5Sb2xlEj4KC0NyZWF0ZUdyYW50Eh0uZ3dhbmplLnYxLkNyZWF0ZUdyYW50UmVxdWVzdBoQLmd3YW5qZS52MS5HcmFudBJJCgpMaXN0R3JhbnRzEhwuZ3dhbmplLnYxLkxpc3RHcmFudHNSZXF1ZXN0Gh0uZ3dhbmplLnYxLkxpc3RHcmFudHNSZXNwb25zZRJMCgtSZXZva2VHcmFudBIdLmd3YW5qZS52MS5SZXZva2VHcmFudFJlcXVlc3QaHi5nd2FuamUudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJACgxBcHByb3ZlR3JhbnQSHi5nd2FuamUudjEuQXBwcm92ZUdyYW50UmVxdWVzdBoQLmd3YW5qZS52MS5HcmFudBI+CgtSZWplY3RHcmFudBIdLmd3YW5qZS52MS5SZWplY3RHcmFudFJlcXVlc3QaEC5nd2FuamUudjEuR3JhbnQSRwoOQ3JlYXRlRGVueVJ1bGUSIC5nd2FuamUudjEuQ3JlYXRlRGVueVJ1bGVSZXF1ZXN0GhMuZ3dhbmplLnYxLkRlbnlSdWxlElIKDUxpc3REZW55UnVsZXMSHy5nd2FuamUudjEuTGlzdERlbnlSdWxlc1JlcXVlc3QaIC5nd2FuamUudjEuTGlzdERlbnlSdWxlc1Jlc3BvbnNlElUKDlJldm9rZURlbnlSdWxlEiAuZ3dhbmplLnYxLlJldm9rZURlbnlSdWxlUmVxdWVzdBohLmd3YW5qZS52MS5SZXZva2VEZW55UnVsZVJlc3BvbnNlEkcKDkNyZWF0ZUNvbnRyYWN0EiAuZ3dhbmplLnYxLkNyZWF0ZUNvbnRyYWN0UmVxdWVzdBoTLmd3YW5qZS52MS5Db250cmFjdBJSCg1MaXN0Q29udHJhY3RzEh8uZ3dhbmplLnYxLkxpc3RDb250cmFjdHNSZXF1ZXN0GiAuZ3dhbmplLnYxLkxpc3RDb250cmFjdHNSZXNwb25zZRJHCg5VcGRhdGVDb250cmFjdBIgLmd3YW5qZS52MS5VcGRhdGVDb250cmFjdFJlcXVlc3QaEy5nd2FuamUudjEuQ29udHJhY3QSQQoLRW5kQ29udHJhY3QSHS5nd2FuamUudjEuRW5kQ29udHJhY3RSZXF1ZXN0GhMuZ3dhbmplLnYxLkNvbnRyYWN0Ek8KDExpc3RTZXNzaW9ucxIeLmd3YW5qZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh8uZ3dhbmplLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlElIKDVJldm9rZVNlc3Npb24SHy5nd2FuamUudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaIC5nd2FuamUudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlQjNaMWdpdGh1Yi5jb20vZ3dhbmplL2d3YW5qZS9wcm90by9nd2FuamUvdjE7Z3dhbmpldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message gwanje.v1.LoginRequest
@@ -359,6 +359,18 @@ export const CreateOrganizationRequestSchema: GenMessage<CreateOrganizationReque
  * @generated from message gwanje.v1.ListOrganizationsRequest
  */
 export type ListOrganizationsRequest = Message<"gwanje.v1.ListOrganizationsRequest"> & {
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -376,6 +388,13 @@ export type ListOrganizationsResponse = Message<"gwanje.v1.ListOrganizationsResp
    * @generated from field: repeated gwanje.v1.Organization organizations = 1;
    */
   organizations: Organization[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -569,6 +588,19 @@ export type ListUsersRequest = Message<"gwanje.v1.ListUsersRequest"> & {
    * @generated from field: bool include_disabled = 2;
    */
   includeDisabled: boolean;
+
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
 };
 
 /**
@@ -586,6 +618,13 @@ export type ListUsersResponse = Message<"gwanje.v1.ListUsersResponse"> & {
    * @generated from field: repeated gwanje.v1.User users = 1;
    */
   users: User[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -605,24 +644,21 @@ export type UpdateUserRequest = Message<"gwanje.v1.UpdateUserRequest"> & {
   userId: string;
 
   /**
-   * @generated from field: optional string display_name = 2;
+   * The user's new details.
+   *
+   * @generated from field: gwanje.v1.User user = 7;
    */
-  displayName?: string | undefined;
+  user?: User | undefined;
 
   /**
-   * @generated from field: optional string email = 3;
+   * The fields of user to change (AIP-134), by name: display_name, email, phone, org_id.
+   * Empty: the fields set in user. A field named here but unset in user
+   * is cleared. A name that is not a field, or a field that cannot be
+   * changed here, is InvalidArgument.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 8;
    */
-  email?: string | undefined;
-
-  /**
-   * @generated from field: optional string phone = 4;
-   */
-  phone?: string | undefined;
-
-  /**
-   * @generated from field: optional string org_id = 5;
-   */
-  orgId?: string | undefined;
+  updateMask?: FieldMask | undefined;
 
   /**
    * @generated from field: string reason = 6;
@@ -825,6 +861,19 @@ export type ListRoleChangesRequest = Message<"gwanje.v1.ListRoleChangesRequest">
    * @generated from field: bool pending = 1;
    */
   pending: boolean;
+
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -842,6 +891,13 @@ export type ListRoleChangesResponse = Message<"gwanje.v1.ListRoleChangesResponse
    * @generated from field: repeated gwanje.v1.RoleChange changes = 1;
    */
   changes: RoleChange[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -901,6 +957,18 @@ export const RejectRoleChangeRequestSchema: GenMessage<RejectRoleChangeRequest> 
  * @generated from message gwanje.v1.ListRolesRequest
  */
 export type ListRolesRequest = Message<"gwanje.v1.ListRolesRequest"> & {
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -918,6 +986,13 @@ export type ListRolesResponse = Message<"gwanje.v1.ListRolesResponse"> & {
    * @generated from field: repeated gwanje.v1.Role roles = 1;
    */
   roles: Role[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -939,9 +1014,21 @@ export type UpdateRoleRequest = Message<"gwanje.v1.UpdateRoleRequest"> & {
   roleName: string;
 
   /**
-   * @generated from field: repeated string permissions = 2;
+   * The role's new permissions (replacing its list).
+   *
+   * @generated from field: gwanje.v1.Role role = 4;
    */
-  permissions: string[];
+  role?: Role | undefined;
+
+  /**
+   * The fields of role to change (AIP-134), by name: permissions.
+   * Empty: the fields set in role. A field named here but unset in role
+   * is cleared. A name that is not a field, or a field that cannot be
+   * changed here, is InvalidArgument.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 5;
+   */
+  updateMask?: FieldMask | undefined;
 
   /**
    * @generated from field: string reason = 3;
@@ -1201,6 +1288,19 @@ export type ListGrantsRequest = Message<"gwanje.v1.ListGrantsRequest"> & {
    * @generated from field: bool pending = 3;
    */
   pending: boolean;
+
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
 };
 
 /**
@@ -1218,6 +1318,13 @@ export type ListGrantsResponse = Message<"gwanje.v1.ListGrantsResponse"> & {
    * @generated from field: repeated gwanje.v1.Grant grants = 1;
    */
   grants: Grant[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -1391,6 +1498,18 @@ export const CreateDenyRuleRequestSchema: GenMessage<CreateDenyRuleRequest> = /*
  * @generated from message gwanje.v1.ListDenyRulesRequest
  */
 export type ListDenyRulesRequest = Message<"gwanje.v1.ListDenyRulesRequest"> & {
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -1408,6 +1527,13 @@ export type ListDenyRulesResponse = Message<"gwanje.v1.ListDenyRulesResponse"> &
    * @generated from field: repeated gwanje.v1.DenyRule rules = 1;
    */
   rules: DenyRule[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -1593,6 +1719,19 @@ export type ListContractsRequest = Message<"gwanje.v1.ListContractsRequest"> & {
    * @generated from field: string org_id = 1;
    */
   orgId: string;
+
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -1610,6 +1749,13 @@ export type ListContractsResponse = Message<"gwanje.v1.ListContractsResponse"> &
    * @generated from field: repeated gwanje.v1.Contract contracts = 1;
    */
   contracts: Contract[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -1629,12 +1775,21 @@ export type UpdateContractRequest = Message<"gwanje.v1.UpdateContractRequest"> &
   contractId: string;
 
   /**
-   * The contract's new fields (its id, ended_at, end_reason and created_by
-   * are not read).
+   * The contract's new fields.
    *
    * @generated from field: gwanje.v1.Contract contract = 1;
    */
   contract?: Contract | undefined;
+
+  /**
+   * The fields of contract to change (AIP-134), by name: org_id, title, sites, starts_at, ends_at, contact_name, contact_phone, clauses (changed whole).
+   * Empty: the fields set in contract. A field named here but unset in contract
+   * is cleared. A name that is not a field, or a field that cannot be
+   * changed here, is InvalidArgument.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 4;
+   */
+  updateMask?: FieldMask | undefined;
 
   /**
    * @generated from field: string reason = 2;
@@ -1736,6 +1891,19 @@ export type ListSessionsRequest = Message<"gwanje.v1.ListSessionsRequest"> & {
    * @generated from field: bool include_ended = 2;
    */
   includeEnded: boolean;
+
+  /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
 };
 
 /**
@@ -1753,6 +1921,13 @@ export type ListSessionsResponse = Message<"gwanje.v1.ListSessionsResponse"> & {
    * @generated from field: repeated gwanje.v1.Session sessions = 1;
    */
   sessions: Session[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

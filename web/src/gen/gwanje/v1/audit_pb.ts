@@ -190,6 +190,9 @@ export type QueryEntriesRequest = Message<"gwanje.v1.QueryEntriesRequest"> & {
   newestFirst: boolean;
 
   /**
+   * At most page_size items (default 100, maximum 1000); page_token from
+   * the previous response continues the listing with the same filters.
+   *
    * @generated from field: int32 page_size = 10;
    */
   pageSize: number;
@@ -217,6 +220,8 @@ export type QueryEntriesResponse = Message<"gwanje.v1.QueryEntriesResponse"> & {
   entries: AuditEntry[];
 
   /**
+   * Empty on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;

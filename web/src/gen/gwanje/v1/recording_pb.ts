@@ -2,8 +2,8 @@
 // @generated from file gwanje/v1/recording.proto (package gwanje.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Purpose } from "./common_pb";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gwanje/v1/recording.proto.
  */
 export const file_gwanje_v1_recording: GenFile = /*@__PURE__*/
-  fileDesc("Chlnd2FuamUvdjEvcmVjb3JkaW5nLnByb3RvEglnd2FuamUudjEiowEKFUxpc3RSZWNvcmRpbmdzUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIpEBCgxSZWNvcmRlZFNwYW4SKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYnl0ZXMYAyABKAMSEAoIc2VnbWVudHMYBCABKAUSDAoEbm9kZRgFIAEoCSJZCgNHYXASKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoWTGlzdFJlY29yZGluZ3NSZXNwb25zZRImCgVzcGFucxgBIAMoCzIXLmd3YW5qZS52MS5SZWNvcmRlZFNwYW4SHAoEZ2FwcxgCIAMoCzIOLmd3YW5qZS52MS5HYXASFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJItIBChRTdGFydFBsYXliYWNrUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKB3B1cnBvc2UYBCABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYBSABKAkSGgoSc3ViamVjdF9yZXF1ZXN0X2lkGAYgASgJImcKFVN0YXJ0UGxheWJhY2tSZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJYXVkaXRfc2VxGAMgASgDIuQCCgRIb2xkEgoKAmlkGAEgASgJEg8KB2NhbWVyYXMYAiADKAkSKAoEZnJvbRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGNhc2VfcmVmGAUgASgJEg4KBnJlYXNvbhgGIAEoCRISCgpjcmVhdGVkX2J5GAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWxlYXNlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcmVsZWFzZWRfYnkYCyABKAkSFgoOcmVsZWFzZV9yZWFzb24YDCABKAkiwwEKEUNyZWF0ZUhvbGRSZXF1ZXN0Eg8KB2NhbWVyYXMYASADKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGNhc2VfcmVmGAQgASgJEg4KBnJlYXNvbhgFIAEoCRIpCgV1bnRpbBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUmVsZWFzZUhvbGRSZXF1ZXN0Eg8KB2hvbGRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJImEKEExpc3RIb2xkc1JlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEhMKC2FjdGl2ZV9vbmx5GAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIkwKEUxpc3RIb2xkc1Jlc3BvbnNlEh4KBWhvbGRzGAEgAygLMg8uZ3dhbmplLnYxLkhvbGQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMoEDChBSZWNvcmRpbmdTZXJ2aWNlElUKDkxpc3RSZWNvcmRpbmdzEiAuZ3dhbmplLnYxLkxpc3RSZWNvcmRpbmdzUmVxdWVzdBohLmd3YW5qZS52MS5MaXN0UmVjb3JkaW5nc1Jlc3BvbnNlElIKDVN0YXJ0UGxheWJhY2sSHy5nd2FuamUudjEuU3RhcnRQbGF5YmFja1JlcXVlc3QaIC5nd2FuamUudjEuU3RhcnRQbGF5YmFja1Jlc3BvbnNlEjsKCkNyZWF0ZUhvbGQSHC5nd2FuamUudjEuQ3JlYXRlSG9sZFJlcXVlc3QaDy5nd2FuamUudjEuSG9sZBI9CgtSZWxlYXNlSG9sZBIdLmd3YW5qZS52MS5SZWxlYXNlSG9sZFJlcXVlc3QaDy5nd2FuamUudjEuSG9sZBJGCglMaXN0SG9sZHMSGy5nd2FuamUudjEuTGlzdEhvbGRzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0SG9sZHNSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_gwanje_v1_common]);
+  fileDesc("Chlnd2FuamUvdjEvcmVjb3JkaW5nLnByb3RvEglnd2FuamUudjEiowEKFUxpc3RSZWNvcmRpbmdzUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIpEBCgxSZWNvcmRlZFNwYW4SKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYnl0ZXMYAyABKAMSEAoIc2VnbWVudHMYBCABKAUSDAoEbm9kZRgFIAEoCSJZCgNHYXASKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoWTGlzdFJlY29yZGluZ3NSZXNwb25zZRImCgVzcGFucxgBIAMoCzIXLmd3YW5qZS52MS5SZWNvcmRlZFNwYW4SHAoEZ2FwcxgCIAMoCzIOLmd3YW5qZS52MS5HYXASFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIoMCChRTdGFydFBsYXliYWNrUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKB3B1cnBvc2UYBCABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYBSABKAkSGgoSc3ViamVjdF9yZXF1ZXN0X2lkGAYgASgJEi8KCXRyYW5zcG9ydBgHIAEoDjIcLmd3YW5qZS52MS5QbGF5YmFja1RyYW5zcG9ydCKYAQoVU3RhcnRQbGF5YmFja1Jlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglhdWRpdF9zZXEYAyABKAMSLwoJdHJhbnNwb3J0GAQgASgOMhwuZ3dhbmplLnYxLlBsYXliYWNrVHJhbnNwb3J0IuQCCgRIb2xkEgoKAmlkGAEgASgJEg8KB2NhbWVyYXMYAiADKAkSKAoEZnJvbRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGNhc2VfcmVmGAUgASgJEg4KBnJlYXNvbhgGIAEoCRISCgpjcmVhdGVkX2J5GAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZWxlYXNlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcmVsZWFzZWRfYnkYCyABKAkSFgoOcmVsZWFzZV9yZWFzb24YDCABKAkiwwEKEUNyZWF0ZUhvbGRSZXF1ZXN0Eg8KB2NhbWVyYXMYASADKAkSKAoEZnJvbRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGNhc2VfcmVmGAQgASgJEg4KBnJlYXNvbhgFIAEoCRIpCgV1bnRpbBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoSUmVsZWFzZUhvbGRSZXF1ZXN0Eg8KB2hvbGRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJImEKEExpc3RIb2xkc1JlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEhMKC2FjdGl2ZV9vbmx5GAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIkwKEUxpc3RIb2xkc1Jlc3BvbnNlEh4KBWhvbGRzGAEgAygLMg8uZ3dhbmplLnYxLkhvbGQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKnAKEVBsYXliYWNrVHJhbnNwb3J0EiIKHlBMQVlCQUNLX1RSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhsKF1BMQVlCQUNLX1RSQU5TUE9SVF9SVFNQEAESGgoWUExBWUJBQ0tfVFJBTlNQT1JUX01TRRACMoEDChBSZWNvcmRpbmdTZXJ2aWNlElUKDkxpc3RSZWNvcmRpbmdzEiAuZ3dhbmplLnYxLkxpc3RSZWNvcmRpbmdzUmVxdWVzdBohLmd3YW5qZS52MS5MaXN0UmVjb3JkaW5nc1Jlc3BvbnNlElIKDVN0YXJ0UGxheWJhY2sSHy5nd2FuamUudjEuU3RhcnRQbGF5YmFja1JlcXVlc3QaIC5nd2FuamUudjEuU3RhcnRQbGF5YmFja1Jlc3BvbnNlEjsKCkNyZWF0ZUhvbGQSHC5nd2FuamUudjEuQ3JlYXRlSG9sZFJlcXVlc3QaDy5nd2FuamUudjEuSG9sZBI9CgtSZWxlYXNlSG9sZBIdLmd3YW5qZS52MS5SZWxlYXNlSG9sZFJlcXVlc3QaDy5nd2FuamUudjEuSG9sZBJGCglMaXN0SG9sZHMSGy5nd2FuamUudjEuTGlzdEhvbGRzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0SG9sZHNSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_gwanje_v1_common]);
 
 /**
  * @generated from message gwanje.v1.ListRecordingsRequest
@@ -183,6 +183,13 @@ export type StartPlaybackRequest = Message<"gwanje.v1.StartPlaybackRequest"> & {
    * @generated from field: string subject_request_id = 6;
    */
   subjectRequestId: string;
+
+  /**
+   * How the footage is delivered; unspecified means RTSP.
+   *
+   * @generated from field: gwanje.v1.PlaybackTransport transport = 7;
+   */
+  transport: PlaybackTransport;
 };
 
 /**
@@ -210,6 +217,13 @@ export type StartPlaybackResponse = Message<"gwanje.v1.StartPlaybackResponse"> &
    * @generated from field: int64 audit_seq = 3;
    */
   auditSeq: bigint;
+
+  /**
+   * The transport of url.
+   *
+   * @generated from field: gwanje.v1.PlaybackTransport transport = 4;
+   */
+  transport: PlaybackTransport;
 };
 
 /**
@@ -415,6 +429,42 @@ export const ListHoldsResponseSchema: GenMessage<ListHoldsResponse> = /*@__PURE_
   messageDesc(file_gwanje_v1_recording, 10);
 
 /**
+ * PlaybackTransport is how played-back footage reaches the viewer.
+ *
+ * @generated from enum gwanje.v1.PlaybackTransport
+ */
+export enum PlaybackTransport {
+  /**
+   * @generated from enum value: PLAYBACK_TRANSPORT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An rtsp:// URL for any RTSP player (seek with Range, pause).
+   *
+   * @generated from enum value: PLAYBACK_TRANSPORT_RTSP = 1;
+   */
+  RTSP = 1,
+
+  /**
+   * An https:// URL for a browser: GET it for the session's manifest
+   * (JSON: MIME type, spans, gaps, media URL), then GET the media URL with
+   * at=<unix ms>&rate=<1|2|4|8> for fMP4 to append to a Media Source
+   * Extensions SourceBuffer (stream/playback/browser.go has the protocol).
+   * H.264 footage only: H.265 is refused with FailedPrecondition.
+   *
+   * @generated from enum value: PLAYBACK_TRANSPORT_MSE = 2;
+   */
+  MSE = 2,
+}
+
+/**
+ * Describes the enum gwanje.v1.PlaybackTransport.
+ */
+export const PlaybackTransportSchema: GenEnum<PlaybackTransport> = /*@__PURE__*/
+  enumDesc(file_gwanje_v1_recording, 0);
+
+/**
  * RecordingService shows what footage exists, hands out audited playback,
  * and keeps footage past its retention under legal holds.
  *
@@ -434,8 +484,9 @@ export const RecordingService: GenService<{
   },
   /**
    * StartPlayback authorizes playback.view on the camera for the footage's
-   * own time range with a purpose, commits playback.start, and returns an
-   * RTSP URL with a one-time ticket.
+   * own time range with a purpose, commits playback.start, and returns a
+   * URL with a one-time ticket: RTSP for players, or HTTPS (fMP4 for Media
+   * Source Extensions) for browsers, on the node holding the footage.
    *
    * @generated from rpc gwanje.v1.RecordingService.StartPlayback
    */

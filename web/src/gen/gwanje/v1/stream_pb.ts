@@ -2,8 +2,8 @@
 // @generated from file gwanje/v1/stream.proto (package gwanje.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Purpose } from "./common_pb";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gwanje/v1/stream.proto.
  */
 export const file_gwanje_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChZnd2FuamUvdjEvc3RyZWFtLnByb3RvEglnd2FuamUudjEidQoUU3RhcnRMaXZlVmlld1JlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEg8KB3Byb2ZpbGUYAiABKAkSIwoHcHVycG9zZRgDIAEoDjISLmd3YW5qZS52MS5QdXJwb3NlEhQKDHB1cnBvc2VfdGV4dBgEIAEoCSJ7ChVTdGFydExpdmVWaWV3UmVzcG9uc2USCwoDdXJsGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYAyABKAkSEQoJYXVkaXRfc2VxGAQgASgDIjkKE1N0b3BMaXZlVmlld1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFgoUU3RvcExpdmVWaWV3UmVzcG9uc2UiYAoXTGlzdExpdmVTZXNzaW9uc1JlcXVlc3QSCwoDYWxsGAEgASgIEhEKCWNhbWVyYV9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSKHAgoLTGl2ZVNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEhEKCWNhbWVyYV9pZBgEIAEoCRIPCgdwcm9maWxlGAUgASgJEiMKB3B1cnBvc2UYBiABKA4yEi5nd2FuamUudjEuUHVycG9zZRIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVieXRlcxgIIAEoAxIWCg5kcm9wcGVkX2ZyYW1lcxgJIAEoAxITCgtjbGllbnRfYWRkchgKIAEoCRIMCgRub2RlGAsgASgJIl0KGExpc3RMaXZlU2Vzc2lvbnNSZXNwb25zZRIoCghzZXNzaW9ucxgBIAMoCzIWLmd3YW5qZS52MS5MaXZlU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkykQIKDVN0cmVhbVNlcnZpY2USUgoNU3RhcnRMaXZlVmlldxIfLmd3YW5qZS52MS5TdGFydExpdmVWaWV3UmVxdWVzdBogLmd3YW5qZS52MS5TdGFydExpdmVWaWV3UmVzcG9uc2USTwoMU3RvcExpdmVWaWV3Eh4uZ3dhbmplLnYxLlN0b3BMaXZlVmlld1JlcXVlc3QaHy5nd2FuamUudjEuU3RvcExpdmVWaWV3UmVzcG9uc2USWwoQTGlzdExpdmVTZXNzaW9ucxIiLmd3YW5qZS52MS5MaXN0TGl2ZVNlc3Npb25zUmVxdWVzdBojLmd3YW5qZS52MS5MaXN0TGl2ZVNlc3Npb25zUmVzcG9uc2VCM1oxZ2l0aHViLmNvbS9nd2FuamUvZ3dhbmplL3Byb3RvL2d3YW5qZS92MTtnd2FuamV2MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_gwanje_v1_common]);
+  fileDesc("ChZnd2FuamUvdjEvc3RyZWFtLnByb3RvEglnd2FuamUudjEingEKFFN0YXJ0TGl2ZVZpZXdSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCRIPCgdwcm9maWxlGAIgASgJEiMKB3B1cnBvc2UYAyABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYBCABKAkSJwoJdHJhbnNwb3J0GAUgASgOMhQuZ3dhbmplLnYxLlRyYW5zcG9ydCLFAQoVU3RhcnRMaXZlVmlld1Jlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAMgASgJEhEKCWF1ZGl0X3NlcRgEIAEoAxInCgl0cmFuc3BvcnQYBSABKA4yFC5nd2FuamUudjEuVHJhbnNwb3J0Eg8KB3Byb2ZpbGUYBiABKAkSDgoGbm90aWNlGAcgASgJIj8KGFN3aXRjaExpdmVQcm9maWxlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3Byb2ZpbGUYAiABKAkiPwoZU3dpdGNoTGl2ZVByb2ZpbGVSZXNwb25zZRIRCglhdWRpdF9zZXEYASABKAMSDwoHcHJvZmlsZRgCIAEoCSI5ChNTdG9wTGl2ZVZpZXdSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIhYKFFN0b3BMaXZlVmlld1Jlc3BvbnNlImAKF0xpc3RMaXZlU2Vzc2lvbnNSZXF1ZXN0EgsKA2FsbBgBIAEoCBIRCgljYW1lcmFfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkisAIKC0xpdmVTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIRCgljYW1lcmFfaWQYBCABKAkSDwoHcHJvZmlsZRgFIAEoCRIjCgdwdXJwb3NlGAYgASgOMhIuZ3dhbmplLnYxLlB1cnBvc2USLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYnl0ZXMYCCABKAMSFgoOZHJvcHBlZF9mcmFtZXMYCSABKAMSEwoLY2xpZW50X2FkZHIYCiABKAkSDAoEbm9kZRgLIAEoCRInCgl0cmFuc3BvcnQYDCABKA4yFC5nd2FuamUudjEuVHJhbnNwb3J0Il0KGExpc3RMaXZlU2Vzc2lvbnNSZXNwb25zZRIoCghzZXNzaW9ucxgBIAMoCzIWLmd3YW5qZS52MS5MaXZlU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqUAoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhIKDlRSQU5TUE9SVF9SVFNQEAESFAoQVFJBTlNQT1JUX1dFQlJUQxACMvECCg1TdHJlYW1TZXJ2aWNlElIKDVN0YXJ0TGl2ZVZpZXcSHy5nd2FuamUudjEuU3RhcnRMaXZlVmlld1JlcXVlc3QaIC5nd2FuamUudjEuU3RhcnRMaXZlVmlld1Jlc3BvbnNlEl4KEVN3aXRjaExpdmVQcm9maWxlEiMuZ3dhbmplLnYxLlN3aXRjaExpdmVQcm9maWxlUmVxdWVzdBokLmd3YW5qZS52MS5Td2l0Y2hMaXZlUHJvZmlsZVJlc3BvbnNlEk8KDFN0b3BMaXZlVmlldxIeLmd3YW5qZS52MS5TdG9wTGl2ZVZpZXdSZXF1ZXN0Gh8uZ3dhbmplLnYxLlN0b3BMaXZlVmlld1Jlc3BvbnNlElsKEExpc3RMaXZlU2Vzc2lvbnMSIi5nd2FuamUudjEuTGlzdExpdmVTZXNzaW9uc1JlcXVlc3QaIy5nd2FuamUudjEuTGlzdExpdmVTZXNzaW9uc1Jlc3BvbnNlQjNaMWdpdGh1Yi5jb20vZ3dhbmplL2d3YW5qZS9wcm90by9nd2FuamUvdjE7Z3dhbmpldjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_gwanje_v1_common]);
 
 /**
  * @generated from message gwanje.v1.StartLiveViewRequest
@@ -45,6 +45,13 @@ export type StartLiveViewRequest = Message<"gwanje.v1.StartLiveViewRequest"> & {
    * @generated from field: string purpose_text = 4;
    */
   purposeText: string;
+
+  /**
+   * RTSP when unset.
+   *
+   * @generated from field: gwanje.v1.Transport transport = 5;
+   */
+  transport: Transport;
 };
 
 /**
@@ -59,8 +66,11 @@ export const StartLiveViewRequestSchema: GenMessage<StartLiveViewRequest> = /*@_
  */
 export type StartLiveViewResponse = Message<"gwanje.v1.StartLiveViewResponse"> & {
   /**
-   * rtsp://node/live/... with the one-time ticket; open it within
-   * expires_at.
+   * RTSP: rtsp://node/live/<camera>/<profile>?ticket=... WebRTC:
+   * https://node/whep/live/<camera>/<profile>?ticket=... : POST an SDP offer
+   * (Content-Type application/sdp) to it; the answer comes back as 201
+   * application/sdp with a Location header that DELETE ends. The ticket
+   * opens one view, once, within expires_at.
    *
    * @generated from field: string url = 1;
    */
@@ -72,7 +82,8 @@ export type StartLiveViewResponse = Message<"gwanje.v1.StartLiveViewResponse"> &
   expiresAt?: Timestamp | undefined;
 
   /**
-   * The live session's id (for StopLiveView).
+   * The live view's id once it opens (StopLiveView, SwitchLiveProfile,
+   * ListLiveSessions).
    *
    * @generated from field: string session_id = 3;
    */
@@ -84,6 +95,29 @@ export type StartLiveViewResponse = Message<"gwanje.v1.StartLiveViewResponse"> &
    * @generated from field: int64 audit_seq = 4;
    */
   auditSeq: bigint;
+
+  /**
+   * The transport of url.
+   *
+   * @generated from field: gwanje.v1.Transport transport = 5;
+   */
+  transport: Transport;
+
+  /**
+   * The profile served: the one asked for, or for WebRTC the camera's
+   * H.264 profile when the one asked for is H.265 (see notice).
+   *
+   * @generated from field: string profile = 6;
+   */
+  profile: string;
+
+  /**
+   * Why the profile served differs from the one asked for; empty when it
+   * does not.
+   *
+   * @generated from field: string notice = 7;
+   */
+  notice: string;
 };
 
 /**
@@ -92,6 +126,56 @@ export type StartLiveViewResponse = Message<"gwanje.v1.StartLiveViewResponse"> &
  */
 export const StartLiveViewResponseSchema: GenMessage<StartLiveViewResponse> = /*@__PURE__*/
   messageDesc(file_gwanje_v1_stream, 1);
+
+/**
+ * @generated from message gwanje.v1.SwitchLiveProfileRequest
+ */
+export type SwitchLiveProfileRequest = Message<"gwanje.v1.SwitchLiveProfileRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * main or sub.
+   *
+   * @generated from field: string profile = 2;
+   */
+  profile: string;
+};
+
+/**
+ * Describes the message gwanje.v1.SwitchLiveProfileRequest.
+ * Use `create(SwitchLiveProfileRequestSchema)` to create a new message.
+ */
+export const SwitchLiveProfileRequestSchema: GenMessage<SwitchLiveProfileRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_stream, 2);
+
+/**
+ * @generated from message gwanje.v1.SwitchLiveProfileResponse
+ */
+export type SwitchLiveProfileResponse = Message<"gwanje.v1.SwitchLiveProfileResponse"> & {
+  /**
+   * The live.view.profile entry recording the change.
+   *
+   * @generated from field: int64 audit_seq = 1;
+   */
+  auditSeq: bigint;
+
+  /**
+   * The profile served now.
+   *
+   * @generated from field: string profile = 2;
+   */
+  profile: string;
+};
+
+/**
+ * Describes the message gwanje.v1.SwitchLiveProfileResponse.
+ * Use `create(SwitchLiveProfileResponseSchema)` to create a new message.
+ */
+export const SwitchLiveProfileResponseSchema: GenMessage<SwitchLiveProfileResponse> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_stream, 3);
 
 /**
  * @generated from message gwanje.v1.StopLiveViewRequest
@@ -113,7 +197,7 @@ export type StopLiveViewRequest = Message<"gwanje.v1.StopLiveViewRequest"> & {
  * Use `create(StopLiveViewRequestSchema)` to create a new message.
  */
 export const StopLiveViewRequestSchema: GenMessage<StopLiveViewRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_stream, 2);
+  messageDesc(file_gwanje_v1_stream, 4);
 
 /**
  * @generated from message gwanje.v1.StopLiveViewResponse
@@ -126,7 +210,7 @@ export type StopLiveViewResponse = Message<"gwanje.v1.StopLiveViewResponse"> & {
  * Use `create(StopLiveViewResponseSchema)` to create a new message.
  */
 export const StopLiveViewResponseSchema: GenMessage<StopLiveViewResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_stream, 3);
+  messageDesc(file_gwanje_v1_stream, 5);
 
 /**
  * @generated from message gwanje.v1.ListLiveSessionsRequest
@@ -164,7 +248,7 @@ export type ListLiveSessionsRequest = Message<"gwanje.v1.ListLiveSessionsRequest
  * Use `create(ListLiveSessionsRequestSchema)` to create a new message.
  */
 export const ListLiveSessionsRequestSchema: GenMessage<ListLiveSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_stream, 4);
+  messageDesc(file_gwanje_v1_stream, 6);
 
 /**
  * @generated from message gwanje.v1.LiveSession
@@ -224,6 +308,11 @@ export type LiveSession = Message<"gwanje.v1.LiveSession"> & {
    * @generated from field: string node = 11;
    */
   node: string;
+
+  /**
+   * @generated from field: gwanje.v1.Transport transport = 12;
+   */
+  transport: Transport;
 };
 
 /**
@@ -231,7 +320,7 @@ export type LiveSession = Message<"gwanje.v1.LiveSession"> & {
  * Use `create(LiveSessionSchema)` to create a new message.
  */
 export const LiveSessionSchema: GenMessage<LiveSession> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_stream, 5);
+  messageDesc(file_gwanje_v1_stream, 7);
 
 /**
  * @generated from message gwanje.v1.ListLiveSessionsResponse
@@ -255,7 +344,41 @@ export type ListLiveSessionsResponse = Message<"gwanje.v1.ListLiveSessionsRespon
  * Use `create(ListLiveSessionsResponseSchema)` to create a new message.
  */
 export const ListLiveSessionsResponseSchema: GenMessage<ListLiveSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_stream, 6);
+  messageDesc(file_gwanje_v1_stream, 8);
+
+/**
+ * Transport is how a live view's video reaches the viewer.
+ *
+ * @generated from enum gwanje.v1.Transport
+ */
+export enum Transport {
+  /**
+   * Unset: RTSP.
+   *
+   * @generated from enum value: TRANSPORT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * RTSP: players (ffplay, VLC) and desktop clients.
+   *
+   * @generated from enum value: TRANSPORT_RTSP = 1;
+   */
+  RTSP = 1,
+
+  /**
+   * WebRTC through WHEP (RFC 9725): browsers. H.264 only, never audio.
+   *
+   * @generated from enum value: TRANSPORT_WEBRTC = 2;
+   */
+  WEBRTC = 2,
+}
+
+/**
+ * Describes the enum gwanje.v1.Transport.
+ */
+export const TransportSchema: GenEnum<Transport> = /*@__PURE__*/
+  enumDesc(file_gwanje_v1_stream, 0);
 
 /**
  * StreamService hands out live views: each one authorized on the camera,
@@ -267,8 +390,10 @@ export const ListLiveSessionsResponseSchema: GenMessage<ListLiveSessionsResponse
 export const StreamService: GenService<{
   /**
    * StartLiveView authorizes live.view on the camera with the stated
-   * purpose, commits live.view.start, and returns an RTSP URL carrying a
-   * one-time ticket that standard players open.
+   * purpose, commits live.view.start, and returns a URL carrying a one-time
+   * ticket: an RTSP URL that standard players open, or (transport WEBRTC) a
+   * WHEP URL on the stream node's HTTPS address that a browser POSTs its
+   * SDP offer to.
    *
    * @generated from rpc gwanje.v1.StreamService.StartLiveView
    */
@@ -276,6 +401,21 @@ export const StreamService: GenService<{
     methodKind: "unary";
     input: typeof StartLiveViewRequestSchema;
     output: typeof StartLiveViewResponseSchema;
+  },
+  /**
+   * SwitchLiveProfile moves an open live view of one's own to another
+   * profile of the same camera (a tile enlarged from sub to main) without
+   * a new purpose: the same view and audit session, the change recorded as
+   * live.view.profile. WebRTC views switch in place (the picture continues
+   * from the new profile's keyframe); RTSP views cannot (FailedPrecondition:
+   * open a new one).
+   *
+   * @generated from rpc gwanje.v1.StreamService.SwitchLiveProfile
+   */
+  switchLiveProfile: {
+    methodKind: "unary";
+    input: typeof SwitchLiveProfileRequestSchema;
+    output: typeof SwitchLiveProfileResponseSchema;
   },
   /**
    * StopLiveView ends a live session: one's own, or anyone's in scope with
