@@ -126,6 +126,7 @@ var errorClasses = []errorClass{
 	{record.ErrTampered, codes.DataLoss, pb.ReasonFootageTampered, nil},
 	{record.ErrDiskFull, codes.ResourceExhausted, pb.ReasonDiskFull, nil},
 	{playback.ErrNoFootage, codes.NotFound, pb.ReasonNoFootage, nil},
+	{playback.ErrWrongTransport, codes.InvalidArgument, pb.ReasonInvalidArgument, nil},
 
 	// privacy. The masking and four-eyes sentinels come before the
 	// requests' own, which they travel with.

@@ -85,7 +85,7 @@ var sentinels = map[string]error{
 	"stream/playback.ErrNoTicket": playback.ErrNoTicket, "stream/playback.ErrMalformed": playback.ErrMalformed,
 	"stream/playback.ErrUnknownTicket": playback.ErrUnknownTicket, "stream/playback.ErrTicketUsed": playback.ErrTicketUsed,
 	"stream/playback.ErrTicketExpired": playback.ErrTicketExpired, "stream/playback.ErrWrongCamera": playback.ErrWrongCamera,
-	"stream/playback.ErrInvalid": playback.ErrInvalid, "stream/playback.ErrNoFootage": playback.ErrNoFootage,
+	"stream/playback.ErrInvalid": playback.ErrInvalid, "stream/playback.ErrNoFootage": playback.ErrNoFootage, "stream/playback.ErrWrongTransport": playback.ErrWrongTransport,
 	"stream/record.ErrTampered": record.ErrTampered, "stream/record.ErrKeyDestroyed": record.ErrKeyDestroyed,
 	"stream/record.ErrDiskFull": record.ErrDiskFull, "stream/record.ErrInvalid": record.ErrInvalid,
 	"stream/record.ErrNotFound": record.ErrNotFound,

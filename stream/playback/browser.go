@@ -229,7 +229,7 @@ func (s *Server) openBrowser(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		refuse(ErrClosed)
+		refuse(errClosed)
 		return
 	}
 	s.browser[bs.id] = bs
@@ -265,8 +265,8 @@ func (s *Server) openBrowser(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(m)
 }
 
-// ErrClosed: the server is closing.
-var ErrClosed = errors.New("playback: server closed")
+// errClosed: the server is closing.
+var errClosed = errors.New("playback: server closed")
 
 func tokenHash(token string) ([32]byte, error) {
 	h, err := ticketHash(token)
@@ -352,8 +352,8 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 	}
 	if at.Before(bs.g.From.Truncate(time.Millisecond)) || !at.Before(bs.g.To) {
 		s.log.Warn("playback: browser position refused", "camera", bs.g.CameraID, "user", bs.g.UserID, "at", at,
-			"reason", ErrOutOfRange)
-		httpError(w, http.StatusRequestedRangeNotSatisfiable, "out_of_range", ErrOutOfRange.Error())
+			"reason", errOutOfRange)
+		httpError(w, http.StatusRequestedRangeNotSatisfiable, "out_of_range", errOutOfRange.Error())
 		return
 	}
 	rate := 1

@@ -41,8 +41,8 @@ var (
 	// ErrWrongTransport: the ticket was issued for the other door (an RTSP
 	// ticket presented to the browser endpoint or the other way round).
 	ErrWrongTransport = errors.New("playback: the ticket is for another transport")
-	// ErrOutOfRange: a position outside the ticket's footage range.
-	ErrOutOfRange = errors.New("playback: outside the ticket's footage range")
+	// errOutOfRange: a position outside the ticket's footage range.
+	errOutOfRange = errors.New("playback: outside the ticket's footage range")
 )
 
 // Transports a ticket opens.
