@@ -164,21 +164,8 @@ func TestPoolKilledRecorder(t *testing.T) {
 	gaps, resumed := map[string]time.Duration{}, map[string]time.Duration{}
 	poll(t, 90*time.Second, "every camera of the killed recorder recorded again", func() bool {
 		for _, c := range lost {
-			if _, ok := gaps[c]; ok {
-				continue
-			}
-			var last time.Time
-			ss := spans(t, db, c)
-			for _, s := range ss {
-				if s.node == victim && s.end.After(last) {
-					last = s.end
-				}
-			}
-			for _, s := range ss {
-				if s.node != victim && !s.start.Before(last) {
-					gaps[c], resumed[c] = s.start.Sub(last), s.start.Sub(killedAt)
-					break
-				}
+			if g, r, ok := failoverGap(t, db, c, victim, killedAt); ok {
+				gaps[c], resumed[c] = g, r
 			}
 		}
 		return len(gaps) == len(lost)

@@ -357,6 +357,37 @@ func TestPoolFencedAtCheck(t *testing.T) {
 	}
 }
 
+// failoverGap measures a camera's failover from the index: first is the
+// earliest segment of another node than the victim that starts after the
+// kill; the gap runs from the end of the footage before it (any node: the
+// victim's last, salvaged, or, when the victim had recorded nothing of the
+// camera yet, its previous holder's) to its start; resumed runs from the
+// kill to its start. ok is false until such a segment is indexed.
+func failoverGap(t testing.TB, db *pgxpool.Pool, cam, victim string, killedAt time.Time) (gap, resumed time.Duration, ok bool) {
+	t.Helper()
+	ss := spans(t, db, cam)
+	var first *span
+	for i := range ss {
+		if ss[i].node != victim && !ss[i].start.Before(killedAt) {
+			first = &ss[i]
+			break
+		}
+	}
+	if first == nil {
+		return 0, 0, false
+	}
+	var prev time.Time
+	for _, s := range ss {
+		if !s.end.After(first.start) && s.end.After(prev) {
+			prev = s.end
+		}
+	}
+	if prev.IsZero() {
+		prev = killedAt // nothing recorded before: from the kill
+	}
+	return first.start.Sub(prev), first.start.Sub(killedAt), true
+}
+
 // failoverFigures are the per-camera recording gaps of a failover.
 func failoverFigures(gaps []time.Duration) (p50, p90, worst time.Duration) {
 	if len(gaps) == 0 {
@@ -421,26 +452,11 @@ func TestPoolFailover(t *testing.T) {
 			rest = append(rest, m)
 		}
 	}
-	// The gap of a camera: from the end of the victim's last segment to
-	// the start of the first segment another node indexed after it.
 	gaps := map[string]time.Duration{}
 	poll(t, 90*time.Second, "every camera of the killed recorder recorded again", func() bool {
 		for _, c := range lost {
-			if _, ok := gaps[c]; ok {
-				continue
-			}
-			var last time.Time
-			ss := spans(t, db, c)
-			for _, s := range ss {
-				if s.node == victim.node && s.end.After(last) {
-					last = s.end
-				}
-			}
-			for _, s := range ss {
-				if s.node != victim.node && !s.start.Before(last) {
-					gaps[c] = s.start.Sub(last)
-					break
-				}
+			if g, _, ok := failoverGap(t, db, c, victim.node, killedAt); ok {
+				gaps[c] = g
 			}
 		}
 		return len(gaps) == len(lost)
