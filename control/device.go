@@ -301,7 +301,9 @@ func (x *deviceService) ImportOpenData(ctx context.Context, r *pb.ImportOpenData
 		ParseOptions: devices.ParseOptions{Encoding: devices.Encoding(r.GetEncoding())},
 		DryRun:       r.GetDryRun(), Department: r.GetDepartment(),
 	}, deviceActor(ctx, r.GetReason()))
-	out := &pb.ImportOpenDataResponse{Rows: int32(res.Rows), Sites: int32(res.Sites), Cameras: int32(res.Cameras), DryRun: res.DryRun, Imported: res.Imported}
+	out := &pb.ImportOpenDataResponse{Rows: int32(res.Rows), Sites: int32(res.Sites), Cameras: int32(res.Cameras), DryRun: res.DryRun,
+		Imported: res.Imported, Inserted: int32(res.Inserted), Updated: int32(res.Updated), Unchanged: int32(res.Unchanged),
+		Deleted: int32(res.Deleted), Refused: int32(res.Refused)}
 	for _, e := range res.Errors {
 		out.Errors = append(out.Errors, &pb.RowError{Line: int32(e.Line), Column: e.Column, Reason: e.Reason})
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -420,22 +421,101 @@ type ImportOptions struct {
 	RetentionReason string
 }
 
+// Update kinds (데이터갱신구분) of the standard: I a new row, U a changed
+// row, D a row to delete. An empty kind is an upsert (I when the 관리번호 is
+// new, U when it is in the registry).
+const (
+	UpdateInsert = "I"
+	UpdateUpdate = "U"
+	UpdateDelete = "D"
+)
+
+// normUpdateKind reads 데이터갱신구분 as people write it.
+func normUpdateKind(s string) (string, bool) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "":
+		return "", true
+	case "I", "C", "신규", "입력", "추가", "INSERT":
+		return UpdateInsert, true
+	case "U", "수정", "변경", "UPDATE":
+		return UpdateUpdate, true
+	case "D", "삭제", "DELETE":
+		return UpdateDelete, true
+	}
+	return "", false
+}
+
 // ImportResult says what an import did or, on DryRun or failure, would do.
 type ImportResult struct {
 	Rows    int // good rows
-	Sites   int
-	Cameras int
-	Errors  []RowError
-	DryRun  bool
+	Sites   int // sites the rows name
+	Cameras int // cameras the rows count
+	// Per row: new 관리번호 (inserted), changed (updated), the same as the
+	// registry (unchanged), deleted (데이터갱신구분 D: their cameras
+	// decommissioned), and refused (bad, or a kind the registry
+	// contradicts; see Errors).
+	Inserted, Updated, Unchanged, Deleted, Refused int
+	Errors                                         []RowError
+	DryRun                                         bool
 	// Imported is true when the rows were committed.
 	Imported bool
 }
 
-// ImportOpenData imports a 전국CCTV표준데이터 CSV: one site per row, with
-// 카메라대수 cameras. Every row is validated first; when any row is bad (or
-// its 관리번호 is already in the registry) nothing is imported and the error
-// wraps ErrInvalid, with the bad rows in the result. The import is one
-// transaction with its audit entry (device.import).
+// importCam is a registry camera an import row may change.
+type importCam struct {
+	id, siteID, purpose, national, direction, installYM, road, lot, org string
+	resolution, retention                                               int
+	lat, lon                                                            *float64
+}
+
+// importSite is a registry site named by a 관리번호.
+type importSite struct {
+	id, org, phone, road, lot string
+	lat, lon                  *float64
+}
+
+type importPlan struct {
+	row    OpenDataRow
+	kind   string // UpdateInsert, UpdateUpdate, UpdateDelete or "" (unchanged)
+	site   *importSite
+	cams   []importCam
+	siteCh bool // the site's own fields change
+}
+
+func floatEq(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+// camChanged reports whether the camera differs from what the row says.
+func (row *OpenDataRow) camChanged(c importCam) bool {
+	p, _ := LookupPurpose(row.Purpose)
+	lat, lon := posArgs(row.Position)
+	return c.national != p.National || c.resolution != row.Resolution || c.direction != row.Direction ||
+		c.retention != row.RetentionDays || c.installYM != row.InstallYM || c.road != row.RoadAddress ||
+		c.lot != row.LotAddress || c.org != row.OrgName || !floatEq(c.lat, lat) || !floatEq(c.lon, lon)
+}
+
+func (row *OpenDataRow) siteChanged(s *importSite) bool {
+	lat, lon := posArgs(row.Position)
+	return s.org != row.OrgName || s.phone != row.OrgPhone || s.road != row.RoadAddress || s.lot != row.LotAddress ||
+		!floatEq(s.lat, lat) || !floatEq(s.lon, lon)
+}
+
+// ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
+// upsert by 관리번호, honouring 데이터갱신구분: a row's 관리번호 names the
+// cameras that carry it (their own 관리번호, or their site's when they have
+// none). I inserts a site with 카메라대수 cameras (refused when the
+// 관리번호 is already there with other data); U changes the cameras and the
+// site to what the row says, adding or decommissioning cameras to match
+// 카메라대수 (refused when the 관리번호 is not in the registry); D
+// decommissions them (refused when absent); an empty kind inserts or
+// updates. A row equal to the registry is unchanged. Every row is checked
+// first; when any is bad or refused, nothing changes and the error wraps
+// ErrInvalid, with the rows in the result. The import is one transaction
+// with one audit entry (device.import) summarizing it.
 func (r *Registry) ImportOpenData(ctx context.Context, in io.Reader, opt ImportOptions, a Actor) (ImportResult, error) {
 	if err := r.checkOpen(); err != nil {
 		return ImportResult{}, err
@@ -456,99 +536,287 @@ func (r *Registry) ImportOpenData(ctx context.Context, in io.Reader, opt ImportO
 	if err != nil {
 		return ImportResult{}, err
 	}
-	res := ImportResult{Rows: len(rows), DryRun: opt.DryRun}
-	// Collisions with the registry.
+	res := ImportResult{Rows: len(rows), DryRun: opt.DryRun, Refused: len(bad)}
+	if len(rows) == 0 && len(bad) == 0 {
+		return res, fmt.Errorf("%w: no rows to import", ErrInvalid)
+	}
+	var plans []importPlan
+	var summary map[string]any
+	err = r.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if plans, err = r.planImport(ctx, tx, rows, &res, &bad); err != nil {
+			return err
+		}
+		sortRowErrors(bad)
+		res.Errors = bad
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: %d bad rows, nothing imported (first: %v)", ErrInvalid, len(bad), bad[0])
+		}
+		if opt.DryRun {
+			return errDryRun
+		}
+		if summary, err = r.applyImport(ctx, tx, plans, opt, a); err != nil {
+			return err
+		}
+		summary["format"] = "전국CCTV표준데이터"
+		summary["rows"], summary["sites"], summary["cameras"] = res.Rows, res.Sites, res.Cameras
+		summary["inserted"], summary["updated"], summary["unchanged"], summary["deleted"] = res.Inserted, res.Updated, res.Unchanged, res.Deleted
+		cams, _ := summary["camera_ids"].([]string)
+		delete(summary, "camera_ids")
+		return r.audit(ctx, tx, a, "device.import", cams, summary)
+	})
+	if errors.Is(err, errDryRun) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Imported = true
+	r.log.Info("open data imported", "rows", res.Rows, "inserted", res.Inserted, "updated", res.Updated,
+		"unchanged", res.Unchanged, "deleted", res.Deleted)
+	return res, nil
+}
+
+var errDryRun = errors.New("dry run")
+
+// planImport decides what each row does against the registry (locked for
+// the transaction), counting into res and refusing into bad.
+func (r *Registry) planImport(ctx context.Context, tx pgx.Tx, rows []OpenDataRow, res *ImportResult, bad *[]RowError) ([]importPlan, error) {
 	mnos := make([]string, len(rows))
 	for i, row := range rows {
 		mnos[i] = row.ManagementNo
+	}
+	sites := map[string]*importSite{}
+	q, err := tx.Query(ctx, `select id::text, management_no, org, org_phone, road_address, lot_address, latitude, longitude
+		from devices_sites where management_no = any($1) for update`, mnos)
+	if err != nil {
+		return nil, fmt.Errorf("devices: import: %w", err)
+	}
+	for q.Next() {
+		var s importSite
+		var m string
+		if err := q.Scan(&s.id, &m, &s.org, &s.phone, &s.road, &s.lot, &s.lat, &s.lon); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("devices: import: %w", err)
+		}
+		sites[m] = &s
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("devices: import: %w", err)
+	}
+	cams := map[string][]importCam{}
+	q, err = tx.Query(ctx, `select c.id::text, c.site_id::text, coalesce(nullif(c.management_no, ''), s.management_no),
+		c.purpose, c.national_purpose, c.direction, c.install_ym, c.road_address, c.lot_address, c.org, c.resolution,
+		coalesce(c.retention_days, 0), c.latitude, c.longitude
+		from devices_cameras c join devices_sites s on s.id = c.site_id
+		where c.lifecycle <> 'decommissioned' and coalesce(nullif(c.management_no, ''), s.management_no) = any($1)
+		order by c.seq for update of c`, mnos)
+	if err != nil {
+		return nil, fmt.Errorf("devices: import: %w", err)
+	}
+	for q.Next() {
+		var c importCam
+		var m string
+		if err := q.Scan(&c.id, &c.siteID, &m, &c.purpose, &c.national, &c.direction, &c.installYM, &c.road, &c.lot,
+			&c.org, &c.resolution, &c.retention, &c.lat, &c.lon); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("devices: import: %w", err)
+		}
+		cams[m] = append(cams[m], c)
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("devices: import: %w", err)
+	}
+	refuse := func(row OpenDataRow, col, format string, args ...any) {
+		*bad = append(*bad, RowError{Line: row.Line, Column: col, Reason: fmt.Sprintf(format, args...)})
+		res.Refused++
+	}
+	var plans []importPlan
+	for _, row := range rows {
+		kind, ok := normUpdateKind(row.UpdateKind)
+		if !ok {
+			refuse(row, "데이터갱신구분", "%q is not I, U or D", row.UpdateKind)
+			continue
+		}
+		p := importPlan{row: row, site: sites[row.ManagementNo], cams: cams[row.ManagementNo]}
+		present := p.site != nil || len(p.cams) > 0
+		changed := len(p.cams) != row.CameraCount || (p.site != nil && row.siteChanged(p.site))
+		for _, c := range p.cams {
+			changed = changed || row.camChanged(c)
+		}
+		p.siteCh = p.site != nil && row.siteChanged(p.site)
+		switch {
+		case kind == UpdateDelete && !present:
+			refuse(row, "관리번호", "%q is not in the registry: nothing to delete (데이터갱신구분 D)", row.ManagementNo)
+			continue
+		case kind == UpdateDelete:
+			p.kind = UpdateDelete
+			res.Deleted++
+		case kind == UpdateUpdate && !present:
+			refuse(row, "관리번호", "%q is not in the registry: nothing to update (데이터갱신구분 U; use I for a new row)", row.ManagementNo)
+			continue
+		case !present:
+			p.kind = UpdateInsert
+			res.Inserted++
+		case !changed:
+			res.Unchanged++
+		case kind == UpdateInsert:
+			refuse(row, "관리번호", "%q is already in the registry with other data (데이터갱신구분 I; use U to change it)", row.ManagementNo)
+			continue
+		default:
+			p.kind = UpdateUpdate
+			res.Updated++
+		}
 		res.Sites++
 		res.Cameras += row.CameraCount
+		plans = append(plans, p)
 	}
-	taken := map[string]bool{}
-	qrows, err := r.db.Query(ctx, `select management_no from devices_sites where management_no = any($1)`, mnos)
-	if err != nil {
-		return ImportResult{}, fmt.Errorf("devices: import: %w", err)
-	}
-	for qrows.Next() {
-		var m string
-		if err := qrows.Scan(&m); err != nil {
-			qrows.Close()
-			return ImportResult{}, fmt.Errorf("devices: import: %w", err)
+	return plans, nil
+}
+
+// applyImport carries out the plans; it returns the audit summary.
+func (r *Registry) applyImport(ctx context.Context, tx pgx.Tx, plans []importPlan, opt ImportOptions, a Actor) (map[string]any, error) {
+	var siteRows, camRows [][]any
+	var inserted, updated, deleted, touched []string
+	newCam := func(sid any, row OpenDataRow, i int) {
+		p, _ := LookupPurpose(row.Purpose)
+		lat, lon := posArgs(row.Position)
+		var ret *int
+		reason := ""
+		if row.RetentionDays > 0 {
+			d := row.RetentionDays
+			ret = &d
+			if d > DefaultRetentionDays {
+				reason = opt.RetentionReason
+			}
 		}
-		taken[m] = true
+		camRows = append(camRows, []any{newUUID(), sid, fmt.Sprintf("%s #%d", row.ManagementNo, i), row.ManagementNo,
+			p.Local, p.National, int16(p.Basis), row.RoadAddress, row.LotAddress, lat, lon, row.Resolution, row.Direction,
+			row.InstallYM, ret, reason, row.OrgName, opt.Department, string(opt.Lifecycle)})
 	}
-	qrows.Close()
-	if err := qrows.Err(); err != nil {
-		return ImportResult{}, fmt.Errorf("devices: import: %w", err)
+	openData := func(row OpenDataRow) []byte {
+		b, _ := json.Marshal(map[string]string{"lg_code": row.LocalGovCode, "data_date": row.DataDate,
+			"update_kind": row.UpdateKind, "updated_at": row.UpdatedAt, "modified_at": row.ModifiedAt, "purpose": row.Purpose})
+		return b
 	}
-	for _, row := range rows {
-		if taken[row.ManagementNo] {
-			bad = append(bad, RowError{Line: row.Line, Column: "관리번호", Reason: fmt.Sprintf("%q is already in the registry", row.ManagementNo)})
-		}
+	decommissionReason := "전국CCTV표준데이터 가져오기"
+	if a.Reason != "" {
+		decommissionReason += ": " + a.Reason
 	}
-	sortRowErrors(bad)
-	res.Errors = bad
-	if len(bad) > 0 {
-		return res, fmt.Errorf("%w: %d bad rows, nothing imported (first: %v)", ErrInvalid, len(bad), bad[0])
-	}
-	if len(rows) == 0 {
-		return res, fmt.Errorf("%w: no rows to import", ErrInvalid)
-	}
-	if opt.DryRun {
-		return res, nil
-	}
-	err = r.inTx(ctx, func(tx pgx.Tx) error {
-		siteRows := make([][]any, 0, len(rows))
-		camRows := make([][]any, 0, res.Cameras)
-		for _, row := range rows {
+	for _, pl := range plans {
+		row := pl.row
+		lat, lon := posArgs(row.Position)
+		switch pl.kind {
+		case UpdateInsert:
+			inserted = append(inserted, row.ManagementNo)
+			if pl.site != nil { // a site without cameras
+				for i := 1; i <= row.CameraCount; i++ {
+					newCam(uuidOf(pl.site.id), row, i)
+				}
+				continue
+			}
 			sid := newUUID()
-			extra, _ := json.Marshal(map[string]string{"lg_code": row.LocalGovCode, "data_date": row.DataDate,
-				"update_kind": row.UpdateKind, "updated_at": row.UpdatedAt, "modified_at": row.ModifiedAt, "purpose": row.Purpose})
-			lat, lon := posArgs(row.Position)
 			name := row.RoadAddress
 			if name == "" {
 				name = row.LotAddress
 			}
 			name = name + " (" + row.ManagementNo + ")"
 			siteRows = append(siteRows, []any{sid, name, row.ManagementNo, row.OrgName, row.OrgPhone, opt.Department,
-				row.RoadAddress, row.LotAddress, lat, lon, extra})
+				row.RoadAddress, row.LotAddress, lat, lon, openData(row)})
+			for i := 1; i <= row.CameraCount; i++ {
+				newCam(sid, row, i)
+			}
+		case UpdateDelete:
+			deleted = append(deleted, row.ManagementNo)
+			for _, c := range pl.cams {
+				if err := r.decommissionTx(ctx, tx, c.id, decommissionReason); err != nil {
+					return nil, err
+				}
+				touched = append(touched, c.id)
+			}
+		case UpdateUpdate:
+			updated = append(updated, row.ManagementNo)
+			if pl.site != nil {
+				if _, err := tx.Exec(ctx, `update devices_sites set org=$2, org_phone=$3, road_address=$4, lot_address=$5,
+					latitude=$6, longitude=$7, open_data=open_data || $8::jsonb, updated_at=case when $9 then now() else updated_at end
+					where id=$1`, pl.site.id, row.OrgName, row.OrgPhone, row.RoadAddress, row.LotAddress, lat, lon,
+					openData(row), pl.siteCh); err != nil {
+					return nil, fmt.Errorf("devices: import: update site: %w", mapDBError(err))
+				}
+			}
 			p, _ := LookupPurpose(row.Purpose)
 			var ret *int
-			reason := ""
 			if row.RetentionDays > 0 {
 				d := row.RetentionDays
 				ret = &d
-				if d > DefaultRetentionDays {
-					reason = opt.RetentionReason
+			}
+			for i, c := range pl.cams {
+				if i >= row.CameraCount {
+					if err := r.decommissionTx(ctx, tx, c.id, decommissionReason+" (카메라대수 감소)"); err != nil {
+						return nil, err
+					}
+					touched = append(touched, c.id)
+					continue
+				}
+				if !row.camChanged(c) {
+					continue
+				}
+				touched = append(touched, c.id)
+				if _, err := tx.Exec(ctx, `update devices_cameras set
+					purpose = case when national_purpose = $2 then purpose else $3 end,
+					legal_basis = case when national_purpose = $2 then legal_basis else $4 end,
+					national_purpose = $2, resolution=$5, direction=$6, retention_days=$7,
+					retention_reason = case when $7::int > $8::int and retention_reason = '' then $9 else retention_reason end,
+					install_ym=$10, road_address=$11, lot_address=$12, latitude=$13, longitude=$14, org=$15, updated_at=now()
+					where id=$1`, c.id, p.National, p.Local, int16(p.Basis), row.Resolution, row.Direction, ret,
+					DefaultRetentionDays, opt.RetentionReason, row.InstallYM, row.RoadAddress, row.LotAddress, lat, lon,
+					row.OrgName); err != nil {
+					return nil, fmt.Errorf("devices: import: update camera: %w", mapDBError(err))
 				}
 			}
-			for i := 1; i <= row.CameraCount; i++ {
-				camRows = append(camRows, []any{newUUID(), sid, fmt.Sprintf("%s #%d", row.ManagementNo, i), p.Local, p.National,
-					int16(p.Basis), row.RoadAddress, row.LotAddress, lat, lon, row.Resolution, row.Direction, row.InstallYM,
-					ret, reason, row.OrgName, opt.Department, string(opt.Lifecycle)})
+			if n := row.CameraCount - len(pl.cams); n > 0 {
+				sid := ""
+				switch {
+				case pl.site != nil:
+					sid = pl.site.id
+				default:
+					sid = pl.cams[0].siteID
+				}
+				for i := len(pl.cams) + 1; i <= row.CameraCount; i++ {
+					newCam(uuidOf(sid), row, i)
+				}
 			}
 		}
+	}
+	if len(siteRows) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices_sites"}, []string{"id", "name", "management_no", "org",
 			"org_phone", "department", "road_address", "lot_address", "latitude", "longitude", "open_data"},
 			pgx.CopyFromRows(siteRows)); err != nil {
-			return fmt.Errorf("devices: import sites: %w", mapDBError(err))
+			return nil, fmt.Errorf("devices: import sites: %w", mapDBError(err))
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices_cameras"}, []string{"id", "site_id", "name", "purpose",
-			"national_purpose", "legal_basis", "road_address", "lot_address", "latitude", "longitude", "resolution",
+	}
+	if len(camRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices_cameras"}, []string{"id", "site_id", "name", "management_no",
+			"purpose", "national_purpose", "legal_basis", "road_address", "lot_address", "latitude", "longitude", "resolution",
 			"direction", "install_ym", "retention_days", "retention_reason", "org", "department", "lifecycle"},
 			pgx.CopyFromRows(camRows)); err != nil {
-			return fmt.Errorf("devices: import cameras: %w", mapDBError(err))
+			return nil, fmt.Errorf("devices: import cameras: %w", mapDBError(err))
 		}
-		return r.audit(ctx, tx, a, "device.import", nil, map[string]any{"format": "전국CCTV표준데이터",
-			"rows": res.Rows, "sites": res.Sites, "cameras": res.Cameras,
-			"first_management_no": rows[0].ManagementNo, "last_management_no": rows[len(rows)-1].ManagementNo})
-	})
-	if err != nil {
-		return res, err
 	}
-	res.Imported = true
-	r.log.Info("open data imported", "rows", res.Rows, "cameras", res.Cameras)
-	return res, nil
+	return map[string]any{"inserted_management_nos": bounded(inserted), "updated_management_nos": bounded(updated),
+		"deleted_management_nos": bounded(deleted), "camera_ids": touched}, nil
+}
+
+// bounded keeps an audit detail list readable: at most 1000 items, then
+// a count of the rest.
+func bounded(s []string) []string {
+	const max = 1000
+	if len(s) <= max {
+		return s
+	}
+	return append(s[:max:max], fmt.Sprintf("… %d more", len(s)-max))
 }
 
 func sortRowErrors(errs []RowError) {
@@ -569,24 +837,30 @@ type ExportOptions struct {
 }
 
 // OpenDataRows builds the open-data rows of the registry: one row per site
-// and group of cameras that share purpose, resolution, direction, retention
-// and install month (카메라대수 counts them). Decommissioned and planned
-// cameras are left out. A site that needs several rows gets 관리번호 with
-// suffixes -2, -3…; a site without a 관리번호 uses its id.
+// and group of cameras that share 관리번호, purpose, resolution, direction,
+// retention and install month (카메라대수 counts them). Decommissioned and
+// planned cameras are left out. A row's 관리번호 is its cameras' own (set by
+// an import, or by an update that gives part of a site its own number, e.g.
+// the cameras with a different retention), else their site's, else the
+// site's id, so that it names what is in the registry and an import of the
+// file updates the same cameras. Only cameras of one 관리번호 that still
+// differ get suffixes -2, -3… (give them their own 관리번호 to avoid it).
+// 데이터갱신시점 and 최종수정시점 are the row's last change in the registry.
 func (r *Registry) OpenDataRows(ctx context.Context, opt ExportOptions) ([]OpenDataRow, error) {
 	date := opt.DataDate
 	if date.IsZero() {
 		date = r.cfg.Now()
 	}
 	dataDate := date.In(Seoul).Format("2006-01-02")
-	q := `select s.id::text, coalesce(s.management_no, ''), s.org, s.org_phone, coalesce(s.open_data->>'lg_code', ''),
-		coalesce(s.open_data->>'purpose', ''),
+	q := `select s.id::text, coalesce(nullif(c.management_no, ''), s.management_no, ''), s.org, s.org_phone,
+		coalesce(s.open_data->>'lg_code', ''), coalesce(s.open_data->>'purpose', ''),
 		c.road_address, c.lot_address, c.national_purpose, c.resolution, c.direction, coalesce(c.retention_days, 0),
 		c.install_ym, c.latitude, c.longitude, c.org, count(*), max(greatest(c.updated_at, s.updated_at)), min(c.seq)
 		from devices_cameras c join devices_sites s on s.id = c.site_id
 		where c.lifecycle in ('active', 'maintenance') and ($1 = '' or c.org = $1 or s.org = $1)
-		group by s.id, c.road_address, c.lot_address, c.national_purpose, c.resolution, c.direction,
-			coalesce(c.retention_days, 0), c.install_ym, c.latitude, c.longitude, c.org
+		group by s.id, coalesce(nullif(c.management_no, ''), s.management_no, ''), c.road_address, c.lot_address,
+			c.national_purpose, c.resolution, c.direction, coalesce(c.retention_days, 0), c.install_ym, c.latitude,
+			c.longitude, c.org
 		order by s.seq, min(c.seq)`
 	rows, err := r.db.Query(ctx, q, opt.Org)
 	if err != nil {
@@ -594,7 +868,7 @@ func (r *Registry) OpenDataRows(ctx context.Context, opt ExportOptions) ([]OpenD
 	}
 	defer rows.Close()
 	var out []OpenDataRow
-	perSite := map[string]int{}
+	perKey := map[string]int{}
 	for rows.Next() {
 		var siteID, mno, org, phone, lg, origPurpose, camOrg string
 		var row OpenDataRow
@@ -609,8 +883,8 @@ func (r *Registry) OpenDataRows(ctx context.Context, opt ExportOptions) ([]OpenD
 		if mno == "" {
 			mno = siteID
 		}
-		perSite[siteID]++
-		if k := perSite[siteID]; k > 1 {
+		perKey[mno]++
+		if k := perKey[mno]; k > 1 {
 			mno = fmt.Sprintf("%s-%d", mno, k)
 		}
 		if origPurpose != "" && IsNationalPurpose(origPurpose) {
@@ -628,7 +902,8 @@ func (r *Registry) OpenDataRows(ctx context.Context, opt ExportOptions) ([]OpenD
 		row.CameraCount = int(n)
 		row.Position = posOf(lat, lon)
 		row.DataDate = dataDate
-		row.ModifiedAt = mod.In(Seoul).Format("2006-01-02 15:04:05")
+		row.UpdatedAt = mod.In(Seoul).Format("2006-01-02 15:04:05")
+		row.ModifiedAt = row.UpdatedAt
 		out = append(out, row)
 	}
 	return out, rows.Err()
@@ -641,6 +916,13 @@ func (r *Registry) ExportOpenData(ctx context.Context, w io.Writer, opt ExportOp
 		return 0, err
 	}
 	return len(rows), WriteOpenData(w, rows, opt.Encoding)
+}
+
+// uuidOf is a textual id in binary form, for COPY.
+func uuidOf(id string) pgtype.UUID {
+	var u pgtype.UUID
+	_ = u.Scan(id)
+	return u
 }
 
 // newUUID is newID in binary form, for COPY.

@@ -112,9 +112,9 @@ func TestImportExportOpenData(t *testing.T) {
 	if n := e.count(`select count(*) from test_audit where type='device.import'`); n != 1 {
 		t.Fatalf("%d import audit entries", n)
 	}
-	// Importing again: every row collides, nothing changes.
+	// Importing again: every row is as the registry has it.
 	res, err = e.reg.ImportOpenData(e.ctx, strings.NewReader(goodCSV), ImportOptions{}, e.actor)
-	if !errors.Is(err, ErrInvalid) || len(res.Errors) != 3 {
+	if err != nil || res.Unchanged != 3 || res.Inserted+res.Updated+res.Deleted+res.Refused != 0 {
 		t.Fatalf("re-import: %+v %v", res, err)
 	}
 
@@ -225,5 +225,128 @@ func TestInstallationReport(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("XLSX summary lacks 방범 1 개소 2 대: %v", sumRows)
+	}
+}
+
+func TestImportOpenDataUpsert(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.reg.ImportOpenData(e.ctx, strings.NewReader(goodCSV), ImportOptions{}, e.actor)
+	if err != nil || res.Inserted != 3 || res.Cameras != 15 {
+		t.Fatalf("first import: %+v %v", res, err)
+	}
+	const (
+		m463 = "202630000000800463"
+		m464 = "202630000000800464"
+		m465 = "202630000000800465"
+	)
+	active := func(mno string) int {
+		return e.count(`select count(*) from devices_cameras where management_no=$1 and lifecycle <> 'decommissioned'`, mno)
+	}
+	auditN := func() int { return e.count(`select count(*) from test_audit where type='device.import'`) }
+
+	// Refused rows: nothing changes, every refusal is reported.
+	refused := header +
+		"3000000,NEW-1,서울특별시 종로구청,서울특별시 종로구 새길 1,,생활방범,1,,,30,,02-2148-3033,,,,U,,\n" + // U of a new 관리번호
+		"3000000," + m463 + ",서울특별시 종로구청,서울특별시 종로구 북촌로 134-1,,생활방범,5,200,360도 전방면,30,202005,02-2148-3033,37.58785,126.9843,2026-05-18,I,,\n" + // I of an existing one, other data
+		"3000000,NEW-2,서울특별시 종로구청,서울특별시 종로구 새길 2,,생활방범,1,,,30,,02-2148-3033,,,,D,,\n" + // D of a new one
+		"3000000,NEW-3,서울특별시 종로구청,서울특별시 종로구 새길 3,,생활방범,1,,,30,,02-2148-3033,,,,X,,\n" + // no such kind
+		"3000000,NEW-4,서울특별시 종로구청,서울특별시 종로구 새길 4,,생활방범,1,,,30,,02-2148-3033,,,,I,,\n" // fine alone
+	before := auditN()
+	res, err = e.reg.ImportOpenData(e.ctx, strings.NewReader(refused), ImportOptions{}, e.actor)
+	if !errors.Is(err, ErrInvalid) || res.Refused != 4 || len(res.Errors) != 4 || res.Inserted != 1 || res.Imported {
+		t.Fatalf("refused: %+v %v", res, err)
+	}
+	for i, line := range []int{2, 3, 4, 5} {
+		if res.Errors[i].Line != line {
+			t.Errorf("refusal %d on line %d, want %d (%v)", i, res.Errors[i].Line, line, res.Errors[i])
+		}
+	}
+	if n := e.count(`select count(*) from devices_sites`); n != 3 || auditN() != before || active(m463) != 2 {
+		t.Fatalf("a refused import changed the registry: %d sites, %d audit entries", n, auditN()-before)
+	}
+
+	// Upsert: U grows a row and changes its retention, an empty kind equal
+	// to the registry is unchanged, D deletes, I inserts.
+	upsert := header +
+		"3000000," + m463 + ",서울특별시 종로구청,서울특별시 종로구 북촌로 134-1,,생활방범,3,200,360도 전방면,60,202005,02-2148-3033,37.58785,126.9843,2026-05-18,U,,\n" +
+		"3000000," + m464 + ",서울특별시 종로구청,\"서울특별시 종로구 율곡로 1, 101호\",,산불감시,10,,동측,90,201903,02-2148-3033,37.5,127.0,2026-05-18,,,\n" +
+		"3000000," + m465 + ",서울특별시 종로구청,,서울특별시 종로구 가회동 1,재난재해,3,,,0,,,,,2026-05-18,D,,\n" +
+		"3000000,NEW-4,서울특별시 종로구청,서울특별시 종로구 새길 4,,생활방범,1,,,30,,02-2148-3033,,,,I,,\n"
+	dry, err := e.reg.ImportOpenData(e.ctx, strings.NewReader(upsert), ImportOptions{DryRun: true}, e.actor)
+	if err != nil || dry.Imported || dry.Inserted != 1 || dry.Updated != 1 || dry.Unchanged != 1 || dry.Deleted != 1 || dry.Refused != 0 {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
+	if auditN() != before || active(m465) != 3 || active("NEW-4") != 0 {
+		t.Fatal("the dry run changed the registry")
+	}
+	res, err = e.reg.ImportOpenData(e.ctx, strings.NewReader(upsert), ImportOptions{}, e.actor)
+	if err != nil || !res.Imported || res.Inserted != 1 || res.Updated != 1 || res.Unchanged != 1 || res.Deleted != 1 || res.Refused != 0 {
+		t.Fatalf("upsert: %+v %v", res, err)
+	}
+	if active(m463) != 3 || active(m464) != 10 || active(m465) != 0 || active("NEW-4") != 1 {
+		t.Fatalf("cameras: %d %d %d %d", active(m463), active(m464), active(m465), active("NEW-4"))
+	}
+	if n := e.count(`select count(*) from devices_cameras where management_no=$1 and retention_days=60`, m463); n != 3 {
+		t.Fatalf("%d cameras of %s keep 60 days", n, m463)
+	}
+	if auditN() != before+1 {
+		t.Fatalf("%d import audit entries for one import", auditN()-before)
+	}
+	// The one entry summarizes the import and lists the cameras changed
+	// (the two updated of 463, the one added is new; the three of 465).
+	var details string
+	var cams int
+	if err := e.pool.QueryRow(e.ctx, `select details::text, coalesce(cardinality(cameras), 0) from test_audit
+		where type='device.import' order by seq desc limit 1`).Scan(&details, &cams); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"inserted": 1`, `"updated": 1`, `"unchanged": 1`, `"deleted": 1`, m465, "NEW-4"} {
+		if !strings.Contains(details, want) {
+			t.Errorf("audit details %s lack %s", details, want)
+		}
+	}
+	if cams != 5 {
+		t.Errorf("the audit entry lists %d cameras, want 5", cams)
+	}
+	if n := e.count(`select count(*) from test_audit where type='device.decommission'`); n != 0 {
+		t.Errorf("%d separate decommission entries", n)
+	}
+
+	// A site of mixed retention: one camera of 464 gets its own 관리번호 and
+	// 30 days. The export names both 관리번호 as the registry has them, and
+	// importing the export changes nothing.
+	var one string
+	if err := e.pool.QueryRow(e.ctx, `select id::text from devices_cameras where management_no=$1 order by seq limit 1`, m464).Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Update(e.ctx, UpdateRequest{ID: one, Fields: CameraFields{ManagementNo: m464 + "-A", RetentionDays: 30},
+		Mask: []string{"management_no", "retention_days"}}, e.actor); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := e.reg.ExportOpenData(e.ctx, &buf, ExportOptions{Encoding: EncodingUTF8}); err != nil {
+		t.Fatal(err)
+	}
+	exported := buf.String()
+	rows, bad, err := ParseOpenData(strings.NewReader(exported), ParseOptions{})
+	if err != nil || len(bad) != 0 {
+		t.Fatal(bad, err)
+	}
+	got := map[string]int{}
+	for _, r := range rows {
+		got[r.ManagementNo] = r.CameraCount
+		if r.UpdatedAt == "" {
+			t.Errorf("row %s without 데이터갱신시점", r.ManagementNo)
+		}
+		if n := e.count(`select count(*) from devices_cameras where management_no=$1`, r.ManagementNo); n == 0 {
+			t.Errorf("exported 관리번호 %s is not in the registry", r.ManagementNo)
+		}
+	}
+	if got[m464] != 9 || got[m464+"-A"] != 1 || got[m463] != 3 || len(got) != 4 {
+		t.Fatalf("exported rows %v", got)
+	}
+	res, err = e.reg.ImportOpenData(e.ctx, strings.NewReader(exported), ImportOptions{}, e.actor)
+	if err != nil || res.Unchanged != 4 || res.Updated+res.Inserted+res.Deleted+res.Refused != 0 {
+		t.Fatalf("re-importing the export: %+v %v", res, err)
 	}
 }

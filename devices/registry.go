@@ -804,9 +804,8 @@ func (r *Registry) Decommission(ctx context.Context, id, reason string, a Actor)
 		if lc == string(Decommissioned) {
 			return fmt.Errorf("%w: camera %s is already decommissioned", ErrConflict, id)
 		}
-		if _, err := tx.Exec(ctx, `update devices_cameras set lifecycle='decommissioned', decommissioned_at=$2,
-			decommission_reason=$3, updated_at=now() where id=$1`, id, r.cfg.Now(), reason); err != nil {
-			return fmt.Errorf("devices: decommission: %w", err)
+		if err := r.decommissionTx(ctx, tx, id, reason); err != nil {
+			return err
 		}
 		if a.Reason == "" {
 			a.Reason = reason
@@ -817,6 +816,15 @@ func (r *Registry) Decommission(ctx context.Context, id, reason string, a Actor)
 		return Camera{}, err
 	}
 	return r.Get(ctx, id)
+}
+
+// decommissionTx marks a camera decommissioned in tx; the caller audits.
+func (r *Registry) decommissionTx(ctx context.Context, tx pgx.Tx, id, reason string) error {
+	if _, err := tx.Exec(ctx, `update devices_cameras set lifecycle='decommissioned', decommissioned_at=$2,
+		decommission_reason=$3, updated_at=now() where id=$1`, id, r.cfg.Now(), reason); err != nil {
+		return fmt.Errorf("devices: decommission: %w", err)
+	}
+	return nil
 }
 
 // SetCredentials replaces the stored credentials of a camera (after they

@@ -408,6 +408,8 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 					state = "dry run: would import"
 				}
 				fmt.Fprintf(w, "%s\t%d rows, %d sites, %d cameras\n", state, res.GetRows(), res.GetSites(), res.GetCameras())
+				fmt.Fprintf(w, "rows\t%d inserted, %d updated, %d unchanged, %d deleted, %d refused\n", res.GetInserted(),
+					res.GetUpdated(), res.GetUnchanged(), res.GetDeleted(), res.GetRefused())
 			}); err != nil {
 				return err
 			}

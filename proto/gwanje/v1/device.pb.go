@@ -2702,13 +2702,22 @@ func (x *RowError) GetReason() string {
 }
 
 type ImportOpenDataResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          int32                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
-	Sites         int32                  `protobuf:"varint,2,opt,name=sites,proto3" json:"sites,omitempty"`
-	Cameras       int32                  `protobuf:"varint,3,opt,name=cameras,proto3" json:"cameras,omitempty"`
-	DryRun        bool                   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	Imported      bool                   `protobuf:"varint,5,opt,name=imported,proto3" json:"imported,omitempty"`
-	Errors        []*RowError            `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Rows     int32                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Sites    int32                  `protobuf:"varint,2,opt,name=sites,proto3" json:"sites,omitempty"`
+	Cameras  int32                  `protobuf:"varint,3,opt,name=cameras,proto3" json:"cameras,omitempty"`
+	DryRun   bool                   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Imported bool                   `protobuf:"varint,5,opt,name=imported,proto3" json:"imported,omitempty"`
+	Errors   []*RowError            `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
+	// Rows by what they do (or would do, on a dry run or when some row is
+	// refused): a new 관리번호, a changed one, one equal to the registry, one
+	// deleted (데이터갱신구분 D: its cameras decommissioned), and rows
+	// refused (bad, or a 데이터갱신구분 the registry contradicts; in errors).
+	Inserted      int32 `protobuf:"varint,7,opt,name=inserted,proto3" json:"inserted,omitempty"`
+	Updated       int32 `protobuf:"varint,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	Unchanged     int32 `protobuf:"varint,9,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Deleted       int32 `protobuf:"varint,10,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Refused       int32 `protobuf:"varint,11,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2783,6 +2792,41 @@ func (x *ImportOpenDataResponse) GetErrors() []*RowError {
 		return x.Errors
 	}
 	return nil
+}
+
+func (x *ImportOpenDataResponse) GetInserted() int32 {
+	if x != nil {
+		return x.Inserted
+	}
+	return 0
+}
+
+func (x *ImportOpenDataResponse) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *ImportOpenDataResponse) GetUnchanged() int32 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportOpenDataResponse) GetDeleted() int32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *ImportOpenDataResponse) GetRefused() int32 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
 }
 
 type ExportOpenDataRequest struct {
@@ -3181,14 +3225,20 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\bRowError\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xbe\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc6\x02\n" +
 	"\x16ImportOpenDataResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x14\n" +
 	"\x05sites\x18\x02 \x01(\x05R\x05sites\x12\x18\n" +
 	"\acameras\x18\x03 \x01(\x05R\acameras\x12\x17\n" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1a\n" +
 	"\bimported\x18\x05 \x01(\bR\bimported\x12+\n" +
-	"\x06errors\x18\x06 \x03(\v2\x13.gwanje.v1.RowErrorR\x06errors\"k\n" +
+	"\x06errors\x18\x06 \x03(\v2\x13.gwanje.v1.RowErrorR\x06errors\x12\x1a\n" +
+	"\binserted\x18\a \x01(\x05R\binserted\x12\x18\n" +
+	"\aupdated\x18\b \x01(\x05R\aupdated\x12\x1c\n" +
+	"\tunchanged\x18\t \x01(\x05R\tunchanged\x12\x18\n" +
+	"\adeleted\x18\n" +
+	" \x01(\x05R\adeleted\x12\x18\n" +
+	"\arefused\x18\v \x01(\x05R\arefused\"k\n" +
 	"\x15ExportOpenDataRequest\x12\x1a\n" +
 	"\bencoding\x18\x01 \x01(\tR\bencoding\x12$\n" +
 	"\x0elocal_gov_code\x18\x02 \x01(\tR\flocalGovCode\x12\x10\n" +

@@ -62,7 +62,10 @@ type DeviceServiceClient interface {
 	ListCameras(ctx context.Context, in *ListCamerasRequest, opts ...grpc.CallOption) (*ListCamerasResponse, error)
 	UpdateCamera(ctx context.Context, in *UpdateCameraRequest, opts ...grpc.CallOption) (*Camera, error)
 	DecommissionCamera(ctx context.Context, in *DecommissionCameraRequest, opts ...grpc.CallOption) (*Camera, error)
-	// ImportOpenData imports a 전국CCTV표준데이터 CSV (all rows or none).
+	// ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
+	// upsert by 관리번호 honouring 데이터갱신구분 (I insert, U update, D
+	// delete, empty either of the first two); all rows or none, one audit
+	// entry.
 	ImportOpenData(ctx context.Context, in *ImportOpenDataRequest, opts ...grpc.CallOption) (*ImportOpenDataResponse, error)
 	// ExportOpenData renders the 18-column open-data CSV.
 	ExportOpenData(ctx context.Context, in *ExportOpenDataRequest, opts ...grpc.CallOption) (*ReportFile, error)
@@ -293,7 +296,10 @@ type DeviceServiceServer interface {
 	ListCameras(context.Context, *ListCamerasRequest) (*ListCamerasResponse, error)
 	UpdateCamera(context.Context, *UpdateCameraRequest) (*Camera, error)
 	DecommissionCamera(context.Context, *DecommissionCameraRequest) (*Camera, error)
-	// ImportOpenData imports a 전국CCTV표준데이터 CSV (all rows or none).
+	// ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
+	// upsert by 관리번호 honouring 데이터갱신구분 (I insert, U update, D
+	// delete, empty either of the first two); all rows or none, one audit
+	// entry.
 	ImportOpenData(context.Context, *ImportOpenDataRequest) (*ImportOpenDataResponse, error)
 	// ExportOpenData renders the 18-column open-data CSV.
 	ExportOpenData(context.Context, *ExportOpenDataRequest) (*ReportFile, error)
