@@ -155,12 +155,32 @@ func cmpGwanje(b *testing.B, srcAddr string, ncams, nview, secs int) cmpResult {
 // cmpMediamtx runs the mediamtx binary named by GWANJE_MEDIAMTX on loopback
 // with one always-on path per camera that pulls it over TCP.
 func cmpMediamtx(b *testing.B, srcAddr string, ncams, nview, secs int) cmpResult {
+	return cmpMediamtxWith(b, srcAddr, ncams, nview, secs, false)
+}
+
+// cmpMediamtxWith is cmpMediamtx with, when webrtc is set, mediamtx's
+// WebRTC server on (its WHEP endpoint on loopback, one UDP port) and the
+// readers WHEP viewers (whepreaders) instead of RTSP ones.
+func cmpMediamtxWith(b *testing.B, srcAddr string, ncams, nview, secs int, webrtc bool) cmpResult {
 	bin := os.Getenv("GWANJE_MEDIAMTX")
 	if bin == "" {
 		b.Skip("GWANJE_MEDIAMTX is not set: the mediamtx half of the comparison is skipped (set it to a mediamtx binary)")
 	}
 	dir := b.TempDir()
 	port := freeTCPPort(b)
+	webrtcCfg := "webrtc: no\n"
+	var whepPort int
+	if webrtc {
+		whepPort = freeTCPPort(b)
+		webrtcCfg = fmt.Sprintf(`webrtc: yes
+webrtcAddress: 127.0.0.1:%d
+webrtcEncryption: no
+webrtcLocalUDPAddress: 127.0.0.1:%d
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: no
+webrtcAdditionalHosts: [127.0.0.1]
+`, whepPort, freeTCPPort(b)) // a free TCP port number is most likely free for UDP too
+	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `logLevel: info
 logDestinations: [stdout]
@@ -174,8 +194,7 @@ rtspEncryption: "no"
 rtspAddress: 127.0.0.1:%d
 rtmp: no
 hls: no
-webrtc: no
-srt: no
+%ssrt: no
 moq: no
 authInternalUsers:
   - user: any
@@ -184,7 +203,7 @@ authInternalUsers:
     permissions:
       - action: read
 paths:
-`, port)
+`, port, webrtcCfg)
 	for i := 0; i < ncams; i++ {
 		fmt.Fprintf(&cfg, "  cam%d:\n    source: rtsp://%s/cam%d\n    rtspTransport: tcp\n    sourceOnDemand: no\n", i, srcAddr, i)
 	}
@@ -235,10 +254,18 @@ paths:
 	var urls []string
 	for c := 0; c < ncams; c++ {
 		for v := 0; v < nview; v++ {
-			urls = append(urls, fmt.Sprintf("rtsp://%s/cam%d", addr, c))
+			if webrtc {
+				urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d/cam%d/whep", whepPort, c))
+			} else {
+				urls = append(urls, fmt.Sprintf("rtsp://%s/cam%d", addr, c))
+			}
 		}
 	}
-	res := cmpMeasure(b, cmd.Process.Pid, urls, secs, nil)
+	role := "cmpreaders"
+	if webrtc {
+		role = "whepreaders"
+	}
+	res := cmpMeasureWith(b, role, cmd.Process.Pid, urls, secs, nil)
 	res.srvDrops, res.srvBytes = -1, -1
 	log, _ := os.ReadFile(logf.Name())
 	var warns []string

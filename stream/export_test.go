@@ -50,3 +50,10 @@ var EnvInt = envInt
 
 // Value reads a counter or gauge.
 var Value = value
+
+// CmpMediamtxWebRTCReport runs mediamtx (GWANJE_MEDIAMTX) with its WebRTC
+// server on the source's cameras, measures it with WHEP readers and
+// reports it; skipped without GWANJE_MEDIAMTX.
+func CmpMediamtxWebRTCReport(b *testing.B, src string, ncams, nview, secs int) {
+	cmpMediamtxWith(b, src, ncams, nview, secs, true).report(b, ncams, nview)
+}

@@ -28,7 +28,10 @@ import (
 //
 //	go test ./stream -run '^$' -bench CompareWebRTC -benchtime 1x -count 3
 //
-// mediamtx's own WebRTC reader is not part of it yet (see the note).
+// With GWANJE_MEDIAMTX (a mediamtx binary, built outside the repo as for
+// BenchmarkCompareMediamtx) the same readers also play the cameras through
+// mediamtx's WebRTC server, measured the same way; without it that part is
+// skipped, saying so.
 func BenchmarkCompareWebRTC(b *testing.B) {
 	ncams := stream.EnvInt("GWANJE_CMP_CAMERAS", 4)
 	nview := stream.EnvInt("GWANJE_CMP_VIEWERS", 10)
@@ -78,13 +81,39 @@ func BenchmarkCompareWebRTC(b *testing.B) {
 		return out
 	}
 	drops := func() float64 { return stream.Value(relay.Metrics().Drops) }
-	b.Run("webrtc", func(b *testing.B) {
-		stream.CmpMeasureReport(b, "whepreaders", os.Getpid(), urls(stream.TransportWebRTC), secs, ncams, nview, drops)
-	})
+	gw := func() {
+		b.Run("webrtc", func(b *testing.B) {
+			// The previous round's sessions (-count) are gone first.
+			t0, n0 := time.Now(), w.Sessions()
+			for deadline := time.Now().Add(time.Minute); w.Sessions() > 0 && time.Now().Before(deadline); {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n0 > 0 {
+				b.Logf("waited %v for the previous round's %d WebRTC sessions to end; %d left", time.Since(t0).Round(time.Millisecond), n0, w.Sessions())
+			}
+			stream.CmpMeasureReport(b, "whepreaders", os.Getpid(), urls(stream.TransportWebRTC), secs, ncams, nview, drops)
+		})
+	}
+	mm := func() {
+		b.Run("mediamtx-webrtc", func(b *testing.B) {
+			stream.CmpMediamtxWebRTCReport(b, src, ncams, nview, secs)
+		})
+	}
+	// Alternate the order between repetitions (-count), so that neither
+	// server always runs first on a shared machine.
+	if webrtcRound.Add(1)%2 == 1 {
+		gw()
+		mm()
+	} else {
+		mm()
+		gw()
+	}
 	b.Run("rtsp", func(b *testing.B) {
 		stream.CmpMeasureReport(b, "cmpreaders", os.Getpid(), urls(stream.TransportRTSP), secs, ncams, nview, drops)
 	})
 }
+
+var webrtcRound atomic.Int64
 
 type auditorFunc func(context.Context, audit.Entry) (audit.Record, error)
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ func whepReaders(t *testing.T) {
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
 	var nbytes, packets, frames, gaps atomic.Int64
 	var up atomic.Int32
+	var mu sync.Mutex
+	var pcs []*webrtc.PeerConnection
 	sem := make(chan struct{}, 8)
 	for _, u := range urls {
 		sem <- struct{}{}
@@ -46,6 +49,9 @@ func whepReaders(t *testing.T) {
 				fmt.Fprintln(os.Stderr, "reader:", err)
 				return
 			}
+			mu.Lock()
+			pcs = append(pcs, pc)
+			mu.Unlock()
 			if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 				fmt.Fprintln(os.Stderr, "reader:", err)
 				return
@@ -116,6 +122,13 @@ func whepReaders(t *testing.T) {
 			out, _ := json.Marshal(readerStats{nbytes.Load(), packets.Load(), frames.Load(), gaps.Load()})
 			fmt.Println(string(out))
 		case "STOP":
+			// Hang up properly (DTLS close), so that the server's sessions
+			// end now rather than at their ICE timeout.
+			mu.Lock()
+			for _, pc := range pcs {
+				_ = pc.Close()
+			}
+			mu.Unlock()
 			return
 		}
 	}

@@ -104,6 +104,19 @@ func (ss *session) answer(ctx context.Context) (string, error) {
 	return ss.pc.LocalDescription().SDP, nil
 }
 
+// readRTCP feeds the viewer's RTCP (receiver reports, NACK, PLI) to the
+// interceptors until the peer connection closes. (A viewer's DTLS close is
+// not seen here: one that hangs up without DELETE ends at the ICE timeout,
+// about 15s.)
+func (ss *session) readRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
 // end asks the session to end with reason (the first reason wins). It
 // never blocks: revocation and the peer connection's callbacks call it.
 func (ss *session) end(reason string) {
