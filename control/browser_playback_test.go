@@ -271,6 +271,16 @@ func TestBrowserPlayback(t *testing.T) {
 		t.Fatalf("media without the session: %d, want 403", st)
 	}
 
+	// Paused, nothing more is asked for or shown; play resumes.
+	reqs := eval[int](t, ctx, `v.pause(), P.requests`)
+	paused := eval[float64](t, ctx, `P.mediaTime`)
+	time.Sleep(1500 * time.Millisecond)
+	if r, mt := eval[int](t, ctx, `P.requests`), eval[float64](t, ctx, `P.mediaTime`); r != reqs || mt != paused {
+		t.Fatalf("paused: requests %d → %d, picture %.2f → %.2f", reqs, r, paused, mt)
+	}
+	eval[bool](t, ctx, `v.play(), true`)
+	waitJS(t, ctx, "playing after the pause", `P.mediaTime > `+strconv.FormatFloat(paused+0.5, 'f', 3, 64), 10*time.Second)
+
 	// Speed: ×4 advances the picture faster than ×1.
 	advance := func(rate int) float64 {
 		eval[bool](t, ctx, `P.setRate(`+strconv.Itoa(rate)+`), true`)
