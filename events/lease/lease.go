@@ -151,8 +151,11 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// Markers: a key that runs out leaves a marker that watchers see
+	// (Freed), so a dead member's items are claimed at once.
 	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: cfg.Bucket, Description: cfg.Description, TTL: cfg.TTL, History: 1, Storage: jetstream.FileStorage,
+		LimitMarkerTTL: max(cfg.TTL, time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lease: bucket %s: %w", cfg.Bucket, err)
@@ -166,6 +169,38 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		epoch = bs.StreamInfo().Created.UnixNano()
 	}
 	return &Pool{cfg: cfg, kv: kv, epoch: epoch, held: map[string]Lease{}}, nil
+}
+
+// Freed returns a channel that receives (coalesced) whenever an item's
+// lease is given back or runs out, until ctx ends: a member that Ticks at
+// once claims a dead member's items without waiting for its next period.
+func (p *Pool) Freed(ctx context.Context) (<-chan struct{}, error) {
+	w, err := p.kv.Watch(ctx, itemPrefix+">", jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, fmt.Errorf("lease: watch: %w", err)
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil || e.Operation() == jetstream.KeyValuePut {
+					continue
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 // Epoch is the creation time of the bucket (Unix ns), carried by every

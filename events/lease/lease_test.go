@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/gwanje/gwanje/events"
 )
 
@@ -208,6 +210,41 @@ func TestBadID(t *testing.T) {
 	for _, id := range []string{"", ".a", "a..b", "a b", "x>", "a*"} {
 		if _, err := New(context.Background(), Config{JS: b.JS, Bucket: "TEST_LEASES", ID: id}); err == nil {
 			t.Errorf("id %q accepted", id)
+		}
+	}
+}
+
+// TestFreedOnExpiry: a bucket made before markers (an older gwanje) is
+// updated; a member that dies leaves leases that run out, and Freed tells
+// the others at once, without waiting for their next period.
+func TestFreedOnExpiry(t *testing.T) {
+	b := newBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := b.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "TEST_LEASES", TTL: time.Second, History: 1}); err != nil {
+		t.Fatal(err)
+	}
+	its := items(4)
+	a := newPool(t, b, "a", time.Second, Capacity{Weight: 1}, 0, 0)
+	other := newPool(t, b, "b", time.Second, Capacity{Weight: 1}, 0, 0)
+	round(t, its, a, other)
+	freed, err := other.Freed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Drop() // killed
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice of the dead member's leases running out")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(other.Items()) != len(its) {
+		if time.Now().After(deadline) {
+			t.Fatalf("b holds %v", other.Items())
+		}
+		if _, err := other.Tick(ctx, its); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -26,7 +26,9 @@ import (
 // writing is stopped for lack of space). A node that joins takes its share
 // over a few renewals (MaxMoves per renewal, Hysteresis items kept beyond
 // the share); a node that dies or is cut off loses its cameras when its
-// leases run out (TTL), and the others claim them at their next renewal.
+// leases run out (TTL), and the others claim them at once: they watch the
+// bucket for leases given back or run out (lease.Pool.Freed), besides
+// renewing every Renew.
 //
 // Fencing. Before it records a camera the holder writes a row in
 // recording_fences: the lease's (epoch, token), its node and since, the
@@ -257,15 +259,23 @@ func (r *Recorder) joinPool(ctx context.Context) error {
 }
 
 // leaseLoop renews leases and claims cameras every Renew until ctx ends.
+// A camera given back or whose lease ran out (a dead recorder's) is
+// claimed at once.
 func (r *Recorder) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(r.lp.Load().cfg.Renew)
+	p := r.lp.Load()
+	t := time.NewTicker(p.cfg.Renew)
 	defer t.Stop()
+	freed, err := p.ls.Freed(ctx)
+	if err != nil {
+		r.log.Warn("record: not watching the leases; cameras are claimed at each renewal", "err", err)
+	}
 	for {
 		r.renew(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-freed:
 		}
 	}
 }
