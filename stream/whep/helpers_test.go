@@ -155,6 +155,7 @@ type env struct {
 	audit   *recAuditor
 	cams    *cams
 	relay   *stream.Relay
+	views   *stream.Views // the view directory the relay keeps its views in
 	whep    *whep.Server
 	http    *httptest.Server
 	bus     *events.Bus
@@ -212,8 +213,12 @@ func newEnvWith(t testing.TB, ncams int, with func(*whep.Config)) *env {
 		e.cams.pc[id] = newPullCounter(t, cam.RTSPAddr())
 	}
 	tickets := stream.NewTickets(pool, nil)
+	e.views, err = stream.NewViews(ctx, bus.JS, bus.Conn, 0, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := stream.New(stream.Config{RTSPAddress: "127.0.0.1:0", UDPRTPAddress: "-", Tickets: tickets, Cameras: e.cams,
-		Auditor: e.audit, Authorizer: e.authz, Notices: bus.Notices(), Linger: 300 * time.Millisecond, Logger: testLogger()})
+		Auditor: e.audit, Authorizer: e.authz, Notices: bus.Notices(), Linger: 300 * time.Millisecond, Views: e.views, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

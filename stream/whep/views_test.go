@@ -215,3 +215,50 @@ func TestICETCPOnly(t *testing.T) {
 		t.Fatalf("the idle ICE-TCP connection is still open after Close: %v", err)
 	}
 }
+
+// Through the view directory (control on another machine than the stream
+// node): a WebRTC view is listed with its figures, switched and stopped
+// over NATS.
+func TestWebRTCViewsInTheDirectory(t *testing.T) {
+	e := newEnv(t, 1)
+	tk := e.ticket("alice", "a-login", "cam1", "sub")
+	c, code := dial(t, tk.URL)
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d", code)
+	}
+	eventually(t, 15*time.Second, "frames", func() bool { return c.frames.Load() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var v stream.LiveSession
+	eventually(t, 10*time.Second, "listed in the directory", func() bool {
+		l, err := e.views.List(ctx, stream.Filter{UserID: "alice"})
+		if err != nil || len(l) != 1 {
+			return false
+		}
+		v = l[0]
+		return true
+	})
+	if v.ID != tk.ViewID || v.Transport != whep.Transport || v.Profile != "sub" || v.Node != e.relay.Node().ID {
+		t.Fatalf("directory entry %+v", v)
+	}
+	if err := e.views.Switch(ctx, v, "main"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the directory shows main", func() bool {
+		got, ok, err := e.views.Get(ctx, v.ID)
+		return err == nil && ok && got.Profile == "main"
+	})
+	n := c.frames.Load()
+	eventually(t, 15*time.Second, "frames after the switch", func() bool { return c.frames.Load() > n+10 })
+	if err := e.views.Stop(ctx, v, "stopped by manager"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the session ends", c.isEnded)
+	eventually(t, 10*time.Second, "gone from the directory", func() bool {
+		_, ok, err := e.views.Get(ctx, v.ID)
+		return err == nil && !ok
+	})
+	if err := e.views.Stop(ctx, v, ""); !errors.Is(err, stream.ErrNotFound) {
+		t.Fatalf("stopping it again: %v", err)
+	}
+}
