@@ -60,6 +60,11 @@
 // nothing back. DailyCheck reports footage kept past its retention (must
 // be none), audited as recording.retention.check.
 //
+// Pool. With Config.Pool, recorders share the cameras through leases in
+// NATS KV (events/lease), weighted by declared capacity and free disk,
+// and fence the index so that two recorders never index the same time of
+// a camera (pool.go; recording_fences).
+//
 // Holds. CreateHold / ReleaseHold / ListHolds take a Querier so control
 // can write the hold and its audit entry in one transaction.
 //
@@ -68,7 +73,8 @@
 //	store, _ := record.NewStore(record.StoreConfig{Pool: pool, Dir: "/var/lib/gwanje/recordings",
 //	    DataDir: dataDir, Alarm: control.RecordingAlarms(reporter)})
 //	rec, _ := record.New(record.Config{Store: store, Cameras: camerasAdapter,
-//	    Source: &record.RTSPSource{Upstreams: relayCamerasAdapter}})
+//	    Source: &record.RTSPSource{Upstreams: relayCamerasAdapter},
+//	    Pool: &record.PoolConfig{JS: bus.JS, Capacity: 600}})
 //	sweeper, _ := record.NewSweeper(record.SweeperConfig{Store: store, Cameras: camerasAdapter, Auditor: auditStore})
 //	reg.MustRegister(store.Metrics().Collectors()...)
 //	g.Go(func() error { return rec.Run(ctx) }); g.Go(func() error { return sweeper.Run(ctx) })
