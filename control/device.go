@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/devices/health"
 	"github.com/gwanje/gwanje/devices/onvif"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 )
@@ -231,7 +233,7 @@ func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasReques
 	}
 	page, err := reg.List(ctx, devices.Filter{
 		SiteID: r.GetSiteId(), Purpose: r.GetPurpose(), NationalPurpose: r.GetNationalPurpose(), Department: r.GetDepartment(),
-		Lifecycle: devices.Lifecycle(r.GetLifecycle()), Label: r.GetLabel(), Text: r.GetText(),
+		Lifecycle: devices.Lifecycle(pb.Code(r.GetLifecycle())), Label: r.GetLabel(), Text: r.GetText(),
 		IncludeDecommissioned: r.GetIncludeDecommissioned(), Limit: int(r.GetPageSize()), Cursor: r.GetPageToken(),
 	})
 	if err != nil {
@@ -240,11 +242,35 @@ func (x *deviceService) ListCameras(ctx context.Context, r *pb.ListCamerasReques
 	p, now := mustPrincipal(ctx), x.s.now()
 	out := &pb.ListCamerasResponse{NextPageToken: page.NextCursor}
 	for _, c := range page.Cameras {
-		if x.s.cfg.Access.Decide(p, ac.PermDeviceRead, cameraResource(c), now).Allowed {
-			out.Cameras = append(out.Cameras, cameraPB(c))
+		if !x.s.cfg.Access.Decide(p, ac.PermDeviceRead, cameraResource(c), now).Allowed {
+			continue
 		}
+		if len(r.GetStates()) > 0 {
+			st, err := x.state(ctx, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(r.GetStates(), st) {
+				continue
+			}
+		}
+		out.Cameras = append(out.Cameras, cameraPB(c))
 	}
 	return out, nil
+}
+
+// state is a camera's current health state (CAMERA_STATE_UNSPECIFIED when
+// it was not probed yet), for the states filter of ListCameras.
+func (x *deviceService) state(ctx context.Context, id string) (pb.CameraState, error) {
+	h := x.s.cfg.Health
+	if h == nil || h.Current == nil {
+		return 0, status.Error(codes.Unavailable, "camera health is not available in this process: list without states")
+	}
+	st, ok, err := h.Current(ctx, id)
+	if err != nil || !ok {
+		return pb.CameraState_CAMERA_STATE_UNSPECIFIED, err
+	}
+	return health.StateToProto(st.State), nil
 }
 
 // UpdateCamera changes the camera's fields named by the update mask
@@ -419,7 +445,7 @@ func cameraFieldsFromPB(f *pb.CameraFields) devices.CameraFields {
 		StoragePlace: f.GetStoragePlace(), MonitoringMethod: f.GetMonitoringMethod(), MonitoringPlace: f.GetMonitoringPlace(),
 		Org: f.GetOrg(), Department: f.GetDepartment(), Manager: f.GetManager(), ManagerPhone: f.GetManagerPhone(),
 		AccessPersons: f.GetAccessPersons(), Signage: devices.Signage(f.GetSignage()), Labels: f.GetLabels(),
-		Lifecycle: devices.Lifecycle(f.GetLifecycle()),
+		Lifecycle: devices.Lifecycle(pb.Code(f.GetLifecycle())),
 	}
 }
 
@@ -437,7 +463,7 @@ func cameraPB(c devices.Camera) *pb.Camera {
 			RetentionDays: int32(f.RetentionDays), NotStored: f.NotStored, RetentionReason: f.RetentionReason,
 			StoragePlace: f.StoragePlace, MonitoringMethod: f.MonitoringMethod, MonitoringPlace: f.MonitoringPlace,
 			Org: f.Org, Department: f.Department, Manager: f.Manager, ManagerPhone: f.ManagerPhone,
-			AccessPersons: f.AccessPersons, Signage: string(f.Signage), Labels: f.Labels, Lifecycle: string(f.Lifecycle),
+			AccessPersons: f.AccessPersons, Signage: string(f.Signage), Labels: f.Labels, Lifecycle: enumOf[pb.CameraLifecycle](string(f.Lifecycle)),
 		},
 		Device: &pb.DeviceFacts{
 			DeviceUrl: d.DeviceURL, EndpointReference: d.EndpointReference, Manufacturer: d.Manufacturer, Model: d.Model,

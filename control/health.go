@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,8 +149,11 @@ func (x *healthService) ListAlarms(ctx context.Context, r *pb.ListAlarmsRequest)
 	f := x.filter(ctx, ac.PermHealthRead, nil)
 	out := &pb.ListAlarmsResponse{}
 	for _, a := range as {
-		if f.allows(a.CameraID) {
-			out.Alarms = append(out.Alarms, health.AlarmToProto(a))
+		if !f.allows(a.CameraID) {
+			continue
+		}
+		if pa := health.AlarmToProto(a); len(r.GetKinds()) == 0 || slices.Contains(r.GetKinds(), pa.GetKind()) {
+			out.Alarms = append(out.Alarms, pa)
 		}
 	}
 	if out.Alarms, out.NextPageToken, err = pageOf(r, out.Alarms); err != nil {

@@ -96,7 +96,7 @@ var fieldLimits = map[string]int{
 	"users": listLarge, "targets": listLarge, "masks": listLarge, "access_persons": listMid,
 	"labels": listMid, "roles": listMid, "permissions": listMid, "types": listMid, "paths": listMid,
 	"add_permissions": listMid, "pending_changes": listMid,
-	"purposes": listSmall, "ntp_servers": listSmall,
+	"purposes": listSmall, "ntp_servers": listSmall, "states": listSmall, "kinds": listSmall,
 }
 
 // elemLimits bounds the elements of lists of text.

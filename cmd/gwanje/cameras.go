@@ -118,7 +118,8 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.SiteId, "site", "", "site id")
 			fs.StringVar(&r.Purpose, "purpose", "", "local purpose")
 			fs.StringVar(&r.Department, "department", "", "department")
-			fs.StringVar(&r.Lifecycle, "lifecycle", "", "planned, active, maintenance, decommissioned")
+			enumVar(fs, &r.Lifecycle, "lifecycle", "", "planned, active, maintenance or decommissioned")
+			enumListVar(fs, &r.States, "state", "current health states, comma-separated: "+strings.Join(pb.Codes[pb.CameraState](), ", ")+" (unprobed: none yet)")
 			fs.StringVar(&r.Label, "label", "", "label")
 			fs.StringVar(&r.Text, "text", "", "text in name, address, model…")
 			limit := fs.Int("limit", 0, "show one page of this many cameras (at most 1000) instead of all")
@@ -154,7 +155,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 						ret = "미보유"
 					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s (%s)\t%s\t%s\t%s %s\t%s\n", cam.GetId(), f.GetName(), f.GetSiteId(), f.GetPurpose(), cam.GetNationalPurpose(),
-						ret, f.GetSchedule(), cam.GetDevice().GetManufacturer(), cam.GetDevice().GetModel(), f.GetLifecycle())
+						ret, f.GetSchedule(), cam.GetDevice().GetManufacturer(), cam.GetDevice().GetModel(), pb.Code(f.GetLifecycle()))
 				}
 				if res.GetNextPageToken() != "" {
 					fmt.Fprintf(w, "\nmore: gwanje cameras list … --page %s\n", res.GetNextPageToken())
@@ -186,7 +187,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 					{"purpose", f.GetPurpose() + " → " + cam.GetNationalPurpose()}, {"address", f.GetRoadAddress()},
 					{"coverage", f.GetCoverage()}, {"schedule", f.GetSchedule()}, {"retention", fmt.Sprintf("%d days %s", f.GetRetentionDays(), f.GetRetentionReason())},
 					{"department", f.GetDepartment()}, {"manager", f.GetManager() + " " + f.GetManagerPhone()},
-					{"signage", f.GetSignage()}, {"labels", strings.Join(f.GetLabels(), ",")}, {"lifecycle", f.GetLifecycle()},
+					{"signage", f.GetSignage()}, {"labels", strings.Join(f.GetLabels(), ",")}, {"lifecycle", pb.Code(f.GetLifecycle())},
 					{"device", d.GetManufacturer() + " " + d.GetModel() + " fw " + d.GetFirmware() + " sn " + d.GetSerial()},
 					{"device url", d.GetDeviceUrl()}, {"ptz", fmt.Sprint(d.GetPtz())},
 					{"clock offset at registration", clockText(d.GetClockOffset())},
@@ -311,7 +312,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.CameraId, "id", "", "camera id (required)")
 			fs.StringVar(&r.Reason, "reason", "", "why (required)")
 			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
-			lifecycle := fs.String("lifecycle", "", "planned, active or maintenance")
+			enumVar(fs, &r.Fields.Lifecycle, "lifecycle", "", "planned, active or maintenance")
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
@@ -320,7 +321,6 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			}
 			r.Fields.Labels, r.Fields.AccessPersons = list(*labels), list(*persons)
 			r.Fields.LegalBasis, r.Fields.Resolution, r.Fields.RetentionDays = int32(*legal), int32(*res), int32(*retention)
-			r.Fields.Lifecycle = *lifecycle
 			// Only the flags given change.
 			names := map[string]string{"site": "site_id", "name": "name", "management-no": "management_no", "purpose": "purpose",
 				"legal-basis": "legal_basis", "coverage": "coverage", "resolution": "resolution", "direction": "direction",

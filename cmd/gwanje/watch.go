@@ -116,6 +116,8 @@ func runAlarms(ctx context.Context, c *cli, args []string) error {
 		"list": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("alarms list", c)
 			open := fs.Bool("open", false, "only alarms not cleared")
+			var kinds []pb.AlarmKind
+			enumListVar(fs, &kinds, "kind", "alarm kinds, comma-separated: "+strings.Join(pb.Codes[pb.AlarmKind](), ", "))
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
@@ -125,7 +127,7 @@ func runAlarms(ctx context.Context, c *cli, args []string) error {
 			}
 			actx, cancel := c.callCtx(actx)
 			defer cancel()
-			lr := &pb.ListAlarmsRequest{OpenOnly: *open}
+			lr := &pb.ListAlarmsRequest{OpenOnly: *open, Kinds: kinds}
 			res, err := allPages(func(token string) (*pb.ListAlarmsResponse, error) {
 				lr.PageToken = token
 				return cl.ListAlarms(actx, lr)

@@ -24,6 +24,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CameraLifecycle is where a camera is in its life. Cameras are never
+// deleted: a camera taken down is decommissioned and kept for the records.
+type CameraLifecycle int32
+
+const (
+	CameraLifecycle_CAMERA_LIFECYCLE_UNSPECIFIED CameraLifecycle = 0
+	// Planned or installed, not yet in service (no stream is expected).
+	CameraLifecycle_CAMERA_LIFECYCLE_PLANNED CameraLifecycle = 1
+	// In service.
+	CameraLifecycle_CAMERA_LIFECYCLE_ACTIVE CameraLifecycle = 2
+	// In service but being repaired: health raises no alarms.
+	CameraLifecycle_CAMERA_LIFECYCLE_MAINTENANCE CameraLifecycle = 3
+	// Taken down (DecommissionCamera).
+	CameraLifecycle_CAMERA_LIFECYCLE_DECOMMISSIONED CameraLifecycle = 4
+)
+
+// Enum value maps for CameraLifecycle.
+var (
+	CameraLifecycle_name = map[int32]string{
+		0: "CAMERA_LIFECYCLE_UNSPECIFIED",
+		1: "CAMERA_LIFECYCLE_PLANNED",
+		2: "CAMERA_LIFECYCLE_ACTIVE",
+		3: "CAMERA_LIFECYCLE_MAINTENANCE",
+		4: "CAMERA_LIFECYCLE_DECOMMISSIONED",
+	}
+	CameraLifecycle_value = map[string]int32{
+		"CAMERA_LIFECYCLE_UNSPECIFIED":    0,
+		"CAMERA_LIFECYCLE_PLANNED":        1,
+		"CAMERA_LIFECYCLE_ACTIVE":         2,
+		"CAMERA_LIFECYCLE_MAINTENANCE":    3,
+		"CAMERA_LIFECYCLE_DECOMMISSIONED": 4,
+	}
+)
+
+func (x CameraLifecycle) Enum() *CameraLifecycle {
+	p := new(CameraLifecycle)
+	*p = x
+	return p
+}
+
+func (x CameraLifecycle) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CameraLifecycle) Descriptor() protoreflect.EnumDescriptor {
+	return file_gwanje_v1_device_proto_enumTypes[0].Descriptor()
+}
+
+func (CameraLifecycle) Type() protoreflect.EnumType {
+	return &file_gwanje_v1_device_proto_enumTypes[0]
+}
+
+func (x CameraLifecycle) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CameraLifecycle.Descriptor instead.
+func (CameraLifecycle) EnumDescriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{0}
+}
+
 type GetClockRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
@@ -1282,8 +1343,9 @@ type CameraFields struct {
 	// sign, homepage or exempt.
 	Signage string   `protobuf:"bytes,25,opt,name=signage,proto3" json:"signage,omitempty"`
 	Labels  []string `protobuf:"bytes,26,rep,name=labels,proto3" json:"labels,omitempty"`
-	// planned, active, maintenance or decommissioned.
-	Lifecycle     string `protobuf:"bytes,27,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	// Unset: active (planned for imported cameras without a device).
+	// Decommissioned only through DecommissionCamera.
+	Lifecycle     CameraLifecycle `protobuf:"varint,28,opt,name=lifecycle,proto3,enum=gwanje.v1.CameraLifecycle" json:"lifecycle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1500,11 +1562,11 @@ func (x *CameraFields) GetLabels() []string {
 	return nil
 }
 
-func (x *CameraFields) GetLifecycle() string {
+func (x *CameraFields) GetLifecycle() CameraLifecycle {
 	if x != nil {
 		return x.Lifecycle
 	}
-	return ""
+	return CameraLifecycle_CAMERA_LIFECYCLE_UNSPECIFIED
 }
 
 type Profile struct {
@@ -2253,15 +2315,20 @@ func (x *GetCameraRequest) GetCameraId() string {
 }
 
 type ListCamerasRequest struct {
-	state                 protoimpl.MessageState `protogen:"open.v1"`
-	SiteId                string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
-	Purpose               string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	NationalPurpose       string                 `protobuf:"bytes,3,opt,name=national_purpose,json=nationalPurpose,proto3" json:"national_purpose,omitempty"`
-	Department            string                 `protobuf:"bytes,4,opt,name=department,proto3" json:"department,omitempty"`
-	Lifecycle             string                 `protobuf:"bytes,5,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
-	Label                 string                 `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
-	Text                  string                 `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
-	IncludeDecommissioned bool                   `protobuf:"varint,8,opt,name=include_decommissioned,json=includeDecommissioned,proto3" json:"include_decommissioned,omitempty"`
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SiteId          string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	Purpose         string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	NationalPurpose string                 `protobuf:"bytes,3,opt,name=national_purpose,json=nationalPurpose,proto3" json:"national_purpose,omitempty"`
+	Department      string                 `protobuf:"bytes,4,opt,name=department,proto3" json:"department,omitempty"`
+	// Only cameras in this lifecycle (unset: any).
+	Lifecycle CameraLifecycle `protobuf:"varint,11,opt,name=lifecycle,proto3,enum=gwanje.v1.CameraLifecycle" json:"lifecycle,omitempty"`
+	// Only cameras whose current health state is one of these (empty: any);
+	// CAMERA_STATE_UNSPECIFIED matches cameras not probed yet. A page may
+	// then hold fewer than page_size cameras: follow next_page_token.
+	States                []CameraState `protobuf:"varint,12,rep,packed,name=states,proto3,enum=gwanje.v1.CameraState" json:"states,omitempty"`
+	Label                 string        `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
+	Text                  string        `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	IncludeDecommissioned bool          `protobuf:"varint,8,opt,name=include_decommissioned,json=includeDecommissioned,proto3" json:"include_decommissioned,omitempty"`
 	// At most page_size items (default 100, maximum 1000); page_token from
 	// the previous response continues the listing with the same filters.
 	PageSize      int32  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -2328,11 +2395,18 @@ func (x *ListCamerasRequest) GetDepartment() string {
 	return ""
 }
 
-func (x *ListCamerasRequest) GetLifecycle() string {
+func (x *ListCamerasRequest) GetLifecycle() CameraLifecycle {
 	if x != nil {
 		return x.Lifecycle
 	}
-	return ""
+	return CameraLifecycle_CAMERA_LIFECYCLE_UNSPECIFIED
+}
+
+func (x *ListCamerasRequest) GetStates() []CameraState {
+	if x != nil {
+		return x.States
+	}
+	return nil
 }
 
 func (x *ListCamerasRequest) GetLabel() string {
@@ -2972,7 +3046,7 @@ var File_gwanje_v1_device_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\".\n" +
+	"\x16gwanje/v1/device.proto\x12\tgwanje.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16gwanje/v1/common.proto\x1a\x16gwanje/v1/events.proto\".\n" +
 	"\x0fGetClockRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xe5\x01\n" +
 	"\vClockStatus\x129\n" +
@@ -3072,7 +3146,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"b\n" +
 	"\x11ListSitesResponse\x12%\n" +
 	"\x05sites\x18\x01 \x03(\v2\x0f.gwanje.v1.SiteR\x05sites\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfb\x06\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\a\n" +
 	"\fCameraFields\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -3108,8 +3182,8 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\rmanager_phone\x18\x17 \x01(\tR\fmanagerPhone\x12%\n" +
 	"\x0eaccess_persons\x18\x18 \x03(\tR\raccessPersons\x12\x18\n" +
 	"\asignage\x18\x19 \x01(\tR\asignage\x12\x16\n" +
-	"\x06labels\x18\x1a \x03(\tR\x06labels\x12\x1c\n" +
-	"\tlifecycle\x18\x1b \x01(\tR\tlifecycle\"\xae\x01\n" +
+	"\x06labels\x18\x1a \x03(\tR\x06labels\x128\n" +
+	"\tlifecycle\x18\x1c \x01(\x0e2\x1a.gwanje.v1.CameraLifecycleR\tlifecycleJ\x04\b\x1b\x10\x1c\"\xae\x01\n" +
 	"\aProfile\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -3184,22 +3258,23 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
 	"\apending\x18\x04 \x03(\tR\apending\"/\n" +
 	"\x10GetCameraRequest\x12\x1b\n" +
-	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xcd\x02\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\x9f\x03\n" +
 	"\x12ListCamerasRequest\x12\x17\n" +
 	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12)\n" +
 	"\x10national_purpose\x18\x03 \x01(\tR\x0fnationalPurpose\x12\x1e\n" +
 	"\n" +
 	"department\x18\x04 \x01(\tR\n" +
-	"department\x12\x1c\n" +
-	"\tlifecycle\x18\x05 \x01(\tR\tlifecycle\x12\x14\n" +
+	"department\x128\n" +
+	"\tlifecycle\x18\v \x01(\x0e2\x1a.gwanje.v1.CameraLifecycleR\tlifecycle\x12.\n" +
+	"\x06states\x18\f \x03(\x0e2\x16.gwanje.v1.CameraStateR\x06states\x12\x14\n" +
 	"\x05label\x18\x06 \x01(\tR\x05label\x12\x12\n" +
 	"\x04text\x18\a \x01(\tR\x04text\x125\n" +
 	"\x16include_decommissioned\x18\b \x01(\bR\x15includeDecommissioned\x12\x1b\n" +
 	"\tpage_size\x18\t \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\n" +
-	" \x01(\tR\tpageToken\"j\n" +
+	" \x01(\tR\tpageTokenJ\x04\b\x05\x10\x06\"j\n" +
 	"\x13ListCamerasResponse\x12+\n" +
 	"\acameras\x18\x01 \x03(\v2\x11.gwanje.v1.CameraR\acameras\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf6\x01\n" +
@@ -3250,7 +3325,13 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\n" +
 	"department\x18\x04 \x01(\tR\n" +
 	"department\x12'\n" +
-	"\x0finclude_planned\x18\x05 \x01(\bR\x0eincludePlanned2\xf1\t\n" +
+	"\x0finclude_planned\x18\x05 \x01(\bR\x0eincludePlanned*\xb5\x01\n" +
+	"\x0fCameraLifecycle\x12 \n" +
+	"\x1cCAMERA_LIFECYCLE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CAMERA_LIFECYCLE_PLANNED\x10\x01\x12\x1b\n" +
+	"\x17CAMERA_LIFECYCLE_ACTIVE\x10\x02\x12 \n" +
+	"\x1cCAMERA_LIFECYCLE_MAINTENANCE\x10\x03\x12#\n" +
+	"\x1fCAMERA_LIFECYCLE_DECOMMISSIONED\x10\x042\xf1\t\n" +
 	"\rDeviceService\x12;\n" +
 	"\n" +
 	"CreateSite\x12\x1c.gwanje.v1.CreateSiteRequest\x1a\x0f.gwanje.v1.Site\x12;\n" +
@@ -3285,126 +3366,132 @@ func file_gwanje_v1_device_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_device_proto_rawDescData
 }
 
+var file_gwanje_v1_device_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_gwanje_v1_device_proto_goTypes = []any{
-	(*GetClockRequest)(nil),              // 0: gwanje.v1.GetClockRequest
-	(*ClockStatus)(nil),                  // 1: gwanje.v1.ClockStatus
-	(*FixClockRequest)(nil),              // 2: gwanje.v1.FixClockRequest
-	(*RebootCameraRequest)(nil),          // 3: gwanje.v1.RebootCameraRequest
-	(*RebootCameraResponse)(nil),         // 4: gwanje.v1.RebootCameraResponse
-	(*GetSnapshotRequest)(nil),           // 5: gwanje.v1.GetSnapshotRequest
-	(*GetSnapshotResponse)(nil),          // 6: gwanje.v1.GetSnapshotResponse
-	(*PTZVector)(nil),                    // 7: gwanje.v1.PTZVector
-	(*ControlPTZRequest)(nil),            // 8: gwanje.v1.ControlPTZRequest
-	(*PTZPreset)(nil),                    // 9: gwanje.v1.PTZPreset
-	(*ControlPTZResponse)(nil),           // 10: gwanje.v1.ControlPTZResponse
-	(*Position)(nil),                     // 11: gwanje.v1.Position
-	(*Contractor)(nil),                   // 12: gwanje.v1.Contractor
-	(*SiteFields)(nil),                   // 13: gwanje.v1.SiteFields
-	(*Site)(nil),                         // 14: gwanje.v1.Site
-	(*CreateSiteRequest)(nil),            // 15: gwanje.v1.CreateSiteRequest
-	(*UpdateSiteRequest)(nil),            // 16: gwanje.v1.UpdateSiteRequest
-	(*ListSitesRequest)(nil),             // 17: gwanje.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),            // 18: gwanje.v1.ListSitesResponse
-	(*CameraFields)(nil),                 // 19: gwanje.v1.CameraFields
-	(*Profile)(nil),                      // 20: gwanje.v1.Profile
-	(*DeviceFacts)(nil),                  // 21: gwanje.v1.DeviceFacts
-	(*Camera)(nil),                       // 22: gwanje.v1.Camera
-	(*DiscoverRequest)(nil),              // 23: gwanje.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),             // 24: gwanje.v1.DiscoverResponse
-	(*RegisterCameraRequest)(nil),        // 25: gwanje.v1.RegisterCameraRequest
-	(*RegisterCameraResponse)(nil),       // 26: gwanje.v1.RegisterCameraResponse
-	(*GetCameraRequest)(nil),             // 27: gwanje.v1.GetCameraRequest
-	(*ListCamerasRequest)(nil),           // 28: gwanje.v1.ListCamerasRequest
-	(*ListCamerasResponse)(nil),          // 29: gwanje.v1.ListCamerasResponse
-	(*UpdateCameraRequest)(nil),          // 30: gwanje.v1.UpdateCameraRequest
-	(*DecommissionCameraRequest)(nil),    // 31: gwanje.v1.DecommissionCameraRequest
-	(*ImportOpenDataRequest)(nil),        // 32: gwanje.v1.ImportOpenDataRequest
-	(*RowError)(nil),                     // 33: gwanje.v1.RowError
-	(*ImportOpenDataResponse)(nil),       // 34: gwanje.v1.ImportOpenDataResponse
-	(*ExportOpenDataRequest)(nil),        // 35: gwanje.v1.ExportOpenDataRequest
-	(*GetInstallationReportRequest)(nil), // 36: gwanje.v1.GetInstallationReportRequest
-	(*timestamppb.Timestamp)(nil),        // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 38: google.protobuf.Duration
-	(Purpose)(0),                         // 39: gwanje.v1.Purpose
-	(*fieldmaskpb.FieldMask)(nil),        // 40: google.protobuf.FieldMask
-	(*ReportFile)(nil),                   // 41: gwanje.v1.ReportFile
+	(CameraLifecycle)(0),                 // 0: gwanje.v1.CameraLifecycle
+	(*GetClockRequest)(nil),              // 1: gwanje.v1.GetClockRequest
+	(*ClockStatus)(nil),                  // 2: gwanje.v1.ClockStatus
+	(*FixClockRequest)(nil),              // 3: gwanje.v1.FixClockRequest
+	(*RebootCameraRequest)(nil),          // 4: gwanje.v1.RebootCameraRequest
+	(*RebootCameraResponse)(nil),         // 5: gwanje.v1.RebootCameraResponse
+	(*GetSnapshotRequest)(nil),           // 6: gwanje.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),          // 7: gwanje.v1.GetSnapshotResponse
+	(*PTZVector)(nil),                    // 8: gwanje.v1.PTZVector
+	(*ControlPTZRequest)(nil),            // 9: gwanje.v1.ControlPTZRequest
+	(*PTZPreset)(nil),                    // 10: gwanje.v1.PTZPreset
+	(*ControlPTZResponse)(nil),           // 11: gwanje.v1.ControlPTZResponse
+	(*Position)(nil),                     // 12: gwanje.v1.Position
+	(*Contractor)(nil),                   // 13: gwanje.v1.Contractor
+	(*SiteFields)(nil),                   // 14: gwanje.v1.SiteFields
+	(*Site)(nil),                         // 15: gwanje.v1.Site
+	(*CreateSiteRequest)(nil),            // 16: gwanje.v1.CreateSiteRequest
+	(*UpdateSiteRequest)(nil),            // 17: gwanje.v1.UpdateSiteRequest
+	(*ListSitesRequest)(nil),             // 18: gwanje.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),            // 19: gwanje.v1.ListSitesResponse
+	(*CameraFields)(nil),                 // 20: gwanje.v1.CameraFields
+	(*Profile)(nil),                      // 21: gwanje.v1.Profile
+	(*DeviceFacts)(nil),                  // 22: gwanje.v1.DeviceFacts
+	(*Camera)(nil),                       // 23: gwanje.v1.Camera
+	(*DiscoverRequest)(nil),              // 24: gwanje.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),             // 25: gwanje.v1.DiscoverResponse
+	(*RegisterCameraRequest)(nil),        // 26: gwanje.v1.RegisterCameraRequest
+	(*RegisterCameraResponse)(nil),       // 27: gwanje.v1.RegisterCameraResponse
+	(*GetCameraRequest)(nil),             // 28: gwanje.v1.GetCameraRequest
+	(*ListCamerasRequest)(nil),           // 29: gwanje.v1.ListCamerasRequest
+	(*ListCamerasResponse)(nil),          // 30: gwanje.v1.ListCamerasResponse
+	(*UpdateCameraRequest)(nil),          // 31: gwanje.v1.UpdateCameraRequest
+	(*DecommissionCameraRequest)(nil),    // 32: gwanje.v1.DecommissionCameraRequest
+	(*ImportOpenDataRequest)(nil),        // 33: gwanje.v1.ImportOpenDataRequest
+	(*RowError)(nil),                     // 34: gwanje.v1.RowError
+	(*ImportOpenDataResponse)(nil),       // 35: gwanje.v1.ImportOpenDataResponse
+	(*ExportOpenDataRequest)(nil),        // 36: gwanje.v1.ExportOpenDataRequest
+	(*GetInstallationReportRequest)(nil), // 37: gwanje.v1.GetInstallationReportRequest
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
+	(Purpose)(0),                         // 40: gwanje.v1.Purpose
+	(*fieldmaskpb.FieldMask)(nil),        // 41: google.protobuf.FieldMask
+	(CameraState)(0),                     // 42: gwanje.v1.CameraState
+	(*ReportFile)(nil),                   // 43: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_device_proto_depIdxs = []int32{
-	37, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
-	38, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
-	38, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
-	39, // 3: gwanje.v1.GetSnapshotRequest.purpose:type_name -> gwanje.v1.Purpose
-	7,  // 4: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
-	38, // 5: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
-	7,  // 6: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
-	39, // 7: gwanje.v1.ControlPTZRequest.purpose:type_name -> gwanje.v1.Purpose
-	7,  // 8: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
-	9,  // 9: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
-	11, // 10: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
-	12, // 11: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
-	13, // 12: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
-	37, // 13: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	37, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 15: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	13, // 16: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	40, // 17: gwanje.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 18: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
-	11, // 19: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
-	20, // 20: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
-	38, // 21: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
-	37, // 22: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
-	19, // 23: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
-	21, // 24: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
-	37, // 25: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
-	37, // 26: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
-	37, // 27: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 28: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	22, // 29: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
-	38, // 30: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
-	22, // 31: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
-	19, // 32: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	40, // 33: gwanje.v1.UpdateCameraRequest.update_mask:type_name -> google.protobuf.FieldMask
-	33, // 34: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
-	15, // 35: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
-	16, // 36: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
-	17, // 37: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
-	23, // 38: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
-	25, // 39: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
-	27, // 40: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
-	28, // 41: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
-	30, // 42: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
-	31, // 43: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
-	32, // 44: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
-	35, // 45: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
-	36, // 46: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
-	0,  // 47: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
-	2,  // 48: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
-	3,  // 49: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
-	5,  // 50: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
-	8,  // 51: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
-	14, // 52: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
-	14, // 53: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
-	18, // 54: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
-	24, // 55: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
-	26, // 56: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
-	22, // 57: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
-	29, // 58: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
-	22, // 59: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
-	22, // 60: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
-	34, // 61: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
-	41, // 62: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
-	41, // 63: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
-	1,  // 64: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
-	1,  // 65: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
-	4,  // 66: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
-	6,  // 67: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
-	10, // 68: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
-	52, // [52:69] is the sub-list for method output_type
-	35, // [35:52] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	38, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
+	39, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
+	39, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
+	40, // 3: gwanje.v1.GetSnapshotRequest.purpose:type_name -> gwanje.v1.Purpose
+	8,  // 4: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
+	39, // 5: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
+	8,  // 6: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
+	40, // 7: gwanje.v1.ControlPTZRequest.purpose:type_name -> gwanje.v1.Purpose
+	8,  // 8: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
+	10, // 9: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
+	12, // 10: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
+	13, // 11: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
+	14, // 12: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
+	38, // 13: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	38, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 15: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	14, // 16: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
+	41, // 17: gwanje.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15, // 18: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
+	12, // 19: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
+	0,  // 20: gwanje.v1.CameraFields.lifecycle:type_name -> gwanje.v1.CameraLifecycle
+	21, // 21: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
+	39, // 22: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
+	38, // 23: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
+	20, // 24: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
+	22, // 25: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
+	38, // 26: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
+	38, // 27: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
+	38, // 28: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 29: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	23, // 30: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
+	39, // 31: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
+	0,  // 32: gwanje.v1.ListCamerasRequest.lifecycle:type_name -> gwanje.v1.CameraLifecycle
+	42, // 33: gwanje.v1.ListCamerasRequest.states:type_name -> gwanje.v1.CameraState
+	23, // 34: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
+	20, // 35: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	41, // 36: gwanje.v1.UpdateCameraRequest.update_mask:type_name -> google.protobuf.FieldMask
+	34, // 37: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
+	16, // 38: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
+	17, // 39: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
+	18, // 40: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
+	24, // 41: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
+	26, // 42: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
+	28, // 43: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
+	29, // 44: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
+	31, // 45: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
+	32, // 46: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
+	33, // 47: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
+	36, // 48: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
+	37, // 49: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
+	1,  // 50: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
+	3,  // 51: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
+	4,  // 52: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
+	6,  // 53: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
+	9,  // 54: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
+	15, // 55: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
+	15, // 56: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
+	19, // 57: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
+	25, // 58: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
+	27, // 59: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
+	23, // 60: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
+	30, // 61: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
+	23, // 62: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
+	23, // 63: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
+	35, // 64: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
+	43, // 65: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
+	43, // 66: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
+	2,  // 67: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
+	2,  // 68: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
+	5,  // 69: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
+	7,  // 70: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
+	11, // 71: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_device_proto_init() }
@@ -3413,18 +3500,20 @@ func file_gwanje_v1_device_proto_init() {
 		return
 	}
 	file_gwanje_v1_common_proto_init()
+	file_gwanje_v1_events_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_device_proto_rawDesc), len(file_gwanje_v1_device_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_gwanje_v1_device_proto_goTypes,
 		DependencyIndexes: file_gwanje_v1_device_proto_depIdxs,
+		EnumInfos:         file_gwanje_v1_device_proto_enumTypes,
 		MessageInfos:      file_gwanje_v1_device_proto_msgTypes,
 	}.Build()
 	File_gwanje_v1_device_proto = out.File

@@ -204,6 +204,8 @@ type ListAlarmsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	OpenOnly  bool                   `protobuf:"varint,1,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
 	CameraIds []string               `protobuf:"bytes,2,rep,name=camera_ids,json=cameraIds,proto3" json:"camera_ids,omitempty"`
+	// Only alarms of these kinds (empty: every kind).
+	Kinds []AlarmKind `protobuf:"varint,6,rep,packed,name=kinds,proto3,enum=gwanje.v1.AlarmKind" json:"kinds,omitempty"`
 	// Newest first. At most page_size items (default 100, maximum 1000);
 	// page_token from the previous response continues the listing with the
 	// same filters.
@@ -253,6 +255,13 @@ func (x *ListAlarmsRequest) GetOpenOnly() bool {
 func (x *ListAlarmsRequest) GetCameraIds() []string {
 	if x != nil {
 		return x.CameraIds
+	}
+	return nil
+}
+
+func (x *ListAlarmsRequest) GetKinds() []AlarmKind {
+	if x != nil {
+		return x.Kinds
 	}
 	return nil
 }
@@ -607,11 +616,12 @@ const file_gwanje_v1_health_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\v2\x17.gwanje.v1.CameraStatusH\x00R\x06status\x12.\n" +
 	"\x05event\x18\x05 \x01(\v2\x16.gwanje.v1.CameraEventH\x00R\x05event\x12(\n" +
 	"\x05alarm\x18\x06 \x01(\v2\x10.gwanje.v1.AlarmH\x00R\x05alarmB\b\n" +
-	"\x06update\"\x98\x01\n" +
+	"\x06update\"\xc4\x01\n" +
 	"\x11ListAlarmsRequest\x12\x1b\n" +
 	"\topen_only\x18\x01 \x01(\bR\bopenOnly\x12\x1d\n" +
 	"\n" +
-	"camera_ids\x18\x02 \x03(\tR\tcameraIds\x12\x1b\n" +
+	"camera_ids\x18\x02 \x03(\tR\tcameraIds\x12*\n" +
+	"\x05kinds\x18\x06 \x03(\x0e2\x14.gwanje.v1.AlarmKindR\x05kinds\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageTokenJ\x04\b\x03\x10\x04R\x05limit\"f\n" +
@@ -670,36 +680,38 @@ var file_gwanje_v1_health_proto_goTypes = []any{
 	(*CameraStatus)(nil),            // 8: gwanje.v1.CameraStatus
 	(*CameraEvent)(nil),             // 9: gwanje.v1.CameraEvent
 	(*Alarm)(nil),                   // 10: gwanje.v1.Alarm
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
+	(AlarmKind)(0),                  // 11: gwanje.v1.AlarmKind
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 13: google.protobuf.Duration
 }
 var file_gwanje_v1_health_proto_depIdxs = []int32{
 	8,  // 0: gwanje.v1.WatchEventsResponse.status:type_name -> gwanje.v1.CameraStatus
 	9,  // 1: gwanje.v1.WatchEventsResponse.event:type_name -> gwanje.v1.CameraEvent
 	10, // 2: gwanje.v1.WatchEventsResponse.alarm:type_name -> gwanje.v1.Alarm
-	10, // 3: gwanje.v1.ListAlarmsResponse.alarms:type_name -> gwanje.v1.Alarm
-	11, // 4: gwanje.v1.GetAvailabilityRequest.from:type_name -> google.protobuf.Timestamp
-	11, // 5: gwanje.v1.GetAvailabilityRequest.to:type_name -> google.protobuf.Timestamp
-	11, // 6: gwanje.v1.CameraAvailability.start:type_name -> google.protobuf.Timestamp
-	11, // 7: gwanje.v1.CameraAvailability.end:type_name -> google.protobuf.Timestamp
-	12, // 8: gwanje.v1.CameraAvailability.up:type_name -> google.protobuf.Duration
-	12, // 9: gwanje.v1.CameraAvailability.down:type_name -> google.protobuf.Duration
-	12, // 10: gwanje.v1.CameraAvailability.maintenance:type_name -> google.protobuf.Duration
-	12, // 11: gwanje.v1.CameraAvailability.unknown:type_name -> google.protobuf.Duration
-	6,  // 12: gwanje.v1.GetAvailabilityResponse.rows:type_name -> gwanje.v1.CameraAvailability
-	0,  // 13: gwanje.v1.HealthService.WatchEvents:input_type -> gwanje.v1.WatchEventsRequest
-	2,  // 14: gwanje.v1.HealthService.ListAlarms:input_type -> gwanje.v1.ListAlarmsRequest
-	4,  // 15: gwanje.v1.HealthService.AcknowledgeAlarm:input_type -> gwanje.v1.AcknowledgeAlarmRequest
-	5,  // 16: gwanje.v1.HealthService.GetAvailability:input_type -> gwanje.v1.GetAvailabilityRequest
-	1,  // 17: gwanje.v1.HealthService.WatchEvents:output_type -> gwanje.v1.WatchEventsResponse
-	3,  // 18: gwanje.v1.HealthService.ListAlarms:output_type -> gwanje.v1.ListAlarmsResponse
-	10, // 19: gwanje.v1.HealthService.AcknowledgeAlarm:output_type -> gwanje.v1.Alarm
-	7,  // 20: gwanje.v1.HealthService.GetAvailability:output_type -> gwanje.v1.GetAvailabilityResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 3: gwanje.v1.ListAlarmsRequest.kinds:type_name -> gwanje.v1.AlarmKind
+	10, // 4: gwanje.v1.ListAlarmsResponse.alarms:type_name -> gwanje.v1.Alarm
+	12, // 5: gwanje.v1.GetAvailabilityRequest.from:type_name -> google.protobuf.Timestamp
+	12, // 6: gwanje.v1.GetAvailabilityRequest.to:type_name -> google.protobuf.Timestamp
+	12, // 7: gwanje.v1.CameraAvailability.start:type_name -> google.protobuf.Timestamp
+	12, // 8: gwanje.v1.CameraAvailability.end:type_name -> google.protobuf.Timestamp
+	13, // 9: gwanje.v1.CameraAvailability.up:type_name -> google.protobuf.Duration
+	13, // 10: gwanje.v1.CameraAvailability.down:type_name -> google.protobuf.Duration
+	13, // 11: gwanje.v1.CameraAvailability.maintenance:type_name -> google.protobuf.Duration
+	13, // 12: gwanje.v1.CameraAvailability.unknown:type_name -> google.protobuf.Duration
+	6,  // 13: gwanje.v1.GetAvailabilityResponse.rows:type_name -> gwanje.v1.CameraAvailability
+	0,  // 14: gwanje.v1.HealthService.WatchEvents:input_type -> gwanje.v1.WatchEventsRequest
+	2,  // 15: gwanje.v1.HealthService.ListAlarms:input_type -> gwanje.v1.ListAlarmsRequest
+	4,  // 16: gwanje.v1.HealthService.AcknowledgeAlarm:input_type -> gwanje.v1.AcknowledgeAlarmRequest
+	5,  // 17: gwanje.v1.HealthService.GetAvailability:input_type -> gwanje.v1.GetAvailabilityRequest
+	1,  // 18: gwanje.v1.HealthService.WatchEvents:output_type -> gwanje.v1.WatchEventsResponse
+	3,  // 19: gwanje.v1.HealthService.ListAlarms:output_type -> gwanje.v1.ListAlarmsResponse
+	10, // 20: gwanje.v1.HealthService.AcknowledgeAlarm:output_type -> gwanje.v1.Alarm
+	7,  // 21: gwanje.v1.HealthService.GetAvailability:output_type -> gwanje.v1.GetAvailabilityResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_health_proto_init() }
