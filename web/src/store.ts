@@ -1,7 +1,7 @@
 // The console's one store: every screen reads from it and every change goes
 // through set(). Components subscribe with useStore(selector).
 import { useEffect, useState } from "preact/hooks";
-import type { Camera, Site } from "./gen/gwanje/v1/device_pb";
+import { CameraLifecycle, type Camera, type Site } from "./gen/gwanje/v1/device_pb";
 import type { Alarm } from "./gen/gwanje/v1/events_pb";
 import type { Purpose } from "./gen/gwanje/v1/common_pb";
 
@@ -106,6 +106,6 @@ export function useStore<T>(select: (s: State) => T): T {
 
 /** cameraState is the badge of a camera: maintenance from the registry, else health's state. */
 export function cameraState(s: State, c: Camera): string {
-  if (c.fields?.lifecycle === "maintenance") return "maintenance";
+  if (c.fields?.lifecycle === CameraLifecycle.MAINTENANCE) return "maintenance";
   return s.status[c.id] ?? "unknown";
 }
