@@ -75,13 +75,15 @@ var fieldLimits = map[string]int{
 	"witness": limitName, "preset_name": limitName, "label": limitName, "text": limitName, "coverage": limitName,
 	"direction": limitName, "schedule": limitName, "storage_place": limitName, "monitoring_method": limitName,
 	"monitoring_place": limitName, "signage": limitName, "power_of_attorney": limitName, "basis": limitName,
+	"scope": limitName, "updated_by": limitToken, "layout": limitToken, "control_center": limitName, "request_place": limitName, "review_place": limitName,
 
 	// URLs
-	"device_url": limitURL, "endpoint_reference": limitURL,
+	"device_url": limitURL, "endpoint_reference": limitURL, "homepage": limitURL,
 
 	// reasons and purposes
 	"reason": limitReason, "purpose_text": limitReason, "urgent_reason": limitReason, "end_reason": limitReason,
 	"retention_reason": limitReason, "disabled_reason": limitReason, "decide_reason": limitReason, "note": limitReason, "safeguards": limitReason, "objection": limitReason,
+	"statute": limitReason,
 
 	// free text
 	"description": limitText, "reason_text": limitText, "purpose_and_scope": limitText,
@@ -97,6 +99,7 @@ var fieldLimits = map[string]int{
 	"labels": listMid, "roles": listMid, "permissions": listMid, "types": listMid, "paths": listMid,
 	"add_permissions": listMid, "pending_changes": listMid,
 	"purposes": listSmall, "ntp_servers": listSmall, "states": listSmall, "kinds": listSmall,
+	"remedies": listSmall, "staff": 200, "statutes": listMid, "versions": listLarge,
 }
 
 // elemLimits bounds the elements of lists of text.
@@ -104,12 +107,21 @@ var elemLimits = map[string]int{
 	"cameras": limitToken, "camera_ids": limitToken, "sites": limitToken, "departments": limitName,
 	"users": limitToken, "targets": limitName, "access_persons": limitName, "labels": limitName,
 	"roles": limitToken, "permissions": limitToken, "types": limitToken, "paths": limitToken, "add_permissions": limitToken,
-	"purposes": limitToken, "ntp_servers": limitName,
+	"purposes": limitToken, "ntp_servers": limitName, "safeguards": limitReason, "remedies": limitReason,
 }
 
 // fieldLimitOverrides names fields, in full, whose limit differs from
 // their name's.
-var fieldLimitOverrides = map[protoreflect.FullName]int{}
+var fieldLimitOverrides = map[protoreflect.FullName]int{
+	// a revision line of an earlier policy is written by people, not a code
+	"gwanje.v1.PriorPolicyVersion.revision": limitReason,
+	// the text of an earlier policy, when the city has it
+	"gwanje.v1.PriorPolicyVersion.document": maxPriorDocument,
+}
+
+// maxPriorDocument bounds the text of an earlier policy version, in
+// characters (the request as a whole is bounded by MaxRecvMsgSize).
+const maxPriorDocument = 200_000
 
 // limitOf returns the limit of field f, or false when the table has none.
 func limitOf(f protoreflect.FieldDescriptor) (int, bool) {

@@ -131,9 +131,12 @@ var methods = map[string]access{
 	gwanjev1.HealthService_GetAvailability_FullMethodName:  needCamera(ac.PermHealthRead),
 
 	// The published policy is public; drafts show what is about to be.
-	gwanjev1.PolicyService_DraftPolicy_FullMethodName:        need(ac.PermPolicyPublish, ac.PermReportRead),
-	gwanjev1.PolicyService_PublishPolicy_FullMethodName:      need(ac.PermPolicyPublish),
-	gwanjev1.PolicyService_ListPolicyVersions_FullMethodName: loggedIn(),
+	gwanjev1.PolicyService_DraftPolicy_FullMethodName:               need(ac.PermPolicyPublish, ac.PermReportRead),
+	gwanjev1.PolicyService_PublishPolicy_FullMethodName:             need(ac.PermPolicyPublish),
+	gwanjev1.PolicyService_ListPolicyVersions_FullMethodName:        loggedIn(),
+	gwanjev1.PolicyService_GetInstitutionSettings_FullMethodName:    need(ac.PermPolicyPublish, ac.PermReportRead),
+	gwanjev1.PolicyService_UpdateInstitutionSettings_FullMethodName: need(ac.PermPolicyPublish),
+	gwanjev1.PolicyService_ImportPolicyHistory_FullMethodName:       need(ac.PermPolicyPublish),
 
 	gwanjev1.RecordingService_ListRecordings_FullMethodName: needCamera(ac.PermDeviceRead),
 	gwanjev1.RecordingService_StartPlayback_FullMethodName:  needCamera(ac.PermPlaybackView),

@@ -62,21 +62,21 @@ const AutoDepartmentThreshold = 4
 // Officer is the 개인정보 보호책임자 (chief privacy officer) or another
 // named contact.
 type Officer struct {
-	Name       string // e.g. 김보호
-	Title      string // 직위/직책, e.g. 기획조정실장
-	Department string // e.g. 기획예산담당관
-	Phone      string
-	Email      string
+	Name       string `json:"name,omitempty"`       // e.g. 김보호
+	Title      string `json:"title,omitempty"`      // 직위/직책, e.g. 기획조정실장
+	Department string `json:"department,omitempty"` // e.g. 기획예산담당관
+	Phone      string `json:"phone,omitempty"`
+	Email      string `json:"email,omitempty"`
 }
 
 // Staff is one row of the 관리책임자·접근권한자 table (구분, 직위, 소속,
 // 전화번호, 비고), as 인천 미추홀구 publishes it.
 type Staff struct {
-	Role       string `yaml:"role"`       // 구분: 관리책임자 or 접근권한자
-	Title      string `yaml:"title"`      // 직위, e.g. 안전총괄과장, 주무관
-	Department string `yaml:"department"` // 소속
-	Phone      string `yaml:"phone"`      // 전화번호
-	Note       string `yaml:"note"`       // 비고
+	Role       string `yaml:"role" json:"role"`                       // 구분: 관리책임자 or 접근권한자
+	Title      string `yaml:"title" json:"title"`                     // 직위, e.g. 안전총괄과장, 주무관
+	Department string `yaml:"department" json:"department,omitempty"` // 소속
+	Phone      string `yaml:"phone" json:"phone,omitempty"`           // 전화번호
+	Note       string `yaml:"note" json:"note,omitempty"`             // 비고
 }
 
 // Staff roles.
@@ -122,43 +122,49 @@ func (st Staff) validate() error {
 type Institution struct {
 	// Name of the public body (기관명). Default "○○시" (the placeholder of
 	// municipal templates; set it).
-	Name string
+	Name string `json:"name,omitempty"`
 	// Scope says which parts of the body the policy covers, e.g.
 	// "본청, 소속기관 미포함" or "본청 및 소속기관 포함"; published after the
 	// name in the preamble. Default none.
-	Scope string
+	Scope string `json:"scope,omitempty"`
 	// Homepage where the policy is posted, e.g. https://www.jangheung.go.kr.
 	// Default none (the sentence naming it is left out).
-	Homepage string
+	Homepage string `json:"homepage,omitempty"`
 	// CPO is the 개인정보 보호책임자. When Name is empty the document says
 	// "지정 예정" and New logs a warning.
-	CPO Officer
+	CPO Officer `json:"cpo,omitempty"`
 	// Staff is the 관리책임자·접근권한자 table (직위, 소속, 전화번호), in
 	// order. Default none: the managers and persons with access are those the
 	// registry records per camera.
-	Staff []Staff
+	Staff []Staff `json:"staff,omitempty"`
 	// ControlCenter is the control-center place (관제 장소), e.g.
 	// "미추홀구청 CCTV 통합관제센터". Default none: the 관제장소 the registry
 	// records per camera.
-	ControlCenter string
+	ControlCenter string `json:"control_center,omitempty"`
 	// RequestPlace is where requests to view, confirm or delete footage are
 	// filed (청구 접수처), e.g. "안전총괄과 통합관제팀". Default the CPO's
 	// department, else "영상정보처리기기 담당부서".
-	RequestPlace string
+	RequestPlace string `json:"request_place,omitempty"`
 	// ReviewPlace is where a data subject views footage (확인 장소). Default
 	// RequestPlace.
-	ReviewPlace string
+	ReviewPlace string `json:"review_place,omitempty"`
 	// Safeguards are the technical, administrative and physical safeguards
 	// (item 7), one measure a line. Default DefaultSafeguards.
-	Safeguards []string
+	Safeguards []string `json:"safeguards,omitempty"`
 	// Remedies are where a refused subject may object (item 6). Default
 	// DefaultRemedies.
-	Remedies []string
+	Remedies []string `json:"remedies,omitempty"`
+	// Statutes names the laws a purpose is installed under besides
+	// 「개인정보 보호법」 제25조제1항 (legal basis by statute name), keyed by
+	// the registry's (local) purpose, e.g. "자연환경 보전" →
+	// "「자연환경보전법」 제○조". Published in item 1 before the §25① items.
+	// Default none.
+	Statutes map[string]string `json:"statutes,omitempty"`
 	// Layout; default LayoutAuto.
-	Layout Layout
+	Layout Layout `json:"layout,omitempty"`
 	// MaxSitesListed bounds the site names listed per group in 위치 및
 	// 촬영범위 ("… 외 N개소"); default 8.
-	MaxSitesListed int
+	MaxSitesListed int `json:"max_sites_listed,omitempty"`
 }
 
 // DefaultSafeguards are the safeguards gwanje itself implements, worded as
@@ -230,6 +236,14 @@ func (in Institution) validate() error {
 	for _, s := range append(append([]string{in.Name, in.Scope, in.ControlCenter, in.ReviewPlace, in.RequestPlace,
 		in.CPO.Name, in.CPO.Title, in.CPO.Department, in.CPO.Phone, in.CPO.Email}, in.Safeguards...), in.Remedies...) {
 		if err := checkText("institution text", s, 1000); err != nil {
+			return err
+		}
+	}
+	for k, v := range in.Statutes {
+		if err := checkText("statute purpose", k, 200); err != nil {
+			return err
+		}
+		if err := checkText("statute", v, 1000); err != nil {
 			return err
 		}
 	}

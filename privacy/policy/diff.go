@@ -112,6 +112,10 @@ const (
 	RevisionFirst       = "제정"
 	RevisionStatus      = "설치 및 운영현황 현행화"
 	RevisionOutsourcing = "위탁에 관한 사항 현행화"
+	// RevisionMigrated is the line of the first gwanje version after the
+	// city's earlier revisions were imported: the document is rebuilt from
+	// the registry as a whole.
+	RevisionMigrated = "전부 개정 (설치 및 운영현황 등록 정보 기준 작성)"
 )
 
 // ProposeRevision proposes the 개정 연혁 line of a version with these

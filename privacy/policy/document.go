@@ -529,6 +529,9 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 			}
 		}
 		slices.Sort(bs)
+		if st := strings.TrimSpace(in.Statutes[p]); st != "" {
+			bs = append([]string{st}, bs...) // the statute by name, then 개인정보 보호법 §25①'s items
+		}
 		basisRows = append(basisRows, []string{p, national[p], strings.Join(bs, ", ")})
 	}
 	b1 := []Block{{Type: BlockParagraph, Text: topic(in.Name) + " 「개인정보 보호법」의 고정형 영상정보처리기기 설치 허용 사유에 따라 " +

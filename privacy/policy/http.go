@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Routes are the paths Handler serves; mount it on each (the ones ending in
@@ -113,15 +114,20 @@ func (s *Service) servePolicy(md bool) http.HandlerFunc {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			cur = latest
-			notice = template.HTML(fmt.Sprintf(`<div class="notice">이 방침은 %s 공고되었으며 %s부터 시행됩니다.</div>`,
-				template.HTMLEscapeString(Date(latest.AnnouncedOn)), template.HTMLEscapeString(Date(latest.EffectiveOn))))
+			notice = template.HTML(fmt.Sprintf(`<div class="notice">이 방침은 %s %s %s부터 시행됩니다.</div>`,
+				template.HTMLEscapeString(Date(latest.AnnouncedOn)), announced(latest.AnnouncedOn, now),
+				template.HTMLEscapeString(Date(latest.EffectiveOn))))
 		case err != nil:
 			s.fail(w, r, err)
 			return
 		case latest.Number > cur.Number:
-			notice = template.HTML(fmt.Sprintf(`<div class="notice">개정 공고: 제%d판(%s)이 %s부터 시행됩니다. <a href="/policy/v/%d">개정 방침 보기</a> · <a href="/policy/v/%d#compare">전·후 비교</a></div>`,
-				latest.Number, template.HTMLEscapeString(latest.Revision), template.HTMLEscapeString(Date(latest.EffectiveOn)),
-				latest.Number, latest.Number))
+			head := "개정 공고"
+			if civil(now).Before(latest.AnnouncedOn) {
+				head = "개정 공고 예정(" + Date(latest.AnnouncedOn) + ")"
+			}
+			notice = template.HTML(fmt.Sprintf(`<div class="notice">%s: 제%d판(%s)이 %s부터 시행됩니다. <a href="/policy/v/%d">개정 방침 보기</a> · <a href="/policy/v/%d#compare">전·후 비교</a></div>`,
+				template.HTMLEscapeString(head), latest.Number, template.HTMLEscapeString(latest.Revision),
+				template.HTMLEscapeString(Date(latest.EffectiveOn)), latest.Number, latest.Number))
 		}
 		if md {
 			writeDoc(w, r, cur.Markdown, "text/markdown; charset=utf-8", "no-cache", "")
@@ -142,6 +148,10 @@ func (s *Service) serveVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.Version(r.Context(), n)
+	if errors.Is(err, ErrNotFound) {
+		s.servePrior(w, r, n, md)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -184,7 +194,12 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 		hs[i], hs[j] = hs[j], hs[i]
 	}
 	var b strings.Builder
-	if err := historyTmpl.Execute(&b, map[string]any{"Name": s.inst.Name, "Versions": hs}); err != nil {
+	inst, err := s.institution(r.Context(), s.cfg.Pool)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := historyTmpl.Execute(&b, map[string]any{"Name": inst.Name, "Versions": hs}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -209,4 +224,46 @@ func (s *Service) serveSignage(homepage bool) http.HandlerFunc {
 		}
 		writeDoc(w, r, body, "text/html; charset=utf-8", "no-cache", "")
 	}
+}
+
+// announced says "공고되었으며" for a date on or before now's date and
+// "공고될 예정이며" for a later one.
+func announced(on, now time.Time) string {
+	if civil(now).Before(on) {
+		return "공고될 예정이며"
+	}
+	return "공고되었으며"
+}
+
+var priorTmpl = template.Must(template.New("prior").Funcs(funcs).Parse(`<!DOCTYPE html>
+<html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>운영·관리 방침 제{{.Number}}판</title><style>{{css}}</style></head><body>
+<nav><a href="/policy">현행 운영·관리 방침</a><a href="/policy/history">개정 연혁</a></nav>
+<article><h1>운영·관리 방침 제{{.Number}}판</h1>
+<table class="meta"><tr><th>공고일자</th><td>{{date .AnnouncedOn}}</td><th>시행일자</th><td>{{date .EffectiveOn}}</td></tr>
+<tr><th>제·개정</th><td colspan="3">{{.Revision}}</td></tr></table>
+{{if .Document}}<pre class="prior">{{.Document}}</pre>{{else}}<p>이 판의 본문은 관리 시스템 도입 전에 공고되어 보관되어 있지 않습니다.</p>{{end}}
+</article></body></html>`))
+
+// servePrior serves an imported earlier revision: its dates, its line and
+// its text where it was imported.
+func (s *Service) servePrior(w http.ResponseWriter, r *http.Request, n int, md bool) {
+	p, err := s.Prior(r.Context(), n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	const immutable = "public, max-age=86400"
+	if md {
+		body := fmt.Sprintf("# 운영·관리 방침 제%d판\n\n- 공고일자: %s\n- 시행일자: %s\n- 제·개정 내용: %s\n\n%s", p.Number,
+			Date(p.AnnouncedOn), Date(p.EffectiveOn), p.Revision, p.Document)
+		writeDoc(w, r, body, "text/markdown; charset=utf-8", immutable, "")
+		return
+	}
+	var b strings.Builder
+	if err := priorTmpl.Execute(&b, p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeDoc(w, r, b.String(), "text/html; charset=utf-8", immutable, "")
 }

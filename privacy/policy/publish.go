@@ -32,19 +32,24 @@ func civil(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// Current compute: the document the registry gives now.
-func (s *Service) compute(ctx context.Context) (Document, error) {
+// compute is the document the registry and the institution settings in
+// force give now, and those settings.
+func (s *Service) compute(ctx context.Context, q querier) (Document, Institution, error) {
+	inst, err := s.institution(ctx, q)
+	if err != nil {
+		return Document{}, Institution{}, err
+	}
 	rep, err := s.cfg.Registry.InstallationReport(ctx, s.cfg.ReportFilter)
 	if err != nil {
-		return Document{}, fmt.Errorf("policy: installation report: %w", err)
+		return Document{}, Institution{}, fmt.Errorf("policy: installation report: %w", err)
 	}
 	var contracts []Outsourcing
 	if s.cfg.Contracts != nil {
 		if contracts, err = s.cfg.Contracts.Contracts(ctx, s.cfg.Now()); err != nil {
-			return Document{}, fmt.Errorf("policy: contracts: %w", err)
+			return Document{}, Institution{}, fmt.Errorf("policy: contracts: %w", err)
 		}
 	}
-	return Build(s.inst, rep, contracts), nil
+	return Build(inst, rep, contracts), inst, nil
 }
 
 // Draft is what Publish would publish now.
@@ -66,7 +71,11 @@ type Draft struct {
 // Draft computes the document from the registry now and compares it with
 // the latest version, without publishing anything.
 func (s *Service) Draft(ctx context.Context) (Draft, error) {
-	doc, err := s.compute(ctx)
+	doc, _, err := s.compute(ctx, s.cfg.Pool)
+	if err != nil {
+		return Draft{}, err
+	}
+	priors, err := s.priors(ctx, s.cfg.Pool)
 	if err != nil {
 		return Draft{}, err
 	}
@@ -81,6 +90,9 @@ func (s *Service) Draft(ctx context.Context) (Draft, error) {
 		d.Changes = Compare(&latest.Document, &doc)
 	}
 	d.Revision = ProposeRevision(d.Latest == nil, d.Changes)
+	if d.Latest == nil && len(priors) > 0 {
+		d.Revision = RevisionMigrated
+	}
 	if d.HTML, err = RenderHTML(&doc, VersionInfo{}, nil, d.Changes); err != nil {
 		return Draft{}, err
 	}
@@ -164,7 +176,11 @@ func (s *Service) Publish(ctx context.Context, a Actor, opts PublishOptions) (Ve
 		if err != nil && !first {
 			return err
 		}
-		doc, err := s.compute(ctx)
+		doc, inst, err := s.compute(ctx, tx)
+		if err != nil {
+			return err
+		}
+		priors, err := s.priors(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -175,6 +191,16 @@ func (s *Service) Publish(ctx context.Context, a Actor, opts PublishOptions) (Ve
 		}
 		v := Version{VersionInfo: VersionInfo{Number: 1, PublishedAt: s.cfg.Now(), AnnouncedOn: announce,
 			EffectiveOn: effective, UrgentReason: opts.UrgentReason, PublishedBy: a.Username, ContentHash: hash}, Document: doc}
+		if first && len(priors) > 0 {
+			// The first gwanje version numbers on from the city's earlier
+			// revisions and is announced no earlier than the last of them.
+			last := priors[len(priors)-1]
+			if announce.Before(last.AnnouncedOn) || effective.Before(last.EffectiveOn) {
+				return fmt.Errorf("%w: revision %d was announced %s effective %s; a new version cannot be announced or take effect earlier",
+					ErrInvalid, last.Number, Date(last.AnnouncedOn), Date(last.EffectiveOn))
+			}
+			v.Number = last.Number + 1
+		}
 		if !first {
 			if announce.Before(prev.AnnouncedOn) || effective.Before(prev.EffectiveOn) {
 				return fmt.Errorf("%w: version %d was announced %s effective %s; a new version cannot be announced or take effect earlier",
@@ -186,7 +212,11 @@ func (s *Service) Publish(ctx context.Context, a Actor, opts PublishOptions) (Ve
 		v.Revision = opts.Revision
 		if v.Revision == "" {
 			v.Revision = ProposeRevision(first, v.Changes)
+			if first && len(priors) > 0 {
+				v.Revision = RevisionMigrated
+			}
 		}
+		v.Institution = &inst
 		history, err := s.history(ctx, tx)
 		if err != nil {
 			return err
@@ -208,11 +238,15 @@ func (s *Service) Publish(ctx context.Context, a Actor, opts PublishOptions) (Ve
 		if err != nil {
 			return fmt.Errorf("policy: publish: %w", err)
 		}
+		instJSON, err := json.Marshal(inst)
+		if err != nil {
+			return fmt.Errorf("policy: publish: %w", err)
+		}
 		if err := tx.QueryRow(ctx, `insert into policy_versions (number, published_at, announced_on, effective_on, urgent_reason,
-			revision, published_by, content_hash, document, changes, html, markdown)
-			values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) returning published_at`,
+			revision, published_by, content_hash, document, changes, html, markdown, institution)
+			values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) returning published_at`,
 			v.Number, v.PublishedAt, v.AnnouncedOn, v.EffectiveOn, v.UrgentReason, v.Revision, v.PublishedBy, hash,
-			docJSON, chJSON, v.HTML, v.Markdown).Scan(&v.PublishedAt); err != nil {
+			docJSON, chJSON, v.HTML, v.Markdown, instJSON).Scan(&v.PublishedAt); err != nil {
 			return fmt.Errorf("policy: publish: %w", err)
 		}
 		ids := make([]string, len(v.Changes))
@@ -245,18 +279,21 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-const infoCols = `number, published_at, announced_on, effective_on, urgent_reason, revision, published_by, content_hash`
+const infoCols = `number, published_at, announced_on, effective_on, urgent_reason, revision, published_by, content_hash, institution`
 const versionCols = infoCols + `, document, changes, html, markdown`
 
 func scanVersion(row pgx.Row) (Version, error) {
 	var v Version
-	var doc, ch []byte
+	var doc, ch, inst []byte
 	if err := row.Scan(&v.Number, &v.PublishedAt, &v.AnnouncedOn, &v.EffectiveOn, &v.UrgentReason, &v.Revision,
-		&v.PublishedBy, &v.ContentHash, &doc, &ch, &v.HTML, &v.Markdown); err != nil {
+		&v.PublishedBy, &v.ContentHash, &inst, &doc, &ch, &v.HTML, &v.Markdown); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Version{}, fmt.Errorf("%w: no such policy version", ErrNotFound)
 		}
 		return Version{}, fmt.Errorf("policy: read version: %w", err)
+	}
+	if err := v.scanInstitution(inst); err != nil {
+		return Version{}, err
 	}
 	if err := json.Unmarshal(doc, &v.Document); err != nil {
 		return Version{}, fmt.Errorf("policy: version %d document: %w", v.Number, err)
@@ -271,24 +308,39 @@ func (s *Service) latest(ctx context.Context, q querier) (Version, error) {
 	return scanVersion(q.QueryRow(ctx, `select `+versionCols+` from policy_versions order by number desc limit 1`))
 }
 
+// history lists the imported earlier revisions and the published versions,
+// oldest first: the 개정 연혁.
 func (s *Service) history(ctx context.Context, q querier) ([]VersionInfo, error) {
+	priors, err := s.priors(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := q.Query(ctx, `select `+infoCols+` from policy_versions order by number`)
 	if err != nil {
 		return nil, fmt.Errorf("policy: history: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (VersionInfo, error) {
 		var v VersionInfo
-		err := r.Scan(&v.Number, &v.PublishedAt, &v.AnnouncedOn, &v.EffectiveOn, &v.UrgentReason, &v.Revision,
-			&v.PublishedBy, &v.ContentHash)
-		return v, err
+		var inst []byte
+		if err := r.Scan(&v.Number, &v.PublishedAt, &v.AnnouncedOn, &v.EffectiveOn, &v.UrgentReason, &v.Revision,
+			&v.PublishedBy, &v.ContentHash, &inst); err != nil {
+			return v, err
+		}
+		return v, v.scanInstitution(inst)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("policy: history: %w", err)
 	}
-	return out, nil
+	hs := make([]VersionInfo, 0, len(priors)+len(out))
+	for _, p := range priors {
+		hs = append(hs, VersionInfo{Number: p.Number, PublishedAt: p.ImportedAt, AnnouncedOn: p.AnnouncedOn, EffectiveOn: p.EffectiveOn,
+			Revision: p.Revision, PublishedBy: p.ImportedBy, Imported: true, HasDocument: p.Document != ""})
+	}
+	return append(hs, out...), nil
 }
 
-// History lists every published version, oldest first.
+// History lists every version, oldest first: the imported earlier
+// revisions (Imported) and the published ones.
 func (s *Service) History(ctx context.Context) ([]VersionInfo, error) {
 	return s.history(ctx, s.cfg.Pool)
 }
@@ -310,4 +362,16 @@ func (s *Service) Latest(ctx context.Context) (Version, error) { return s.latest
 func (s *Service) Current(ctx context.Context, t time.Time) (Version, error) {
 	return scanVersion(s.cfg.Pool.QueryRow(ctx, `select `+versionCols+` from policy_versions where effective_on <= $1
 		order by number desc limit 1`, civil(t)))
+}
+
+func (v *VersionInfo) scanInstitution(raw []byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	var in Institution
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return fmt.Errorf("policy: version %d settings: %w", v.Number, err)
+	}
+	v.Institution = &in
+	return nil
 }

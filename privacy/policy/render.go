@@ -20,6 +20,14 @@ type VersionInfo struct {
 	Revision     string    // the 개정 연혁 line (제·개정 내용)
 	PublishedBy  string
 	ContentHash  []byte
+	// Institution is the settings the version was published with (nil for
+	// imported revisions and versions published before settings were
+	// recorded).
+	Institution *Institution
+	// Imported marks a revision the city published before gwanje
+	// (ImportHistory); HasDocument, that its text was imported with it.
+	Imported    bool
+	HasDocument bool
 }
 
 // Version is a published version with its content.

@@ -119,7 +119,11 @@ func (s *Service) Signage(ctx context.Context) (Signage, error) {
 	if err != nil {
 		return Signage{}, fmt.Errorf("policy: signage: %w", err)
 	}
-	return BuildSignage(s.inst, rep, sites), nil
+	inst, err := s.institution(ctx, s.cfg.Pool)
+	if err != nil {
+		return Signage{}, err
+	}
+	return BuildSignage(inst, rep, sites), nil
 }
 
 //go:embed signage.html.tmpl

@@ -9,6 +9,7 @@ package gwanjev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,6 +23,672 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PolicyOfficer is the 개인정보 보호책임자.
+type PolicyOfficer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// 직위/직책, e.g. 기획조정실장.
+	Title         string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Department    string `protobuf:"bytes,3,opt,name=department,proto3" json:"department,omitempty"`
+	Phone         string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	Email         string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyOfficer) Reset() {
+	*x = PolicyOfficer{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyOfficer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyOfficer) ProtoMessage() {}
+
+func (x *PolicyOfficer) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyOfficer.ProtoReflect.Descriptor instead.
+func (*PolicyOfficer) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PolicyOfficer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PolicyOfficer) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PolicyOfficer) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *PolicyOfficer) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *PolicyOfficer) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// PolicyStaff is a row of the 관리책임자·접근권한자 table.
+type PolicyStaff struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 구분: 관리책임자 or 접근권한자.
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// 직위, e.g. 안전총괄과장.
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// 소속.
+	Department string `protobuf:"bytes,3,opt,name=department,proto3" json:"department,omitempty"`
+	Phone      string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	// 비고.
+	Note          string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyStaff) Reset() {
+	*x = PolicyStaff{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyStaff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyStaff) ProtoMessage() {}
+
+func (x *PolicyStaff) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyStaff.ProtoReflect.Descriptor instead.
+func (*PolicyStaff) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PolicyStaff) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *PolicyStaff) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PolicyStaff) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *PolicyStaff) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *PolicyStaff) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// InstitutionSettings are what the registry does not know about the body
+// publishing the policy. Empty fields take the documented defaults of the
+// server's --institution-* flags; none invents a place or a person.
+type InstitutionSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 기관명.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// e.g. "본청, 소속기관 미포함".
+	Scope    string         `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	Homepage string         `protobuf:"bytes,3,opt,name=homepage,proto3" json:"homepage,omitempty"`
+	Cpo      *PolicyOfficer `protobuf:"bytes,4,opt,name=cpo,proto3" json:"cpo,omitempty"`
+	Staff    []*PolicyStaff `protobuf:"bytes,5,rep,name=staff,proto3" json:"staff,omitempty"`
+	// 관제 장소, e.g. "미추홀구청 CCTV 통합관제센터".
+	ControlCenter string `protobuf:"bytes,6,opt,name=control_center,json=controlCenter,proto3" json:"control_center,omitempty"`
+	// 청구 접수처.
+	RequestPlace string `protobuf:"bytes,7,opt,name=request_place,json=requestPlace,proto3" json:"request_place,omitempty"`
+	// 확인 장소.
+	ReviewPlace string   `protobuf:"bytes,8,opt,name=review_place,json=reviewPlace,proto3" json:"review_place,omitempty"`
+	Safeguards  []string `protobuf:"bytes,9,rep,name=safeguards,proto3" json:"safeguards,omitempty"`
+	Remedies    []string `protobuf:"bytes,10,rep,name=remedies,proto3" json:"remedies,omitempty"`
+	// purposes, departments or empty (auto).
+	Layout string `protobuf:"bytes,11,opt,name=layout,proto3" json:"layout,omitempty"`
+	// Site names listed per group before "외 N개소"; 0 the default (8).
+	MaxSitesListed int32 `protobuf:"varint,12,opt,name=max_sites_listed,json=maxSitesListed,proto3" json:"max_sites_listed,omitempty"`
+	// Legal basis by statute name per (local) purpose, published before
+	// 개인정보 보호법 제25조제1항's items.
+	Statutes []*PolicyStatute `protobuf:"bytes,13,rep,name=statutes,proto3" json:"statutes,omitempty"`
+	// Read only: set when a manager stored the settings.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdatedBy     string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstitutionSettings) Reset() {
+	*x = InstitutionSettings{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstitutionSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstitutionSettings) ProtoMessage() {}
+
+func (x *InstitutionSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstitutionSettings.ProtoReflect.Descriptor instead.
+func (*InstitutionSettings) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *InstitutionSettings) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetHomepage() string {
+	if x != nil {
+		return x.Homepage
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetCpo() *PolicyOfficer {
+	if x != nil {
+		return x.Cpo
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetStaff() []*PolicyStaff {
+	if x != nil {
+		return x.Staff
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetControlCenter() string {
+	if x != nil {
+		return x.ControlCenter
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetRequestPlace() string {
+	if x != nil {
+		return x.RequestPlace
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetReviewPlace() string {
+	if x != nil {
+		return x.ReviewPlace
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetSafeguards() []string {
+	if x != nil {
+		return x.Safeguards
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetRemedies() []string {
+	if x != nil {
+		return x.Remedies
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetLayout() string {
+	if x != nil {
+		return x.Layout
+	}
+	return ""
+}
+
+func (x *InstitutionSettings) GetMaxSitesListed() int32 {
+	if x != nil {
+		return x.MaxSitesListed
+	}
+	return 0
+}
+
+func (x *InstitutionSettings) GetStatutes() []*PolicyStatute {
+	if x != nil {
+		return x.Statutes
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *InstitutionSettings) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+// PolicyStatute names the law a purpose is installed under, e.g. purpose
+// "자연환경 보전", statute "「자연환경보전법」 제○조".
+type PolicyStatute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Purpose       string                 `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Statute       string                 `protobuf:"bytes,2,opt,name=statute,proto3" json:"statute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyStatute) Reset() {
+	*x = PolicyStatute{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyStatute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyStatute) ProtoMessage() {}
+
+func (x *PolicyStatute) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyStatute.ProtoReflect.Descriptor instead.
+func (*PolicyStatute) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PolicyStatute) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *PolicyStatute) GetStatute() string {
+	if x != nil {
+		return x.Statute
+	}
+	return ""
+}
+
+type GetInstitutionSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstitutionSettingsRequest) Reset() {
+	*x = GetInstitutionSettingsRequest{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstitutionSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstitutionSettingsRequest) ProtoMessage() {}
+
+func (x *GetInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstitutionSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetInstitutionSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{4}
+}
+
+type UpdateInstitutionSettingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *InstitutionSettings   `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// Fields of settings to change (top-level names; a message or list is
+	// changed whole). Empty: the fields set.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateInstitutionSettingsRequest) Reset() {
+	*x = UpdateInstitutionSettingsRequest{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateInstitutionSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateInstitutionSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateInstitutionSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateInstitutionSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdateInstitutionSettingsRequest) GetSettings() *InstitutionSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateInstitutionSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateInstitutionSettingsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PriorPolicyVersion is a revision published before gwanje.
+type PriorPolicyVersion struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Number int32                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	// 공고일자 (the date of this instant in the institution's zone).
+	AnnounceOn *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=announce_on,json=announceOn,proto3" json:"announce_on,omitempty"`
+	// 시행일자; default announce_on.
+	EffectiveOn *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective_on,json=effectiveOn,proto3" json:"effective_on,omitempty"`
+	// 제·개정 내용.
+	Revision string `protobuf:"bytes,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The earlier document's text, where the city has it.
+	Document      string `protobuf:"bytes,5,opt,name=document,proto3" json:"document,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriorPolicyVersion) Reset() {
+	*x = PriorPolicyVersion{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriorPolicyVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriorPolicyVersion) ProtoMessage() {}
+
+func (x *PriorPolicyVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriorPolicyVersion.ProtoReflect.Descriptor instead.
+func (*PriorPolicyVersion) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PriorPolicyVersion) GetNumber() int32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *PriorPolicyVersion) GetAnnounceOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AnnounceOn
+	}
+	return nil
+}
+
+func (x *PriorPolicyVersion) GetEffectiveOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveOn
+	}
+	return nil
+}
+
+func (x *PriorPolicyVersion) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *PriorPolicyVersion) GetDocument() string {
+	if x != nil {
+		return x.Document
+	}
+	return ""
+}
+
+type ImportPolicyHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*PriorPolicyVersion  `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportPolicyHistoryRequest) Reset() {
+	*x = ImportPolicyHistoryRequest{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportPolicyHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportPolicyHistoryRequest) ProtoMessage() {}
+
+func (x *ImportPolicyHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportPolicyHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ImportPolicyHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImportPolicyHistoryRequest) GetVersions() []*PriorPolicyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *ImportPolicyHistoryRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ImportPolicyHistoryResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Imported int32                  `protobuf:"varint,1,opt,name=imported,proto3" json:"imported,omitempty"`
+	// The number the first gwanje version will have.
+	NextNumber    int32 `protobuf:"varint,2,opt,name=next_number,json=nextNumber,proto3" json:"next_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportPolicyHistoryResponse) Reset() {
+	*x = ImportPolicyHistoryResponse{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportPolicyHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportPolicyHistoryResponse) ProtoMessage() {}
+
+func (x *ImportPolicyHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportPolicyHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ImportPolicyHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ImportPolicyHistoryResponse) GetImported() int32 {
+	if x != nil {
+		return x.Imported
+	}
+	return 0
+}
+
+func (x *ImportPolicyHistoryResponse) GetNextNumber() int32 {
+	if x != nil {
+		return x.NextNumber
+	}
+	return 0
+}
+
 type PolicyChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClauseId      string                 `protobuf:"bytes,1,opt,name=clause_id,json=clauseId,proto3" json:"clause_id,omitempty"`
@@ -34,7 +701,7 @@ type PolicyChange struct {
 
 func (x *PolicyChange) Reset() {
 	*x = PolicyChange{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[0]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +713,7 @@ func (x *PolicyChange) String() string {
 func (*PolicyChange) ProtoMessage() {}
 
 func (x *PolicyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[0]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +726,7 @@ func (x *PolicyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
 func (*PolicyChange) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{0}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PolicyChange) GetClauseId() string {
@@ -98,7 +765,7 @@ type DraftPolicyRequest struct {
 
 func (x *DraftPolicyRequest) Reset() {
 	*x = DraftPolicyRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[1]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +777,7 @@ func (x *DraftPolicyRequest) String() string {
 func (*DraftPolicyRequest) ProtoMessage() {}
 
 func (x *DraftPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[1]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +790,7 @@ func (x *DraftPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DraftPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{1}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{10}
 }
 
 type DraftPolicyResponse struct {
@@ -138,7 +805,7 @@ type DraftPolicyResponse struct {
 
 func (x *DraftPolicyResponse) Reset() {
 	*x = DraftPolicyResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[2]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +817,7 @@ func (x *DraftPolicyResponse) String() string {
 func (*DraftPolicyResponse) ProtoMessage() {}
 
 func (x *DraftPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[2]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +830,7 @@ func (x *DraftPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DraftPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{2}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DraftPolicyResponse) GetUnchanged() bool {
@@ -209,7 +876,7 @@ type PublishPolicyRequest struct {
 
 func (x *PublishPolicyRequest) Reset() {
 	*x = PublishPolicyRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +888,7 @@ func (x *PublishPolicyRequest) String() string {
 func (*PublishPolicyRequest) ProtoMessage() {}
 
 func (x *PublishPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +901,7 @@ func (x *PublishPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PublishPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{3}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PublishPolicyRequest) GetAnnounceOn() *timestamppb.Timestamp {
@@ -278,7 +945,7 @@ type PublishPolicyResponse struct {
 
 func (x *PublishPolicyResponse) Reset() {
 	*x = PublishPolicyResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +957,7 @@ func (x *PublishPolicyResponse) String() string {
 func (*PublishPolicyResponse) ProtoMessage() {}
 
 func (x *PublishPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +970,7 @@ func (x *PublishPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PublishPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{4}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PublishPolicyResponse) GetCreated() bool {
@@ -353,7 +1020,7 @@ type ListPolicyVersionsRequest struct {
 
 func (x *ListPolicyVersionsRequest) Reset() {
 	*x = ListPolicyVersionsRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +1032,7 @@ func (x *ListPolicyVersionsRequest) String() string {
 func (*ListPolicyVersionsRequest) ProtoMessage() {}
 
 func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +1045,7 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{5}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPolicyVersionsRequest) GetPageSize() int32 {
@@ -396,20 +1063,24 @@ func (x *ListPolicyVersionsRequest) GetPageToken() string {
 }
 
 type PolicyVersionInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Number        int32                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
-	Revision      string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
-	AnnounceOn    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=announce_on,json=announceOn,proto3" json:"announce_on,omitempty"`
-	EffectiveOn   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=effective_on,json=effectiveOn,proto3" json:"effective_on,omitempty"`
-	UrgentReason  string                 `protobuf:"bytes,5,opt,name=urgent_reason,json=urgentReason,proto3" json:"urgent_reason,omitempty"`
-	PublishedBy   string                 `protobuf:"bytes,6,opt,name=published_by,json=publishedBy,proto3" json:"published_by,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Number       int32                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Revision     string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	AnnounceOn   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=announce_on,json=announceOn,proto3" json:"announce_on,omitempty"`
+	EffectiveOn  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=effective_on,json=effectiveOn,proto3" json:"effective_on,omitempty"`
+	UrgentReason string                 `protobuf:"bytes,5,opt,name=urgent_reason,json=urgentReason,proto3" json:"urgent_reason,omitempty"`
+	PublishedBy  string                 `protobuf:"bytes,6,opt,name=published_by,json=publishedBy,proto3" json:"published_by,omitempty"`
+	// The institution settings the version was published with.
+	Institution *InstitutionSettings `protobuf:"bytes,7,opt,name=institution,proto3" json:"institution,omitempty"`
+	// An earlier revision imported by ImportPolicyHistory.
+	Imported      bool `protobuf:"varint,8,opt,name=imported,proto3" json:"imported,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PolicyVersionInfo) Reset() {
 	*x = PolicyVersionInfo{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +1092,7 @@ func (x *PolicyVersionInfo) String() string {
 func (*PolicyVersionInfo) ProtoMessage() {}
 
 func (x *PolicyVersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +1105,7 @@ func (x *PolicyVersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyVersionInfo.ProtoReflect.Descriptor instead.
 func (*PolicyVersionInfo) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{6}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PolicyVersionInfo) GetNumber() int32 {
@@ -479,6 +1150,20 @@ func (x *PolicyVersionInfo) GetPublishedBy() string {
 	return ""
 }
 
+func (x *PolicyVersionInfo) GetInstitution() *InstitutionSettings {
+	if x != nil {
+		return x.Institution
+	}
+	return nil
+}
+
+func (x *PolicyVersionInfo) GetImported() bool {
+	if x != nil {
+		return x.Imported
+	}
+	return false
+}
+
 type ListPolicyVersionsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Versions []*PolicyVersionInfo   `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
@@ -490,7 +1175,7 @@ type ListPolicyVersionsResponse struct {
 
 func (x *ListPolicyVersionsResponse) Reset() {
 	*x = ListPolicyVersionsResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +1187,7 @@ func (x *ListPolicyVersionsResponse) String() string {
 func (*ListPolicyVersionsResponse) ProtoMessage() {}
 
 func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +1200,7 @@ func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{7}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersionInfo {
@@ -536,7 +1221,67 @@ var File_gwanje_v1_policy_proto protoreflect.FileDescriptor
 
 const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x16gwanje/v1/policy.proto\x12\tgwanje.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n" +
+	"\x16gwanje/v1/policy.proto\x12\tgwanje.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n" +
+	"\rPolicyOfficer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1e\n" +
+	"\n" +
+	"department\x18\x03 \x01(\tR\n" +
+	"department\x12\x14\n" +
+	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\"\x81\x01\n" +
+	"\vPolicyStaff\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1e\n" +
+	"\n" +
+	"department\x18\x03 \x01(\tR\n" +
+	"department\x12\x14\n" +
+	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\xb4\x04\n" +
+	"\x13InstitutionSettings\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1a\n" +
+	"\bhomepage\x18\x03 \x01(\tR\bhomepage\x12*\n" +
+	"\x03cpo\x18\x04 \x01(\v2\x18.gwanje.v1.PolicyOfficerR\x03cpo\x12,\n" +
+	"\x05staff\x18\x05 \x03(\v2\x16.gwanje.v1.PolicyStaffR\x05staff\x12%\n" +
+	"\x0econtrol_center\x18\x06 \x01(\tR\rcontrolCenter\x12#\n" +
+	"\rrequest_place\x18\a \x01(\tR\frequestPlace\x12!\n" +
+	"\freview_place\x18\b \x01(\tR\vreviewPlace\x12\x1e\n" +
+	"\n" +
+	"safeguards\x18\t \x03(\tR\n" +
+	"safeguards\x12\x1a\n" +
+	"\bremedies\x18\n" +
+	" \x03(\tR\bremedies\x12\x16\n" +
+	"\x06layout\x18\v \x01(\tR\x06layout\x12(\n" +
+	"\x10max_sites_listed\x18\f \x01(\x05R\x0emaxSitesListed\x124\n" +
+	"\bstatutes\x18\r \x03(\v2\x18.gwanje.v1.PolicyStatuteR\bstatutes\x12;\n" +
+	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"C\n" +
+	"\rPolicyStatute\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x12\x18\n" +
+	"\astatute\x18\x02 \x01(\tR\astatute\"\x1f\n" +
+	"\x1dGetInstitutionSettingsRequest\"\xb3\x01\n" +
+	" UpdateInstitutionSettingsRequest\x12:\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1e.gwanje.v1.InstitutionSettingsR\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe0\x01\n" +
+	"\x12PriorPolicyVersion\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x05R\x06number\x12;\n" +
+	"\vannounce_on\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"announceOn\x12=\n" +
+	"\feffective_on\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveOn\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\tR\brevision\x12\x1a\n" +
+	"\bdocument\x18\x05 \x01(\tR\bdocument\"o\n" +
+	"\x1aImportPolicyHistoryRequest\x129\n" +
+	"\bversions\x18\x01 \x03(\v2\x1d.gwanje.v1.PriorPolicyVersionR\bversions\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"Z\n" +
+	"\x1bImportPolicyHistoryResponse\x12\x1a\n" +
+	"\bimported\x18\x01 \x01(\x05R\bimported\x12\x1f\n" +
+	"\vnext_number\x18\x02 \x01(\x05R\n" +
+	"nextNumber\"o\n" +
 	"\fPolicyChange\x12\x1b\n" +
 	"\tclause_id\x18\x01 \x01(\tR\bclauseId\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
@@ -564,7 +1309,7 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"\x19ListPolicyVersionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8b\x02\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xe9\x02\n" +
 	"\x11PolicyVersionInfo\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\tR\brevision\x12;\n" +
@@ -572,14 +1317,19 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"announceOn\x12=\n" +
 	"\feffective_on\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveOn\x12#\n" +
 	"\rurgent_reason\x18\x05 \x01(\tR\furgentReason\x12!\n" +
-	"\fpublished_by\x18\x06 \x01(\tR\vpublishedBy\"~\n" +
+	"\fpublished_by\x18\x06 \x01(\tR\vpublishedBy\x12@\n" +
+	"\vinstitution\x18\a \x01(\v2\x1e.gwanje.v1.InstitutionSettingsR\vinstitution\x12\x1a\n" +
+	"\bimported\x18\b \x01(\bR\bimported\"~\n" +
 	"\x1aListPolicyVersionsResponse\x128\n" +
 	"\bversions\x18\x01 \x03(\v2\x1c.gwanje.v1.PolicyVersionInfoR\bversions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x94\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc8\x04\n" +
 	"\rPolicyService\x12L\n" +
 	"\vDraftPolicy\x12\x1d.gwanje.v1.DraftPolicyRequest\x1a\x1e.gwanje.v1.DraftPolicyResponse\x12R\n" +
 	"\rPublishPolicy\x12\x1f.gwanje.v1.PublishPolicyRequest\x1a .gwanje.v1.PublishPolicyResponse\x12a\n" +
-	"\x12ListPolicyVersions\x12$.gwanje.v1.ListPolicyVersionsRequest\x1a%.gwanje.v1.ListPolicyVersionsResponseB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
+	"\x12ListPolicyVersions\x12$.gwanje.v1.ListPolicyVersionsRequest\x1a%.gwanje.v1.ListPolicyVersionsResponse\x12b\n" +
+	"\x16GetInstitutionSettings\x12(.gwanje.v1.GetInstitutionSettingsRequest\x1a\x1e.gwanje.v1.InstitutionSettings\x12h\n" +
+	"\x19UpdateInstitutionSettings\x12+.gwanje.v1.UpdateInstitutionSettingsRequest\x1a\x1e.gwanje.v1.InstitutionSettings\x12d\n" +
+	"\x13ImportPolicyHistory\x12%.gwanje.v1.ImportPolicyHistoryRequest\x1a&.gwanje.v1.ImportPolicyHistoryResponseB3Z1github.com/gwanje/gwanje/proto/gwanje/v1;gwanjev1b\x06proto3"
 
 var (
 	file_gwanje_v1_policy_proto_rawDescOnce sync.Once
@@ -593,38 +1343,64 @@ func file_gwanje_v1_policy_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_policy_proto_rawDescData
 }
 
-var file_gwanje_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_gwanje_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_gwanje_v1_policy_proto_goTypes = []any{
-	(*PolicyChange)(nil),               // 0: gwanje.v1.PolicyChange
-	(*DraftPolicyRequest)(nil),         // 1: gwanje.v1.DraftPolicyRequest
-	(*DraftPolicyResponse)(nil),        // 2: gwanje.v1.DraftPolicyResponse
-	(*PublishPolicyRequest)(nil),       // 3: gwanje.v1.PublishPolicyRequest
-	(*PublishPolicyResponse)(nil),      // 4: gwanje.v1.PublishPolicyResponse
-	(*ListPolicyVersionsRequest)(nil),  // 5: gwanje.v1.ListPolicyVersionsRequest
-	(*PolicyVersionInfo)(nil),          // 6: gwanje.v1.PolicyVersionInfo
-	(*ListPolicyVersionsResponse)(nil), // 7: gwanje.v1.ListPolicyVersionsResponse
-	(*timestamppb.Timestamp)(nil),      // 8: google.protobuf.Timestamp
+	(*PolicyOfficer)(nil),                    // 0: gwanje.v1.PolicyOfficer
+	(*PolicyStaff)(nil),                      // 1: gwanje.v1.PolicyStaff
+	(*InstitutionSettings)(nil),              // 2: gwanje.v1.InstitutionSettings
+	(*PolicyStatute)(nil),                    // 3: gwanje.v1.PolicyStatute
+	(*GetInstitutionSettingsRequest)(nil),    // 4: gwanje.v1.GetInstitutionSettingsRequest
+	(*UpdateInstitutionSettingsRequest)(nil), // 5: gwanje.v1.UpdateInstitutionSettingsRequest
+	(*PriorPolicyVersion)(nil),               // 6: gwanje.v1.PriorPolicyVersion
+	(*ImportPolicyHistoryRequest)(nil),       // 7: gwanje.v1.ImportPolicyHistoryRequest
+	(*ImportPolicyHistoryResponse)(nil),      // 8: gwanje.v1.ImportPolicyHistoryResponse
+	(*PolicyChange)(nil),                     // 9: gwanje.v1.PolicyChange
+	(*DraftPolicyRequest)(nil),               // 10: gwanje.v1.DraftPolicyRequest
+	(*DraftPolicyResponse)(nil),              // 11: gwanje.v1.DraftPolicyResponse
+	(*PublishPolicyRequest)(nil),             // 12: gwanje.v1.PublishPolicyRequest
+	(*PublishPolicyResponse)(nil),            // 13: gwanje.v1.PublishPolicyResponse
+	(*ListPolicyVersionsRequest)(nil),        // 14: gwanje.v1.ListPolicyVersionsRequest
+	(*PolicyVersionInfo)(nil),                // 15: gwanje.v1.PolicyVersionInfo
+	(*ListPolicyVersionsResponse)(nil),       // 16: gwanje.v1.ListPolicyVersionsResponse
+	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 18: google.protobuf.FieldMask
 }
 var file_gwanje_v1_policy_proto_depIdxs = []int32{
-	0,  // 0: gwanje.v1.DraftPolicyResponse.changes:type_name -> gwanje.v1.PolicyChange
-	8,  // 1: gwanje.v1.PublishPolicyRequest.announce_on:type_name -> google.protobuf.Timestamp
-	8,  // 2: gwanje.v1.PublishPolicyRequest.effective_on:type_name -> google.protobuf.Timestamp
-	8,  // 3: gwanje.v1.PublishPolicyResponse.announce_on:type_name -> google.protobuf.Timestamp
-	8,  // 4: gwanje.v1.PublishPolicyResponse.effective_on:type_name -> google.protobuf.Timestamp
-	8,  // 5: gwanje.v1.PolicyVersionInfo.announce_on:type_name -> google.protobuf.Timestamp
-	8,  // 6: gwanje.v1.PolicyVersionInfo.effective_on:type_name -> google.protobuf.Timestamp
-	6,  // 7: gwanje.v1.ListPolicyVersionsResponse.versions:type_name -> gwanje.v1.PolicyVersionInfo
-	1,  // 8: gwanje.v1.PolicyService.DraftPolicy:input_type -> gwanje.v1.DraftPolicyRequest
-	3,  // 9: gwanje.v1.PolicyService.PublishPolicy:input_type -> gwanje.v1.PublishPolicyRequest
-	5,  // 10: gwanje.v1.PolicyService.ListPolicyVersions:input_type -> gwanje.v1.ListPolicyVersionsRequest
-	2,  // 11: gwanje.v1.PolicyService.DraftPolicy:output_type -> gwanje.v1.DraftPolicyResponse
-	4,  // 12: gwanje.v1.PolicyService.PublishPolicy:output_type -> gwanje.v1.PublishPolicyResponse
-	7,  // 13: gwanje.v1.PolicyService.ListPolicyVersions:output_type -> gwanje.v1.ListPolicyVersionsResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	0,  // 0: gwanje.v1.InstitutionSettings.cpo:type_name -> gwanje.v1.PolicyOfficer
+	1,  // 1: gwanje.v1.InstitutionSettings.staff:type_name -> gwanje.v1.PolicyStaff
+	3,  // 2: gwanje.v1.InstitutionSettings.statutes:type_name -> gwanje.v1.PolicyStatute
+	17, // 3: gwanje.v1.InstitutionSettings.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 4: gwanje.v1.UpdateInstitutionSettingsRequest.settings:type_name -> gwanje.v1.InstitutionSettings
+	18, // 5: gwanje.v1.UpdateInstitutionSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17, // 6: gwanje.v1.PriorPolicyVersion.announce_on:type_name -> google.protobuf.Timestamp
+	17, // 7: gwanje.v1.PriorPolicyVersion.effective_on:type_name -> google.protobuf.Timestamp
+	6,  // 8: gwanje.v1.ImportPolicyHistoryRequest.versions:type_name -> gwanje.v1.PriorPolicyVersion
+	9,  // 9: gwanje.v1.DraftPolicyResponse.changes:type_name -> gwanje.v1.PolicyChange
+	17, // 10: gwanje.v1.PublishPolicyRequest.announce_on:type_name -> google.protobuf.Timestamp
+	17, // 11: gwanje.v1.PublishPolicyRequest.effective_on:type_name -> google.protobuf.Timestamp
+	17, // 12: gwanje.v1.PublishPolicyResponse.announce_on:type_name -> google.protobuf.Timestamp
+	17, // 13: gwanje.v1.PublishPolicyResponse.effective_on:type_name -> google.protobuf.Timestamp
+	17, // 14: gwanje.v1.PolicyVersionInfo.announce_on:type_name -> google.protobuf.Timestamp
+	17, // 15: gwanje.v1.PolicyVersionInfo.effective_on:type_name -> google.protobuf.Timestamp
+	2,  // 16: gwanje.v1.PolicyVersionInfo.institution:type_name -> gwanje.v1.InstitutionSettings
+	15, // 17: gwanje.v1.ListPolicyVersionsResponse.versions:type_name -> gwanje.v1.PolicyVersionInfo
+	10, // 18: gwanje.v1.PolicyService.DraftPolicy:input_type -> gwanje.v1.DraftPolicyRequest
+	12, // 19: gwanje.v1.PolicyService.PublishPolicy:input_type -> gwanje.v1.PublishPolicyRequest
+	14, // 20: gwanje.v1.PolicyService.ListPolicyVersions:input_type -> gwanje.v1.ListPolicyVersionsRequest
+	4,  // 21: gwanje.v1.PolicyService.GetInstitutionSettings:input_type -> gwanje.v1.GetInstitutionSettingsRequest
+	5,  // 22: gwanje.v1.PolicyService.UpdateInstitutionSettings:input_type -> gwanje.v1.UpdateInstitutionSettingsRequest
+	7,  // 23: gwanje.v1.PolicyService.ImportPolicyHistory:input_type -> gwanje.v1.ImportPolicyHistoryRequest
+	11, // 24: gwanje.v1.PolicyService.DraftPolicy:output_type -> gwanje.v1.DraftPolicyResponse
+	13, // 25: gwanje.v1.PolicyService.PublishPolicy:output_type -> gwanje.v1.PublishPolicyResponse
+	16, // 26: gwanje.v1.PolicyService.ListPolicyVersions:output_type -> gwanje.v1.ListPolicyVersionsResponse
+	2,  // 27: gwanje.v1.PolicyService.GetInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
+	2,  // 28: gwanje.v1.PolicyService.UpdateInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
+	8,  // 29: gwanje.v1.PolicyService.ImportPolicyHistory:output_type -> gwanje.v1.ImportPolicyHistoryResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_policy_proto_init() }
@@ -638,7 +1414,7 @@ func file_gwanje_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_policy_proto_rawDesc), len(file_gwanje_v1_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PolicyService_DraftPolicy_FullMethodName        = "/gwanje.v1.PolicyService/DraftPolicy"
-	PolicyService_PublishPolicy_FullMethodName      = "/gwanje.v1.PolicyService/PublishPolicy"
-	PolicyService_ListPolicyVersions_FullMethodName = "/gwanje.v1.PolicyService/ListPolicyVersions"
+	PolicyService_DraftPolicy_FullMethodName               = "/gwanje.v1.PolicyService/DraftPolicy"
+	PolicyService_PublishPolicy_FullMethodName             = "/gwanje.v1.PolicyService/PublishPolicy"
+	PolicyService_ListPolicyVersions_FullMethodName        = "/gwanje.v1.PolicyService/ListPolicyVersions"
+	PolicyService_GetInstitutionSettings_FullMethodName    = "/gwanje.v1.PolicyService/GetInstitutionSettings"
+	PolicyService_UpdateInstitutionSettings_FullMethodName = "/gwanje.v1.PolicyService/UpdateInstitutionSettings"
+	PolicyService_ImportPolicyHistory_FullMethodName       = "/gwanje.v1.PolicyService/ImportPolicyHistory"
 )
 
 // PolicyServiceClient is the client API for PolicyService service.
@@ -36,7 +39,22 @@ type PolicyServiceClient interface {
 	DraftPolicy(ctx context.Context, in *DraftPolicyRequest, opts ...grpc.CallOption) (*DraftPolicyResponse, error)
 	// PublishPolicy stores a new immutable version when anything changed.
 	PublishPolicy(ctx context.Context, in *PublishPolicyRequest, opts ...grpc.CallOption) (*PublishPolicyResponse, error)
+	// ListPolicyVersions lists the 개정 연혁, oldest first: the imported
+	// earlier revisions (imported) and the published versions.
 	ListPolicyVersions(ctx context.Context, in *ListPolicyVersionsRequest, opts ...grpc.CallOption) (*ListPolicyVersionsResponse, error)
+	// GetInstitutionSettings returns the institution settings the next
+	// version is built with (the server's flags and YAML until a manager
+	// changes them).
+	GetInstitutionSettings(ctx context.Context, in *GetInstitutionSettingsRequest, opts ...grpc.CallOption) (*InstitutionSettings, error)
+	// UpdateInstitutionSettings changes the fields named by update_mask (an
+	// empty mask: the fields set). Audited (policy.settings.update); the
+	// published policy changes with the next version, which records them.
+	UpdateInstitutionSettings(ctx context.Context, in *UpdateInstitutionSettingsRequest, opts ...grpc.CallOption) (*InstitutionSettings, error)
+	// ImportPolicyHistory stores a city's earlier revisions before its first
+	// gwanje version, which then numbers on from them. Allowed until the
+	// first version is published; replaces an earlier import. Audited
+	// (policy.history.import).
+	ImportPolicyHistory(ctx context.Context, in *ImportPolicyHistoryRequest, opts ...grpc.CallOption) (*ImportPolicyHistoryResponse, error)
 }
 
 type policyServiceClient struct {
@@ -77,6 +95,36 @@ func (c *policyServiceClient) ListPolicyVersions(ctx context.Context, in *ListPo
 	return out, nil
 }
 
+func (c *policyServiceClient) GetInstitutionSettings(ctx context.Context, in *GetInstitutionSettingsRequest, opts ...grpc.CallOption) (*InstitutionSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstitutionSettings)
+	err := c.cc.Invoke(ctx, PolicyService_GetInstitutionSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) UpdateInstitutionSettings(ctx context.Context, in *UpdateInstitutionSettingsRequest, opts ...grpc.CallOption) (*InstitutionSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InstitutionSettings)
+	err := c.cc.Invoke(ctx, PolicyService_UpdateInstitutionSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) ImportPolicyHistory(ctx context.Context, in *ImportPolicyHistoryRequest, opts ...grpc.CallOption) (*ImportPolicyHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportPolicyHistoryResponse)
+	err := c.cc.Invoke(ctx, PolicyService_ImportPolicyHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PolicyServiceServer is the server API for PolicyService service.
 // All implementations must embed UnimplementedPolicyServiceServer
 // for forward compatibility.
@@ -89,7 +137,22 @@ type PolicyServiceServer interface {
 	DraftPolicy(context.Context, *DraftPolicyRequest) (*DraftPolicyResponse, error)
 	// PublishPolicy stores a new immutable version when anything changed.
 	PublishPolicy(context.Context, *PublishPolicyRequest) (*PublishPolicyResponse, error)
+	// ListPolicyVersions lists the 개정 연혁, oldest first: the imported
+	// earlier revisions (imported) and the published versions.
 	ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error)
+	// GetInstitutionSettings returns the institution settings the next
+	// version is built with (the server's flags and YAML until a manager
+	// changes them).
+	GetInstitutionSettings(context.Context, *GetInstitutionSettingsRequest) (*InstitutionSettings, error)
+	// UpdateInstitutionSettings changes the fields named by update_mask (an
+	// empty mask: the fields set). Audited (policy.settings.update); the
+	// published policy changes with the next version, which records them.
+	UpdateInstitutionSettings(context.Context, *UpdateInstitutionSettingsRequest) (*InstitutionSettings, error)
+	// ImportPolicyHistory stores a city's earlier revisions before its first
+	// gwanje version, which then numbers on from them. Allowed until the
+	// first version is published; replaces an earlier import. Audited
+	// (policy.history.import).
+	ImportPolicyHistory(context.Context, *ImportPolicyHistoryRequest) (*ImportPolicyHistoryResponse, error)
 	mustEmbedUnimplementedPolicyServiceServer()
 }
 
@@ -108,6 +171,15 @@ func (UnimplementedPolicyServiceServer) PublishPolicy(context.Context, *PublishP
 }
 func (UnimplementedPolicyServiceServer) ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPolicyVersions not implemented")
+}
+func (UnimplementedPolicyServiceServer) GetInstitutionSettings(context.Context, *GetInstitutionSettingsRequest) (*InstitutionSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInstitutionSettings not implemented")
+}
+func (UnimplementedPolicyServiceServer) UpdateInstitutionSettings(context.Context, *UpdateInstitutionSettingsRequest) (*InstitutionSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateInstitutionSettings not implemented")
+}
+func (UnimplementedPolicyServiceServer) ImportPolicyHistory(context.Context, *ImportPolicyHistoryRequest) (*ImportPolicyHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportPolicyHistory not implemented")
 }
 func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
 func (UnimplementedPolicyServiceServer) testEmbeddedByValue()                       {}
@@ -184,6 +256,60 @@ func _PolicyService_ListPolicyVersions_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicyService_GetInstitutionSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInstitutionSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).GetInstitutionSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_GetInstitutionSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).GetInstitutionSettings(ctx, req.(*GetInstitutionSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_UpdateInstitutionSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateInstitutionSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).UpdateInstitutionSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_UpdateInstitutionSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).UpdateInstitutionSettings(ctx, req.(*UpdateInstitutionSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_ImportPolicyHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportPolicyHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).ImportPolicyHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_ImportPolicyHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).ImportPolicyHistory(ctx, req.(*ImportPolicyHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PolicyService_ServiceDesc is the grpc.ServiceDesc for PolicyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +328,18 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPolicyVersions",
 			Handler:    _PolicyService_ListPolicyVersions_Handler,
+		},
+		{
+			MethodName: "GetInstitutionSettings",
+			Handler:    _PolicyService_GetInstitutionSettings_Handler,
+		},
+		{
+			MethodName: "UpdateInstitutionSettings",
+			Handler:    _PolicyService_UpdateInstitutionSettings_Handler,
+		},
+		{
+			MethodName: "ImportPolicyHistory",
+			Handler:    _PolicyService_ImportPolicyHistory_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
