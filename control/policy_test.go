@@ -76,8 +76,8 @@ func TestManagerEditsInstitutionSettingsWithAFieldMask(t *testing.T) {
 	// An empty mask changes the fields set.
 	got, err := cl.UpdateInstitutionSettings(mgr, &pb.UpdateInstitutionSettingsRequest{Reason: "보호책임자 지정",
 		Settings: &pb.InstitutionSettings{Name: "인천광역시 미추홀구", Scope: "본청, 소속기관 미포함",
-			Cpo: &pb.PolicyOfficer{Name: "홍길동", Title: "기획조정실장"},
-			Staff: []*pb.PolicyStaff{{Role: "관리책임자", Title: "안전총괄과장", Department: "안전총괄과", Phone: "032-880-4621"}},
+			Cpo:           &pb.PolicyOfficer{Name: "홍길동", Title: "기획조정실장"},
+			Staff:         []*pb.PolicyStaff{{Role: "관리책임자", Title: "안전총괄과장", Department: "안전총괄과", Phone: "032-880-4621"}},
 			ControlCenter: "미추홀구청 CCTV 통합관제센터", RequestPlace: "안전총괄과 통합관제팀", MaxSitesListed: 20}})
 	if err != nil || got.UpdatedBy != "u-manager" || got.UpdateTime == nil || got.Cpo.GetName() != "홍길동" {
 		t.Fatalf("update: %v %v", got, err)
