@@ -4,15 +4,374 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file gwanje/v1/policy.proto.
  */
 export const file_gwanje_v1_policy: GenFile = /*@__PURE__*/
-  fileDesc("ChZnd2FuamUvdjEvcG9saWN5LnByb3RvEglnd2FuamUudjEiTwoMUG9saWN5Q2hhbmdlEhEKCWNsYXVzZV9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIOCgZiZWZvcmUYAyABKAkSDQoFYWZ0ZXIYBCABKAkiFAoSRHJhZnRQb2xpY3lSZXF1ZXN0In8KE0RyYWZ0UG9saWN5UmVzcG9uc2USEQoJdW5jaGFuZ2VkGAEgASgIEhkKEXByb3Bvc2VkX3JldmlzaW9uGAIgASgJEigKB2NoYW5nZXMYAyADKAsyFy5nd2FuamUudjEuUG9saWN5Q2hhbmdlEhAKCG1hcmtkb3duGAQgASgJIqIBChRQdWJsaXNoUG9saWN5UmVxdWVzdBIvCgthbm5vdW5jZV9vbhgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg11cmdlbnRfcmVhc29uGAMgASgJEhAKCHJldmlzaW9uGAQgASgJIq0BChVQdWJsaXNoUG9saWN5UmVzcG9uc2USDwoHY3JlYXRlZBgBIAEoCBIOCgZudW1iZXIYAiABKAUSEAoIcmV2aXNpb24YAyABKAkSLwoLYW5ub3VuY2Vfb24YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGVmZmVjdGl2ZV9vbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoZTGlzdFBvbGljeVZlcnNpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSLFAQoRUG9saWN5VmVyc2lvbkluZm8SDgoGbnVtYmVyGAEgASgFEhAKCHJldmlzaW9uGAIgASgJEi8KC2Fubm91bmNlX29uGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxlZmZlY3RpdmVfb24YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVyZ2VudF9yZWFzb24YBSABKAkSFAoMcHVibGlzaGVkX2J5GAYgASgJImUKGkxpc3RQb2xpY3lWZXJzaW9uc1Jlc3BvbnNlEi4KCHZlcnNpb25zGAEgAygLMhwuZ3dhbmplLnYxLlBvbGljeVZlcnNpb25JbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKUAgoNUG9saWN5U2VydmljZRJMCgtEcmFmdFBvbGljeRIdLmd3YW5qZS52MS5EcmFmdFBvbGljeVJlcXVlc3QaHi5nd2FuamUudjEuRHJhZnRQb2xpY3lSZXNwb25zZRJSCg1QdWJsaXNoUG9saWN5Eh8uZ3dhbmplLnYxLlB1Ymxpc2hQb2xpY3lSZXF1ZXN0GiAuZ3dhbmplLnYxLlB1Ymxpc2hQb2xpY3lSZXNwb25zZRJhChJMaXN0UG9saWN5VmVyc2lvbnMSJC5nd2FuamUudjEuTGlzdFBvbGljeVZlcnNpb25zUmVxdWVzdBolLmd3YW5qZS52MS5MaXN0UG9saWN5VmVyc2lvbnNSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChZnd2FuamUvdjEvcG9saWN5LnByb3RvEglnd2FuamUudjEiXgoNUG9saWN5T2ZmaWNlchIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhIKCmRlcGFydG1lbnQYAyABKAkSDQoFcGhvbmUYBCABKAkSDQoFZW1haWwYBSABKAkiWwoLUG9saWN5U3RhZmYSDAoEcm9sZRgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpkZXBhcnRtZW50GAMgASgJEg0KBXBob25lGAQgASgJEgwKBG5vdGUYBSABKAkimAMKE0luc3RpdHV0aW9uU2V0dGluZ3MSDAoEbmFtZRgBIAEoCRINCgVzY29wZRgCIAEoCRIQCghob21lcGFnZRgDIAEoCRIlCgNjcG8YBCABKAsyGC5nd2FuamUudjEuUG9saWN5T2ZmaWNlchIlCgVzdGFmZhgFIAMoCzIWLmd3YW5qZS52MS5Qb2xpY3lTdGFmZhIWCg5jb250cm9sX2NlbnRlchgGIAEoCRIVCg1yZXF1ZXN0X3BsYWNlGAcgASgJEhQKDHJldmlld19wbGFjZRgIIAEoCRISCgpzYWZlZ3VhcmRzGAkgAygJEhAKCHJlbWVkaWVzGAogAygJEg4KBmxheW91dBgLIAEoCRIYChBtYXhfc2l0ZXNfbGlzdGVkGAwgASgFEioKCHN0YXR1dGVzGA0gAygLMhguZ3dhbmplLnYxLlBvbGljeVN0YXR1dGUSLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYDyABKAkiMQoNUG9saWN5U3RhdHV0ZRIPCgdwdXJwb3NlGAEgASgJEg8KB3N0YXR1dGUYAiABKAkiHwodR2V0SW5zdGl0dXRpb25TZXR0aW5nc1JlcXVlc3QilQEKIFVwZGF0ZUluc3RpdHV0aW9uU2V0dGluZ3NSZXF1ZXN0EjAKCHNldHRpbmdzGAEgASgLMh4uZ3dhbmplLnYxLkluc3RpdHV0aW9uU2V0dGluZ3MSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEg4KBnJlYXNvbhgDIAEoCSKrAQoSUHJpb3JQb2xpY3lWZXJzaW9uEg4KBm51bWJlchgBIAEoBRIvCgthbm5vdW5jZV9vbhgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghyZXZpc2lvbhgEIAEoCRIQCghkb2N1bWVudBgFIAEoCSJdChpJbXBvcnRQb2xpY3lIaXN0b3J5UmVxdWVzdBIvCgh2ZXJzaW9ucxgBIAMoCzIdLmd3YW5qZS52MS5QcmlvclBvbGljeVZlcnNpb24SDgoGcmVhc29uGAIgASgJIkQKG0ltcG9ydFBvbGljeUhpc3RvcnlSZXNwb25zZRIQCghpbXBvcnRlZBgBIAEoBRITCgtuZXh0X251bWJlchgCIAEoBSJPCgxQb2xpY3lDaGFuZ2USEQoJY2xhdXNlX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJEg4KBmJlZm9yZRgDIAEoCRINCgVhZnRlchgEIAEoCSIUChJEcmFmdFBvbGljeVJlcXVlc3QifwoTRHJhZnRQb2xpY3lSZXNwb25zZRIRCgl1bmNoYW5nZWQYASABKAgSGQoRcHJvcG9zZWRfcmV2aXNpb24YAiABKAkSKAoHY2hhbmdlcxgDIAMoCzIXLmd3YW5qZS52MS5Qb2xpY3lDaGFuZ2USEAoIbWFya2Rvd24YBCABKAkiogEKFFB1Ymxpc2hQb2xpY3lSZXF1ZXN0Ei8KC2Fubm91bmNlX29uGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxlZmZlY3RpdmVfb24YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVyZ2VudF9yZWFzb24YAyABKAkSEAoIcmV2aXNpb24YBCABKAkirQEKFVB1Ymxpc2hQb2xpY3lSZXNwb25zZRIPCgdjcmVhdGVkGAEgASgIEg4KBm51bWJlchgCIAEoBRIQCghyZXZpc2lvbhgDIAEoCRIvCgthbm5vdW5jZV9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChlMaXN0UG9saWN5VmVyc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIowCChFQb2xpY3lWZXJzaW9uSW5mbxIOCgZudW1iZXIYASABKAUSEAoIcmV2aXNpb24YAiABKAkSLwoLYW5ub3VuY2Vfb24YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGVmZmVjdGl2ZV9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNdXJnZW50X3JlYXNvbhgFIAEoCRIUCgxwdWJsaXNoZWRfYnkYBiABKAkSMwoLaW5zdGl0dXRpb24YByABKAsyHi5nd2FuamUudjEuSW5zdGl0dXRpb25TZXR0aW5ncxIQCghpbXBvcnRlZBgIIAEoCCJlChpMaXN0UG9saWN5VmVyc2lvbnNSZXNwb25zZRIuCgh2ZXJzaW9ucxgBIAMoCzIcLmd3YW5qZS52MS5Qb2xpY3lWZXJzaW9uSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyyAQKDVBvbGljeVNlcnZpY2USTAoLRHJhZnRQb2xpY3kSHS5nd2FuamUudjEuRHJhZnRQb2xpY3lSZXF1ZXN0Gh4uZ3dhbmplLnYxLkRyYWZ0UG9saWN5UmVzcG9uc2USUgoNUHVibGlzaFBvbGljeRIfLmd3YW5qZS52MS5QdWJsaXNoUG9saWN5UmVxdWVzdBogLmd3YW5qZS52MS5QdWJsaXNoUG9saWN5UmVzcG9uc2USYQoSTGlzdFBvbGljeVZlcnNpb25zEiQuZ3dhbmplLnYxLkxpc3RQb2xpY3lWZXJzaW9uc1JlcXVlc3QaJS5nd2FuamUudjEuTGlzdFBvbGljeVZlcnNpb25zUmVzcG9uc2USYgoWR2V0SW5zdGl0dXRpb25TZXR0aW5ncxIoLmd3YW5qZS52MS5HZXRJbnN0aXR1dGlvblNldHRpbmdzUmVxdWVzdBoeLmd3YW5qZS52MS5JbnN0aXR1dGlvblNldHRpbmdzEmgKGVVwZGF0ZUluc3RpdHV0aW9uU2V0dGluZ3MSKy5nd2FuamUudjEuVXBkYXRlSW5zdGl0dXRpb25TZXR0aW5nc1JlcXVlc3QaHi5nd2FuamUudjEuSW5zdGl0dXRpb25TZXR0aW5ncxJkChNJbXBvcnRQb2xpY3lIaXN0b3J5EiUuZ3dhbmplLnYxLkltcG9ydFBvbGljeUhpc3RvcnlSZXF1ZXN0GiYuZ3dhbmplLnYxLkltcG9ydFBvbGljeUhpc3RvcnlSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+
+/**
+ * PolicyOfficer is the 개인정보 보호책임자.
+ *
+ * @generated from message gwanje.v1.PolicyOfficer
+ */
+export type PolicyOfficer = Message<"gwanje.v1.PolicyOfficer"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 직위/직책, e.g. 기획조정실장.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * @generated from field: string department = 3;
+   */
+  department: string;
+
+  /**
+   * @generated from field: string phone = 4;
+   */
+  phone: string;
+
+  /**
+   * @generated from field: string email = 5;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message gwanje.v1.PolicyOfficer.
+ * Use `create(PolicyOfficerSchema)` to create a new message.
+ */
+export const PolicyOfficerSchema: GenMessage<PolicyOfficer> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 0);
+
+/**
+ * PolicyStaff is a row of the 관리책임자·접근권한자 table.
+ *
+ * @generated from message gwanje.v1.PolicyStaff
+ */
+export type PolicyStaff = Message<"gwanje.v1.PolicyStaff"> & {
+  /**
+   * 구분: 관리책임자 or 접근권한자.
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * 직위, e.g. 안전총괄과장.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * 소속.
+   *
+   * @generated from field: string department = 3;
+   */
+  department: string;
+
+  /**
+   * @generated from field: string phone = 4;
+   */
+  phone: string;
+
+  /**
+   * 비고.
+   *
+   * @generated from field: string note = 5;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message gwanje.v1.PolicyStaff.
+ * Use `create(PolicyStaffSchema)` to create a new message.
+ */
+export const PolicyStaffSchema: GenMessage<PolicyStaff> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 1);
+
+/**
+ * InstitutionSettings are what the registry does not know about the body
+ * publishing the policy. Empty fields take the documented defaults of the
+ * server's --institution-* flags; none invents a place or a person.
+ *
+ * @generated from message gwanje.v1.InstitutionSettings
+ */
+export type InstitutionSettings = Message<"gwanje.v1.InstitutionSettings"> & {
+  /**
+   * 기관명.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * e.g. "본청, 소속기관 미포함".
+   *
+   * @generated from field: string scope = 2;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: string homepage = 3;
+   */
+  homepage: string;
+
+  /**
+   * @generated from field: gwanje.v1.PolicyOfficer cpo = 4;
+   */
+  cpo?: PolicyOfficer | undefined;
+
+  /**
+   * @generated from field: repeated gwanje.v1.PolicyStaff staff = 5;
+   */
+  staff: PolicyStaff[];
+
+  /**
+   * 관제 장소, e.g. "미추홀구청 CCTV 통합관제센터".
+   *
+   * @generated from field: string control_center = 6;
+   */
+  controlCenter: string;
+
+  /**
+   * 청구 접수처.
+   *
+   * @generated from field: string request_place = 7;
+   */
+  requestPlace: string;
+
+  /**
+   * 확인 장소.
+   *
+   * @generated from field: string review_place = 8;
+   */
+  reviewPlace: string;
+
+  /**
+   * @generated from field: repeated string safeguards = 9;
+   */
+  safeguards: string[];
+
+  /**
+   * @generated from field: repeated string remedies = 10;
+   */
+  remedies: string[];
+
+  /**
+   * purposes, departments or empty (auto).
+   *
+   * @generated from field: string layout = 11;
+   */
+  layout: string;
+
+  /**
+   * Site names listed per group before "외 N개소"; 0 the default (8).
+   *
+   * @generated from field: int32 max_sites_listed = 12;
+   */
+  maxSitesListed: number;
+
+  /**
+   * Legal basis by statute name per (local) purpose, published before
+   * 개인정보 보호법 제25조제1항's items.
+   *
+   * @generated from field: repeated gwanje.v1.PolicyStatute statutes = 13;
+   */
+  statutes: PolicyStatute[];
+
+  /**
+   * Read only: set when a manager stored the settings.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 14;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string updated_by = 15;
+   */
+  updatedBy: string;
+};
+
+/**
+ * Describes the message gwanje.v1.InstitutionSettings.
+ * Use `create(InstitutionSettingsSchema)` to create a new message.
+ */
+export const InstitutionSettingsSchema: GenMessage<InstitutionSettings> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 2);
+
+/**
+ * PolicyStatute names the law a purpose is installed under, e.g. purpose
+ * "자연환경 보전", statute "「자연환경보전법」 제○조".
+ *
+ * @generated from message gwanje.v1.PolicyStatute
+ */
+export type PolicyStatute = Message<"gwanje.v1.PolicyStatute"> & {
+  /**
+   * @generated from field: string purpose = 1;
+   */
+  purpose: string;
+
+  /**
+   * @generated from field: string statute = 2;
+   */
+  statute: string;
+};
+
+/**
+ * Describes the message gwanje.v1.PolicyStatute.
+ * Use `create(PolicyStatuteSchema)` to create a new message.
+ */
+export const PolicyStatuteSchema: GenMessage<PolicyStatute> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 3);
+
+/**
+ * @generated from message gwanje.v1.GetInstitutionSettingsRequest
+ */
+export type GetInstitutionSettingsRequest = Message<"gwanje.v1.GetInstitutionSettingsRequest"> & {
+};
+
+/**
+ * Describes the message gwanje.v1.GetInstitutionSettingsRequest.
+ * Use `create(GetInstitutionSettingsRequestSchema)` to create a new message.
+ */
+export const GetInstitutionSettingsRequestSchema: GenMessage<GetInstitutionSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 4);
+
+/**
+ * @generated from message gwanje.v1.UpdateInstitutionSettingsRequest
+ */
+export type UpdateInstitutionSettingsRequest = Message<"gwanje.v1.UpdateInstitutionSettingsRequest"> & {
+  /**
+   * @generated from field: gwanje.v1.InstitutionSettings settings = 1;
+   */
+  settings?: InstitutionSettings | undefined;
+
+  /**
+   * Fields of settings to change (top-level names; a message or list is
+   * changed whole). Empty: the fields set.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message gwanje.v1.UpdateInstitutionSettingsRequest.
+ * Use `create(UpdateInstitutionSettingsRequestSchema)` to create a new message.
+ */
+export const UpdateInstitutionSettingsRequestSchema: GenMessage<UpdateInstitutionSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 5);
+
+/**
+ * PriorPolicyVersion is a revision published before gwanje.
+ *
+ * @generated from message gwanje.v1.PriorPolicyVersion
+ */
+export type PriorPolicyVersion = Message<"gwanje.v1.PriorPolicyVersion"> & {
+  /**
+   * @generated from field: int32 number = 1;
+   */
+  number: number;
+
+  /**
+   * 공고일자 (the date of this instant in the institution's zone).
+   *
+   * @generated from field: google.protobuf.Timestamp announce_on = 2;
+   */
+  announceOn?: Timestamp | undefined;
+
+  /**
+   * 시행일자; default announce_on.
+   *
+   * @generated from field: google.protobuf.Timestamp effective_on = 3;
+   */
+  effectiveOn?: Timestamp | undefined;
+
+  /**
+   * 제·개정 내용.
+   *
+   * @generated from field: string revision = 4;
+   */
+  revision: string;
+
+  /**
+   * The earlier document's text, where the city has it.
+   *
+   * @generated from field: string document = 5;
+   */
+  document: string;
+};
+
+/**
+ * Describes the message gwanje.v1.PriorPolicyVersion.
+ * Use `create(PriorPolicyVersionSchema)` to create a new message.
+ */
+export const PriorPolicyVersionSchema: GenMessage<PriorPolicyVersion> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 6);
+
+/**
+ * @generated from message gwanje.v1.ImportPolicyHistoryRequest
+ */
+export type ImportPolicyHistoryRequest = Message<"gwanje.v1.ImportPolicyHistoryRequest"> & {
+  /**
+   * @generated from field: repeated gwanje.v1.PriorPolicyVersion versions = 1;
+   */
+  versions: PriorPolicyVersion[];
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message gwanje.v1.ImportPolicyHistoryRequest.
+ * Use `create(ImportPolicyHistoryRequestSchema)` to create a new message.
+ */
+export const ImportPolicyHistoryRequestSchema: GenMessage<ImportPolicyHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 7);
+
+/**
+ * @generated from message gwanje.v1.ImportPolicyHistoryResponse
+ */
+export type ImportPolicyHistoryResponse = Message<"gwanje.v1.ImportPolicyHistoryResponse"> & {
+  /**
+   * @generated from field: int32 imported = 1;
+   */
+  imported: number;
+
+  /**
+   * The number the first gwanje version will have.
+   *
+   * @generated from field: int32 next_number = 2;
+   */
+  nextNumber: number;
+};
+
+/**
+ * Describes the message gwanje.v1.ImportPolicyHistoryResponse.
+ * Use `create(ImportPolicyHistoryResponseSchema)` to create a new message.
+ */
+export const ImportPolicyHistoryResponseSchema: GenMessage<ImportPolicyHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 8);
 
 /**
  * @generated from message gwanje.v1.PolicyChange
@@ -44,7 +403,7 @@ export type PolicyChange = Message<"gwanje.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 0);
+  messageDesc(file_gwanje_v1_policy, 9);
 
 /**
  * @generated from message gwanje.v1.DraftPolicyRequest
@@ -57,7 +416,7 @@ export type DraftPolicyRequest = Message<"gwanje.v1.DraftPolicyRequest"> & {
  * Use `create(DraftPolicyRequestSchema)` to create a new message.
  */
 export const DraftPolicyRequestSchema: GenMessage<DraftPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 1);
+  messageDesc(file_gwanje_v1_policy, 10);
 
 /**
  * @generated from message gwanje.v1.DraftPolicyResponse
@@ -89,7 +448,7 @@ export type DraftPolicyResponse = Message<"gwanje.v1.DraftPolicyResponse"> & {
  * Use `create(DraftPolicyResponseSchema)` to create a new message.
  */
 export const DraftPolicyResponseSchema: GenMessage<DraftPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 2);
+  messageDesc(file_gwanje_v1_policy, 11);
 
 /**
  * @generated from message gwanje.v1.PublishPolicyRequest
@@ -127,7 +486,7 @@ export type PublishPolicyRequest = Message<"gwanje.v1.PublishPolicyRequest"> & {
  * Use `create(PublishPolicyRequestSchema)` to create a new message.
  */
 export const PublishPolicyRequestSchema: GenMessage<PublishPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 3);
+  messageDesc(file_gwanje_v1_policy, 12);
 
 /**
  * @generated from message gwanje.v1.PublishPolicyResponse
@@ -164,7 +523,7 @@ export type PublishPolicyResponse = Message<"gwanje.v1.PublishPolicyResponse"> &
  * Use `create(PublishPolicyResponseSchema)` to create a new message.
  */
 export const PublishPolicyResponseSchema: GenMessage<PublishPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 4);
+  messageDesc(file_gwanje_v1_policy, 13);
 
 /**
  * @generated from message gwanje.v1.ListPolicyVersionsRequest
@@ -189,7 +548,7 @@ export type ListPolicyVersionsRequest = Message<"gwanje.v1.ListPolicyVersionsReq
  * Use `create(ListPolicyVersionsRequestSchema)` to create a new message.
  */
 export const ListPolicyVersionsRequestSchema: GenMessage<ListPolicyVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 5);
+  messageDesc(file_gwanje_v1_policy, 14);
 
 /**
  * @generated from message gwanje.v1.PolicyVersionInfo
@@ -224,6 +583,20 @@ export type PolicyVersionInfo = Message<"gwanje.v1.PolicyVersionInfo"> & {
    * @generated from field: string published_by = 6;
    */
   publishedBy: string;
+
+  /**
+   * The institution settings the version was published with.
+   *
+   * @generated from field: gwanje.v1.InstitutionSettings institution = 7;
+   */
+  institution?: InstitutionSettings | undefined;
+
+  /**
+   * An earlier revision imported by ImportPolicyHistory.
+   *
+   * @generated from field: bool imported = 8;
+   */
+  imported: boolean;
 };
 
 /**
@@ -231,7 +604,7 @@ export type PolicyVersionInfo = Message<"gwanje.v1.PolicyVersionInfo"> & {
  * Use `create(PolicyVersionInfoSchema)` to create a new message.
  */
 export const PolicyVersionInfoSchema: GenMessage<PolicyVersionInfo> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 6);
+  messageDesc(file_gwanje_v1_policy, 15);
 
 /**
  * @generated from message gwanje.v1.ListPolicyVersionsResponse
@@ -255,7 +628,7 @@ export type ListPolicyVersionsResponse = Message<"gwanje.v1.ListPolicyVersionsRe
  * Use `create(ListPolicyVersionsResponseSchema)` to create a new message.
  */
 export const ListPolicyVersionsResponseSchema: GenMessage<ListPolicyVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 7);
+  messageDesc(file_gwanje_v1_policy, 16);
 
 /**
  * PolicyService drafts and publishes the 운영·관리 방침 from the registry.
@@ -286,12 +659,52 @@ export const PolicyService: GenService<{
     output: typeof PublishPolicyResponseSchema;
   },
   /**
+   * ListPolicyVersions lists the 개정 연혁, oldest first: the imported
+   * earlier revisions (imported) and the published versions.
+   *
    * @generated from rpc gwanje.v1.PolicyService.ListPolicyVersions
    */
   listPolicyVersions: {
     methodKind: "unary";
     input: typeof ListPolicyVersionsRequestSchema;
     output: typeof ListPolicyVersionsResponseSchema;
+  },
+  /**
+   * GetInstitutionSettings returns the institution settings the next
+   * version is built with (the server's flags and YAML until a manager
+   * changes them).
+   *
+   * @generated from rpc gwanje.v1.PolicyService.GetInstitutionSettings
+   */
+  getInstitutionSettings: {
+    methodKind: "unary";
+    input: typeof GetInstitutionSettingsRequestSchema;
+    output: typeof InstitutionSettingsSchema;
+  },
+  /**
+   * UpdateInstitutionSettings changes the fields named by update_mask (an
+   * empty mask: the fields set). Audited (policy.settings.update); the
+   * published policy changes with the next version, which records them.
+   *
+   * @generated from rpc gwanje.v1.PolicyService.UpdateInstitutionSettings
+   */
+  updateInstitutionSettings: {
+    methodKind: "unary";
+    input: typeof UpdateInstitutionSettingsRequestSchema;
+    output: typeof InstitutionSettingsSchema;
+  },
+  /**
+   * ImportPolicyHistory stores a city's earlier revisions before its first
+   * gwanje version, which then numbers on from them. Allowed until the
+   * first version is published; replaces an earlier import. Audited
+   * (policy.history.import).
+   *
+   * @generated from rpc gwanje.v1.PolicyService.ImportPolicyHistory
+   */
+  importPolicyHistory: {
+    methodKind: "unary";
+    input: typeof ImportPolicyHistoryRequestSchema;
+    output: typeof ImportPolicyHistoryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_gwanje_v1_policy, 0);
