@@ -107,6 +107,7 @@ type Config struct {
 	IdleTimeout           time.Duration
 	GRPCMaxStreams        int
 	ConsoleIdleLock       time.Duration
+	OfflineAlarmAfter     time.Duration
 }
 
 var allRoles = []string{"control", "devices", "stream", "recorder"}
@@ -171,6 +172,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", 128, "connections each client listener holds at most from one source address (IPv4 address or IPv6 /64)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", time.Minute, "a client connection with nothing to do for this long is closed: HTTP keep-alive, gRPC without calls, RTSP without requests or keep-alives")
 	fs.IntVar(&c.GRPCMaxStreams, "grpc-max-streams", 128, "concurrent calls (streams) on one gRPC connection")
+	fs.DurationVar(&c.OfflineAlarmAfter, "offline-alarm-after", 5*time.Minute, "a camera offline this long raises an offline alarm (the alarm queue, WatchEvents)")
 	fs.DurationVar(&c.ConsoleIdleLock, "console-idle-lock", web.DefaultIdleLock, "the operator console locks after this long without input: it logs out (ending its live views) and asks for the password again before reopening the wall (0: never)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
@@ -213,6 +215,9 @@ func (c Config) validate() error {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("webrtc-nat1to1: %q is not an IP address", ip))
 		}
+	}
+	if c.OfflineAlarmAfter <= 0 {
+		errs = append(errs, errors.New("offline-alarm-after: must be positive"))
 	}
 	if c.ConsoleIdleLock < 0 {
 		errs = append(errs, errors.New("console-idle-lock: must not be negative (0: never lock)"))

@@ -418,7 +418,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer history.Close()
 		g.Go(func() error { return history.Run(ctx) })
-		alarms, err := health.NewAlarms(health.AlarmsConfig{Conn: bus.Conn, Pool: pool, Auditor: auditStore, Logger: log})
+		alarms, err := health.NewAlarms(health.AlarmsConfig{Conn: bus.Conn, Pool: pool, Auditor: auditStore, OfflineAfter: cfg.OfflineAlarmAfter, Logger: log})
 		if err != nil {
 			return err
 		}
