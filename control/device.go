@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
@@ -216,6 +217,20 @@ func (x *deviceService) RegisterCamera(ctx context.Context, r *pb.RegisterCamera
 	return out, nil
 }
 
+// CreateCamera records a camera without a live device (planned, from a
+// plan or the open data) beside those registered by discovery.
+func (x *deviceService) CreateCamera(ctx context.Context, r *pb.CreateCameraRequest) (*pb.Camera, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	c, err := reg.CreateCamera(ctx, cameraFieldsFromPB(r.GetFields()), deviceActor(ctx, r.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return cameraPB(c), nil
+}
+
 func (x *deviceService) GetCamera(ctx context.Context, r *pb.GetCameraRequest) (*pb.Camera, error) {
 	c, err := x.camera(ctx, r.GetCameraId())
 	if err != nil {
@@ -304,6 +319,54 @@ func (x *deviceService) UpdateCamera(ctx context.Context, r *pb.UpdateCameraRequ
 		return nil, err
 	}
 	return cameraPB(c), nil
+}
+
+// BatchUpdateCameras changes the fields named by the update mask on every
+// camera named or selected, after deciding device.configure on each: one
+// camera outside the caller's scope refuses the whole batch.
+func (x *deviceService) BatchUpdateCameras(ctx context.Context, r *pb.BatchUpdateCamerasRequest) (*pb.BatchUpdateCamerasResponse, error) {
+	reg, err := x.reg()
+	if err != nil {
+		return nil, err
+	}
+	paths, err := updatePaths(r.GetUpdateMask(), r.GetFields(), fieldNames(&pb.CameraFields{})...)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, errNothingToChange
+	}
+	if len(r.GetCameraIds()) > devices.MaxBatchUpdate {
+		return nil, status.Errorf(codes.InvalidArgument, "at most %d cameras in one batch", devices.MaxBatchUpdate)
+	}
+	ids := slices.Clone(r.GetCameraIds())
+	if f := r.GetFilter(); f != nil && proto.Size(f) > 0 {
+		sel, err := reg.SelectIDs(ctx, devices.Filter{SiteID: f.GetSiteId(), Purpose: f.GetPurpose(),
+			NationalPurpose: f.GetNationalPurpose(), Department: f.GetDepartment(), Lifecycle: devices.Lifecycle(pb.Code(f.GetLifecycle())),
+			Label: f.GetLabel(), Text: f.GetText()}, devices.MaxBatchUpdate)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, sel...)
+	}
+	if len(ids) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "no cameras selected: give camera_ids or a filter that matches some")
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) > devices.MaxBatchUpdate {
+		return nil, status.Errorf(codes.InvalidArgument, "%d cameras selected, at most %d in one batch", len(ids), devices.MaxBatchUpdate)
+	}
+	for _, id := range ids {
+		if _, err := x.camera(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := reg.BatchUpdate(ctx, devices.BatchUpdateRequest{IDs: ids, Fields: cameraFieldsFromPB(r.GetFields()), Mask: paths,
+		ValidateOnly: r.GetValidateOnly()}, deviceActor(ctx, r.GetReason())); err != nil {
+		return nil, err
+	}
+	return &pb.BatchUpdateCamerasResponse{CameraIds: ids, UpdateMaskPaths: paths, ValidateOnly: r.GetValidateOnly()}, nil
 }
 
 func (x *deviceService) DecommissionCamera(ctx context.Context, r *pb.DecommissionCameraRequest) (*pb.Camera, error) {

@@ -37,6 +37,9 @@ type fixture struct{ cam, prov, alarm, purpose string }
 var cameraRequests = map[string]func(f fixture) proto.Message{
 	pb.DeviceService_GetCamera_FullMethodName:   func(f fixture) proto.Message { return &pb.GetCameraRequest{CameraId: f.cam} },
 	pb.DeviceService_ListCameras_FullMethodName: func(f fixture) proto.Message { return &pb.ListCamerasRequest{} },
+	pb.DeviceService_BatchUpdateCameras_FullMethodName: func(f fixture) proto.Message {
+		return &pb.BatchUpdateCamerasRequest{CameraIds: []string{f.cam}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"coverage"}}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
+	},
 	pb.DeviceService_UpdateCamera_FullMethodName: func(f fixture) proto.Message {
 		return &pb.UpdateCameraRequest{CameraId: f.cam, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"coverage"}}, Fields: &pb.CameraFields{Coverage: "교차로 전체"}, Reason: "점검"}
 	},

@@ -102,10 +102,12 @@ var methods = map[string]access{
 	gwanjev1.DeviceService_ListSites_FullMethodName:             loggedIn(), // site names and addresses are public (signage, open data)
 	gwanjev1.DeviceService_Discover_FullMethodName:              need(ac.PermDeviceDiscover),
 	gwanjev1.DeviceService_RegisterCamera_FullMethodName:        need(ac.PermDeviceRegister),
+	gwanjev1.DeviceService_CreateCamera_FullMethodName:          need(ac.PermDeviceRegister),
 	gwanjev1.DeviceService_GetCamera_FullMethodName:             needCamera(ac.PermDeviceRead),
 	gwanjev1.DeviceService_ListCameras_FullMethodName:           needCamera(ac.PermDeviceRead),
 	gwanjev1.DeviceService_UpdateCamera_FullMethodName:          needCamera(ac.PermDeviceConfigure),
 	gwanjev1.DeviceService_DecommissionCamera_FullMethodName:    needCamera(ac.PermDeviceConfigure),
+	gwanjev1.DeviceService_BatchUpdateCameras_FullMethodName:    needCamera(ac.PermDeviceConfigure), // decided on every camera
 	gwanjev1.DeviceService_ImportOpenData_FullMethodName:        need(ac.PermDeviceRegister),
 	gwanjev1.DeviceService_ExportOpenData_FullMethodName:        need(ac.PermReportRead),
 	gwanjev1.DeviceService_GetInstallationReport_FullMethodName: need(ac.PermReportRead),

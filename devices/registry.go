@@ -659,55 +659,145 @@ func (r *Registry) Update(ctx context.Context, req UpdateRequest, a Actor) (Came
 		mask = CameraFieldNames
 	}
 	err := r.inTx(ctx, func(tx pgx.Tx) error {
-		cur, _, err := scanCamera(tx.QueryRow(ctx, `select `+cameraCols+` from devices_cameras c where c.id=$1 for update`, req.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: camera %s", ErrNotFound, req.ID)
-		}
-		if err != nil {
-			return fmt.Errorf("devices: update: %w", err)
-		}
-		if cur.Lifecycle == Decommissioned {
-			return fmt.Errorf("%w: camera %s is decommissioned", ErrConflict, req.ID)
-		}
-		f := cur.CameraFields
-		var changed []string
-		for _, name := range mask {
-			if err := applyField(&f, &req.Fields, name); err != nil {
-				return err
-			}
-			changed = append(changed, name)
-		}
-		if f.Lifecycle == Decommissioned {
-			return fmt.Errorf("%w: use Decommission to decommission a camera", ErrInvalid)
-		}
-		if f.SiteID != cur.SiteID {
-			if _, err := r.siteForUpdate(ctx, tx, f.SiteID); err != nil {
-				return err
-			}
-		}
-		national, err := f.normalize()
-		if err != nil {
+		if err := r.updateTx(ctx, tx, req.ID, &req.Fields, mask); err != nil {
 			return err
 		}
-		lat, lon := posArgs(f.Position)
-		_, err = tx.Exec(ctx, `update devices_cameras set site_id=$2, name=$3, management_no=$4, purpose=$5,
-			national_purpose=$6, legal_basis=$7, road_address=$8, lot_address=$9, latitude=$10, longitude=$11, coverage=$12,
-			resolution=$13, direction=$14, install_ym=$15, schedule=$16, retention_days=$17, retention_reason=$18,
-			storage_place=$19, monitoring_method=$20, monitoring_place=$21, org=$22, department=$23, manager=$24,
-			manager_phone=$25, access_persons=$26, signage=$27, labels=$28, lifecycle=$29, updated_at=now() where id=$1`,
-			req.ID, f.SiteID, f.Name, nullStr(f.ManagementNo), f.Purpose, national, int16(f.LegalBasis), f.RoadAddress,
-			f.LotAddress, lat, lon, f.Coverage, f.Resolution, f.Direction, f.InstallYM, f.Schedule, retentionArg(&f),
-			f.RetentionReason, f.StoragePlace, f.MonitoringMethod, f.MonitoringPlace, f.Org, f.Department, f.Manager,
-			f.ManagerPhone, f.AccessPersons, string(f.Signage), f.Labels, string(f.Lifecycle))
-		if err != nil {
-			return fmt.Errorf("devices: update: %w", mapDBError(err))
-		}
-		return r.audit(ctx, tx, a, "device.update", []string{req.ID}, map[string]any{"fields": changed})
+		return r.audit(ctx, tx, a, "device.update", []string{req.ID}, map[string]any{"fields": mask})
 	})
 	if err != nil {
 		return Camera{}, err
 	}
 	return r.Get(ctx, req.ID)
+}
+
+// updateTx applies the fields of src named in mask to camera id in tx and
+// validates the result; the caller audits.
+func (r *Registry) updateTx(ctx context.Context, tx pgx.Tx, id string, src *CameraFields, mask []string) error {
+	cur, _, err := scanCamera(tx.QueryRow(ctx, `select `+cameraCols+` from devices_cameras c where c.id=$1 for update`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: camera %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return fmt.Errorf("devices: update: %w", err)
+	}
+	if cur.Lifecycle == Decommissioned {
+		return fmt.Errorf("%w: camera %s is decommissioned", ErrConflict, id)
+	}
+	f := cur.CameraFields
+	for _, name := range mask {
+		if err := applyField(&f, src, name); err != nil {
+			return err
+		}
+	}
+	if f.Lifecycle == Decommissioned {
+		return fmt.Errorf("%w: use Decommission to decommission a camera", ErrInvalid)
+	}
+	if f.SiteID != cur.SiteID {
+		if _, err := r.siteForUpdate(ctx, tx, f.SiteID); err != nil {
+			return err
+		}
+	}
+	national, err := f.normalize()
+	if err != nil {
+		return err
+	}
+	lat, lon := posArgs(f.Position)
+	_, err = tx.Exec(ctx, `update devices_cameras set site_id=$2, name=$3, management_no=$4, purpose=$5,
+		national_purpose=$6, legal_basis=$7, road_address=$8, lot_address=$9, latitude=$10, longitude=$11, coverage=$12,
+		resolution=$13, direction=$14, install_ym=$15, schedule=$16, retention_days=$17, retention_reason=$18,
+		storage_place=$19, monitoring_method=$20, monitoring_place=$21, org=$22, department=$23, manager=$24,
+		manager_phone=$25, access_persons=$26, signage=$27, labels=$28, lifecycle=$29, updated_at=now() where id=$1`,
+		id, f.SiteID, f.Name, nullStr(f.ManagementNo), f.Purpose, national, int16(f.LegalBasis), f.RoadAddress,
+		f.LotAddress, lat, lon, f.Coverage, f.Resolution, f.Direction, f.InstallYM, f.Schedule, retentionArg(&f),
+		f.RetentionReason, f.StoragePlace, f.MonitoringMethod, f.MonitoringPlace, f.Org, f.Department, f.Manager,
+		f.ManagerPhone, f.AccessPersons, string(f.Signage), f.Labels, string(f.Lifecycle))
+	if err != nil {
+		return fmt.Errorf("devices: update: %w", mapDBError(err))
+	}
+	return nil
+}
+
+// MaxBatchUpdate bounds the cameras of one BatchUpdate.
+const MaxBatchUpdate = 20000
+
+// BatchUpdateRequest changes the same registry fields of many cameras.
+type BatchUpdateRequest struct {
+	// IDs are the cameras, in the order reported.
+	IDs []string
+	// Fields holds the new values of the fields named in Mask.
+	Fields CameraFields
+	// Mask names the fields to change (see CameraFieldNames); required.
+	Mask []string
+	// ValidateOnly checks every camera and changes nothing.
+	ValidateOnly bool
+}
+
+// BatchUpdate changes the fields named in req.Mask of every camera in
+// req.IDs, all or none: each result is validated as Update validates it,
+// and the first camera that cannot take the change (decommissioned,
+// invalid, unknown) refuses the batch with its id in the error. Audited as
+// one device.update.batch entry listing the cameras. It returns the number
+// of cameras changed (or that would be, with ValidateOnly).
+func (r *Registry) BatchUpdate(ctx context.Context, req BatchUpdateRequest, a Actor) (int, error) {
+	if len(req.Mask) == 0 {
+		return 0, fmt.Errorf("%w: name the fields to change", ErrInvalid)
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, id := range req.IDs {
+		if !validID(id) {
+			return 0, fmt.Errorf("%w: camera %q", ErrNotFound, id)
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: no cameras selected", ErrInvalid)
+	}
+	if len(ids) > MaxBatchUpdate {
+		return 0, fmt.Errorf("%w: %d cameras in one batch, at most %d", ErrInvalid, len(ids), MaxBatchUpdate)
+	}
+	if err := checkText("reason", strings.TrimSpace(a.Reason), true); err != nil {
+		return 0, err
+	}
+	err := r.inTx(ctx, func(tx pgx.Tx) error {
+		for _, id := range ids {
+			f := req.Fields
+			if err := r.updateTx(ctx, tx, id, &f, req.Mask); err != nil {
+				return fmt.Errorf("camera %s: %w", id, err)
+			}
+		}
+		if req.ValidateOnly {
+			return errDryRun
+		}
+		return r.audit(ctx, tx, a, "device.update.batch", ids, map[string]any{"fields": req.Mask, "count": len(ids)})
+	})
+	if err != nil && !errors.Is(err, errDryRun) {
+		return 0, err
+	}
+	return len(ids), nil
+}
+
+// SelectIDs returns the ids of every camera matching f (ignoring its
+// paging), at most max+1 so that the caller can tell it was too many.
+func (r *Registry) SelectIDs(ctx context.Context, f Filter, max int) ([]string, error) {
+	var ids []string
+	f.Limit, f.Cursor = MaxListLimit, ""
+	for {
+		p, err := r.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range p.Cameras {
+			ids = append(ids, c.ID)
+		}
+		if p.NextCursor == "" || len(ids) > max {
+			return ids, nil
+		}
+		f.Cursor = p.NextCursor
+	}
 }
 
 func applyField(dst, src *CameraFields, name string) error {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -17,8 +19,8 @@ import (
 )
 
 func init() {
-	register(command{name: "sites", summary: "sites list|create: places where cameras stand (개소)", run: runSites})
-	register(command{name: "cameras", summary: "cameras list|show|discover|register|update|decommission|import|export", run: runCameras})
+	register(command{name: "sites", summary: "sites list|create|update: places where cameras stand (개소)", run: runSites})
+	register(command{name: "cameras", summary: "cameras list|show|discover|register|create|update|bulk-update|decommission|import|export", run: runCameras})
 	register(command{name: "report", summary: "report installation: the 설치 현황 as XLSX or CSV", run: runReport})
 }
 
@@ -43,6 +45,7 @@ func cameraFlags(fs *flag.FlagSet, f *pb.CameraFields) (labels, persons *string,
 	fs.StringVar(&f.RetentionReason, "retention-reason", "", "why more than 30 days")
 	fs.StringVar(&f.StoragePlace, "storage-place", "", "보관장소")
 	fs.StringVar(&f.MonitoringMethod, "monitoring", "", "관제방법, e.g. 상시 모니터링")
+	fs.StringVar(&f.MonitoringPlace, "monitoring-place", "", "관제장소, e.g. 통합관제센터 관제실")
 	fs.StringVar(&f.Department, "department", "", "담당부서 (default: the site's)")
 	fs.StringVar(&f.Manager, "manager", "", "관리책임자")
 	fs.StringVar(&f.ManagerPhone, "manager-phone", "", "관리책임자 연락처")
@@ -51,6 +54,48 @@ func cameraFlags(fs *flag.FlagSet, f *pb.CameraFields) (labels, persons *string,
 	labels = fs.String("labels", "", "labels, comma-separated (e.g. sensitive)")
 	return
 }
+
+// cameraFlagPaths maps the flags of cameraFlags (and --lifecycle) to the
+// CameraFields they set, for update masks: only the flags given change.
+var cameraFlagPaths = map[string]string{"site": "site_id", "name": "name", "management-no": "management_no", "purpose": "purpose",
+	"legal-basis": "legal_basis", "coverage": "coverage", "resolution": "resolution", "direction": "direction",
+	"installed": "install_ym", "schedule": "schedule", "retention-days": "retention_days", "not-stored": "not_stored",
+	"retention-reason": "retention_reason", "storage-place": "storage_place", "monitoring": "monitoring_method",
+	"monitoring-place": "monitoring_place", "department": "department", "manager": "manager",
+	"manager-phone": "manager_phone", "access-persons": "access_persons", "signage": "signage", "labels": "labels",
+	"lifecycle": "lifecycle"}
+
+// maskOf names the fields of the flags given on the command line.
+func maskOf(fs *flag.FlagSet, paths map[string]string) *fieldmaskpb.FieldMask {
+	m := &fieldmaskpb.FieldMask{}
+	fs.Visit(func(f *flag.Flag) {
+		if n, ok := paths[f.Name]; ok && !slices.Contains(m.Paths, n) {
+			m.Paths = append(m.Paths, n)
+		}
+	})
+	return m
+}
+
+// siteFlags are the site fields as flags, for create and update.
+func siteFlags(fs *flag.FlagSet, f *pb.SiteFields) {
+	fs.StringVar(&f.Name, "name", "", "name")
+	fs.StringVar(&f.ManagementNo, "management-no", "", "관리번호")
+	fs.StringVar(&f.Department, "department", "", "담당부서")
+	fs.StringVar(&f.Org, "org", "", "관리기관")
+	fs.StringVar(&f.OrgPhone, "org-phone", "", "관리기관전화번호")
+	fs.StringVar(&f.RoadAddress, "address", "", "소재지도로명주소")
+	fs.StringVar(&f.LotAddress, "lot-address", "", "소재지지번주소")
+	fs.StringVar(&f.Contractor.Id, "contractor", "", "contractor organization id, when outsourced")
+	fs.StringVar(&f.Contractor.Name, "contractor-name", "", "contractor name (수탁업체)")
+	fs.StringVar(&f.Contractor.Contact, "contractor-contact", "", "contractor's contact person (담당자)")
+	fs.StringVar(&f.Contractor.Phone, "contractor-phone", "", "contractor's phone (연락처)")
+}
+
+// siteFlagPaths maps siteFlags to SiteFields; the contractor is changed
+// whole (sites update fills the parts not given from the site).
+var siteFlagPaths = map[string]string{"name": "name", "management-no": "management_no", "department": "department",
+	"org": "org", "org-phone": "org_phone", "address": "road_address", "lot-address": "lot_address",
+	"contractor": "contractor", "contractor-name": "contractor", "contractor-contact": "contractor", "contractor-phone": "contractor"}
 
 func runSites(ctx context.Context, c *cli, args []string) error {
 	return sub(ctx, c, "sites", args, map[string]func(context.Context, *cli, []string) error{
@@ -82,13 +127,7 @@ func runSites(ctx context.Context, c *cli, args []string) error {
 		"create": func(ctx context.Context, c *cli, args []string) error {
 			fs := newFlags("sites create", c)
 			f := &pb.SiteFields{Contractor: &pb.Contractor{}}
-			fs.StringVar(&f.Name, "name", "", "name (required)")
-			fs.StringVar(&f.Department, "department", "", "담당부서")
-			fs.StringVar(&f.Org, "org", "", "관리기관")
-			fs.StringVar(&f.RoadAddress, "address", "", "소재지도로명주소")
-			fs.StringVar(&f.LotAddress, "lot-address", "", "소재지지번주소")
-			fs.StringVar(&f.Contractor.Id, "contractor", "", "contractor organization id, when outsourced")
-			fs.StringVar(&f.Contractor.Name, "contractor-name", "", "contractor name")
+			siteFlags(fs, f)
 			reason := fs.String("reason", "", "why (required)")
 			if err := fs.Parse(args); err != nil {
 				return err
@@ -106,6 +145,67 @@ func runSites(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			return c.print(s, func(w *tabwriter.Writer) { fmt.Fprintf(w, "created\t%s (%s)\n", s.GetFields().GetName(), s.GetId()) })
+		},
+		"update": func(ctx context.Context, c *cli, args []string) error {
+			fs := newFlags("sites update", c)
+			id := fs.String("id", "", "site id (required)")
+			f := &pb.SiteFields{Contractor: &pb.Contractor{}}
+			siteFlags(fs, f)
+			reason := fs.String("reason", "", "why (required)")
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if err := required(fs, "id", "reason"); err != nil {
+				return err
+			}
+			mask := maskOf(fs, siteFlagPaths)
+			if len(mask.Paths) == 0 {
+				return errors.New("nothing to change: give the fields to change as flags (--name, --address, --contractor-name, …)")
+			}
+			ctx, cancel, cl, err := c.devices(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if slices.Contains(mask.Paths, "contractor") {
+				// The contractor is changed whole: keep the parts not given.
+				sites, err := allPages(func(token string) (*pb.ListSitesResponse, error) {
+					return cl.ListSites(ctx, &pb.ListSitesRequest{PageSize: 1000, PageToken: token})
+				})
+				if err != nil {
+					return err
+				}
+				given := map[string]bool{}
+				fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+				for _, s := range sites.GetSites() {
+					if s.GetId() != *id {
+						continue
+					}
+					cur := s.GetFields().GetContractor()
+					for flagName, dst := range map[string]*string{"contractor": &f.Contractor.Id, "contractor-name": &f.Contractor.Name,
+						"contractor-contact": &f.Contractor.Contact, "contractor-phone": &f.Contractor.Phone} {
+						if !given[flagName] {
+							switch flagName {
+							case "contractor":
+								*dst = cur.GetId()
+							case "contractor-name":
+								*dst = cur.GetName()
+							case "contractor-contact":
+								*dst = cur.GetContact()
+							case "contractor-phone":
+								*dst = cur.GetPhone()
+							}
+						}
+					}
+				}
+			}
+			s, err := cl.UpdateSite(ctx, &pb.UpdateSiteRequest{SiteId: *id, Fields: f, UpdateMask: mask, Reason: *reason})
+			if err != nil {
+				return err
+			}
+			return c.print(s, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "updated\t%s (%s): %s\n", s.GetFields().GetName(), s.GetId(), strings.Join(mask.Paths, ", "))
+			})
 		},
 	})
 }
@@ -322,17 +422,7 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			r.Fields.Labels, r.Fields.AccessPersons = list(*labels), list(*persons)
 			r.Fields.LegalBasis, r.Fields.Resolution, r.Fields.RetentionDays = int32(*legal), int32(*res), int32(*retention)
 			// Only the flags given change.
-			names := map[string]string{"site": "site_id", "name": "name", "management-no": "management_no", "purpose": "purpose",
-				"legal-basis": "legal_basis", "coverage": "coverage", "resolution": "resolution", "direction": "direction",
-				"installed": "install_ym", "schedule": "schedule", "retention-days": "retention_days", "not-stored": "not_stored",
-				"retention-reason": "retention_reason", "storage-place": "storage_place", "monitoring": "monitoring_method",
-				"department": "department", "manager": "manager", "manager-phone": "manager_phone", "access-persons": "access_persons",
-				"signage": "signage", "labels": "labels", "lifecycle": "lifecycle"}
-			fs.Visit(func(f *flag.Flag) {
-				if n, ok := names[f.Name]; ok {
-					r.UpdateMask.Paths = append(r.UpdateMask.Paths, n)
-				}
-			})
+			r.UpdateMask = maskOf(fs, cameraFlagPaths)
 			if len(r.UpdateMask.Paths) == 0 {
 				return errors.New("nothing to change: give the fields to change as flags")
 			}
@@ -347,6 +437,85 @@ func runCameras(ctx context.Context, c *cli, args []string) error {
 			}
 			return c.print(cam, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "updated\t%s: %s\n", cam.GetId(), strings.Join(r.UpdateMask.Paths, ", "))
+			})
+		},
+		"create": func(ctx context.Context, c *cli, args []string) error {
+			fs := newFlags("cameras create", c)
+			r := &pb.CreateCameraRequest{Fields: &pb.CameraFields{}}
+			fs.StringVar(&r.Reason, "reason", "", "why (required)")
+			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
+			enumVar(fs, &r.Fields.Lifecycle, "lifecycle", "planned", "planned (no device yet), active or maintenance")
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if err := required(fs, "site", "name", "purpose", "reason"); err != nil {
+				return err
+			}
+			r.Fields.Labels, r.Fields.AccessPersons = list(*labels), list(*persons)
+			r.Fields.LegalBasis, r.Fields.Resolution, r.Fields.RetentionDays = int32(*legal), int32(*res), int32(*retention)
+			ctx, cancel, cl, err := c.devices(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			cam, err := cl.CreateCamera(ctx, r)
+			if err != nil {
+				return err
+			}
+			return c.print(cam, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "created\t%s (%s), %s without a device (register it when it is installed)\n",
+					cam.GetFields().GetName(), cam.GetId(), pb.Code(cam.GetFields().GetLifecycle()))
+			})
+		},
+		"bulk-update": func(ctx context.Context, c *cli, args []string) error {
+			fs := newFlags("cameras bulk-update", c)
+			r := &pb.BatchUpdateCamerasRequest{Fields: &pb.CameraFields{}, Filter: &pb.CameraFilter{}}
+			ids := fs.String("ids", "", "camera ids, comma-separated")
+			fs.StringVar(&r.Filter.SiteId, "where-site", "", "select the cameras of this site")
+			fs.StringVar(&r.Filter.Purpose, "where-purpose", "", "select the cameras of this local purpose")
+			fs.StringVar(&r.Filter.NationalPurpose, "where-national-purpose", "", "select the cameras of this 설치목적구분")
+			fs.StringVar(&r.Filter.Department, "where-department", "", "select the cameras of this department")
+			enumVar(fs, &r.Filter.Lifecycle, "where-lifecycle", "", "select the cameras in this lifecycle (planned, active or maintenance)")
+			fs.StringVar(&r.Filter.Label, "where-label", "", "select the cameras with this label")
+			fs.StringVar(&r.Filter.Text, "where-text", "", "select the cameras with this text in name, address, model…")
+			fs.StringVar(&r.Reason, "reason", "", "why (required; recorded once for the batch)")
+			fs.BoolVar(&r.ValidateOnly, "dry-run", false, "check every camera; change nothing")
+			labels, persons, legal, res, retention := cameraFlags(fs, r.Fields)
+			enumVar(fs, &r.Fields.Lifecycle, "lifecycle", "", "planned, active or maintenance")
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if err := required(fs, "reason"); err != nil {
+				return err
+			}
+			r.CameraIds = list(*ids)
+			r.Fields.Labels, r.Fields.AccessPersons = list(*labels), list(*persons)
+			r.Fields.LegalBasis, r.Fields.Resolution, r.Fields.RetentionDays = int32(*legal), int32(*res), int32(*retention)
+			r.UpdateMask = maskOf(fs, cameraFlagPaths)
+			if len(r.UpdateMask.Paths) == 0 {
+				return errors.New("nothing to change: give the fields to change as flags")
+			}
+			if len(r.CameraIds) == 0 && proto.Size(r.Filter) == 0 {
+				return errors.New("no cameras selected: give --ids or --where-… flags")
+			}
+			ctx, cancel, cl, err := c.devices(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			out, err := cl.BatchUpdateCameras(ctx, r)
+			if err != nil {
+				return err
+			}
+			return c.print(out, func(w *tabwriter.Writer) {
+				state := "updated"
+				if out.GetValidateOnly() {
+					state = "dry run: would update"
+				}
+				fmt.Fprintf(w, "%s\t%d cameras: %s\n", state, len(out.GetCameraIds()), strings.Join(out.GetUpdateMaskPaths(), ", "))
+				for _, id := range out.GetCameraIds() {
+					fmt.Fprintf(w, "\t%s\n", id)
+				}
 			})
 		},
 		"decommission": func(ctx context.Context, c *cli, args []string) error {

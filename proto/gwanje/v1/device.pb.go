@@ -2270,6 +2270,58 @@ func (x *RegisterCameraResponse) GetPending() []string {
 	return nil
 }
 
+type CreateCameraRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fields        *CameraFields          `protobuf:"bytes,1,opt,name=fields,proto3" json:"fields,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCameraRequest) Reset() {
+	*x = CreateCameraRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCameraRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCameraRequest) ProtoMessage() {}
+
+func (x *CreateCameraRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCameraRequest.ProtoReflect.Descriptor instead.
+func (*CreateCameraRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CreateCameraRequest) GetFields() *CameraFields {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *CreateCameraRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type GetCameraRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
@@ -2279,7 +2331,7 @@ type GetCameraRequest struct {
 
 func (x *GetCameraRequest) Reset() {
 	*x = GetCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[27]
+	mi := &file_gwanje_v1_device_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2343,7 @@ func (x *GetCameraRequest) String() string {
 func (*GetCameraRequest) ProtoMessage() {}
 
 func (x *GetCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[27]
+	mi := &file_gwanje_v1_device_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2356,7 @@ func (x *GetCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCameraRequest.ProtoReflect.Descriptor instead.
 func (*GetCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{27}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetCameraRequest) GetCameraId() string {
@@ -2339,7 +2391,7 @@ type ListCamerasRequest struct {
 
 func (x *ListCamerasRequest) Reset() {
 	*x = ListCamerasRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[28]
+	mi := &file_gwanje_v1_device_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2403,7 @@ func (x *ListCamerasRequest) String() string {
 func (*ListCamerasRequest) ProtoMessage() {}
 
 func (x *ListCamerasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[28]
+	mi := &file_gwanje_v1_device_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2416,7 @@ func (x *ListCamerasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCamerasRequest.ProtoReflect.Descriptor instead.
 func (*ListCamerasRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{28}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListCamerasRequest) GetSiteId() string {
@@ -2455,7 +2507,7 @@ type ListCamerasResponse struct {
 
 func (x *ListCamerasResponse) Reset() {
 	*x = ListCamerasResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[29]
+	mi := &file_gwanje_v1_device_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2519,7 @@ func (x *ListCamerasResponse) String() string {
 func (*ListCamerasResponse) ProtoMessage() {}
 
 func (x *ListCamerasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[29]
+	mi := &file_gwanje_v1_device_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2532,7 @@ func (x *ListCamerasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCamerasResponse.ProtoReflect.Descriptor instead.
 func (*ListCamerasResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{29}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListCamerasResponse) GetCameras() []*Camera {
@@ -2516,7 +2568,7 @@ type UpdateCameraRequest struct {
 
 func (x *UpdateCameraRequest) Reset() {
 	*x = UpdateCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[30]
+	mi := &file_gwanje_v1_device_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2580,7 @@ func (x *UpdateCameraRequest) String() string {
 func (*UpdateCameraRequest) ProtoMessage() {}
 
 func (x *UpdateCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[30]
+	mi := &file_gwanje_v1_device_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2593,7 @@ func (x *UpdateCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCameraRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{30}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateCameraRequest) GetCameraId() string {
@@ -2586,6 +2638,254 @@ func (x *UpdateCameraRequest) GetReason() string {
 	return ""
 }
 
+// CameraFilter selects cameras as ListCameras does (every field set must
+// match; decommissioned cameras are never selected).
+type CameraFilter struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SiteId          string                 `protobuf:"bytes,1,opt,name=site_id,json=siteId,proto3" json:"site_id,omitempty"`
+	Purpose         string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	NationalPurpose string                 `protobuf:"bytes,3,opt,name=national_purpose,json=nationalPurpose,proto3" json:"national_purpose,omitempty"`
+	Department      string                 `protobuf:"bytes,4,opt,name=department,proto3" json:"department,omitempty"`
+	// Unset: any lifecycle but decommissioned.
+	Lifecycle     CameraLifecycle `protobuf:"varint,5,opt,name=lifecycle,proto3,enum=gwanje.v1.CameraLifecycle" json:"lifecycle,omitempty"`
+	Label         string          `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
+	Text          string          `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CameraFilter) Reset() {
+	*x = CameraFilter{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CameraFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CameraFilter) ProtoMessage() {}
+
+func (x *CameraFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CameraFilter.ProtoReflect.Descriptor instead.
+func (*CameraFilter) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CameraFilter) GetSiteId() string {
+	if x != nil {
+		return x.SiteId
+	}
+	return ""
+}
+
+func (x *CameraFilter) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *CameraFilter) GetNationalPurpose() string {
+	if x != nil {
+		return x.NationalPurpose
+	}
+	return ""
+}
+
+func (x *CameraFilter) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *CameraFilter) GetLifecycle() CameraLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return CameraLifecycle_CAMERA_LIFECYCLE_UNSPECIFIED
+}
+
+func (x *CameraFilter) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CameraFilter) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type BatchUpdateCamerasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cameras to change, by id (at most 1000); with filter, both sets
+	// (at most 20000 cameras in all).
+	CameraIds []string      `protobuf:"bytes,1,rep,name=camera_ids,json=cameraIds,proto3" json:"camera_ids,omitempty"`
+	Filter    *CameraFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// The new values of the fields named in update_mask.
+	Fields *CameraFields `protobuf:"bytes,3,opt,name=fields,proto3" json:"fields,omitempty"`
+	// The fields of fields to change (AIP-134), by name, as UpdateCamera's.
+	// Empty: the fields set in fields. A field named here but unset in fields
+	// is cleared on every camera.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Why (required): recorded once for the batch.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Check every camera and change nothing.
+	ValidateOnly  bool `protobuf:"varint,6,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchUpdateCamerasRequest) Reset() {
+	*x = BatchUpdateCamerasRequest{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateCamerasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateCamerasRequest) ProtoMessage() {}
+
+func (x *BatchUpdateCamerasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateCamerasRequest.ProtoReflect.Descriptor instead.
+func (*BatchUpdateCamerasRequest) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BatchUpdateCamerasRequest) GetCameraIds() []string {
+	if x != nil {
+		return x.CameraIds
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasRequest) GetFilter() *CameraFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasRequest) GetFields() *CameraFields {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *BatchUpdateCamerasRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+type BatchUpdateCamerasResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cameras changed (or that would be, with validate_only).
+	CameraIds       []string `protobuf:"bytes,1,rep,name=camera_ids,json=cameraIds,proto3" json:"camera_ids,omitempty"`
+	UpdateMaskPaths []string `protobuf:"bytes,2,rep,name=update_mask_paths,json=updateMaskPaths,proto3" json:"update_mask_paths,omitempty"`
+	ValidateOnly    bool     `protobuf:"varint,3,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BatchUpdateCamerasResponse) Reset() {
+	*x = BatchUpdateCamerasResponse{}
+	mi := &file_gwanje_v1_device_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateCamerasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateCamerasResponse) ProtoMessage() {}
+
+func (x *BatchUpdateCamerasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_device_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateCamerasResponse.ProtoReflect.Descriptor instead.
+func (*BatchUpdateCamerasResponse) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BatchUpdateCamerasResponse) GetCameraIds() []string {
+	if x != nil {
+		return x.CameraIds
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasResponse) GetUpdateMaskPaths() []string {
+	if x != nil {
+		return x.UpdateMaskPaths
+	}
+	return nil
+}
+
+func (x *BatchUpdateCamerasResponse) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 type DecommissionCameraRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
@@ -2596,7 +2896,7 @@ type DecommissionCameraRequest struct {
 
 func (x *DecommissionCameraRequest) Reset() {
 	*x = DecommissionCameraRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[31]
+	mi := &file_gwanje_v1_device_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2908,7 @@ func (x *DecommissionCameraRequest) String() string {
 func (*DecommissionCameraRequest) ProtoMessage() {}
 
 func (x *DecommissionCameraRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[31]
+	mi := &file_gwanje_v1_device_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2921,7 @@ func (x *DecommissionCameraRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionCameraRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionCameraRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{31}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DecommissionCameraRequest) GetCameraId() string {
@@ -2652,7 +2952,7 @@ type ImportOpenDataRequest struct {
 
 func (x *ImportOpenDataRequest) Reset() {
 	*x = ImportOpenDataRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[32]
+	mi := &file_gwanje_v1_device_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2964,7 @@ func (x *ImportOpenDataRequest) String() string {
 func (*ImportOpenDataRequest) ProtoMessage() {}
 
 func (x *ImportOpenDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[32]
+	mi := &file_gwanje_v1_device_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2977,7 @@ func (x *ImportOpenDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOpenDataRequest.ProtoReflect.Descriptor instead.
 func (*ImportOpenDataRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{32}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ImportOpenDataRequest) GetCsv() []byte {
@@ -2726,7 +3026,7 @@ type RowError struct {
 
 func (x *RowError) Reset() {
 	*x = RowError{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[33]
+	mi := &file_gwanje_v1_device_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +3038,7 @@ func (x *RowError) String() string {
 func (*RowError) ProtoMessage() {}
 
 func (x *RowError) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[33]
+	mi := &file_gwanje_v1_device_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +3051,7 @@ func (x *RowError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowError.ProtoReflect.Descriptor instead.
 func (*RowError) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{33}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RowError) GetLine() int32 {
@@ -2798,7 +3098,7 @@ type ImportOpenDataResponse struct {
 
 func (x *ImportOpenDataResponse) Reset() {
 	*x = ImportOpenDataResponse{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[34]
+	mi := &file_gwanje_v1_device_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +3110,7 @@ func (x *ImportOpenDataResponse) String() string {
 func (*ImportOpenDataResponse) ProtoMessage() {}
 
 func (x *ImportOpenDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[34]
+	mi := &file_gwanje_v1_device_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +3123,7 @@ func (x *ImportOpenDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOpenDataResponse.ProtoReflect.Descriptor instead.
 func (*ImportOpenDataResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{34}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ImportOpenDataResponse) GetRows() int32 {
@@ -2915,7 +3215,7 @@ type ExportOpenDataRequest struct {
 
 func (x *ExportOpenDataRequest) Reset() {
 	*x = ExportOpenDataRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[35]
+	mi := &file_gwanje_v1_device_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3227,7 @@ func (x *ExportOpenDataRequest) String() string {
 func (*ExportOpenDataRequest) ProtoMessage() {}
 
 func (x *ExportOpenDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[35]
+	mi := &file_gwanje_v1_device_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3240,7 @@ func (x *ExportOpenDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOpenDataRequest.ProtoReflect.Descriptor instead.
 func (*ExportOpenDataRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{35}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExportOpenDataRequest) GetEncoding() string {
@@ -2979,7 +3279,7 @@ type GetInstallationReportRequest struct {
 
 func (x *GetInstallationReportRequest) Reset() {
 	*x = GetInstallationReportRequest{}
-	mi := &file_gwanje_v1_device_proto_msgTypes[36]
+	mi := &file_gwanje_v1_device_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2991,7 +3291,7 @@ func (x *GetInstallationReportRequest) String() string {
 func (*GetInstallationReportRequest) ProtoMessage() {}
 
 func (x *GetInstallationReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_device_proto_msgTypes[36]
+	mi := &file_gwanje_v1_device_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3004,7 +3304,7 @@ func (x *GetInstallationReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstallationReportRequest.ProtoReflect.Descriptor instead.
 func (*GetInstallationReportRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{36}
+	return file_gwanje_v1_device_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetInstallationReportRequest) GetFormat() string {
@@ -3256,7 +3556,10 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\x06camera\x18\x01 \x01(\v2\x11.gwanje.v1.CameraR\x06camera\x12<\n" +
 	"\fclock_offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vclockOffset\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
-	"\apending\x18\x04 \x03(\tR\apending\"/\n" +
+	"\apending\x18\x04 \x03(\tR\apending\"^\n" +
+	"\x13CreateCameraRequest\x12/\n" +
+	"\x06fields\x18\x01 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"/\n" +
 	"\x10GetCameraRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\x9f\x03\n" +
 	"\x12ListCamerasRequest\x12\x17\n" +
@@ -3285,7 +3588,31 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"updateMask\x12\x1a\n" +
 	"\busername\x18\x04 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x05 \x01(\tR\bpassword\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reasonJ\x04\b\x03\x10\x04\"P\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonJ\x04\b\x03\x10\x04\"\xf0\x01\n" +
+	"\fCameraFilter\x12\x17\n" +
+	"\asite_id\x18\x01 \x01(\tR\x06siteId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12)\n" +
+	"\x10national_purpose\x18\x03 \x01(\tR\x0fnationalPurpose\x12\x1e\n" +
+	"\n" +
+	"department\x18\x04 \x01(\tR\n" +
+	"department\x128\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x1a.gwanje.v1.CameraLifecycleR\tlifecycle\x12\x14\n" +
+	"\x05label\x18\x06 \x01(\tR\x05label\x12\x12\n" +
+	"\x04text\x18\a \x01(\tR\x04text\"\x96\x02\n" +
+	"\x19BatchUpdateCamerasRequest\x12\x1d\n" +
+	"\n" +
+	"camera_ids\x18\x01 \x03(\tR\tcameraIds\x12/\n" +
+	"\x06filter\x18\x02 \x01(\v2\x17.gwanje.v1.CameraFilterR\x06filter\x12/\n" +
+	"\x06fields\x18\x03 \x01(\v2\x17.gwanje.v1.CameraFieldsR\x06fields\x12;\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12#\n" +
+	"\rvalidate_only\x18\x06 \x01(\bR\fvalidateOnly\"\x8c\x01\n" +
+	"\x1aBatchUpdateCamerasResponse\x12\x1d\n" +
+	"\n" +
+	"camera_ids\x18\x01 \x03(\tR\tcameraIds\x12*\n" +
+	"\x11update_mask_paths\x18\x02 \x03(\tR\x0fupdateMaskPaths\x12#\n" +
+	"\rvalidate_only\x18\x03 \x01(\bR\fvalidateOnly\"P\n" +
 	"\x19DecommissionCameraRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x96\x01\n" +
@@ -3331,7 +3658,7 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"\x18CAMERA_LIFECYCLE_PLANNED\x10\x01\x12\x1b\n" +
 	"\x17CAMERA_LIFECYCLE_ACTIVE\x10\x02\x12 \n" +
 	"\x1cCAMERA_LIFECYCLE_MAINTENANCE\x10\x03\x12#\n" +
-	"\x1fCAMERA_LIFECYCLE_DECOMMISSIONED\x10\x042\xf1\t\n" +
+	"\x1fCAMERA_LIFECYCLE_DECOMMISSIONED\x10\x042\x97\v\n" +
 	"\rDeviceService\x12;\n" +
 	"\n" +
 	"CreateSite\x12\x1c.gwanje.v1.CreateSiteRequest\x1a\x0f.gwanje.v1.Site\x12;\n" +
@@ -3339,11 +3666,13 @@ const file_gwanje_v1_device_proto_rawDesc = "" +
 	"UpdateSite\x12\x1c.gwanje.v1.UpdateSiteRequest\x1a\x0f.gwanje.v1.Site\x12F\n" +
 	"\tListSites\x12\x1b.gwanje.v1.ListSitesRequest\x1a\x1c.gwanje.v1.ListSitesResponse\x12E\n" +
 	"\bDiscover\x12\x1a.gwanje.v1.DiscoverRequest\x1a\x1b.gwanje.v1.DiscoverResponse0\x01\x12U\n" +
-	"\x0eRegisterCamera\x12 .gwanje.v1.RegisterCameraRequest\x1a!.gwanje.v1.RegisterCameraResponse\x12;\n" +
+	"\x0eRegisterCamera\x12 .gwanje.v1.RegisterCameraRequest\x1a!.gwanje.v1.RegisterCameraResponse\x12A\n" +
+	"\fCreateCamera\x12\x1e.gwanje.v1.CreateCameraRequest\x1a\x11.gwanje.v1.Camera\x12;\n" +
 	"\tGetCamera\x12\x1b.gwanje.v1.GetCameraRequest\x1a\x11.gwanje.v1.Camera\x12L\n" +
 	"\vListCameras\x12\x1d.gwanje.v1.ListCamerasRequest\x1a\x1e.gwanje.v1.ListCamerasResponse\x12A\n" +
 	"\fUpdateCamera\x12\x1e.gwanje.v1.UpdateCameraRequest\x1a\x11.gwanje.v1.Camera\x12M\n" +
-	"\x12DecommissionCamera\x12$.gwanje.v1.DecommissionCameraRequest\x1a\x11.gwanje.v1.Camera\x12U\n" +
+	"\x12DecommissionCamera\x12$.gwanje.v1.DecommissionCameraRequest\x1a\x11.gwanje.v1.Camera\x12a\n" +
+	"\x12BatchUpdateCameras\x12$.gwanje.v1.BatchUpdateCamerasRequest\x1a%.gwanje.v1.BatchUpdateCamerasResponse\x12U\n" +
 	"\x0eImportOpenData\x12 .gwanje.v1.ImportOpenDataRequest\x1a!.gwanje.v1.ImportOpenDataResponse\x12I\n" +
 	"\x0eExportOpenData\x12 .gwanje.v1.ExportOpenDataRequest\x1a\x15.gwanje.v1.ReportFile\x12W\n" +
 	"\x15GetInstallationReport\x12'.gwanje.v1.GetInstallationReportRequest\x1a\x15.gwanje.v1.ReportFile\x12>\n" +
@@ -3367,7 +3696,7 @@ func file_gwanje_v1_device_proto_rawDescGZIP() []byte {
 }
 
 var file_gwanje_v1_device_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_gwanje_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_gwanje_v1_device_proto_goTypes = []any{
 	(CameraLifecycle)(0),                 // 0: gwanje.v1.CameraLifecycle
 	(*GetClockRequest)(nil),              // 1: gwanje.v1.GetClockRequest
@@ -3397,101 +3726,114 @@ var file_gwanje_v1_device_proto_goTypes = []any{
 	(*DiscoverResponse)(nil),             // 25: gwanje.v1.DiscoverResponse
 	(*RegisterCameraRequest)(nil),        // 26: gwanje.v1.RegisterCameraRequest
 	(*RegisterCameraResponse)(nil),       // 27: gwanje.v1.RegisterCameraResponse
-	(*GetCameraRequest)(nil),             // 28: gwanje.v1.GetCameraRequest
-	(*ListCamerasRequest)(nil),           // 29: gwanje.v1.ListCamerasRequest
-	(*ListCamerasResponse)(nil),          // 30: gwanje.v1.ListCamerasResponse
-	(*UpdateCameraRequest)(nil),          // 31: gwanje.v1.UpdateCameraRequest
-	(*DecommissionCameraRequest)(nil),    // 32: gwanje.v1.DecommissionCameraRequest
-	(*ImportOpenDataRequest)(nil),        // 33: gwanje.v1.ImportOpenDataRequest
-	(*RowError)(nil),                     // 34: gwanje.v1.RowError
-	(*ImportOpenDataResponse)(nil),       // 35: gwanje.v1.ImportOpenDataResponse
-	(*ExportOpenDataRequest)(nil),        // 36: gwanje.v1.ExportOpenDataRequest
-	(*GetInstallationReportRequest)(nil), // 37: gwanje.v1.GetInstallationReportRequest
-	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
-	(Purpose)(0),                         // 40: gwanje.v1.Purpose
-	(*fieldmaskpb.FieldMask)(nil),        // 41: google.protobuf.FieldMask
-	(CameraState)(0),                     // 42: gwanje.v1.CameraState
-	(*ReportFile)(nil),                   // 43: gwanje.v1.ReportFile
+	(*CreateCameraRequest)(nil),          // 28: gwanje.v1.CreateCameraRequest
+	(*GetCameraRequest)(nil),             // 29: gwanje.v1.GetCameraRequest
+	(*ListCamerasRequest)(nil),           // 30: gwanje.v1.ListCamerasRequest
+	(*ListCamerasResponse)(nil),          // 31: gwanje.v1.ListCamerasResponse
+	(*UpdateCameraRequest)(nil),          // 32: gwanje.v1.UpdateCameraRequest
+	(*CameraFilter)(nil),                 // 33: gwanje.v1.CameraFilter
+	(*BatchUpdateCamerasRequest)(nil),    // 34: gwanje.v1.BatchUpdateCamerasRequest
+	(*BatchUpdateCamerasResponse)(nil),   // 35: gwanje.v1.BatchUpdateCamerasResponse
+	(*DecommissionCameraRequest)(nil),    // 36: gwanje.v1.DecommissionCameraRequest
+	(*ImportOpenDataRequest)(nil),        // 37: gwanje.v1.ImportOpenDataRequest
+	(*RowError)(nil),                     // 38: gwanje.v1.RowError
+	(*ImportOpenDataResponse)(nil),       // 39: gwanje.v1.ImportOpenDataResponse
+	(*ExportOpenDataRequest)(nil),        // 40: gwanje.v1.ExportOpenDataRequest
+	(*GetInstallationReportRequest)(nil), // 41: gwanje.v1.GetInstallationReportRequest
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 43: google.protobuf.Duration
+	(Purpose)(0),                         // 44: gwanje.v1.Purpose
+	(*fieldmaskpb.FieldMask)(nil),        // 45: google.protobuf.FieldMask
+	(CameraState)(0),                     // 46: gwanje.v1.CameraState
+	(*ReportFile)(nil),                   // 47: gwanje.v1.ReportFile
 }
 var file_gwanje_v1_device_proto_depIdxs = []int32{
-	38, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
-	39, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
-	39, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
-	40, // 3: gwanje.v1.GetSnapshotRequest.purpose:type_name -> gwanje.v1.Purpose
+	42, // 0: gwanje.v1.ClockStatus.camera_utc:type_name -> google.protobuf.Timestamp
+	43, // 1: gwanje.v1.ClockStatus.offset:type_name -> google.protobuf.Duration
+	43, // 2: gwanje.v1.ClockStatus.latency:type_name -> google.protobuf.Duration
+	44, // 3: gwanje.v1.GetSnapshotRequest.purpose:type_name -> gwanje.v1.Purpose
 	8,  // 4: gwanje.v1.ControlPTZRequest.velocity:type_name -> gwanje.v1.PTZVector
-	39, // 5: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
+	43, // 5: gwanje.v1.ControlPTZRequest.duration:type_name -> google.protobuf.Duration
 	8,  // 6: gwanje.v1.ControlPTZRequest.position:type_name -> gwanje.v1.PTZVector
-	40, // 7: gwanje.v1.ControlPTZRequest.purpose:type_name -> gwanje.v1.Purpose
+	44, // 7: gwanje.v1.ControlPTZRequest.purpose:type_name -> gwanje.v1.Purpose
 	8,  // 8: gwanje.v1.ControlPTZResponse.position:type_name -> gwanje.v1.PTZVector
 	10, // 9: gwanje.v1.ControlPTZResponse.presets:type_name -> gwanje.v1.PTZPreset
 	12, // 10: gwanje.v1.SiteFields.position:type_name -> gwanje.v1.Position
 	13, // 11: gwanje.v1.SiteFields.contractor:type_name -> gwanje.v1.Contractor
 	14, // 12: gwanje.v1.Site.fields:type_name -> gwanje.v1.SiteFields
-	38, // 13: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	38, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	42, // 13: gwanje.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	42, // 14: gwanje.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	14, // 15: gwanje.v1.CreateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
 	14, // 16: gwanje.v1.UpdateSiteRequest.fields:type_name -> gwanje.v1.SiteFields
-	41, // 17: gwanje.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 17: gwanje.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
 	15, // 18: gwanje.v1.ListSitesResponse.sites:type_name -> gwanje.v1.Site
 	12, // 19: gwanje.v1.CameraFields.position:type_name -> gwanje.v1.Position
 	0,  // 20: gwanje.v1.CameraFields.lifecycle:type_name -> gwanje.v1.CameraLifecycle
 	21, // 21: gwanje.v1.DeviceFacts.profiles:type_name -> gwanje.v1.Profile
-	39, // 22: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
-	38, // 23: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
+	43, // 22: gwanje.v1.DeviceFacts.clock_offset:type_name -> google.protobuf.Duration
+	42, // 23: gwanje.v1.DeviceFacts.registered_at:type_name -> google.protobuf.Timestamp
 	20, // 24: gwanje.v1.Camera.fields:type_name -> gwanje.v1.CameraFields
 	22, // 25: gwanje.v1.Camera.device:type_name -> gwanje.v1.DeviceFacts
-	38, // 26: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
-	38, // 27: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
-	38, // 28: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
+	42, // 26: gwanje.v1.Camera.decommissioned_at:type_name -> google.protobuf.Timestamp
+	42, // 27: gwanje.v1.Camera.created_at:type_name -> google.protobuf.Timestamp
+	42, // 28: gwanje.v1.Camera.updated_at:type_name -> google.protobuf.Timestamp
 	20, // 29: gwanje.v1.RegisterCameraRequest.fields:type_name -> gwanje.v1.CameraFields
 	23, // 30: gwanje.v1.RegisterCameraResponse.camera:type_name -> gwanje.v1.Camera
-	39, // 31: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
-	0,  // 32: gwanje.v1.ListCamerasRequest.lifecycle:type_name -> gwanje.v1.CameraLifecycle
-	42, // 33: gwanje.v1.ListCamerasRequest.states:type_name -> gwanje.v1.CameraState
-	23, // 34: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
-	20, // 35: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
-	41, // 36: gwanje.v1.UpdateCameraRequest.update_mask:type_name -> google.protobuf.FieldMask
-	34, // 37: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
-	16, // 38: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
-	17, // 39: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
-	18, // 40: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
-	24, // 41: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
-	26, // 42: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
-	28, // 43: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
-	29, // 44: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
-	31, // 45: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
-	32, // 46: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
-	33, // 47: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
-	36, // 48: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
-	37, // 49: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
-	1,  // 50: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
-	3,  // 51: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
-	4,  // 52: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
-	6,  // 53: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
-	9,  // 54: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
-	15, // 55: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
-	15, // 56: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
-	19, // 57: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
-	25, // 58: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
-	27, // 59: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
-	23, // 60: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
-	30, // 61: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
-	23, // 62: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
-	23, // 63: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
-	35, // 64: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
-	43, // 65: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
-	43, // 66: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
-	2,  // 67: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
-	2,  // 68: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
-	5,  // 69: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
-	7,  // 70: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
-	11, // 71: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
-	55, // [55:72] is the sub-list for method output_type
-	38, // [38:55] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	43, // 31: gwanje.v1.RegisterCameraResponse.clock_offset:type_name -> google.protobuf.Duration
+	20, // 32: gwanje.v1.CreateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	0,  // 33: gwanje.v1.ListCamerasRequest.lifecycle:type_name -> gwanje.v1.CameraLifecycle
+	46, // 34: gwanje.v1.ListCamerasRequest.states:type_name -> gwanje.v1.CameraState
+	23, // 35: gwanje.v1.ListCamerasResponse.cameras:type_name -> gwanje.v1.Camera
+	20, // 36: gwanje.v1.UpdateCameraRequest.fields:type_name -> gwanje.v1.CameraFields
+	45, // 37: gwanje.v1.UpdateCameraRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 38: gwanje.v1.CameraFilter.lifecycle:type_name -> gwanje.v1.CameraLifecycle
+	33, // 39: gwanje.v1.BatchUpdateCamerasRequest.filter:type_name -> gwanje.v1.CameraFilter
+	20, // 40: gwanje.v1.BatchUpdateCamerasRequest.fields:type_name -> gwanje.v1.CameraFields
+	45, // 41: gwanje.v1.BatchUpdateCamerasRequest.update_mask:type_name -> google.protobuf.FieldMask
+	38, // 42: gwanje.v1.ImportOpenDataResponse.errors:type_name -> gwanje.v1.RowError
+	16, // 43: gwanje.v1.DeviceService.CreateSite:input_type -> gwanje.v1.CreateSiteRequest
+	17, // 44: gwanje.v1.DeviceService.UpdateSite:input_type -> gwanje.v1.UpdateSiteRequest
+	18, // 45: gwanje.v1.DeviceService.ListSites:input_type -> gwanje.v1.ListSitesRequest
+	24, // 46: gwanje.v1.DeviceService.Discover:input_type -> gwanje.v1.DiscoverRequest
+	26, // 47: gwanje.v1.DeviceService.RegisterCamera:input_type -> gwanje.v1.RegisterCameraRequest
+	28, // 48: gwanje.v1.DeviceService.CreateCamera:input_type -> gwanje.v1.CreateCameraRequest
+	29, // 49: gwanje.v1.DeviceService.GetCamera:input_type -> gwanje.v1.GetCameraRequest
+	30, // 50: gwanje.v1.DeviceService.ListCameras:input_type -> gwanje.v1.ListCamerasRequest
+	32, // 51: gwanje.v1.DeviceService.UpdateCamera:input_type -> gwanje.v1.UpdateCameraRequest
+	36, // 52: gwanje.v1.DeviceService.DecommissionCamera:input_type -> gwanje.v1.DecommissionCameraRequest
+	34, // 53: gwanje.v1.DeviceService.BatchUpdateCameras:input_type -> gwanje.v1.BatchUpdateCamerasRequest
+	37, // 54: gwanje.v1.DeviceService.ImportOpenData:input_type -> gwanje.v1.ImportOpenDataRequest
+	40, // 55: gwanje.v1.DeviceService.ExportOpenData:input_type -> gwanje.v1.ExportOpenDataRequest
+	41, // 56: gwanje.v1.DeviceService.GetInstallationReport:input_type -> gwanje.v1.GetInstallationReportRequest
+	1,  // 57: gwanje.v1.DeviceService.GetClock:input_type -> gwanje.v1.GetClockRequest
+	3,  // 58: gwanje.v1.DeviceService.FixClock:input_type -> gwanje.v1.FixClockRequest
+	4,  // 59: gwanje.v1.DeviceService.RebootCamera:input_type -> gwanje.v1.RebootCameraRequest
+	6,  // 60: gwanje.v1.DeviceService.GetSnapshot:input_type -> gwanje.v1.GetSnapshotRequest
+	9,  // 61: gwanje.v1.DeviceService.ControlPTZ:input_type -> gwanje.v1.ControlPTZRequest
+	15, // 62: gwanje.v1.DeviceService.CreateSite:output_type -> gwanje.v1.Site
+	15, // 63: gwanje.v1.DeviceService.UpdateSite:output_type -> gwanje.v1.Site
+	19, // 64: gwanje.v1.DeviceService.ListSites:output_type -> gwanje.v1.ListSitesResponse
+	25, // 65: gwanje.v1.DeviceService.Discover:output_type -> gwanje.v1.DiscoverResponse
+	27, // 66: gwanje.v1.DeviceService.RegisterCamera:output_type -> gwanje.v1.RegisterCameraResponse
+	23, // 67: gwanje.v1.DeviceService.CreateCamera:output_type -> gwanje.v1.Camera
+	23, // 68: gwanje.v1.DeviceService.GetCamera:output_type -> gwanje.v1.Camera
+	31, // 69: gwanje.v1.DeviceService.ListCameras:output_type -> gwanje.v1.ListCamerasResponse
+	23, // 70: gwanje.v1.DeviceService.UpdateCamera:output_type -> gwanje.v1.Camera
+	23, // 71: gwanje.v1.DeviceService.DecommissionCamera:output_type -> gwanje.v1.Camera
+	35, // 72: gwanje.v1.DeviceService.BatchUpdateCameras:output_type -> gwanje.v1.BatchUpdateCamerasResponse
+	39, // 73: gwanje.v1.DeviceService.ImportOpenData:output_type -> gwanje.v1.ImportOpenDataResponse
+	47, // 74: gwanje.v1.DeviceService.ExportOpenData:output_type -> gwanje.v1.ReportFile
+	47, // 75: gwanje.v1.DeviceService.GetInstallationReport:output_type -> gwanje.v1.ReportFile
+	2,  // 76: gwanje.v1.DeviceService.GetClock:output_type -> gwanje.v1.ClockStatus
+	2,  // 77: gwanje.v1.DeviceService.FixClock:output_type -> gwanje.v1.ClockStatus
+	5,  // 78: gwanje.v1.DeviceService.RebootCamera:output_type -> gwanje.v1.RebootCameraResponse
+	7,  // 79: gwanje.v1.DeviceService.GetSnapshot:output_type -> gwanje.v1.GetSnapshotResponse
+	11, // 80: gwanje.v1.DeviceService.ControlPTZ:output_type -> gwanje.v1.ControlPTZResponse
+	62, // [62:81] is the sub-list for method output_type
+	43, // [43:62] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_device_proto_init() }
@@ -3507,7 +3849,7 @@ func file_gwanje_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_device_proto_rawDesc), len(file_gwanje_v1_device_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,10 +24,12 @@ const (
 	DeviceService_ListSites_FullMethodName             = "/gwanje.v1.DeviceService/ListSites"
 	DeviceService_Discover_FullMethodName              = "/gwanje.v1.DeviceService/Discover"
 	DeviceService_RegisterCamera_FullMethodName        = "/gwanje.v1.DeviceService/RegisterCamera"
+	DeviceService_CreateCamera_FullMethodName          = "/gwanje.v1.DeviceService/CreateCamera"
 	DeviceService_GetCamera_FullMethodName             = "/gwanje.v1.DeviceService/GetCamera"
 	DeviceService_ListCameras_FullMethodName           = "/gwanje.v1.DeviceService/ListCameras"
 	DeviceService_UpdateCamera_FullMethodName          = "/gwanje.v1.DeviceService/UpdateCamera"
 	DeviceService_DecommissionCamera_FullMethodName    = "/gwanje.v1.DeviceService/DecommissionCamera"
+	DeviceService_BatchUpdateCameras_FullMethodName    = "/gwanje.v1.DeviceService/BatchUpdateCameras"
 	DeviceService_ImportOpenData_FullMethodName        = "/gwanje.v1.DeviceService/ImportOpenData"
 	DeviceService_ExportOpenData_FullMethodName        = "/gwanje.v1.DeviceService/ExportOpenData"
 	DeviceService_GetInstallationReport_FullMethodName = "/gwanje.v1.DeviceService/GetInstallationReport"
@@ -58,10 +60,20 @@ type DeviceServiceClient interface {
 	// the camera does not answer, rejects the credentials or has no usable
 	// profile.
 	RegisterCamera(ctx context.Context, in *RegisterCameraRequest, opts ...grpc.CallOption) (*RegisterCameraResponse, error)
+	// CreateCamera records a camera without contacting it: a planned camera,
+	// or one not reachable yet (lifecycle planned unless given). Discovery
+	// and RegisterCamera are the way for a live ONVIF device.
+	CreateCamera(ctx context.Context, in *CreateCameraRequest, opts ...grpc.CallOption) (*Camera, error)
 	GetCamera(ctx context.Context, in *GetCameraRequest, opts ...grpc.CallOption) (*Camera, error)
 	ListCameras(ctx context.Context, in *ListCamerasRequest, opts ...grpc.CallOption) (*ListCamerasResponse, error)
 	UpdateCamera(ctx context.Context, in *UpdateCameraRequest, opts ...grpc.CallOption) (*Camera, error)
 	DecommissionCamera(ctx context.Context, in *DecommissionCameraRequest, opts ...grpc.CallOption) (*Camera, error)
+	// BatchUpdateCameras changes the same fields of many cameras at once (a
+	// table or a site edited as a whole): the cameras named and those the
+	// filter selects, all or none, with one reason and one audit entry
+	// (device.update.batch) listing the cameras. The caller needs
+	// device.configure on every one of them.
+	BatchUpdateCameras(ctx context.Context, in *BatchUpdateCamerasRequest, opts ...grpc.CallOption) (*BatchUpdateCamerasResponse, error)
 	// ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
 	// upsert by 관리번호 honouring 데이터갱신구분 (I insert, U update, D
 	// delete, empty either of the first two); all rows or none, one audit
@@ -152,6 +164,16 @@ func (c *deviceServiceClient) RegisterCamera(ctx context.Context, in *RegisterCa
 	return out, nil
 }
 
+func (c *deviceServiceClient) CreateCamera(ctx context.Context, in *CreateCameraRequest, opts ...grpc.CallOption) (*Camera, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Camera)
+	err := c.cc.Invoke(ctx, DeviceService_CreateCamera_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *deviceServiceClient) GetCamera(ctx context.Context, in *GetCameraRequest, opts ...grpc.CallOption) (*Camera, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Camera)
@@ -186,6 +208,16 @@ func (c *deviceServiceClient) DecommissionCamera(ctx context.Context, in *Decomm
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Camera)
 	err := c.cc.Invoke(ctx, DeviceService_DecommissionCamera_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceServiceClient) BatchUpdateCameras(ctx context.Context, in *BatchUpdateCamerasRequest, opts ...grpc.CallOption) (*BatchUpdateCamerasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchUpdateCamerasResponse)
+	err := c.cc.Invoke(ctx, DeviceService_BatchUpdateCameras_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -292,10 +324,20 @@ type DeviceServiceServer interface {
 	// the camera does not answer, rejects the credentials or has no usable
 	// profile.
 	RegisterCamera(context.Context, *RegisterCameraRequest) (*RegisterCameraResponse, error)
+	// CreateCamera records a camera without contacting it: a planned camera,
+	// or one not reachable yet (lifecycle planned unless given). Discovery
+	// and RegisterCamera are the way for a live ONVIF device.
+	CreateCamera(context.Context, *CreateCameraRequest) (*Camera, error)
 	GetCamera(context.Context, *GetCameraRequest) (*Camera, error)
 	ListCameras(context.Context, *ListCamerasRequest) (*ListCamerasResponse, error)
 	UpdateCamera(context.Context, *UpdateCameraRequest) (*Camera, error)
 	DecommissionCamera(context.Context, *DecommissionCameraRequest) (*Camera, error)
+	// BatchUpdateCameras changes the same fields of many cameras at once (a
+	// table or a site edited as a whole): the cameras named and those the
+	// filter selects, all or none, with one reason and one audit entry
+	// (device.update.batch) listing the cameras. The caller needs
+	// device.configure on every one of them.
+	BatchUpdateCameras(context.Context, *BatchUpdateCamerasRequest) (*BatchUpdateCamerasResponse, error)
 	// ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
 	// upsert by 관리번호 honouring 데이터갱신구분 (I insert, U update, D
 	// delete, empty either of the first two); all rows or none, one audit
@@ -342,6 +384,9 @@ func (UnimplementedDeviceServiceServer) Discover(*DiscoverRequest, grpc.ServerSt
 func (UnimplementedDeviceServiceServer) RegisterCamera(context.Context, *RegisterCameraRequest) (*RegisterCameraResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegisterCamera not implemented")
 }
+func (UnimplementedDeviceServiceServer) CreateCamera(context.Context, *CreateCameraRequest) (*Camera, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCamera not implemented")
+}
 func (UnimplementedDeviceServiceServer) GetCamera(context.Context, *GetCameraRequest) (*Camera, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCamera not implemented")
 }
@@ -353,6 +398,9 @@ func (UnimplementedDeviceServiceServer) UpdateCamera(context.Context, *UpdateCam
 }
 func (UnimplementedDeviceServiceServer) DecommissionCamera(context.Context, *DecommissionCameraRequest) (*Camera, error) {
 	return nil, status.Error(codes.Unimplemented, "method DecommissionCamera not implemented")
+}
+func (UnimplementedDeviceServiceServer) BatchUpdateCameras(context.Context, *BatchUpdateCamerasRequest) (*BatchUpdateCamerasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchUpdateCameras not implemented")
 }
 func (UnimplementedDeviceServiceServer) ImportOpenData(context.Context, *ImportOpenDataRequest) (*ImportOpenDataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportOpenData not implemented")
@@ -482,6 +530,24 @@ func _DeviceService_RegisterCamera_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeviceService_CreateCamera_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCameraRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).CreateCamera(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_CreateCamera_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).CreateCamera(ctx, req.(*CreateCameraRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DeviceService_GetCamera_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCameraRequest)
 	if err := dec(in); err != nil {
@@ -550,6 +616,24 @@ func _DeviceService_DecommissionCamera_Handler(srv interface{}, ctx context.Cont
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DeviceServiceServer).DecommissionCamera(ctx, req.(*DecommissionCameraRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeviceService_BatchUpdateCameras_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchUpdateCamerasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).BatchUpdateCameras(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_BatchUpdateCameras_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).BatchUpdateCameras(ctx, req.(*BatchUpdateCamerasRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -722,6 +806,10 @@ var DeviceService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _DeviceService_RegisterCamera_Handler,
 		},
 		{
+			MethodName: "CreateCamera",
+			Handler:    _DeviceService_CreateCamera_Handler,
+		},
+		{
 			MethodName: "GetCamera",
 			Handler:    _DeviceService_GetCamera_Handler,
 		},
@@ -736,6 +824,10 @@ var DeviceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DecommissionCamera",
 			Handler:    _DeviceService_DecommissionCamera_Handler,
+		},
+		{
+			MethodName: "BatchUpdateCameras",
+			Handler:    _DeviceService_BatchUpdateCameras_Handler,
 		},
 		{
 			MethodName: "ImportOpenData",

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gwanje/v1/device.proto.
  */
 export const file_gwanje_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("ChZnd2FuamUvdjEvZGV2aWNlLnByb3RvEglnd2FuamUudjEiJAoPR2V0Q2xvY2tSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCSK3AQoLQ2xvY2tTdGF0dXMSLgoKY2FtZXJhX3V0YxgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB2xhdGVuY3kYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEbW9kZRgEIAEoCRITCgtudHBfc2VydmVycxgFIAMoCSJJCg9GaXhDbG9ja1JlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEhMKC250cF9zZXJ2ZXJzGAIgAygJEg4KBnJlYXNvbhgDIAEoCSI4ChNSZWJvb3RDYW1lcmFSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUUmVib290Q2FtZXJhUmVzcG9uc2USDwoHbWVzc2FnZRgBIAEoCSJiChJHZXRTbmFwc2hvdFJlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEiMKB3B1cnBvc2UYAiABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYAyABKAkiTQoTR2V0U25hcHNob3RSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDQoFaW1hZ2UYAiABKAwSEQoJYXVkaXRfc2VxGAMgASgDIjQKCVBUWlZlY3RvchILCgNwYW4YASABKAESDAoEdGlsdBgCIAEoARIMCgR6b29tGAMgASgBIpkCChFDb250cm9sUFRaUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSDgoGYWN0aW9uGAIgASgJEiYKCHZlbG9jaXR5GAMgASgLMhQuZ3dhbmplLnYxLlBUWlZlY3RvchIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCghwb3NpdGlvbhgFIAEoCzIULmd3YW5qZS52MS5QVFpWZWN0b3ISFAoMcHJlc2V0X3Rva2VuGAYgASgJEhMKC3ByZXNldF9uYW1lGAcgASgJEiMKB3B1cnBvc2UYCCABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYCSABKAkiKAoJUFRaUHJlc2V0Eg0KBXRva2VuGAEgASgJEgwKBG5hbWUYAiABKAkiowEKEkNvbnRyb2xQVFpSZXNwb25zZRImCghwb3NpdGlvbhgBIAEoCzIULmd3YW5qZS52MS5QVFpWZWN0b3ISFQoNcGFuX3RpbHRfbW92ZRgCIAEoCRIRCgl6b29tX21vdmUYAyABKAkSJQoHcHJlc2V0cxgEIAMoCzIULmd3YW5qZS52MS5QVFpQcmVzZXQSFAoMcHJlc2V0X3Rva2VuGAUgASgJIiQKCFBvc2l0aW9uEgsKA2xhdBgBIAEoARILCgNsb24YAiABKAEiRgoKQ29udHJhY3RvchIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB2NvbnRhY3QYAyABKAkSDQoFcGhvbmUYBCABKAki4gEKClNpdGVGaWVsZHMSDAoEbmFtZRgBIAEoCRIVCg1tYW5hZ2VtZW50X25vGAIgASgJEgsKA29yZxgDIAEoCRIRCglvcmdfcGhvbmUYBCABKAkSEgoKZGVwYXJ0bWVudBgFIAEoCRIUCgxyb2FkX2FkZHJlc3MYBiABKAkSEwoLbG90X2FkZHJlc3MYByABKAkSJQoIcG9zaXRpb24YCCABKAsyEy5nd2FuamUudjEuUG9zaXRpb24SKQoKY29udHJhY3RvchgJIAEoCzIVLmd3YW5qZS52MS5Db250cmFjdG9yIpkBCgRTaXRlEgoKAmlkGAEgASgJEiUKBmZpZWxkcxgCIAEoCzIVLmd3YW5qZS52MS5TaXRlRmllbGRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkoKEUNyZWF0ZVNpdGVSZXF1ZXN0EiUKBmZpZWxkcxgBIAEoCzIVLmd3YW5qZS52MS5TaXRlRmllbGRzEg4KBnJlYXNvbhgCIAEoCSKMAQoRVXBkYXRlU2l0ZVJlcXVlc3QSDwoHc2l0ZV9pZBgBIAEoCRIlCgZmaWVsZHMYAiABKAsyFS5nd2FuamUudjEuU2l0ZUZpZWxkcxIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSDgoGcmVhc29uGAMgASgJIjkKEExpc3RTaXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTAoRTGlzdFNpdGVzUmVzcG9uc2USHgoFc2l0ZXMYASADKAsyDy5nd2FuamUudjEuU2l0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AQKDENhbWVyYUZpZWxkcxIPCgdzaXRlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNbWFuYWdlbWVudF9ubxgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhMKC2xlZ2FsX2Jhc2lzGAUgASgFEhQKDHJvYWRfYWRkcmVzcxgGIAEoCRITCgtsb3RfYWRkcmVzcxgHIAEoCRIlCghwb3NpdGlvbhgIIAEoCzITLmd3YW5qZS52MS5Qb3NpdGlvbhIQCghjb3ZlcmFnZRgJIAEoCRISCgpyZXNvbHV0aW9uGAogASgFEhEKCWRpcmVjdGlvbhgLIAEoCRISCgppbnN0YWxsX3ltGAwgASgJEhAKCHNjaGVkdWxlGA0gASgJEhYKDnJldGVudGlvbl9kYXlzGA4gASgFEhIKCm5vdF9zdG9yZWQYDyABKAgSGAoQcmV0ZW50aW9uX3JlYXNvbhgQIAEoCRIVCg1zdG9yYWdlX3BsYWNlGBEgASgJEhkKEW1vbml0b3JpbmdfbWV0aG9kGBIgASgJEhgKEG1vbml0b3JpbmdfcGxhY2UYEyABKAkSCwoDb3JnGBQgASgJEhIKCmRlcGFydG1lbnQYFSABKAkSDwoHbWFuYWdlchgWIAEoCRIVCg1tYW5hZ2VyX3Bob25lGBcgASgJEhYKDmFjY2Vzc19wZXJzb25zGBggAygJEg8KB3NpZ25hZ2UYGSABKAkSDgoGbGFiZWxzGBogAygJEi0KCWxpZmVjeWNsZRgcIAEoDjIaLmd3YW5qZS52MS5DYW1lcmFMaWZlY3ljbGVKBAgbEBwieAoHUHJvZmlsZRINCgV0b2tlbhgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEg0KBXdpZHRoGAQgASgFEg4KBmhlaWdodBgFIAEoBRISCgpmcmFtZV9yYXRlGAYgASgBEgsKA3B0ehgHIAEoCCLdAgoLRGV2aWNlRmFjdHMSEgoKZGV2aWNlX3VybBgBIAEoCRIaChJlbmRwb2ludF9yZWZlcmVuY2UYAiABKAkSFAoMbWFudWZhY3R1cmVyGAMgASgJEg0KBW1vZGVsGAQgASgJEhAKCGZpcm13YXJlGAUgASgJEg4KBnNlcmlhbBgGIAEoCRITCgtoYXJkd2FyZV9pZBgHIAEoCRIkCghwcm9maWxlcxgIIAMoCzISLmd3YW5qZS52MS5Qcm9maWxlEhUKDXByb2ZpbGVfdG9rZW4YCSABKAkSCwoDcHR6GAogASgIEhQKDGhhc19zbmFwc2hvdBgLIAEoCBIvCgxjbG9ja19vZmZzZXQYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi5QIKBkNhbWVyYRIKCgJpZBgBIAEoCRInCgZmaWVsZHMYAiABKAsyFy5nd2FuamUudjEuQ2FtZXJhRmllbGRzEhgKEG5hdGlvbmFsX3B1cnBvc2UYAyABKAkSJgoGZGV2aWNlGAQgASgLMhYuZ3dhbmplLnYxLkRldmljZUZhY3RzEhcKD2hhc19jcmVkZW50aWFscxgFIAEoCBI1ChFkZWNvbW1pc3Npb25lZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZGVjb21taXNzaW9uX3JlYXNvbhgHIAEoCRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZW5kaW5nX3JlYXNvbnMYCiADKAkiMAoPRGlzY292ZXJSZXF1ZXN0Eg8KB3RhcmdldHMYASADKAkSDAoEcG9ydBgCIAEoBSLJAQoQRGlzY292ZXJSZXNwb25zZRIaChJlbmRwb2ludF9yZWZlcmVuY2UYASABKAkSEgoKZGV2aWNlX3VybBgCIAEoCRIOCgZ4YWRkcnMYAyADKAkSDAoEZnJvbRgEIAEoCRIMCgRuYW1lGAUgASgJEhAKCGxvY2F0aW9uGAYgASgJEhAKCGhhcmR3YXJlGAcgASgJEg4KBnNjb3BlcxgIIAMoCRISCgpyZWdpc3RlcmVkGAkgASgIEhEKCWNhbWVyYV9pZBgKIAEoCSLLAQoVUmVnaXN0ZXJDYW1lcmFSZXF1ZXN0EhIKCmRldmljZV91cmwYASABKAkSGgoSZW5kcG9pbnRfcmVmZXJlbmNlGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEhAKCHBhc3N3b3JkGAQgASgJEhUKDXByb2ZpbGVfdG9rZW4YBSABKAkSJwoGZmllbGRzGAYgASgLMhcuZ3dhbmplLnYxLkNhbWVyYUZpZWxkcxIOCgZyZWFzb24YByABKAkSDgoGc3RyaWN0GAggASgIIo8BChZSZWdpc3RlckNhbWVyYVJlc3BvbnNlEiEKBmNhbWVyYRgBIAEoCzIRLmd3YW5qZS52MS5DYW1lcmESLwoMY2xvY2tfb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHdhcm5pbmdzGAMgAygJEg8KB3BlbmRpbmcYBCADKAkiJQoQR2V0Q2FtZXJhUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkipQIKEkxpc3RDYW1lcmFzUmVxdWVzdBIPCgdzaXRlX2lkGAEgASgJEg8KB3B1cnBvc2UYAiABKAkSGAoQbmF0aW9uYWxfcHVycG9zZRgDIAEoCRISCgpkZXBhcnRtZW50GAQgASgJEi0KCWxpZmVjeWNsZRgLIAEoDjIaLmd3YW5qZS52MS5DYW1lcmFMaWZlY3ljbGUSJgoGc3RhdGVzGAwgAygOMhYuZ3dhbmplLnYxLkNhbWVyYVN0YXRlEg0KBWxhYmVsGAYgASgJEgwKBHRleHQYByABKAkSHgoWaW5jbHVkZV9kZWNvbW1pc3Npb25lZBgIIAEoCBIRCglwYWdlX3NpemUYCSABKAUSEgoKcGFnZV90b2tlbhgKIAEoCUoECAUQBiJSChNMaXN0Q2FtZXJhc1Jlc3BvbnNlEiIKB2NhbWVyYXMYASADKAsyES5nd2FuamUudjEuQ2FtZXJhEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK8AQoTVXBkYXRlQ2FtZXJhUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSJwoGZmllbGRzGAIgASgLMhcuZ3dhbmplLnYxLkNhbWVyYUZpZWxkcxIvCgt1cGRhdGVfbWFzaxgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkSDgoGcmVhc29uGAYgASgJSgQIAxAEIj4KGURlY29tbWlzc2lvbkNhbWVyYVJlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJrChVJbXBvcnRPcGVuRGF0YVJlcXVlc3QSCwoDY3N2GAEgASgMEhAKCGVuY29kaW5nGAIgASgJEg8KB2RyeV9ydW4YAyABKAgSEgoKZGVwYXJ0bWVudBgEIAEoCRIOCgZyZWFzb24YBSABKAkiOAoIUm93RXJyb3ISDAoEbGluZRgBIAEoBRIOCgZjb2x1bW4YAiABKAkSDgoGcmVhc29uGAMgASgJIuYBChZJbXBvcnRPcGVuRGF0YVJlc3BvbnNlEgwKBHJvd3MYASABKAUSDQoFc2l0ZXMYAiABKAUSDwoHY2FtZXJhcxgDIAEoBRIPCgdkcnlfcnVuGAQgASgIEhAKCGltcG9ydGVkGAUgASgIEiMKBmVycm9ycxgGIAMoCzITLmd3YW5qZS52MS5Sb3dFcnJvchIQCghpbnNlcnRlZBgHIAEoBRIPCgd1cGRhdGVkGAggASgFEhEKCXVuY2hhbmdlZBgJIAEoBRIPCgdkZWxldGVkGAogASgFEg8KB3JlZnVzZWQYCyABKAUiTgoVRXhwb3J0T3BlbkRhdGFSZXF1ZXN0EhAKCGVuY29kaW5nGAEgASgJEhYKDmxvY2FsX2dvdl9jb2RlGAIgASgJEgsKA29yZxgDIAEoCSJ2ChxHZXRJbnN0YWxsYXRpb25SZXBvcnRSZXF1ZXN0Eg4KBmZvcm1hdBgBIAEoCRIMCgRwYXJ0GAIgASgJEgsKA29yZxgDIAEoCRISCgpkZXBhcnRtZW50GAQgASgJEhcKD2luY2x1ZGVfcGxhbm5lZBgFIAEoCCq1AQoPQ2FtZXJhTGlmZWN5Y2xlEiAKHENBTUVSQV9MSUZFQ1lDTEVfVU5TUEVDSUZJRUQQABIcChhDQU1FUkFfTElGRUNZQ0xFX1BMQU5ORUQQARIbChdDQU1FUkFfTElGRUNZQ0xFX0FDVElWRRACEiAKHENBTUVSQV9MSUZFQ1lDTEVfTUFJTlRFTkFOQ0UQAxIjCh9DQU1FUkFfTElGRUNZQ0xFX0RFQ09NTUlTU0lPTkVEEAQy8QkKDURldmljZVNlcnZpY2USOwoKQ3JlYXRlU2l0ZRIcLmd3YW5qZS52MS5DcmVhdGVTaXRlUmVxdWVzdBoPLmd3YW5qZS52MS5TaXRlEjsKClVwZGF0ZVNpdGUSHC5nd2FuamUudjEuVXBkYXRlU2l0ZVJlcXVlc3QaDy5nd2FuamUudjEuU2l0ZRJGCglMaXN0U2l0ZXMSGy5nd2FuamUudjEuTGlzdFNpdGVzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0U2l0ZXNSZXNwb25zZRJFCghEaXNjb3ZlchIaLmd3YW5qZS52MS5EaXNjb3ZlclJlcXVlc3QaGy5nd2FuamUudjEuRGlzY292ZXJSZXNwb25zZTABElUKDlJlZ2lzdGVyQ2FtZXJhEiAuZ3dhbmplLnYxLlJlZ2lzdGVyQ2FtZXJhUmVxdWVzdBohLmd3YW5qZS52MS5SZWdpc3RlckNhbWVyYVJlc3BvbnNlEjsKCUdldENhbWVyYRIbLmd3YW5qZS52MS5HZXRDYW1lcmFSZXF1ZXN0GhEuZ3dhbmplLnYxLkNhbWVyYRJMCgtMaXN0Q2FtZXJhcxIdLmd3YW5qZS52MS5MaXN0Q2FtZXJhc1JlcXVlc3QaHi5nd2FuamUudjEuTGlzdENhbWVyYXNSZXNwb25zZRJBCgxVcGRhdGVDYW1lcmESHi5nd2FuamUudjEuVXBkYXRlQ2FtZXJhUmVxdWVzdBoRLmd3YW5qZS52MS5DYW1lcmESTQoSRGVjb21taXNzaW9uQ2FtZXJhEiQuZ3dhbmplLnYxLkRlY29tbWlzc2lvbkNhbWVyYVJlcXVlc3QaES5nd2FuamUudjEuQ2FtZXJhElUKDkltcG9ydE9wZW5EYXRhEiAuZ3dhbmplLnYxLkltcG9ydE9wZW5EYXRhUmVxdWVzdBohLmd3YW5qZS52MS5JbXBvcnRPcGVuRGF0YVJlc3BvbnNlEkkKDkV4cG9ydE9wZW5EYXRhEiAuZ3dhbmplLnYxLkV4cG9ydE9wZW5EYXRhUmVxdWVzdBoVLmd3YW5qZS52MS5SZXBvcnRGaWxlElcKFUdldEluc3RhbGxhdGlvblJlcG9ydBInLmd3YW5qZS52MS5HZXRJbnN0YWxsYXRpb25SZXBvcnRSZXF1ZXN0GhUuZ3dhbmplLnYxLlJlcG9ydEZpbGUSPgoIR2V0Q2xvY2sSGi5nd2FuamUudjEuR2V0Q2xvY2tSZXF1ZXN0GhYuZ3dhbmplLnYxLkNsb2NrU3RhdHVzEj4KCEZpeENsb2NrEhouZ3dhbmplLnYxLkZpeENsb2NrUmVxdWVzdBoWLmd3YW5qZS52MS5DbG9ja1N0YXR1cxJPCgxSZWJvb3RDYW1lcmESHi5nd2FuamUudjEuUmVib290Q2FtZXJhUmVxdWVzdBofLmd3YW5qZS52MS5SZWJvb3RDYW1lcmFSZXNwb25zZRJMCgtHZXRTbmFwc2hvdBIdLmd3YW5qZS52MS5HZXRTbmFwc2hvdFJlcXVlc3QaHi5nd2FuamUudjEuR2V0U25hcHNob3RSZXNwb25zZRJJCgpDb250cm9sUFRaEhwuZ3dhbmplLnYxLkNvbnRyb2xQVFpSZXF1ZXN0Gh0uZ3dhbmplLnYxLkNvbnRyb2xQVFpSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_gwanje_v1_common, file_gwanje_v1_events]);
+  fileDesc("ChZnd2FuamUvdjEvZGV2aWNlLnByb3RvEglnd2FuamUudjEiJAoPR2V0Q2xvY2tSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCSK3AQoLQ2xvY2tTdGF0dXMSLgoKY2FtZXJhX3V0YxgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB2xhdGVuY3kYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEbW9kZRgEIAEoCRITCgtudHBfc2VydmVycxgFIAMoCSJJCg9GaXhDbG9ja1JlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEhMKC250cF9zZXJ2ZXJzGAIgAygJEg4KBnJlYXNvbhgDIAEoCSI4ChNSZWJvb3RDYW1lcmFSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUUmVib290Q2FtZXJhUmVzcG9uc2USDwoHbWVzc2FnZRgBIAEoCSJiChJHZXRTbmFwc2hvdFJlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEiMKB3B1cnBvc2UYAiABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYAyABKAkiTQoTR2V0U25hcHNob3RSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDQoFaW1hZ2UYAiABKAwSEQoJYXVkaXRfc2VxGAMgASgDIjQKCVBUWlZlY3RvchILCgNwYW4YASABKAESDAoEdGlsdBgCIAEoARIMCgR6b29tGAMgASgBIpkCChFDb250cm9sUFRaUmVxdWVzdBIRCgljYW1lcmFfaWQYASABKAkSDgoGYWN0aW9uGAIgASgJEiYKCHZlbG9jaXR5GAMgASgLMhQuZ3dhbmplLnYxLlBUWlZlY3RvchIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCghwb3NpdGlvbhgFIAEoCzIULmd3YW5qZS52MS5QVFpWZWN0b3ISFAoMcHJlc2V0X3Rva2VuGAYgASgJEhMKC3ByZXNldF9uYW1lGAcgASgJEiMKB3B1cnBvc2UYCCABKA4yEi5nd2FuamUudjEuUHVycG9zZRIUCgxwdXJwb3NlX3RleHQYCSABKAkiKAoJUFRaUHJlc2V0Eg0KBXRva2VuGAEgASgJEgwKBG5hbWUYAiABKAkiowEKEkNvbnRyb2xQVFpSZXNwb25zZRImCghwb3NpdGlvbhgBIAEoCzIULmd3YW5qZS52MS5QVFpWZWN0b3ISFQoNcGFuX3RpbHRfbW92ZRgCIAEoCRIRCgl6b29tX21vdmUYAyABKAkSJQoHcHJlc2V0cxgEIAMoCzIULmd3YW5qZS52MS5QVFpQcmVzZXQSFAoMcHJlc2V0X3Rva2VuGAUgASgJIiQKCFBvc2l0aW9uEgsKA2xhdBgBIAEoARILCgNsb24YAiABKAEiRgoKQ29udHJhY3RvchIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB2NvbnRhY3QYAyABKAkSDQoFcGhvbmUYBCABKAki4gEKClNpdGVGaWVsZHMSDAoEbmFtZRgBIAEoCRIVCg1tYW5hZ2VtZW50X25vGAIgASgJEgsKA29yZxgDIAEoCRIRCglvcmdfcGhvbmUYBCABKAkSEgoKZGVwYXJ0bWVudBgFIAEoCRIUCgxyb2FkX2FkZHJlc3MYBiABKAkSEwoLbG90X2FkZHJlc3MYByABKAkSJQoIcG9zaXRpb24YCCABKAsyEy5nd2FuamUudjEuUG9zaXRpb24SKQoKY29udHJhY3RvchgJIAEoCzIVLmd3YW5qZS52MS5Db250cmFjdG9yIpkBCgRTaXRlEgoKAmlkGAEgASgJEiUKBmZpZWxkcxgCIAEoCzIVLmd3YW5qZS52MS5TaXRlRmllbGRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkoKEUNyZWF0ZVNpdGVSZXF1ZXN0EiUKBmZpZWxkcxgBIAEoCzIVLmd3YW5qZS52MS5TaXRlRmllbGRzEg4KBnJlYXNvbhgCIAEoCSKMAQoRVXBkYXRlU2l0ZVJlcXVlc3QSDwoHc2l0ZV9pZBgBIAEoCRIlCgZmaWVsZHMYAiABKAsyFS5nd2FuamUudjEuU2l0ZUZpZWxkcxIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSDgoGcmVhc29uGAMgASgJIjkKEExpc3RTaXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTAoRTGlzdFNpdGVzUmVzcG9uc2USHgoFc2l0ZXMYASADKAsyDy5nd2FuamUudjEuU2l0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5AQKDENhbWVyYUZpZWxkcxIPCgdzaXRlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNbWFuYWdlbWVudF9ubxgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhMKC2xlZ2FsX2Jhc2lzGAUgASgFEhQKDHJvYWRfYWRkcmVzcxgGIAEoCRITCgtsb3RfYWRkcmVzcxgHIAEoCRIlCghwb3NpdGlvbhgIIAEoCzITLmd3YW5qZS52MS5Qb3NpdGlvbhIQCghjb3ZlcmFnZRgJIAEoCRISCgpyZXNvbHV0aW9uGAogASgFEhEKCWRpcmVjdGlvbhgLIAEoCRISCgppbnN0YWxsX3ltGAwgASgJEhAKCHNjaGVkdWxlGA0gASgJEhYKDnJldGVudGlvbl9kYXlzGA4gASgFEhIKCm5vdF9zdG9yZWQYDyABKAgSGAoQcmV0ZW50aW9uX3JlYXNvbhgQIAEoCRIVCg1zdG9yYWdlX3BsYWNlGBEgASgJEhkKEW1vbml0b3JpbmdfbWV0aG9kGBIgASgJEhgKEG1vbml0b3JpbmdfcGxhY2UYEyABKAkSCwoDb3JnGBQgASgJEhIKCmRlcGFydG1lbnQYFSABKAkSDwoHbWFuYWdlchgWIAEoCRIVCg1tYW5hZ2VyX3Bob25lGBcgASgJEhYKDmFjY2Vzc19wZXJzb25zGBggAygJEg8KB3NpZ25hZ2UYGSABKAkSDgoGbGFiZWxzGBogAygJEi0KCWxpZmVjeWNsZRgcIAEoDjIaLmd3YW5qZS52MS5DYW1lcmFMaWZlY3ljbGVKBAgbEBwieAoHUHJvZmlsZRINCgV0b2tlbhgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEg0KBXdpZHRoGAQgASgFEg4KBmhlaWdodBgFIAEoBRISCgpmcmFtZV9yYXRlGAYgASgBEgsKA3B0ehgHIAEoCCLdAgoLRGV2aWNlRmFjdHMSEgoKZGV2aWNlX3VybBgBIAEoCRIaChJlbmRwb2ludF9yZWZlcmVuY2UYAiABKAkSFAoMbWFudWZhY3R1cmVyGAMgASgJEg0KBW1vZGVsGAQgASgJEhAKCGZpcm13YXJlGAUgASgJEg4KBnNlcmlhbBgGIAEoCRITCgtoYXJkd2FyZV9pZBgHIAEoCRIkCghwcm9maWxlcxgIIAMoCzISLmd3YW5qZS52MS5Qcm9maWxlEhUKDXByb2ZpbGVfdG9rZW4YCSABKAkSCwoDcHR6GAogASgIEhQKDGhhc19zbmFwc2hvdBgLIAEoCBIvCgxjbG9ja19vZmZzZXQYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi5QIKBkNhbWVyYRIKCgJpZBgBIAEoCRInCgZmaWVsZHMYAiABKAsyFy5nd2FuamUudjEuQ2FtZXJhRmllbGRzEhgKEG5hdGlvbmFsX3B1cnBvc2UYAyABKAkSJgoGZGV2aWNlGAQgASgLMhYuZ3dhbmplLnYxLkRldmljZUZhY3RzEhcKD2hhc19jcmVkZW50aWFscxgFIAEoCBI1ChFkZWNvbW1pc3Npb25lZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZGVjb21taXNzaW9uX3JlYXNvbhgHIAEoCRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9wZW5kaW5nX3JlYXNvbnMYCiADKAkiMAoPRGlzY292ZXJSZXF1ZXN0Eg8KB3RhcmdldHMYASADKAkSDAoEcG9ydBgCIAEoBSLJAQoQRGlzY292ZXJSZXNwb25zZRIaChJlbmRwb2ludF9yZWZlcmVuY2UYASABKAkSEgoKZGV2aWNlX3VybBgCIAEoCRIOCgZ4YWRkcnMYAyADKAkSDAoEZnJvbRgEIAEoCRIMCgRuYW1lGAUgASgJEhAKCGxvY2F0aW9uGAYgASgJEhAKCGhhcmR3YXJlGAcgASgJEg4KBnNjb3BlcxgIIAMoCRISCgpyZWdpc3RlcmVkGAkgASgIEhEKCWNhbWVyYV9pZBgKIAEoCSLLAQoVUmVnaXN0ZXJDYW1lcmFSZXF1ZXN0EhIKCmRldmljZV91cmwYASABKAkSGgoSZW5kcG9pbnRfcmVmZXJlbmNlGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEhAKCHBhc3N3b3JkGAQgASgJEhUKDXByb2ZpbGVfdG9rZW4YBSABKAkSJwoGZmllbGRzGAYgASgLMhcuZ3dhbmplLnYxLkNhbWVyYUZpZWxkcxIOCgZyZWFzb24YByABKAkSDgoGc3RyaWN0GAggASgIIo8BChZSZWdpc3RlckNhbWVyYVJlc3BvbnNlEiEKBmNhbWVyYRgBIAEoCzIRLmd3YW5qZS52MS5DYW1lcmESLwoMY2xvY2tfb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHdhcm5pbmdzGAMgAygJEg8KB3BlbmRpbmcYBCADKAkiTgoTQ3JlYXRlQ2FtZXJhUmVxdWVzdBInCgZmaWVsZHMYASABKAsyFy5nd2FuamUudjEuQ2FtZXJhRmllbGRzEg4KBnJlYXNvbhgCIAEoCSIlChBHZXRDYW1lcmFSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCSKlAgoSTGlzdENhbWVyYXNSZXF1ZXN0Eg8KB3NpdGVfaWQYASABKAkSDwoHcHVycG9zZRgCIAEoCRIYChBuYXRpb25hbF9wdXJwb3NlGAMgASgJEhIKCmRlcGFydG1lbnQYBCABKAkSLQoJbGlmZWN5Y2xlGAsgASgOMhouZ3dhbmplLnYxLkNhbWVyYUxpZmVjeWNsZRImCgZzdGF0ZXMYDCADKA4yFi5nd2FuamUudjEuQ2FtZXJhU3RhdGUSDQoFbGFiZWwYBiABKAkSDAoEdGV4dBgHIAEoCRIeChZpbmNsdWRlX2RlY29tbWlzc2lvbmVkGAggASgIEhEKCXBhZ2Vfc2l6ZRgJIAEoBRISCgpwYWdlX3Rva2VuGAogASgJSgQIBRAGIlIKE0xpc3RDYW1lcmFzUmVzcG9uc2USIgoHY2FtZXJhcxgBIAMoCzIRLmd3YW5qZS52MS5DYW1lcmESFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrwBChNVcGRhdGVDYW1lcmFSZXF1ZXN0EhEKCWNhbWVyYV9pZBgBIAEoCRInCgZmaWVsZHMYAiABKAsyFy5nd2FuamUudjEuQ2FtZXJhRmllbGRzEi8KC3VwZGF0ZV9tYXNrGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIQCgh1c2VybmFtZRgEIAEoCRIQCghwYXNzd29yZBgFIAEoCRIOCgZyZWFzb24YBiABKAlKBAgDEAQiqgEKDENhbWVyYUZpbHRlchIPCgdzaXRlX2lkGAEgASgJEg8KB3B1cnBvc2UYAiABKAkSGAoQbmF0aW9uYWxfcHVycG9zZRgDIAEoCRISCgpkZXBhcnRtZW50GAQgASgJEi0KCWxpZmVjeWNsZRgFIAEoDjIaLmd3YW5qZS52MS5DYW1lcmFMaWZlY3ljbGUSDQoFbGFiZWwYBiABKAkSDAoEdGV4dBgHIAEoCSLZAQoZQmF0Y2hVcGRhdGVDYW1lcmFzUmVxdWVzdBISCgpjYW1lcmFfaWRzGAEgAygJEicKBmZpbHRlchgCIAEoCzIXLmd3YW5qZS52MS5DYW1lcmFGaWx0ZXISJwoGZmllbGRzGAMgASgLMhcuZ3dhbmplLnYxLkNhbWVyYUZpZWxkcxIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSDgoGcmVhc29uGAUgASgJEhUKDXZhbGlkYXRlX29ubHkYBiABKAgiYgoaQmF0Y2hVcGRhdGVDYW1lcmFzUmVzcG9uc2USEgoKY2FtZXJhX2lkcxgBIAMoCRIZChF1cGRhdGVfbWFza19wYXRocxgCIAMoCRIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIj4KGURlY29tbWlzc2lvbkNhbWVyYVJlcXVlc3QSEQoJY2FtZXJhX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJrChVJbXBvcnRPcGVuRGF0YVJlcXVlc3QSCwoDY3N2GAEgASgMEhAKCGVuY29kaW5nGAIgASgJEg8KB2RyeV9ydW4YAyABKAgSEgoKZGVwYXJ0bWVudBgEIAEoCRIOCgZyZWFzb24YBSABKAkiOAoIUm93RXJyb3ISDAoEbGluZRgBIAEoBRIOCgZjb2x1bW4YAiABKAkSDgoGcmVhc29uGAMgASgJIuYBChZJbXBvcnRPcGVuRGF0YVJlc3BvbnNlEgwKBHJvd3MYASABKAUSDQoFc2l0ZXMYAiABKAUSDwoHY2FtZXJhcxgDIAEoBRIPCgdkcnlfcnVuGAQgASgIEhAKCGltcG9ydGVkGAUgASgIEiMKBmVycm9ycxgGIAMoCzITLmd3YW5qZS52MS5Sb3dFcnJvchIQCghpbnNlcnRlZBgHIAEoBRIPCgd1cGRhdGVkGAggASgFEhEKCXVuY2hhbmdlZBgJIAEoBRIPCgdkZWxldGVkGAogASgFEg8KB3JlZnVzZWQYCyABKAUiTgoVRXhwb3J0T3BlbkRhdGFSZXF1ZXN0EhAKCGVuY29kaW5nGAEgASgJEhYKDmxvY2FsX2dvdl9jb2RlGAIgASgJEgsKA29yZxgDIAEoCSJ2ChxHZXRJbnN0YWxsYXRpb25SZXBvcnRSZXF1ZXN0Eg4KBmZvcm1hdBgBIAEoCRIMCgRwYXJ0GAIgASgJEgsKA29yZxgDIAEoCRISCgpkZXBhcnRtZW50GAQgASgJEhcKD2luY2x1ZGVfcGxhbm5lZBgFIAEoCCq1AQoPQ2FtZXJhTGlmZWN5Y2xlEiAKHENBTUVSQV9MSUZFQ1lDTEVfVU5TUEVDSUZJRUQQABIcChhDQU1FUkFfTElGRUNZQ0xFX1BMQU5ORUQQARIbChdDQU1FUkFfTElGRUNZQ0xFX0FDVElWRRACEiAKHENBTUVSQV9MSUZFQ1lDTEVfTUFJTlRFTkFOQ0UQAxIjCh9DQU1FUkFfTElGRUNZQ0xFX0RFQ09NTUlTU0lPTkVEEAQylwsKDURldmljZVNlcnZpY2USOwoKQ3JlYXRlU2l0ZRIcLmd3YW5qZS52MS5DcmVhdGVTaXRlUmVxdWVzdBoPLmd3YW5qZS52MS5TaXRlEjsKClVwZGF0ZVNpdGUSHC5nd2FuamUudjEuVXBkYXRlU2l0ZVJlcXVlc3QaDy5nd2FuamUudjEuU2l0ZRJGCglMaXN0U2l0ZXMSGy5nd2FuamUudjEuTGlzdFNpdGVzUmVxdWVzdBocLmd3YW5qZS52MS5MaXN0U2l0ZXNSZXNwb25zZRJFCghEaXNjb3ZlchIaLmd3YW5qZS52MS5EaXNjb3ZlclJlcXVlc3QaGy5nd2FuamUudjEuRGlzY292ZXJSZXNwb25zZTABElUKDlJlZ2lzdGVyQ2FtZXJhEiAuZ3dhbmplLnYxLlJlZ2lzdGVyQ2FtZXJhUmVxdWVzdBohLmd3YW5qZS52MS5SZWdpc3RlckNhbWVyYVJlc3BvbnNlEkEKDENyZWF0ZUNhbWVyYRIeLmd3YW5qZS52MS5DcmVhdGVDYW1lcmFSZXF1ZXN0GhEuZ3dhbmplLnYxLkNhbWVyYRI7CglHZXRDYW1lcmESGy5nd2FuamUudjEuR2V0Q2FtZXJhUmVxdWVzdBoRLmd3YW5qZS52MS5DYW1lcmESTAoLTGlzdENhbWVyYXMSHS5nd2FuamUudjEuTGlzdENhbWVyYXNSZXF1ZXN0Gh4uZ3dhbmplLnYxLkxpc3RDYW1lcmFzUmVzcG9uc2USQQoMVXBkYXRlQ2FtZXJhEh4uZ3dhbmplLnYxLlVwZGF0ZUNhbWVyYVJlcXVlc3QaES5nd2FuamUudjEuQ2FtZXJhEk0KEkRlY29tbWlzc2lvbkNhbWVyYRIkLmd3YW5qZS52MS5EZWNvbW1pc3Npb25DYW1lcmFSZXF1ZXN0GhEuZ3dhbmplLnYxLkNhbWVyYRJhChJCYXRjaFVwZGF0ZUNhbWVyYXMSJC5nd2FuamUudjEuQmF0Y2hVcGRhdGVDYW1lcmFzUmVxdWVzdBolLmd3YW5qZS52MS5CYXRjaFVwZGF0ZUNhbWVyYXNSZXNwb25zZRJVCg5JbXBvcnRPcGVuRGF0YRIgLmd3YW5qZS52MS5JbXBvcnRPcGVuRGF0YVJlcXVlc3QaIS5nd2FuamUudjEuSW1wb3J0T3BlbkRhdGFSZXNwb25zZRJJCg5FeHBvcnRPcGVuRGF0YRIgLmd3YW5qZS52MS5FeHBvcnRPcGVuRGF0YVJlcXVlc3QaFS5nd2FuamUudjEuUmVwb3J0RmlsZRJXChVHZXRJbnN0YWxsYXRpb25SZXBvcnQSJy5nd2FuamUudjEuR2V0SW5zdGFsbGF0aW9uUmVwb3J0UmVxdWVzdBoVLmd3YW5qZS52MS5SZXBvcnRGaWxlEj4KCEdldENsb2NrEhouZ3dhbmplLnYxLkdldENsb2NrUmVxdWVzdBoWLmd3YW5qZS52MS5DbG9ja1N0YXR1cxI+CghGaXhDbG9jaxIaLmd3YW5qZS52MS5GaXhDbG9ja1JlcXVlc3QaFi5nd2FuamUudjEuQ2xvY2tTdGF0dXMSTwoMUmVib290Q2FtZXJhEh4uZ3dhbmplLnYxLlJlYm9vdENhbWVyYVJlcXVlc3QaHy5nd2FuamUudjEuUmVib290Q2FtZXJhUmVzcG9uc2USTAoLR2V0U25hcHNob3QSHS5nd2FuamUudjEuR2V0U25hcHNob3RSZXF1ZXN0Gh4uZ3dhbmplLnYxLkdldFNuYXBzaG90UmVzcG9uc2USSQoKQ29udHJvbFBUWhIcLmd3YW5qZS52MS5Db250cm9sUFRaUmVxdWVzdBodLmd3YW5qZS52MS5Db250cm9sUFRaUmVzcG9uc2VCM1oxZ2l0aHViLmNvbS9nd2FuamUvZ3dhbmplL3Byb3RvL2d3YW5qZS92MTtnd2FuamV2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_gwanje_v1_common, file_gwanje_v1_events]);
 
 /**
  * @generated from message gwanje.v1.GetClockRequest
@@ -1140,6 +1140,28 @@ export const RegisterCameraResponseSchema: GenMessage<RegisterCameraResponse> = 
   messageDesc(file_gwanje_v1_device, 26);
 
 /**
+ * @generated from message gwanje.v1.CreateCameraRequest
+ */
+export type CreateCameraRequest = Message<"gwanje.v1.CreateCameraRequest"> & {
+  /**
+   * @generated from field: gwanje.v1.CameraFields fields = 1;
+   */
+  fields?: CameraFields | undefined;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message gwanje.v1.CreateCameraRequest.
+ * Use `create(CreateCameraRequestSchema)` to create a new message.
+ */
+export const CreateCameraRequestSchema: GenMessage<CreateCameraRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_device, 27);
+
+/**
  * @generated from message gwanje.v1.GetCameraRequest
  */
 export type GetCameraRequest = Message<"gwanje.v1.GetCameraRequest"> & {
@@ -1154,7 +1176,7 @@ export type GetCameraRequest = Message<"gwanje.v1.GetCameraRequest"> & {
  * Use `create(GetCameraRequestSchema)` to create a new message.
  */
 export const GetCameraRequestSchema: GenMessage<GetCameraRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 27);
+  messageDesc(file_gwanje_v1_device, 28);
 
 /**
  * @generated from message gwanje.v1.ListCamerasRequest
@@ -1230,7 +1252,7 @@ export type ListCamerasRequest = Message<"gwanje.v1.ListCamerasRequest"> & {
  * Use `create(ListCamerasRequestSchema)` to create a new message.
  */
 export const ListCamerasRequestSchema: GenMessage<ListCamerasRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 28);
+  messageDesc(file_gwanje_v1_device, 29);
 
 /**
  * @generated from message gwanje.v1.ListCamerasResponse
@@ -1254,7 +1276,7 @@ export type ListCamerasResponse = Message<"gwanje.v1.ListCamerasResponse"> & {
  * Use `create(ListCamerasResponseSchema)` to create a new message.
  */
 export const ListCamerasResponseSchema: GenMessage<ListCamerasResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 29);
+  messageDesc(file_gwanje_v1_device, 30);
 
 /**
  * @generated from message gwanje.v1.UpdateCameraRequest
@@ -1303,7 +1325,143 @@ export type UpdateCameraRequest = Message<"gwanje.v1.UpdateCameraRequest"> & {
  * Use `create(UpdateCameraRequestSchema)` to create a new message.
  */
 export const UpdateCameraRequestSchema: GenMessage<UpdateCameraRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 30);
+  messageDesc(file_gwanje_v1_device, 31);
+
+/**
+ * CameraFilter selects cameras as ListCameras does (every field set must
+ * match; decommissioned cameras are never selected).
+ *
+ * @generated from message gwanje.v1.CameraFilter
+ */
+export type CameraFilter = Message<"gwanje.v1.CameraFilter"> & {
+  /**
+   * @generated from field: string site_id = 1;
+   */
+  siteId: string;
+
+  /**
+   * @generated from field: string purpose = 2;
+   */
+  purpose: string;
+
+  /**
+   * @generated from field: string national_purpose = 3;
+   */
+  nationalPurpose: string;
+
+  /**
+   * @generated from field: string department = 4;
+   */
+  department: string;
+
+  /**
+   * Unset: any lifecycle but decommissioned.
+   *
+   * @generated from field: gwanje.v1.CameraLifecycle lifecycle = 5;
+   */
+  lifecycle: CameraLifecycle;
+
+  /**
+   * @generated from field: string label = 6;
+   */
+  label: string;
+
+  /**
+   * @generated from field: string text = 7;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message gwanje.v1.CameraFilter.
+ * Use `create(CameraFilterSchema)` to create a new message.
+ */
+export const CameraFilterSchema: GenMessage<CameraFilter> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_device, 32);
+
+/**
+ * @generated from message gwanje.v1.BatchUpdateCamerasRequest
+ */
+export type BatchUpdateCamerasRequest = Message<"gwanje.v1.BatchUpdateCamerasRequest"> & {
+  /**
+   * The cameras to change, by id (at most 1000); with filter, both sets
+   * (at most 20000 cameras in all).
+   *
+   * @generated from field: repeated string camera_ids = 1;
+   */
+  cameraIds: string[];
+
+  /**
+   * @generated from field: gwanje.v1.CameraFilter filter = 2;
+   */
+  filter?: CameraFilter | undefined;
+
+  /**
+   * The new values of the fields named in update_mask.
+   *
+   * @generated from field: gwanje.v1.CameraFields fields = 3;
+   */
+  fields?: CameraFields | undefined;
+
+  /**
+   * The fields of fields to change (AIP-134), by name, as UpdateCamera's.
+   * Empty: the fields set in fields. A field named here but unset in fields
+   * is cleared on every camera.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 4;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * Why (required): recorded once for the batch.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Check every camera and change nothing.
+   *
+   * @generated from field: bool validate_only = 6;
+   */
+  validateOnly: boolean;
+};
+
+/**
+ * Describes the message gwanje.v1.BatchUpdateCamerasRequest.
+ * Use `create(BatchUpdateCamerasRequestSchema)` to create a new message.
+ */
+export const BatchUpdateCamerasRequestSchema: GenMessage<BatchUpdateCamerasRequest> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_device, 33);
+
+/**
+ * @generated from message gwanje.v1.BatchUpdateCamerasResponse
+ */
+export type BatchUpdateCamerasResponse = Message<"gwanje.v1.BatchUpdateCamerasResponse"> & {
+  /**
+   * The cameras changed (or that would be, with validate_only).
+   *
+   * @generated from field: repeated string camera_ids = 1;
+   */
+  cameraIds: string[];
+
+  /**
+   * @generated from field: repeated string update_mask_paths = 2;
+   */
+  updateMaskPaths: string[];
+
+  /**
+   * @generated from field: bool validate_only = 3;
+   */
+  validateOnly: boolean;
+};
+
+/**
+ * Describes the message gwanje.v1.BatchUpdateCamerasResponse.
+ * Use `create(BatchUpdateCamerasResponseSchema)` to create a new message.
+ */
+export const BatchUpdateCamerasResponseSchema: GenMessage<BatchUpdateCamerasResponse> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_device, 34);
 
 /**
  * @generated from message gwanje.v1.DecommissionCameraRequest
@@ -1325,7 +1483,7 @@ export type DecommissionCameraRequest = Message<"gwanje.v1.DecommissionCameraReq
  * Use `create(DecommissionCameraRequestSchema)` to create a new message.
  */
 export const DecommissionCameraRequestSchema: GenMessage<DecommissionCameraRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 31);
+  messageDesc(file_gwanje_v1_device, 35);
 
 /**
  * @generated from message gwanje.v1.ImportOpenDataRequest
@@ -1364,7 +1522,7 @@ export type ImportOpenDataRequest = Message<"gwanje.v1.ImportOpenDataRequest"> &
  * Use `create(ImportOpenDataRequestSchema)` to create a new message.
  */
 export const ImportOpenDataRequestSchema: GenMessage<ImportOpenDataRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 32);
+  messageDesc(file_gwanje_v1_device, 36);
 
 /**
  * @generated from message gwanje.v1.RowError
@@ -1391,7 +1549,7 @@ export type RowError = Message<"gwanje.v1.RowError"> & {
  * Use `create(RowErrorSchema)` to create a new message.
  */
 export const RowErrorSchema: GenMessage<RowError> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 33);
+  messageDesc(file_gwanje_v1_device, 37);
 
 /**
  * @generated from message gwanje.v1.ImportOpenDataResponse
@@ -1463,7 +1621,7 @@ export type ImportOpenDataResponse = Message<"gwanje.v1.ImportOpenDataResponse">
  * Use `create(ImportOpenDataResponseSchema)` to create a new message.
  */
 export const ImportOpenDataResponseSchema: GenMessage<ImportOpenDataResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 34);
+  messageDesc(file_gwanje_v1_device, 38);
 
 /**
  * @generated from message gwanje.v1.ExportOpenDataRequest
@@ -1492,7 +1650,7 @@ export type ExportOpenDataRequest = Message<"gwanje.v1.ExportOpenDataRequest"> &
  * Use `create(ExportOpenDataRequestSchema)` to create a new message.
  */
 export const ExportOpenDataRequestSchema: GenMessage<ExportOpenDataRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 35);
+  messageDesc(file_gwanje_v1_device, 39);
 
 /**
  * @generated from message gwanje.v1.GetInstallationReportRequest
@@ -1533,7 +1691,7 @@ export type GetInstallationReportRequest = Message<"gwanje.v1.GetInstallationRep
  * Use `create(GetInstallationReportRequestSchema)` to create a new message.
  */
 export const GetInstallationReportRequestSchema: GenMessage<GetInstallationReportRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_device, 36);
+  messageDesc(file_gwanje_v1_device, 40);
 
 /**
  * CameraLifecycle is where a camera is in its life. Cameras are never
@@ -1640,6 +1798,18 @@ export const DeviceService: GenService<{
     output: typeof RegisterCameraResponseSchema;
   },
   /**
+   * CreateCamera records a camera without contacting it: a planned camera,
+   * or one not reachable yet (lifecycle planned unless given). Discovery
+   * and RegisterCamera are the way for a live ONVIF device.
+   *
+   * @generated from rpc gwanje.v1.DeviceService.CreateCamera
+   */
+  createCamera: {
+    methodKind: "unary";
+    input: typeof CreateCameraRequestSchema;
+    output: typeof CameraSchema;
+  },
+  /**
    * @generated from rpc gwanje.v1.DeviceService.GetCamera
    */
   getCamera: {
@@ -1670,6 +1840,20 @@ export const DeviceService: GenService<{
     methodKind: "unary";
     input: typeof DecommissionCameraRequestSchema;
     output: typeof CameraSchema;
+  },
+  /**
+   * BatchUpdateCameras changes the same fields of many cameras at once (a
+   * table or a site edited as a whole): the cameras named and those the
+   * filter selects, all or none, with one reason and one audit entry
+   * (device.update.batch) listing the cameras. The caller needs
+   * device.configure on every one of them.
+   *
+   * @generated from rpc gwanje.v1.DeviceService.BatchUpdateCameras
+   */
+  batchUpdateCameras: {
+    methodKind: "unary";
+    input: typeof BatchUpdateCamerasRequestSchema;
+    output: typeof BatchUpdateCamerasResponseSchema;
   },
   /**
    * ImportOpenData brings a 전국CCTV표준데이터 CSV into the registry as an
