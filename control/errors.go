@@ -125,6 +125,9 @@ var errorClasses = []errorClass{
 	{record.ErrKeyDestroyed, codes.NotFound, pb.ReasonFootageDestroyed, nil},
 	{record.ErrTampered, codes.DataLoss, pb.ReasonFootageTampered, nil},
 	{record.ErrDiskFull, codes.ResourceExhausted, pb.ReasonDiskFull, nil},
+	// The recorder pool's fence (a segment another recorder's lease covers
+	// is not indexed); not the answer to any request today.
+	{record.ErrFenced, codes.FailedPrecondition, pb.ReasonFailedPrecondition, fixed("another recorder holds this camera's footage for that time")},
 	{playback.ErrNoFootage, codes.NotFound, pb.ReasonNoFootage, nil},
 	{playback.ErrWrongTransport, codes.InvalidArgument, pb.ReasonInvalidArgument, nil},
 

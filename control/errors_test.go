@@ -88,7 +88,7 @@ var sentinels = map[string]error{
 	"stream/playback.ErrInvalid": playback.ErrInvalid, "stream/playback.ErrNoFootage": playback.ErrNoFootage, "stream/playback.ErrWrongTransport": playback.ErrWrongTransport,
 	"stream/record.ErrTampered": record.ErrTampered, "stream/record.ErrKeyDestroyed": record.ErrKeyDestroyed,
 	"stream/record.ErrDiskFull": record.ErrDiskFull, "stream/record.ErrInvalid": record.ErrInvalid,
-	"stream/record.ErrNotFound": record.ErrNotFound,
+	"stream/record.ErrNotFound": record.ErrNotFound, "stream/record.ErrFenced": record.ErrFenced,
 }
 
 // notDomain are the directories whose errors never reach a client: the
