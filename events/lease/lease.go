@@ -153,10 +153,15 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	// Markers: a key that runs out leaves a marker that watchers see
 	// (Freed), so a dead member's items are claimed at once.
-	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: cfg.Bucket, Description: cfg.Description, TTL: cfg.TTL, History: 1, Storage: jetstream.FileStorage,
-		LimitMarkerTTL: max(cfg.TTL, time.Second),
-	})
+	// A server older than 2.11 has no markers: members then claim at
+	// their next Tick.
+	kvc := jetstream.KeyValueConfig{Bucket: cfg.Bucket, Description: cfg.Description, TTL: cfg.TTL, History: 1,
+		Storage: jetstream.FileStorage, LimitMarkerTTL: max(cfg.TTL, time.Second)}
+	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, kvc)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		kvc.LimitMarkerTTL = 0
+		kv, err = cfg.JS.CreateOrUpdateKeyValue(ctx, kvc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lease: bucket %s: %w", cfg.Bucket, err)
 	}
