@@ -70,6 +70,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 		e := entry
 		e.Type, e.Outcome, e.Reason, e.Details = "auth.throttled", audit.Denied, refusalReason(err), map[string]any{"on": "login"}
 		s.recordFailure(ctx, src, e)
+		s.m.logins.WithLabelValues(loginThrottled).Inc()
 		return LoginResult{}, err
 	}
 	start := time.Now()
@@ -80,6 +81,16 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 		s.recordFailure(ctx, src, e)
 	}
 	r := att.done(outcome, s.cfg.Now())
+	switch {
+	case outcome == attemptSucceeded:
+		s.m.logins.WithLabelValues(loginSuccess).Inc()
+	case outcome == attemptFailed:
+		s.m.logins.WithLabelValues(loginFailed).Inc()
+	case errors.Is(err, ErrTooMany):
+		s.m.logins.WithLabelValues(loginThrottled).Inc()
+	default:
+		s.m.logins.WithLabelValues(loginUnavailable).Inc()
+	}
 	if outcome != attemptFailed {
 		return res, err
 	}
@@ -87,6 +98,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 		s.log.Info("login failed", "username", req.Username, "client", req.ClientAddr, "reason", failure.Reason)
 	}
 	if r.pairLocked {
+		s.m.lockouts.Inc()
 		e := entry
 		e.Type, e.Outcome, e.Reason = "auth.lockout", audit.Denied, "account locked at this address after failed logins"
 		e.Actor = failure.Actor

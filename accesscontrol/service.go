@@ -288,6 +288,7 @@ type Service struct {
 	hashes *hashPool     // every argon2 computation runs here
 	guard  *guard        // throttling and lockout of logins and tokens
 	trail  *failureTrail // coalesced audit of unauthenticated failures
+	m      *metrics
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -298,7 +299,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Service{
+	s := &Service{m: newMetrics(),
 		cfg:      cfg,
 		pool:     cfg.Pool,
 		log:      cfg.Logger.With("component", "accesscontrol"),

@@ -30,6 +30,7 @@ type Store struct {
 	pub       ed25519.PublicKey
 	redactKey []byte
 	log       *slog.Logger
+	m         *metrics
 	now       func() time.Time
 
 	queue chan *pending
@@ -108,7 +109,7 @@ func New(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, pool: cfg.Pool, admin: cfg.AdminPool,
 		priv: priv, pub: priv.Public().(ed25519.PublicKey), redactKey: bytes.Clone(rk),
-		log: cfg.Logger.With("component", "audit"), now: cfg.Clock,
+		log: cfg.Logger.With("component", "audit"), now: cfg.Clock, m: newMetrics(),
 		queue:     make(chan *pending, cfg.QueueSize),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -240,12 +241,14 @@ func (s *Store) failQueued(err error) {
 // commit, Append returns at once with an error wrapping ctx.Err() and
 // ErrUnavailable — the caller must not proceed, since it cannot know the
 // outcome — and the entry is still committed in the background.
-func (s *Store) Append(ctx context.Context, e Entry) (Record, error) {
+func (s *Store) Append(ctx context.Context, e Entry) (_ Record, err error) {
 	c, details, err := prepare(e)
 	if err != nil {
 		return Record{}, err
 	}
 	p := &pending{e: c, details: details, done: make(chan result, 1)}
+	start := time.Now()
+	defer func() { s.m.observeAppend(start, err) }()
 	timer := time.NewTimer(s.cfg.AppendTimeout)
 	defer timer.Stop()
 	if err := s.enqueue(ctx, p, timer.C); err != nil {

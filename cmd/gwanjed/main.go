@@ -112,8 +112,9 @@ type Config struct {
 
 var allRoles = []string{"control", "devices", "stream", "recorder"}
 
-func parseFlags(args []string) (Config, error) {
-	var c Config
+// newFlagSet defines every setting of gwanjed on a new flag set, storing
+// into c. The deployment files' tests ask it which settings exist.
+func newFlagSet(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("gwanjed", flag.ContinueOnError)
 	fs.String("config", "", "YAML file of settings (keys are these flag names)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded PostgreSQL and NATS, TLS material and keys")
@@ -176,6 +177,12 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.ConsoleIdleLock, "console-idle-lock", web.DefaultIdleLock, "the operator console locks after this long without input: it logs out (ending its live views) and asks for the password again before reopening the wall (0: never)")
 	c.Roles = allRoles
 	fs.Var(&c.Roles, "roles", "roles to run (comma-separated): control, devices, stream, recorder")
+	return fs
+}
+
+func parseFlags(args []string) (Config, error) {
+	var c Config
+	fs := newFlagSet(&c)
 	if err := config.Load(fs, args, "config"); err != nil {
 		return c, err
 	}

@@ -43,7 +43,13 @@ import (
 	"github.com/gwanje/gwanje/web"
 )
 
-const dataDirMarker = "GWANJE_DATA_DIR"
+// dataDirMarker names the file that marks a gwanje data dir; its content is
+// dataDirMarkerText (deploy/kubernetes writes it when it puts the shared CA
+// into a new data dir).
+const (
+	dataDirMarker     = "GWANJE_DATA_DIR"
+	dataDirMarkerText = "gwanje data dir, format 1\n"
+)
 
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	err := serve(ctx, cfg, log)
@@ -199,6 +205,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(limits.metrics.Collectors()...)
+	// Every role's figures (deploy/METRICS.md): the process, its
+	// PostgreSQL pool and NATS connection, the audit store it writes.
+	reg.MustRegister(buildInfo(cfg))
+	reg.MustRegister(pgdb.Collectors(pool)...)
+	reg.MustRegister(bus.Collectors()...)
+	reg.MustRegister(auditStore.Collectors()...)
+	reg.MustRegister(access.Collectors()...)
 
 	policySvc, err := policy.New(policy.Config{
 		Pool: pool, Registry: registry, Auditor: auditStore, Logger: log,
@@ -302,6 +315,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return fmt.Errorf("webrtc-udp-port, webrtc-tcp-port: %w", err)
 			}
 			defer whepSrv.Close() // before the relay's (deferred last first)
+			reg.MustRegister(whepSrv.Collectors()...)
 			g.Go(func() error { <-ctx.Done(); return whepSrv.Close() })
 		}
 	}
@@ -315,6 +329,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer worker.Close()
+		reg.MustRegister(worker.Collectors()...)
 		g.Go(func() error { return worker.Run(ctx) })
 	}
 	var privacySvc *requests.Service
@@ -340,7 +355,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer reporter.Close()
 		g.Go(func() error { return reporter.Run(ctx) })
 		recAlarm = control.RecordingAlarms(reporter)
-		reg.MustRegister(recStore.Metrics().Collectors()...)
+		reg.MustRegister(recStore.Collectors()...)
 		// The recorder is another reader of the relay's shared upstream when
 		// this process relays; a recorder-only process pulls itself.
 		var source record.Source = &record.RTSPSource{Upstreams: control.RelayCameras(registry), Logger: log}
@@ -356,6 +371,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer recorder.Close()
+		reg.MustRegister(recorder.Collectors()...)
 		g.Go(func() error { return recorder.Run(ctx) })
 		sweeper, err := record.NewSweeper(record.SweeperConfig{Store: recStore, Cameras: control.RecordingCameras(registry), Auditor: auditStore, Logger: log})
 		if err != nil {
@@ -545,15 +561,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
+// The paths of the HTTP address (--http-addr) that deployments probe and
+// scrape (deploy/: Kubernetes probes, compose health checks, Prometheus).
+const (
+	metricsPath   = "/metrics" // Prometheus (deploy/METRICS.md)
+	livenessPath  = "/healthz" // the process answers
+	readinessPath = "/readyz"  // PostgreSQL and NATS reachable
+)
+
 func httpHandler(reg *prometheus.Registry, pool *pgxpool.Pool, bus *events.Bus, public http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	// The published policy and signage: public, read-only, no login.
 	for _, r := range policy.Routes {
 		mux.Handle(r, public)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET "+metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+livenessPath, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET "+readinessPath, func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
@@ -596,7 +620,7 @@ func prepareDataDir(dir string) (unlock func(), err error) {
 	os.Remove(probe)
 
 	marker := filepath.Join(abs, dataDirMarker)
-	const markerText = "gwanje data dir, format 1\n"
+	const markerText = dataDirMarkerText
 	b, err := os.ReadFile(marker)
 	switch {
 	case err == nil && string(b) != markerText:
@@ -677,4 +701,13 @@ func browserURL(cfg Config, httpsLis net.Listener) string {
 		return ""
 	}
 	return strings.TrimRight(cfg.webURL(httpsLis), "/")
+}
+
+// buildInfo is gwanje_build_info: 1, labelled with the version and the
+// roles this process runs.
+func buildInfo(cfg Config) prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwanje_build_info",
+		Help: "1, labelled with the version of gwanjed and the roles this process runs."}, []string{"version", "roles"})
+	g.WithLabelValues(version, cfg.Roles.String()).Set(1)
+	return g
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gwanje/gwanje/devices/onvif"
@@ -223,6 +224,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	w.pub = newPublisher(js, w.log, cfg.MaxBufferedEvents, 5*time.Second)
 	w.stats.lat = make([]time.Duration, 0, 4096)
+	w.stats.probe = newProbeHistogram()
 	return w, nil
 }
 
@@ -701,6 +703,7 @@ type WorkerStats struct {
 
 type workerStats struct {
 	rounds, failed, skipped, published, restoreFailed, events, subscriptions atomic.Int64
+	probe                                                                    prometheus.Histogram
 
 	mu  sync.Mutex
 	lat []time.Duration
@@ -708,6 +711,7 @@ type workerStats struct {
 }
 
 func (s *workerStats) record(d time.Duration, o Observation) {
+	s.observe(d)
 	s.rounds.Add(1)
 	if !o.ONVIF.OK {
 		s.failed.Add(1)

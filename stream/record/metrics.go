@@ -24,6 +24,9 @@ type Metrics struct {
 	OverRetained    prometheus.Gauge
 	Fenced          prometheus.Counter
 	Leases          prometheus.Gauge
+	SegmentFinish   prometheus.Histogram
+	Gaps            prometheus.Counter
+	GapSeconds      prometheus.Counter
 }
 
 // NewMetrics returns unregistered metrics.
@@ -68,6 +71,13 @@ func NewMetrics() *Metrics {
 			Help: "Segments not indexed because another recorder of the pool holds their time (removed)."}),
 		Leases: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwanje_recorder_camera_leases",
 			Help: "Camera leases this recorder holds in the pool."}),
+		SegmentFinish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwanje_recorder_segment_finish_seconds",
+			Help:    "Time to finish a segment: write what is held, fdatasync, rename and index it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11)}),
+		Gaps: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_recorder_gaps_total",
+			Help: "Gaps over a second between a camera's consecutive segments indexed by this recorder."}),
+		GapSeconds: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwanje_recorder_gap_seconds_total",
+			Help: "Footage time missing in those gaps."}),
 	}
 }
 
@@ -75,5 +85,5 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Recording, m.Segments, m.SegmentsDropped, m.BytesWritten, m.Frames,
 		m.FramesDropped, m.DiskUsed, m.DiskFull, m.Reconnects, m.Seals, m.SealSync, m.Alarms, m.SweepRuns, m.SweepDeleted,
-		m.SweepBytes, m.KeysDestroyed, m.OverRetained, m.Fenced, m.Leases}
+		m.SweepBytes, m.KeysDestroyed, m.OverRetained, m.Fenced, m.Leases, m.SegmentFinish, m.Gaps, m.GapSeconds}
 }

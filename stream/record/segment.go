@@ -249,6 +249,7 @@ func (sf *segmentFile) duration(nextDTS int64) time.Duration {
 // finish writes what is held (its duration given by nextDTS, or < 0 for
 // the last known duration), seals, syncs, renames and indexes the file.
 func (sf *segmentFile) finish(ctx context.Context, nextDTS int64) (Segment, error) {
+	t0 := time.Now()
 	if sf.held != nil {
 		d := int64(-1)
 		if nextDTS >= 0 {
@@ -299,6 +300,7 @@ func (sf *segmentFile) finish(ctx context.Context, nextDTS int64) (Segment, erro
 		return seg, err
 	}
 	sf.s.m.Segments.Inc()
+	sf.s.noteSegment(seg, time.Since(t0))
 	return seg, nil
 }
 

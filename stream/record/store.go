@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -118,6 +119,7 @@ type Store struct {
 	deletedSinceFull atomic.Int64
 	quar             string
 	alarm            func(Alarm)
+	lastEnd          sync.Map // camera ID → end (time.Time) of its newest segment indexed here
 }
 
 // NewStore opens the store: creates Dir, loads or creates the keys and

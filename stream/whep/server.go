@@ -66,6 +66,7 @@ type Server struct {
 	perSrc   map[netip.Prefix]int // the same, by source
 
 	closeOnce sync.Once
+	m         *metrics
 }
 
 // New checks cfg and returns a server; Start binds its ports.
@@ -75,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, sessions: map[string]*session{}, perSrc: map[netip.Prefix]int{},
+		cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, m: newMetrics(), sessions: map[string]*session{}, perSrc: map[netip.Prefix]int{},
 		rev: revoke.New(revoke.Config{Decider: cfg.Authorizer, Notices: cfg.Notices,
 			RecheckInterval: cfg.RecheckInterval, Logger: cfg.Logger}),
 	}, nil
@@ -323,6 +324,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, reason
 		attrs = append(attrs, "err", err)
 	}
 	s.log.Warn("whep: offer refused", attrs...)
+	s.m.refused.WithLabelValues(reason).Inc()
 	http.Error(w, msg, code)
 }
 

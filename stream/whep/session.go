@@ -228,6 +228,7 @@ func (ss *session) write(au stream.AccessUnit) error {
 			return nil
 		}
 		ss.bytes.Add(int64(len(pl) + 12))
+		ss.s.m.bytes.Add(float64(len(pl) + 12))
 	}
 	return nil
 }
