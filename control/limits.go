@@ -99,7 +99,7 @@ var fieldLimits = map[string]int{
 	"labels": listMid, "roles": listMid, "permissions": listMid, "types": listMid, "paths": listMid,
 	"add_permissions": listMid, "pending_changes": listMid,
 	"purposes": listSmall, "ntp_servers": listSmall, "states": listSmall, "kinds": listSmall,
-	"remedies": listSmall, "staff": 200, "statutes": listMid, "versions": listLarge,
+	"remedies": listSmall, "staff": 200, "statutes": listMid, "versions": listLarge, "tables": 200, "parts": listMid,
 }
 
 // elemLimits bounds the elements of lists of text.

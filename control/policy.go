@@ -95,6 +95,13 @@ func institutionPB(in policy.Institution) *pb.InstitutionSettings {
 	out := &pb.InstitutionSettings{Name: in.Name, Scope: in.Scope, Homepage: in.Homepage, ControlCenter: in.ControlCenter,
 		RequestPlace: in.RequestPlace, ReviewPlace: in.ReviewPlace, Safeguards: in.Safeguards, Remedies: in.Remedies,
 		Layout: string(in.Layout), MaxSitesListed: int32(in.MaxSitesListed)}
+	for _, t := range in.Tables {
+		pt := &pb.PolicyOperationTable{Name: t.Name, Department: t.Department, Purposes: t.Purposes, Sites: t.Sites}
+		for _, p := range t.Parts {
+			pt.Parts = append(pt.Parts, &pb.PolicyTablePart{Name: p.Name, Sites: p.Sites})
+		}
+		out.Tables = append(out.Tables, pt)
+	}
 	ps := make([]string, 0, len(in.Statutes))
 	for p := range in.Statutes {
 		ps = append(ps, p)
@@ -118,6 +125,13 @@ func institutionOf(m *pb.InstitutionSettings) policy.Institution {
 	in := policy.Institution{Name: m.GetName(), Scope: m.GetScope(), Homepage: m.GetHomepage(), ControlCenter: m.GetControlCenter(),
 		RequestPlace: m.GetRequestPlace(), ReviewPlace: m.GetReviewPlace(), Safeguards: m.GetSafeguards(), Remedies: m.GetRemedies(),
 		Layout: policy.Layout(m.GetLayout()), MaxSitesListed: int(m.GetMaxSitesListed())}
+	for _, t := range m.GetTables() {
+		ot := policy.OperationTable{Name: t.GetName(), Department: t.GetDepartment(), Purposes: t.GetPurposes(), Sites: t.GetSites()}
+		for _, p := range t.GetParts() {
+			ot.Parts = append(ot.Parts, policy.TablePart{Name: p.GetName(), Sites: p.GetSites()})
+		}
+		in.Tables = append(in.Tables, ot)
+	}
 	for _, st := range m.GetStatutes() {
 		if in.Statutes == nil {
 			in.Statutes = map[string]string{}

@@ -222,3 +222,46 @@ func liveWebRTC(t *testing.T, run func(string, ...string) (string, string, int),
 		t.Fatalf("--play with webrtc: %d %s", code, errs)
 	}
 }
+
+func TestPolicySettingsAndHistoryFromTheCLI(t *testing.T) {
+	base := fmt.Sprintf("127.%d.%d.1", 100+rand.IntN(100), rand.IntN(250))
+	addr, ca := startServer(t, "--demo", "--demo-password", "demo-walk-Passw0rd", "--demo-base-ip", base,
+		"--institution-name", "인천광역시 미추홀구")
+	t.Setenv("GWANJE_CONFIG_DIR", t.TempDir())
+	run := func(stdin string, args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := runCLI(context.Background(), append([]string{"--server", addr, "--ca", ca}, args...), strings.NewReader(stdin), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	if _, errs, code := run("demo-walk-Passw0rd\n", "login", "--user", "manager", "--password-stdin"); code != 0 {
+		t.Fatalf("login: %s", errs)
+	}
+	dir := t.TempDir()
+	set := filepath.Join(dir, "settings.json")
+	os.WriteFile(set, []byte(`{"cpo": {"name": "홍길동", "title": "기획조정실장"}, "control_center": "미추홀구청 CCTV 통합관제센터", "review_place": ""}`), 0o600)
+	out, errs, code := run("", "policy", "settings", "--set", set, "--reason", "보호책임자 지정")
+	if code != 0 || !strings.Contains(out, "기획조정실장 홍길동") || !strings.Contains(out, "미추홀구청 CCTV 통합관제센터") ||
+		!strings.Contains(out, "인천광역시 미추홀구") {
+		t.Fatalf("settings --set: %d %s %s", code, out, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "v1.txt"), []byte("2013년 방침 본문"), 0o600)
+	csvText := "번호,공고일자,시행일자,제·개정 내용,문서\n1,2013-07-01,,제정,v1.txt\n2,2016-03-02,2016-03-09,설치 및 운영현황 현행화,\n"
+	os.WriteFile(filepath.Join(dir, "history.csv"), []byte(csvText), 0o600)
+	// The demo published its first version at start: earlier revisions
+	// come before it, so the import is refused and changes nothing.
+	out, errs, code = run("", "policy", "import-history", "--reason", "이관", filepath.Join(dir, "history.csv"))
+	if code == 0 || !strings.Contains(errs, "earlier revisions are imported before the first") {
+		t.Fatalf("import-history after the first version: %d %s %s", code, out, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.csv"), []byte("1,2013-13-45,,제정\n"), 0o600)
+	if _, errs, code = run("", "policy", "import-history", filepath.Join(dir, "bad.csv")); code == 0 || !strings.Contains(errs, "공고일자") {
+		t.Fatalf("a bad date was not refused: %s", errs)
+	}
+	if out, errs, code = run("", "policy", "publish"); code != 0 || !strings.Contains(out, "version 2") {
+		t.Fatalf("publish: %d %s %s", code, out, errs)
+	}
+	out, errs, code = run("", "policy", "versions")
+	if code != 0 || !strings.Contains(out, "system:demo") || !strings.Contains(out, "u-manager") && !strings.Contains(out, "manager") {
+		t.Fatalf("versions: %d %s %s", code, out, errs)
+	}
+}

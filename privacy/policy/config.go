@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,6 +116,55 @@ func (st Staff) validate() error {
 	return nil
 }
 
+// OperationTable is one 운영현황 단위: a block of the department layout with
+// its own manager, hours, retention, storage place, count and locations.
+type OperationTable struct {
+	// Name of the table, e.g. "버스전용차로 단속"; unique within its
+	// department.
+	Name string `json:"name"`
+	// Department (담당부서) whose cameras it takes.
+	Department string `json:"department"`
+	// Purposes it takes (local purposes); none: any.
+	Purposes []string `json:"purposes,omitempty"`
+	// Sites it takes, by name; none: any.
+	Sites []string `json:"sites,omitempty"`
+	// Parts name groups of its sites whose hours are written apart
+	// ("평일 (07:00 ~ 09:00, 17:00 ~ 20:00), BRT구간 365일 24시간"): the
+	// hours of the sites in no part come first, then each part's name and
+	// hours.
+	Parts []TablePart `json:"parts,omitempty"`
+}
+
+// TablePart is a named part of an operation table, e.g. "BRT구간".
+type TablePart struct {
+	Name  string   `json:"name"`
+	Sites []string `json:"sites"`
+}
+
+func (t OperationTable) takes(c *devices.ReportCamera) bool {
+	return t.Department == c.Department && (len(t.Purposes) == 0 || slices.Contains(t.Purposes, c.Purpose)) &&
+		(len(t.Sites) == 0 || slices.Contains(t.Sites, c.SiteName))
+}
+
+func (t OperationTable) validate() error {
+	if t.Name == "" || t.Department == "" {
+		return fmt.Errorf("%w: an operation table needs a name and a department", ErrInvalid)
+	}
+	texts := append(append([]string{t.Name, t.Department}, t.Purposes...), t.Sites...)
+	for _, p := range t.Parts {
+		if p.Name == "" || len(p.Sites) == 0 {
+			return fmt.Errorf("%w: operation table %s: a part needs a name and sites", ErrInvalid, t.Name)
+		}
+		texts = append(append(texts, p.Name), p.Sites...)
+	}
+	for _, v := range texts {
+		if err := checkText("operation table", v, 200); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Institution is what the registry does not know about the body publishing
 // the policy. Zero values take the defaults documented on each field; none
 // of them invents a place or a person: what is not set is described by the
@@ -160,6 +210,14 @@ type Institution struct {
 	// "「자연환경보전법」 제○조". Published in item 1 before the §25① items.
 	// Default none.
 	Statutes map[string]string `json:"statutes,omitempty"`
+	// Tables are the operation tables (운영현황 단위) of the department
+	// layout, for a department that runs several (its 방범 cameras and its
+	// 버스전용차로 단속 cameras, each with its own hours, retention, storage
+	// place and count). A camera belongs to the first table whose
+	// department is its own and whose purposes and sites (when listed)
+	// include its own; a department's cameras that no table takes make its
+	// default block. Default none: one block per department.
+	Tables []OperationTable `json:"tables,omitempty"`
 	// Layout; default LayoutAuto.
 	Layout Layout `json:"layout,omitempty"`
 	// MaxSitesListed bounds the site names listed per group in 위치 및
@@ -246,6 +304,19 @@ func (in Institution) validate() error {
 		if err := checkText("statute", v, 1000); err != nil {
 			return err
 		}
+	}
+	if len(in.Tables) > 200 {
+		return fmt.Errorf("%w: %d operation tables (at most 200)", ErrInvalid, len(in.Tables))
+	}
+	seen := map[[2]string]bool{}
+	for _, t := range in.Tables {
+		if err := t.validate(); err != nil {
+			return err
+		}
+		if seen[[2]string{t.Department, t.Name}] {
+			return fmt.Errorf("%w: operation table %s of %s listed twice", ErrInvalid, t.Name, t.Department)
+		}
+		seen[[2]string{t.Department, t.Name}] = true
 	}
 	if len(in.Staff) > 200 {
 		return fmt.Errorf("%w: %d staff rows (at most 200)", ErrInvalid, len(in.Staff))

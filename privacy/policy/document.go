@@ -556,8 +556,8 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 	}})
 	switch layout {
 	case LayoutDepartments:
-		for _, dn := range deptNames {
-			dc := depts[dn]
+		for _, u := range operationUnits(in.Tables, deptNames, depts) {
+			dn, dc := u.department, u.cameras
 			var pt tally
 			for _, c := range dc {
 				pt.add(c.Purpose)
@@ -574,19 +574,26 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 			} else if len(ps) == 1 {
 				count += " (" + ps[0] + ")"
 			}
-			add(Clause{ID: "2.dept." + orNone(dn), Item: 2, Title: "부서별 운영현황: " + orNone(dn), Kind: KindStatus, Blocks: []Block{
-				{Type: BlockFields, Rows: [][]string{
-					{"담당부서", orNone(dn)},
-					{"관리책임자 및 연락처", distinct(dc, func(c *devices.ReportCamera) string { return managerText(&c.Camera) }, false)},
-					{"촬영시간", distinct(dc, func(c *devices.ReportCamera) string { return c.Schedule }, true)},
-					{"보관기간", retentionSummary(dc)},
-					{"보관장소", distinct(dc, func(c *devices.ReportCamera) string { return c.StoragePlace }, false)},
-					{"설치대수", count},
-					{"위치 및 촬영범위", sitesText(dc, in.MaxSitesListed) + " / 촬영범위: " +
-						distinct(dc, func(c *devices.ReportCamera) string { return c.Coverage }, false)},
-					{"접근권한자", distinctMulti(dc, func(c *devices.ReportCamera) []string { return c.AccessPersons })},
-				}},
-			}})
+			id, title := "2.dept."+orNone(dn), "부서별 운영현황: "+orNone(dn)
+			if u.table != nil {
+				id, title = "2.table."+orNone(dn)+"."+u.table.Name, "부서별 운영현황: "+orNone(dn)+" ("+u.table.Name+")"
+			}
+			rows := [][]string{
+				{"담당부서", orNone(dn)},
+				{"관리책임자 및 연락처", distinct(dc, func(c *devices.ReportCamera) string { return managerText(&c.Camera) }, false)},
+				{"촬영시간", hoursText(dc, u.table)},
+				{"보관기간", retentionSummary(dc)},
+			}
+			if b := retentionBands(dc); b != "" {
+				rows = append(rows, []string{"보관기간별 대수", b})
+			}
+			rows = append(rows,
+				[]string{"보관장소", distinct(dc, func(c *devices.ReportCamera) string { return c.StoragePlace }, false)},
+				[]string{"설치대수", count},
+				[]string{"위치 및 촬영범위", sitesText(dc, in.MaxSitesListed) + " / 촬영범위: " +
+					distinct(dc, func(c *devices.ReportCamera) string { return c.Coverage }, false)},
+				[]string{"접근권한자", distinctMulti(dc, func(c *devices.ReportCamera) []string { return c.AccessPersons })})
+			add(Clause{ID: id, Item: 2, Title: title, Kind: KindStatus, Blocks: []Block{{Type: BlockFields, Rows: rows}}})
 		}
 	default:
 		var rows [][]string
@@ -930,4 +937,116 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// unit is one block of the department layout: a department's cameras that
+// no table takes (table nil), or an operation table's.
+type unit struct {
+	department string
+	table      *OperationTable
+	cameras    []*devices.ReportCamera
+}
+
+// operationUnits assigns each camera to the first table that takes it, else
+// to its department's default block; departments in order, a department's
+// default block before its tables (in the order configured). Tables
+// without cameras are left out.
+func operationUnits(tables []OperationTable, deptNames []string, depts map[string][]*devices.ReportCamera) []unit {
+	var out []unit
+	for _, dn := range deptNames {
+		def := unit{department: dn}
+		byTable := make([][]*devices.ReportCamera, len(tables))
+		for _, c := range depts[dn] {
+			i := slices.IndexFunc(tables, func(t OperationTable) bool { return t.takes(c) })
+			if i < 0 {
+				def.cameras = append(def.cameras, c)
+				continue
+			}
+			byTable[i] = append(byTable[i], c)
+		}
+		if len(def.cameras) > 0 {
+			out = append(out, def)
+		}
+		for i := range tables {
+			if len(byTable[i]) > 0 {
+				out = append(out, unit{department: dn, table: &tables[i], cameras: byTable[i]})
+			}
+		}
+	}
+	return out
+}
+
+// hoursText writes the hours of a block: with parts, the hours of the sites
+// in no part, then each part's name and hours ("평일 (07:00 ~ 09:00,
+// 17:00 ~ 20:00), BRT구간 365일 24시간"); else each schedule with its count
+// when there are several.
+func hoursText(cams []*devices.ReportCamera, t *OperationTable) string {
+	sched := func(c *devices.ReportCamera) string { return c.Schedule }
+	if t == nil || len(t.Parts) == 0 {
+		return distinct(cams, sched, true)
+	}
+	partOf := func(c *devices.ReportCamera) int {
+		return slices.IndexFunc(t.Parts, func(p TablePart) bool { return slices.Contains(p.Sites, c.SiteName) })
+	}
+	var rest []*devices.ReportCamera
+	per := make([][]*devices.ReportCamera, len(t.Parts))
+	for _, c := range cams {
+		if i := partOf(c); i >= 0 {
+			per[i] = append(per[i], c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	var out []string
+	if len(rest) > 0 {
+		out = append(out, distinct(rest, sched, true))
+	}
+	for i, p := range t.Parts {
+		if len(per[i]) > 0 {
+			out = append(out, p.Name+" "+distinct(per[i], sched, true))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// Retention bands, shortest first, as published ("1개월 이내 868대,
+// 1~3개월 150대, 3개월~1년 6대").
+var retentionBandNames = []string{"1개월 이내", "1~3개월", "3개월~1년", "1년 초과", "미보유"}
+
+func retentionBand(c *devices.Camera) int {
+	switch {
+	case c.NotStored:
+		return 4
+	case c.RetentionDays <= 31:
+		return 0
+	case c.RetentionDays <= 92:
+		return 1
+	case c.RetentionDays <= 366:
+		return 2
+	}
+	return 3
+}
+
+// retentionBands counts a block's cameras per retention band, sorted by
+// duration; empty when they all fall in one band.
+func retentionBands(cams []*devices.ReportCamera) string {
+	var n [5]int
+	bands := 0
+	for _, c := range cams {
+		b := retentionBand(&c.Camera)
+		if n[b] == 0 {
+			bands++
+		}
+		n[b]++
+	}
+	if bands < 2 {
+		return ""
+	}
+	var out []string
+	for i, k := range n {
+		if k > 0 {
+			out = append(out, retentionBandNames[i]+" "+num(k)+"대")
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -210,8 +210,12 @@ type InstitutionSettings struct {
 	// 개인정보 보호법 제25조제1항's items.
 	Statutes []*PolicyStatute `protobuf:"bytes,13,rep,name=statutes,proto3" json:"statutes,omitempty"`
 	// Read only: set when a manager stored the settings.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	UpdatedBy     string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdatedBy  string                 `protobuf:"bytes,15,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// Operation tables (운영현황 단위) of the department layout: a camera
+	// belongs to the first table of its department whose purposes and sites
+	// (when listed) include its own; the rest make the department's block.
+	Tables        []*PolicyOperationTable `protobuf:"bytes,16,rep,name=tables,proto3" json:"tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +355,146 @@ func (x *InstitutionSettings) GetUpdatedBy() string {
 	return ""
 }
 
+func (x *InstitutionSettings) GetTables() []*PolicyOperationTable {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// PolicyOperationTable is one block of the department layout, e.g. a
+// department's 버스전용차로 단속 cameras beside its 방범 cameras.
+type PolicyOperationTable struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Department string                 `protobuf:"bytes,2,opt,name=department,proto3" json:"department,omitempty"`
+	// Local purposes it takes; none: any.
+	Purposes []string `protobuf:"bytes,3,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// Site names it takes; none: any.
+	Sites []string `protobuf:"bytes,4,rep,name=sites,proto3" json:"sites,omitempty"`
+	// Named groups of sites whose hours are written apart ("BRT구간").
+	Parts         []*PolicyTablePart `protobuf:"bytes,5,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyOperationTable) Reset() {
+	*x = PolicyOperationTable{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyOperationTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyOperationTable) ProtoMessage() {}
+
+func (x *PolicyOperationTable) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyOperationTable.ProtoReflect.Descriptor instead.
+func (*PolicyOperationTable) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PolicyOperationTable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PolicyOperationTable) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *PolicyOperationTable) GetPurposes() []string {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *PolicyOperationTable) GetSites() []string {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+func (x *PolicyOperationTable) GetParts() []*PolicyTablePart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+type PolicyTablePart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Sites         []string               `protobuf:"bytes,2,rep,name=sites,proto3" json:"sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyTablePart) Reset() {
+	*x = PolicyTablePart{}
+	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyTablePart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyTablePart) ProtoMessage() {}
+
+func (x *PolicyTablePart) ProtoReflect() protoreflect.Message {
+	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyTablePart.ProtoReflect.Descriptor instead.
+func (*PolicyTablePart) Descriptor() ([]byte, []int) {
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PolicyTablePart) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PolicyTablePart) GetSites() []string {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
 // PolicyStatute names the law a purpose is installed under, e.g. purpose
 // "자연환경 보전", statute "「자연환경보전법」 제○조".
 type PolicyStatute struct {
@@ -363,7 +507,7 @@ type PolicyStatute struct {
 
 func (x *PolicyStatute) Reset() {
 	*x = PolicyStatute{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +519,7 @@ func (x *PolicyStatute) String() string {
 func (*PolicyStatute) ProtoMessage() {}
 
 func (x *PolicyStatute) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[3]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +532,7 @@ func (x *PolicyStatute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyStatute.ProtoReflect.Descriptor instead.
 func (*PolicyStatute) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{3}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PolicyStatute) GetPurpose() string {
@@ -413,7 +557,7 @@ type GetInstitutionSettingsRequest struct {
 
 func (x *GetInstitutionSettingsRequest) Reset() {
 	*x = GetInstitutionSettingsRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +569,7 @@ func (x *GetInstitutionSettingsRequest) String() string {
 func (*GetInstitutionSettingsRequest) ProtoMessage() {}
 
 func (x *GetInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[4]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +582,7 @@ func (x *GetInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstitutionSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetInstitutionSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{4}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{6}
 }
 
 type UpdateInstitutionSettingsRequest struct {
@@ -454,7 +598,7 @@ type UpdateInstitutionSettingsRequest struct {
 
 func (x *UpdateInstitutionSettingsRequest) Reset() {
 	*x = UpdateInstitutionSettingsRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +610,7 @@ func (x *UpdateInstitutionSettingsRequest) String() string {
 func (*UpdateInstitutionSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[5]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +623,7 @@ func (x *UpdateInstitutionSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstitutionSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstitutionSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{5}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateInstitutionSettingsRequest) GetSettings() *InstitutionSettings {
@@ -521,7 +665,7 @@ type PriorPolicyVersion struct {
 
 func (x *PriorPolicyVersion) Reset() {
 	*x = PriorPolicyVersion{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +677,7 @@ func (x *PriorPolicyVersion) String() string {
 func (*PriorPolicyVersion) ProtoMessage() {}
 
 func (x *PriorPolicyVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[6]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +690,7 @@ func (x *PriorPolicyVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriorPolicyVersion.ProtoReflect.Descriptor instead.
 func (*PriorPolicyVersion) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{6}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PriorPolicyVersion) GetNumber() int32 {
@@ -594,7 +738,7 @@ type ImportPolicyHistoryRequest struct {
 
 func (x *ImportPolicyHistoryRequest) Reset() {
 	*x = ImportPolicyHistoryRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +750,7 @@ func (x *ImportPolicyHistoryRequest) String() string {
 func (*ImportPolicyHistoryRequest) ProtoMessage() {}
 
 func (x *ImportPolicyHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[7]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +763,7 @@ func (x *ImportPolicyHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPolicyHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ImportPolicyHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{7}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ImportPolicyHistoryRequest) GetVersions() []*PriorPolicyVersion {
@@ -647,7 +791,7 @@ type ImportPolicyHistoryResponse struct {
 
 func (x *ImportPolicyHistoryResponse) Reset() {
 	*x = ImportPolicyHistoryResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +803,7 @@ func (x *ImportPolicyHistoryResponse) String() string {
 func (*ImportPolicyHistoryResponse) ProtoMessage() {}
 
 func (x *ImportPolicyHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[8]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +816,7 @@ func (x *ImportPolicyHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPolicyHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ImportPolicyHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{8}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ImportPolicyHistoryResponse) GetImported() int32 {
@@ -701,7 +845,7 @@ type PolicyChange struct {
 
 func (x *PolicyChange) Reset() {
 	*x = PolicyChange{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +857,7 @@ func (x *PolicyChange) String() string {
 func (*PolicyChange) ProtoMessage() {}
 
 func (x *PolicyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[9]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +870,7 @@ func (x *PolicyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
 func (*PolicyChange) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{9}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PolicyChange) GetClauseId() string {
@@ -765,7 +909,7 @@ type DraftPolicyRequest struct {
 
 func (x *DraftPolicyRequest) Reset() {
 	*x = DraftPolicyRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +921,7 @@ func (x *DraftPolicyRequest) String() string {
 func (*DraftPolicyRequest) ProtoMessage() {}
 
 func (x *DraftPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[10]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +934,7 @@ func (x *DraftPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyRequest.ProtoReflect.Descriptor instead.
 func (*DraftPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{10}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{12}
 }
 
 type DraftPolicyResponse struct {
@@ -805,7 +949,7 @@ type DraftPolicyResponse struct {
 
 func (x *DraftPolicyResponse) Reset() {
 	*x = DraftPolicyResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +961,7 @@ func (x *DraftPolicyResponse) String() string {
 func (*DraftPolicyResponse) ProtoMessage() {}
 
 func (x *DraftPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[11]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +974,7 @@ func (x *DraftPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyResponse.ProtoReflect.Descriptor instead.
 func (*DraftPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{11}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DraftPolicyResponse) GetUnchanged() bool {
@@ -876,7 +1020,7 @@ type PublishPolicyRequest struct {
 
 func (x *PublishPolicyRequest) Reset() {
 	*x = PublishPolicyRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1032,7 @@ func (x *PublishPolicyRequest) String() string {
 func (*PublishPolicyRequest) ProtoMessage() {}
 
 func (x *PublishPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[12]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1045,7 @@ func (x *PublishPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PublishPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{12}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PublishPolicyRequest) GetAnnounceOn() *timestamppb.Timestamp {
@@ -945,7 +1089,7 @@ type PublishPolicyResponse struct {
 
 func (x *PublishPolicyResponse) Reset() {
 	*x = PublishPolicyResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1101,7 @@ func (x *PublishPolicyResponse) String() string {
 func (*PublishPolicyResponse) ProtoMessage() {}
 
 func (x *PublishPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[13]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1114,7 @@ func (x *PublishPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PublishPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{13}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishPolicyResponse) GetCreated() bool {
@@ -1020,7 +1164,7 @@ type ListPolicyVersionsRequest struct {
 
 func (x *ListPolicyVersionsRequest) Reset() {
 	*x = ListPolicyVersionsRequest{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1176,7 @@ func (x *ListPolicyVersionsRequest) String() string {
 func (*ListPolicyVersionsRequest) ProtoMessage() {}
 
 func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[14]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1189,7 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{14}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPolicyVersionsRequest) GetPageSize() int32 {
@@ -1080,7 +1224,7 @@ type PolicyVersionInfo struct {
 
 func (x *PolicyVersionInfo) Reset() {
 	*x = PolicyVersionInfo{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1236,7 @@ func (x *PolicyVersionInfo) String() string {
 func (*PolicyVersionInfo) ProtoMessage() {}
 
 func (x *PolicyVersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[15]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1249,7 @@ func (x *PolicyVersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyVersionInfo.ProtoReflect.Descriptor instead.
 func (*PolicyVersionInfo) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{15}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PolicyVersionInfo) GetNumber() int32 {
@@ -1175,7 +1319,7 @@ type ListPolicyVersionsResponse struct {
 
 func (x *ListPolicyVersionsResponse) Reset() {
 	*x = ListPolicyVersionsResponse{}
-	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1331,7 @@ func (x *ListPolicyVersionsResponse) String() string {
 func (*ListPolicyVersionsResponse) ProtoMessage() {}
 
 func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gwanje_v1_policy_proto_msgTypes[16]
+	mi := &file_gwanje_v1_policy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1344,7 @@ func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{16}
+	return file_gwanje_v1_policy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersionInfo {
@@ -1237,7 +1381,7 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"department\x18\x03 \x01(\tR\n" +
 	"department\x12\x14\n" +
 	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x12\n" +
-	"\x04note\x18\x05 \x01(\tR\x04note\"\xb4\x04\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"\xed\x04\n" +
 	"\x13InstitutionSettings\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1a\n" +
@@ -1258,7 +1402,19 @@ const file_gwanje_v1_policy_proto_rawDesc = "" +
 	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x0f \x01(\tR\tupdatedBy\"C\n" +
+	"updated_by\x18\x0f \x01(\tR\tupdatedBy\x127\n" +
+	"\x06tables\x18\x10 \x03(\v2\x1f.gwanje.v1.PolicyOperationTableR\x06tables\"\xae\x01\n" +
+	"\x14PolicyOperationTable\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"department\x18\x02 \x01(\tR\n" +
+	"department\x12\x1a\n" +
+	"\bpurposes\x18\x03 \x03(\tR\bpurposes\x12\x14\n" +
+	"\x05sites\x18\x04 \x03(\tR\x05sites\x120\n" +
+	"\x05parts\x18\x05 \x03(\v2\x1a.gwanje.v1.PolicyTablePartR\x05parts\";\n" +
+	"\x0fPolicyTablePart\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05sites\x18\x02 \x03(\tR\x05sites\"C\n" +
 	"\rPolicyStatute\x12\x18\n" +
 	"\apurpose\x18\x01 \x01(\tR\apurpose\x12\x18\n" +
 	"\astatute\x18\x02 \x01(\tR\astatute\"\x1f\n" +
@@ -1343,64 +1499,68 @@ func file_gwanje_v1_policy_proto_rawDescGZIP() []byte {
 	return file_gwanje_v1_policy_proto_rawDescData
 }
 
-var file_gwanje_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_gwanje_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_gwanje_v1_policy_proto_goTypes = []any{
 	(*PolicyOfficer)(nil),                    // 0: gwanje.v1.PolicyOfficer
 	(*PolicyStaff)(nil),                      // 1: gwanje.v1.PolicyStaff
 	(*InstitutionSettings)(nil),              // 2: gwanje.v1.InstitutionSettings
-	(*PolicyStatute)(nil),                    // 3: gwanje.v1.PolicyStatute
-	(*GetInstitutionSettingsRequest)(nil),    // 4: gwanje.v1.GetInstitutionSettingsRequest
-	(*UpdateInstitutionSettingsRequest)(nil), // 5: gwanje.v1.UpdateInstitutionSettingsRequest
-	(*PriorPolicyVersion)(nil),               // 6: gwanje.v1.PriorPolicyVersion
-	(*ImportPolicyHistoryRequest)(nil),       // 7: gwanje.v1.ImportPolicyHistoryRequest
-	(*ImportPolicyHistoryResponse)(nil),      // 8: gwanje.v1.ImportPolicyHistoryResponse
-	(*PolicyChange)(nil),                     // 9: gwanje.v1.PolicyChange
-	(*DraftPolicyRequest)(nil),               // 10: gwanje.v1.DraftPolicyRequest
-	(*DraftPolicyResponse)(nil),              // 11: gwanje.v1.DraftPolicyResponse
-	(*PublishPolicyRequest)(nil),             // 12: gwanje.v1.PublishPolicyRequest
-	(*PublishPolicyResponse)(nil),            // 13: gwanje.v1.PublishPolicyResponse
-	(*ListPolicyVersionsRequest)(nil),        // 14: gwanje.v1.ListPolicyVersionsRequest
-	(*PolicyVersionInfo)(nil),                // 15: gwanje.v1.PolicyVersionInfo
-	(*ListPolicyVersionsResponse)(nil),       // 16: gwanje.v1.ListPolicyVersionsResponse
-	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 18: google.protobuf.FieldMask
+	(*PolicyOperationTable)(nil),             // 3: gwanje.v1.PolicyOperationTable
+	(*PolicyTablePart)(nil),                  // 4: gwanje.v1.PolicyTablePart
+	(*PolicyStatute)(nil),                    // 5: gwanje.v1.PolicyStatute
+	(*GetInstitutionSettingsRequest)(nil),    // 6: gwanje.v1.GetInstitutionSettingsRequest
+	(*UpdateInstitutionSettingsRequest)(nil), // 7: gwanje.v1.UpdateInstitutionSettingsRequest
+	(*PriorPolicyVersion)(nil),               // 8: gwanje.v1.PriorPolicyVersion
+	(*ImportPolicyHistoryRequest)(nil),       // 9: gwanje.v1.ImportPolicyHistoryRequest
+	(*ImportPolicyHistoryResponse)(nil),      // 10: gwanje.v1.ImportPolicyHistoryResponse
+	(*PolicyChange)(nil),                     // 11: gwanje.v1.PolicyChange
+	(*DraftPolicyRequest)(nil),               // 12: gwanje.v1.DraftPolicyRequest
+	(*DraftPolicyResponse)(nil),              // 13: gwanje.v1.DraftPolicyResponse
+	(*PublishPolicyRequest)(nil),             // 14: gwanje.v1.PublishPolicyRequest
+	(*PublishPolicyResponse)(nil),            // 15: gwanje.v1.PublishPolicyResponse
+	(*ListPolicyVersionsRequest)(nil),        // 16: gwanje.v1.ListPolicyVersionsRequest
+	(*PolicyVersionInfo)(nil),                // 17: gwanje.v1.PolicyVersionInfo
+	(*ListPolicyVersionsResponse)(nil),       // 18: gwanje.v1.ListPolicyVersionsResponse
+	(*timestamppb.Timestamp)(nil),            // 19: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 20: google.protobuf.FieldMask
 }
 var file_gwanje_v1_policy_proto_depIdxs = []int32{
 	0,  // 0: gwanje.v1.InstitutionSettings.cpo:type_name -> gwanje.v1.PolicyOfficer
 	1,  // 1: gwanje.v1.InstitutionSettings.staff:type_name -> gwanje.v1.PolicyStaff
-	3,  // 2: gwanje.v1.InstitutionSettings.statutes:type_name -> gwanje.v1.PolicyStatute
-	17, // 3: gwanje.v1.InstitutionSettings.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: gwanje.v1.UpdateInstitutionSettingsRequest.settings:type_name -> gwanje.v1.InstitutionSettings
-	18, // 5: gwanje.v1.UpdateInstitutionSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17, // 6: gwanje.v1.PriorPolicyVersion.announce_on:type_name -> google.protobuf.Timestamp
-	17, // 7: gwanje.v1.PriorPolicyVersion.effective_on:type_name -> google.protobuf.Timestamp
-	6,  // 8: gwanje.v1.ImportPolicyHistoryRequest.versions:type_name -> gwanje.v1.PriorPolicyVersion
-	9,  // 9: gwanje.v1.DraftPolicyResponse.changes:type_name -> gwanje.v1.PolicyChange
-	17, // 10: gwanje.v1.PublishPolicyRequest.announce_on:type_name -> google.protobuf.Timestamp
-	17, // 11: gwanje.v1.PublishPolicyRequest.effective_on:type_name -> google.protobuf.Timestamp
-	17, // 12: gwanje.v1.PublishPolicyResponse.announce_on:type_name -> google.protobuf.Timestamp
-	17, // 13: gwanje.v1.PublishPolicyResponse.effective_on:type_name -> google.protobuf.Timestamp
-	17, // 14: gwanje.v1.PolicyVersionInfo.announce_on:type_name -> google.protobuf.Timestamp
-	17, // 15: gwanje.v1.PolicyVersionInfo.effective_on:type_name -> google.protobuf.Timestamp
-	2,  // 16: gwanje.v1.PolicyVersionInfo.institution:type_name -> gwanje.v1.InstitutionSettings
-	15, // 17: gwanje.v1.ListPolicyVersionsResponse.versions:type_name -> gwanje.v1.PolicyVersionInfo
-	10, // 18: gwanje.v1.PolicyService.DraftPolicy:input_type -> gwanje.v1.DraftPolicyRequest
-	12, // 19: gwanje.v1.PolicyService.PublishPolicy:input_type -> gwanje.v1.PublishPolicyRequest
-	14, // 20: gwanje.v1.PolicyService.ListPolicyVersions:input_type -> gwanje.v1.ListPolicyVersionsRequest
-	4,  // 21: gwanje.v1.PolicyService.GetInstitutionSettings:input_type -> gwanje.v1.GetInstitutionSettingsRequest
-	5,  // 22: gwanje.v1.PolicyService.UpdateInstitutionSettings:input_type -> gwanje.v1.UpdateInstitutionSettingsRequest
-	7,  // 23: gwanje.v1.PolicyService.ImportPolicyHistory:input_type -> gwanje.v1.ImportPolicyHistoryRequest
-	11, // 24: gwanje.v1.PolicyService.DraftPolicy:output_type -> gwanje.v1.DraftPolicyResponse
-	13, // 25: gwanje.v1.PolicyService.PublishPolicy:output_type -> gwanje.v1.PublishPolicyResponse
-	16, // 26: gwanje.v1.PolicyService.ListPolicyVersions:output_type -> gwanje.v1.ListPolicyVersionsResponse
-	2,  // 27: gwanje.v1.PolicyService.GetInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
-	2,  // 28: gwanje.v1.PolicyService.UpdateInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
-	8,  // 29: gwanje.v1.PolicyService.ImportPolicyHistory:output_type -> gwanje.v1.ImportPolicyHistoryResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	5,  // 2: gwanje.v1.InstitutionSettings.statutes:type_name -> gwanje.v1.PolicyStatute
+	19, // 3: gwanje.v1.InstitutionSettings.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: gwanje.v1.InstitutionSettings.tables:type_name -> gwanje.v1.PolicyOperationTable
+	4,  // 5: gwanje.v1.PolicyOperationTable.parts:type_name -> gwanje.v1.PolicyTablePart
+	2,  // 6: gwanje.v1.UpdateInstitutionSettingsRequest.settings:type_name -> gwanje.v1.InstitutionSettings
+	20, // 7: gwanje.v1.UpdateInstitutionSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19, // 8: gwanje.v1.PriorPolicyVersion.announce_on:type_name -> google.protobuf.Timestamp
+	19, // 9: gwanje.v1.PriorPolicyVersion.effective_on:type_name -> google.protobuf.Timestamp
+	8,  // 10: gwanje.v1.ImportPolicyHistoryRequest.versions:type_name -> gwanje.v1.PriorPolicyVersion
+	11, // 11: gwanje.v1.DraftPolicyResponse.changes:type_name -> gwanje.v1.PolicyChange
+	19, // 12: gwanje.v1.PublishPolicyRequest.announce_on:type_name -> google.protobuf.Timestamp
+	19, // 13: gwanje.v1.PublishPolicyRequest.effective_on:type_name -> google.protobuf.Timestamp
+	19, // 14: gwanje.v1.PublishPolicyResponse.announce_on:type_name -> google.protobuf.Timestamp
+	19, // 15: gwanje.v1.PublishPolicyResponse.effective_on:type_name -> google.protobuf.Timestamp
+	19, // 16: gwanje.v1.PolicyVersionInfo.announce_on:type_name -> google.protobuf.Timestamp
+	19, // 17: gwanje.v1.PolicyVersionInfo.effective_on:type_name -> google.protobuf.Timestamp
+	2,  // 18: gwanje.v1.PolicyVersionInfo.institution:type_name -> gwanje.v1.InstitutionSettings
+	17, // 19: gwanje.v1.ListPolicyVersionsResponse.versions:type_name -> gwanje.v1.PolicyVersionInfo
+	12, // 20: gwanje.v1.PolicyService.DraftPolicy:input_type -> gwanje.v1.DraftPolicyRequest
+	14, // 21: gwanje.v1.PolicyService.PublishPolicy:input_type -> gwanje.v1.PublishPolicyRequest
+	16, // 22: gwanje.v1.PolicyService.ListPolicyVersions:input_type -> gwanje.v1.ListPolicyVersionsRequest
+	6,  // 23: gwanje.v1.PolicyService.GetInstitutionSettings:input_type -> gwanje.v1.GetInstitutionSettingsRequest
+	7,  // 24: gwanje.v1.PolicyService.UpdateInstitutionSettings:input_type -> gwanje.v1.UpdateInstitutionSettingsRequest
+	9,  // 25: gwanje.v1.PolicyService.ImportPolicyHistory:input_type -> gwanje.v1.ImportPolicyHistoryRequest
+	13, // 26: gwanje.v1.PolicyService.DraftPolicy:output_type -> gwanje.v1.DraftPolicyResponse
+	15, // 27: gwanje.v1.PolicyService.PublishPolicy:output_type -> gwanje.v1.PublishPolicyResponse
+	18, // 28: gwanje.v1.PolicyService.ListPolicyVersions:output_type -> gwanje.v1.ListPolicyVersionsResponse
+	2,  // 29: gwanje.v1.PolicyService.GetInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
+	2,  // 30: gwanje.v1.PolicyService.UpdateInstitutionSettings:output_type -> gwanje.v1.InstitutionSettings
+	10, // 31: gwanje.v1.PolicyService.ImportPolicyHistory:output_type -> gwanje.v1.ImportPolicyHistoryResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gwanje_v1_policy_proto_init() }
@@ -1414,7 +1574,7 @@ func file_gwanje_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gwanje_v1_policy_proto_rawDesc), len(file_gwanje_v1_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

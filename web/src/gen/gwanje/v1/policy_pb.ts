@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gwanje/v1/policy.proto.
  */
 export const file_gwanje_v1_policy: GenFile = /*@__PURE__*/
-  fileDesc("ChZnd2FuamUvdjEvcG9saWN5LnByb3RvEglnd2FuamUudjEiXgoNUG9saWN5T2ZmaWNlchIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhIKCmRlcGFydG1lbnQYAyABKAkSDQoFcGhvbmUYBCABKAkSDQoFZW1haWwYBSABKAkiWwoLUG9saWN5U3RhZmYSDAoEcm9sZRgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpkZXBhcnRtZW50GAMgASgJEg0KBXBob25lGAQgASgJEgwKBG5vdGUYBSABKAkimAMKE0luc3RpdHV0aW9uU2V0dGluZ3MSDAoEbmFtZRgBIAEoCRINCgVzY29wZRgCIAEoCRIQCghob21lcGFnZRgDIAEoCRIlCgNjcG8YBCABKAsyGC5nd2FuamUudjEuUG9saWN5T2ZmaWNlchIlCgVzdGFmZhgFIAMoCzIWLmd3YW5qZS52MS5Qb2xpY3lTdGFmZhIWCg5jb250cm9sX2NlbnRlchgGIAEoCRIVCg1yZXF1ZXN0X3BsYWNlGAcgASgJEhQKDHJldmlld19wbGFjZRgIIAEoCRISCgpzYWZlZ3VhcmRzGAkgAygJEhAKCHJlbWVkaWVzGAogAygJEg4KBmxheW91dBgLIAEoCRIYChBtYXhfc2l0ZXNfbGlzdGVkGAwgASgFEioKCHN0YXR1dGVzGA0gAygLMhguZ3dhbmplLnYxLlBvbGljeVN0YXR1dGUSLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYDyABKAkiMQoNUG9saWN5U3RhdHV0ZRIPCgdwdXJwb3NlGAEgASgJEg8KB3N0YXR1dGUYAiABKAkiHwodR2V0SW5zdGl0dXRpb25TZXR0aW5nc1JlcXVlc3QilQEKIFVwZGF0ZUluc3RpdHV0aW9uU2V0dGluZ3NSZXF1ZXN0EjAKCHNldHRpbmdzGAEgASgLMh4uZ3dhbmplLnYxLkluc3RpdHV0aW9uU2V0dGluZ3MSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEg4KBnJlYXNvbhgDIAEoCSKrAQoSUHJpb3JQb2xpY3lWZXJzaW9uEg4KBm51bWJlchgBIAEoBRIvCgthbm5vdW5jZV9vbhgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghyZXZpc2lvbhgEIAEoCRIQCghkb2N1bWVudBgFIAEoCSJdChpJbXBvcnRQb2xpY3lIaXN0b3J5UmVxdWVzdBIvCgh2ZXJzaW9ucxgBIAMoCzIdLmd3YW5qZS52MS5QcmlvclBvbGljeVZlcnNpb24SDgoGcmVhc29uGAIgASgJIkQKG0ltcG9ydFBvbGljeUhpc3RvcnlSZXNwb25zZRIQCghpbXBvcnRlZBgBIAEoBRITCgtuZXh0X251bWJlchgCIAEoBSJPCgxQb2xpY3lDaGFuZ2USEQoJY2xhdXNlX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJEg4KBmJlZm9yZRgDIAEoCRINCgVhZnRlchgEIAEoCSIUChJEcmFmdFBvbGljeVJlcXVlc3QifwoTRHJhZnRQb2xpY3lSZXNwb25zZRIRCgl1bmNoYW5nZWQYASABKAgSGQoRcHJvcG9zZWRfcmV2aXNpb24YAiABKAkSKAoHY2hhbmdlcxgDIAMoCzIXLmd3YW5qZS52MS5Qb2xpY3lDaGFuZ2USEAoIbWFya2Rvd24YBCABKAkiogEKFFB1Ymxpc2hQb2xpY3lSZXF1ZXN0Ei8KC2Fubm91bmNlX29uGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxlZmZlY3RpdmVfb24YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVyZ2VudF9yZWFzb24YAyABKAkSEAoIcmV2aXNpb24YBCABKAkirQEKFVB1Ymxpc2hQb2xpY3lSZXNwb25zZRIPCgdjcmVhdGVkGAEgASgIEg4KBm51bWJlchgCIAEoBRIQCghyZXZpc2lvbhgDIAEoCRIvCgthbm5vdW5jZV9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChlMaXN0UG9saWN5VmVyc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIowCChFQb2xpY3lWZXJzaW9uSW5mbxIOCgZudW1iZXIYASABKAUSEAoIcmV2aXNpb24YAiABKAkSLwoLYW5ub3VuY2Vfb24YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGVmZmVjdGl2ZV9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNdXJnZW50X3JlYXNvbhgFIAEoCRIUCgxwdWJsaXNoZWRfYnkYBiABKAkSMwoLaW5zdGl0dXRpb24YByABKAsyHi5nd2FuamUudjEuSW5zdGl0dXRpb25TZXR0aW5ncxIQCghpbXBvcnRlZBgIIAEoCCJlChpMaXN0UG9saWN5VmVyc2lvbnNSZXNwb25zZRIuCgh2ZXJzaW9ucxgBIAMoCzIcLmd3YW5qZS52MS5Qb2xpY3lWZXJzaW9uSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyyAQKDVBvbGljeVNlcnZpY2USTAoLRHJhZnRQb2xpY3kSHS5nd2FuamUudjEuRHJhZnRQb2xpY3lSZXF1ZXN0Gh4uZ3dhbmplLnYxLkRyYWZ0UG9saWN5UmVzcG9uc2USUgoNUHVibGlzaFBvbGljeRIfLmd3YW5qZS52MS5QdWJsaXNoUG9saWN5UmVxdWVzdBogLmd3YW5qZS52MS5QdWJsaXNoUG9saWN5UmVzcG9uc2USYQoSTGlzdFBvbGljeVZlcnNpb25zEiQuZ3dhbmplLnYxLkxpc3RQb2xpY3lWZXJzaW9uc1JlcXVlc3QaJS5nd2FuamUudjEuTGlzdFBvbGljeVZlcnNpb25zUmVzcG9uc2USYgoWR2V0SW5zdGl0dXRpb25TZXR0aW5ncxIoLmd3YW5qZS52MS5HZXRJbnN0aXR1dGlvblNldHRpbmdzUmVxdWVzdBoeLmd3YW5qZS52MS5JbnN0aXR1dGlvblNldHRpbmdzEmgKGVVwZGF0ZUluc3RpdHV0aW9uU2V0dGluZ3MSKy5nd2FuamUudjEuVXBkYXRlSW5zdGl0dXRpb25TZXR0aW5nc1JlcXVlc3QaHi5nd2FuamUudjEuSW5zdGl0dXRpb25TZXR0aW5ncxJkChNJbXBvcnRQb2xpY3lIaXN0b3J5EiUuZ3dhbmplLnYxLkltcG9ydFBvbGljeUhpc3RvcnlSZXF1ZXN0GiYuZ3dhbmplLnYxLkltcG9ydFBvbGljeUhpc3RvcnlSZXNwb25zZUIzWjFnaXRodWIuY29tL2d3YW5qZS9nd2FuamUvcHJvdG8vZ3dhbmplL3YxO2d3YW5qZXYxYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChZnd2FuamUvdjEvcG9saWN5LnByb3RvEglnd2FuamUudjEiXgoNUG9saWN5T2ZmaWNlchIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhIKCmRlcGFydG1lbnQYAyABKAkSDQoFcGhvbmUYBCABKAkSDQoFZW1haWwYBSABKAkiWwoLUG9saWN5U3RhZmYSDAoEcm9sZRgBIAEoCRINCgV0aXRsZRgCIAEoCRISCgpkZXBhcnRtZW50GAMgASgJEg0KBXBob25lGAQgASgJEgwKBG5vdGUYBSABKAkiyQMKE0luc3RpdHV0aW9uU2V0dGluZ3MSDAoEbmFtZRgBIAEoCRINCgVzY29wZRgCIAEoCRIQCghob21lcGFnZRgDIAEoCRIlCgNjcG8YBCABKAsyGC5nd2FuamUudjEuUG9saWN5T2ZmaWNlchIlCgVzdGFmZhgFIAMoCzIWLmd3YW5qZS52MS5Qb2xpY3lTdGFmZhIWCg5jb250cm9sX2NlbnRlchgGIAEoCRIVCg1yZXF1ZXN0X3BsYWNlGAcgASgJEhQKDHJldmlld19wbGFjZRgIIAEoCRISCgpzYWZlZ3VhcmRzGAkgAygJEhAKCHJlbWVkaWVzGAogAygJEg4KBmxheW91dBgLIAEoCRIYChBtYXhfc2l0ZXNfbGlzdGVkGAwgASgFEioKCHN0YXR1dGVzGA0gAygLMhguZ3dhbmplLnYxLlBvbGljeVN0YXR1dGUSLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYDyABKAkSLwoGdGFibGVzGBAgAygLMh8uZ3dhbmplLnYxLlBvbGljeU9wZXJhdGlvblRhYmxlIoQBChRQb2xpY3lPcGVyYXRpb25UYWJsZRIMCgRuYW1lGAEgASgJEhIKCmRlcGFydG1lbnQYAiABKAkSEAoIcHVycG9zZXMYAyADKAkSDQoFc2l0ZXMYBCADKAkSKQoFcGFydHMYBSADKAsyGi5nd2FuamUudjEuUG9saWN5VGFibGVQYXJ0Ii4KD1BvbGljeVRhYmxlUGFydBIMCgRuYW1lGAEgASgJEg0KBXNpdGVzGAIgAygJIjEKDVBvbGljeVN0YXR1dGUSDwoHcHVycG9zZRgBIAEoCRIPCgdzdGF0dXRlGAIgASgJIh8KHUdldEluc3RpdHV0aW9uU2V0dGluZ3NSZXF1ZXN0IpUBCiBVcGRhdGVJbnN0aXR1dGlvblNldHRpbmdzUmVxdWVzdBIwCghzZXR0aW5ncxgBIAEoCzIeLmd3YW5qZS52MS5JbnN0aXR1dGlvblNldHRpbmdzEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIOCgZyZWFzb24YAyABKAkiqwEKElByaW9yUG9saWN5VmVyc2lvbhIOCgZudW1iZXIYASABKAUSLwoLYW5ub3VuY2Vfb24YAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGVmZmVjdGl2ZV9vbhgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YBCABKAkSEAoIZG9jdW1lbnQYBSABKAkiXQoaSW1wb3J0UG9saWN5SGlzdG9yeVJlcXVlc3QSLwoIdmVyc2lvbnMYASADKAsyHS5nd2FuamUudjEuUHJpb3JQb2xpY3lWZXJzaW9uEg4KBnJlYXNvbhgCIAEoCSJEChtJbXBvcnRQb2xpY3lIaXN0b3J5UmVzcG9uc2USEAoIaW1wb3J0ZWQYASABKAUSEwoLbmV4dF9udW1iZXIYAiABKAUiTwoMUG9saWN5Q2hhbmdlEhEKCWNsYXVzZV9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIOCgZiZWZvcmUYAyABKAkSDQoFYWZ0ZXIYBCABKAkiFAoSRHJhZnRQb2xpY3lSZXF1ZXN0In8KE0RyYWZ0UG9saWN5UmVzcG9uc2USEQoJdW5jaGFuZ2VkGAEgASgIEhkKEXByb3Bvc2VkX3JldmlzaW9uGAIgASgJEigKB2NoYW5nZXMYAyADKAsyFy5nd2FuamUudjEuUG9saWN5Q2hhbmdlEhAKCG1hcmtkb3duGAQgASgJIqIBChRQdWJsaXNoUG9saWN5UmVxdWVzdBIvCgthbm5vdW5jZV9vbhgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZWZmZWN0aXZlX29uGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg11cmdlbnRfcmVhc29uGAMgASgJEhAKCHJldmlzaW9uGAQgASgJIq0BChVQdWJsaXNoUG9saWN5UmVzcG9uc2USDwoHY3JlYXRlZBgBIAEoCBIOCgZudW1iZXIYAiABKAUSEAoIcmV2aXNpb24YAyABKAkSLwoLYW5ub3VuY2Vfb24YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGVmZmVjdGl2ZV9vbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoZTGlzdFBvbGljeVZlcnNpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSKMAgoRUG9saWN5VmVyc2lvbkluZm8SDgoGbnVtYmVyGAEgASgFEhAKCHJldmlzaW9uGAIgASgJEi8KC2Fubm91bmNlX29uGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxlZmZlY3RpdmVfb24YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVyZ2VudF9yZWFzb24YBSABKAkSFAoMcHVibGlzaGVkX2J5GAYgASgJEjMKC2luc3RpdHV0aW9uGAcgASgLMh4uZ3dhbmplLnYxLkluc3RpdHV0aW9uU2V0dGluZ3MSEAoIaW1wb3J0ZWQYCCABKAgiZQoaTGlzdFBvbGljeVZlcnNpb25zUmVzcG9uc2USLgoIdmVyc2lvbnMYASADKAsyHC5nd2FuamUudjEuUG9saWN5VmVyc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMsgECg1Qb2xpY3lTZXJ2aWNlEkwKC0RyYWZ0UG9saWN5Eh0uZ3dhbmplLnYxLkRyYWZ0UG9saWN5UmVxdWVzdBoeLmd3YW5qZS52MS5EcmFmdFBvbGljeVJlc3BvbnNlElIKDVB1Ymxpc2hQb2xpY3kSHy5nd2FuamUudjEuUHVibGlzaFBvbGljeVJlcXVlc3QaIC5nd2FuamUudjEuUHVibGlzaFBvbGljeVJlc3BvbnNlEmEKEkxpc3RQb2xpY3lWZXJzaW9ucxIkLmd3YW5qZS52MS5MaXN0UG9saWN5VmVyc2lvbnNSZXF1ZXN0GiUuZ3dhbmplLnYxLkxpc3RQb2xpY3lWZXJzaW9uc1Jlc3BvbnNlEmIKFkdldEluc3RpdHV0aW9uU2V0dGluZ3MSKC5nd2FuamUudjEuR2V0SW5zdGl0dXRpb25TZXR0aW5nc1JlcXVlc3QaHi5nd2FuamUudjEuSW5zdGl0dXRpb25TZXR0aW5ncxJoChlVcGRhdGVJbnN0aXR1dGlvblNldHRpbmdzEisuZ3dhbmplLnYxLlVwZGF0ZUluc3RpdHV0aW9uU2V0dGluZ3NSZXF1ZXN0Gh4uZ3dhbmplLnYxLkluc3RpdHV0aW9uU2V0dGluZ3MSZAoTSW1wb3J0UG9saWN5SGlzdG9yeRIlLmd3YW5qZS52MS5JbXBvcnRQb2xpY3lIaXN0b3J5UmVxdWVzdBomLmd3YW5qZS52MS5JbXBvcnRQb2xpY3lIaXN0b3J5UmVzcG9uc2VCM1oxZ2l0aHViLmNvbS9nd2FuamUvZ3dhbmplL3Byb3RvL2d3YW5qZS92MTtnd2FuamV2MWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * PolicyOfficer is the 개인정보 보호책임자.
@@ -203,6 +203,15 @@ export type InstitutionSettings = Message<"gwanje.v1.InstitutionSettings"> & {
    * @generated from field: string updated_by = 15;
    */
   updatedBy: string;
+
+  /**
+   * Operation tables (운영현황 단위) of the department layout: a camera
+   * belongs to the first table of its department whose purposes and sites
+   * (when listed) include its own; the rest make the department's block.
+   *
+   * @generated from field: repeated gwanje.v1.PolicyOperationTable tables = 16;
+   */
+  tables: PolicyOperationTable[];
 };
 
 /**
@@ -211,6 +220,74 @@ export type InstitutionSettings = Message<"gwanje.v1.InstitutionSettings"> & {
  */
 export const InstitutionSettingsSchema: GenMessage<InstitutionSettings> = /*@__PURE__*/
   messageDesc(file_gwanje_v1_policy, 2);
+
+/**
+ * PolicyOperationTable is one block of the department layout, e.g. a
+ * department's 버스전용차로 단속 cameras beside its 방범 cameras.
+ *
+ * @generated from message gwanje.v1.PolicyOperationTable
+ */
+export type PolicyOperationTable = Message<"gwanje.v1.PolicyOperationTable"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string department = 2;
+   */
+  department: string;
+
+  /**
+   * Local purposes it takes; none: any.
+   *
+   * @generated from field: repeated string purposes = 3;
+   */
+  purposes: string[];
+
+  /**
+   * Site names it takes; none: any.
+   *
+   * @generated from field: repeated string sites = 4;
+   */
+  sites: string[];
+
+  /**
+   * Named groups of sites whose hours are written apart ("BRT구간").
+   *
+   * @generated from field: repeated gwanje.v1.PolicyTablePart parts = 5;
+   */
+  parts: PolicyTablePart[];
+};
+
+/**
+ * Describes the message gwanje.v1.PolicyOperationTable.
+ * Use `create(PolicyOperationTableSchema)` to create a new message.
+ */
+export const PolicyOperationTableSchema: GenMessage<PolicyOperationTable> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 3);
+
+/**
+ * @generated from message gwanje.v1.PolicyTablePart
+ */
+export type PolicyTablePart = Message<"gwanje.v1.PolicyTablePart"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string sites = 2;
+   */
+  sites: string[];
+};
+
+/**
+ * Describes the message gwanje.v1.PolicyTablePart.
+ * Use `create(PolicyTablePartSchema)` to create a new message.
+ */
+export const PolicyTablePartSchema: GenMessage<PolicyTablePart> = /*@__PURE__*/
+  messageDesc(file_gwanje_v1_policy, 4);
 
 /**
  * PolicyStatute names the law a purpose is installed under, e.g. purpose
@@ -235,7 +312,7 @@ export type PolicyStatute = Message<"gwanje.v1.PolicyStatute"> & {
  * Use `create(PolicyStatuteSchema)` to create a new message.
  */
 export const PolicyStatuteSchema: GenMessage<PolicyStatute> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 3);
+  messageDesc(file_gwanje_v1_policy, 5);
 
 /**
  * @generated from message gwanje.v1.GetInstitutionSettingsRequest
@@ -248,7 +325,7 @@ export type GetInstitutionSettingsRequest = Message<"gwanje.v1.GetInstitutionSet
  * Use `create(GetInstitutionSettingsRequestSchema)` to create a new message.
  */
 export const GetInstitutionSettingsRequestSchema: GenMessage<GetInstitutionSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 4);
+  messageDesc(file_gwanje_v1_policy, 6);
 
 /**
  * @generated from message gwanje.v1.UpdateInstitutionSettingsRequest
@@ -278,7 +355,7 @@ export type UpdateInstitutionSettingsRequest = Message<"gwanje.v1.UpdateInstitut
  * Use `create(UpdateInstitutionSettingsRequestSchema)` to create a new message.
  */
 export const UpdateInstitutionSettingsRequestSchema: GenMessage<UpdateInstitutionSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 5);
+  messageDesc(file_gwanje_v1_policy, 7);
 
 /**
  * PriorPolicyVersion is a revision published before gwanje.
@@ -325,7 +402,7 @@ export type PriorPolicyVersion = Message<"gwanje.v1.PriorPolicyVersion"> & {
  * Use `create(PriorPolicyVersionSchema)` to create a new message.
  */
 export const PriorPolicyVersionSchema: GenMessage<PriorPolicyVersion> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 6);
+  messageDesc(file_gwanje_v1_policy, 8);
 
 /**
  * @generated from message gwanje.v1.ImportPolicyHistoryRequest
@@ -347,7 +424,7 @@ export type ImportPolicyHistoryRequest = Message<"gwanje.v1.ImportPolicyHistoryR
  * Use `create(ImportPolicyHistoryRequestSchema)` to create a new message.
  */
 export const ImportPolicyHistoryRequestSchema: GenMessage<ImportPolicyHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 7);
+  messageDesc(file_gwanje_v1_policy, 9);
 
 /**
  * @generated from message gwanje.v1.ImportPolicyHistoryResponse
@@ -371,7 +448,7 @@ export type ImportPolicyHistoryResponse = Message<"gwanje.v1.ImportPolicyHistory
  * Use `create(ImportPolicyHistoryResponseSchema)` to create a new message.
  */
 export const ImportPolicyHistoryResponseSchema: GenMessage<ImportPolicyHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 8);
+  messageDesc(file_gwanje_v1_policy, 10);
 
 /**
  * @generated from message gwanje.v1.PolicyChange
@@ -403,7 +480,7 @@ export type PolicyChange = Message<"gwanje.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 9);
+  messageDesc(file_gwanje_v1_policy, 11);
 
 /**
  * @generated from message gwanje.v1.DraftPolicyRequest
@@ -416,7 +493,7 @@ export type DraftPolicyRequest = Message<"gwanje.v1.DraftPolicyRequest"> & {
  * Use `create(DraftPolicyRequestSchema)` to create a new message.
  */
 export const DraftPolicyRequestSchema: GenMessage<DraftPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 10);
+  messageDesc(file_gwanje_v1_policy, 12);
 
 /**
  * @generated from message gwanje.v1.DraftPolicyResponse
@@ -448,7 +525,7 @@ export type DraftPolicyResponse = Message<"gwanje.v1.DraftPolicyResponse"> & {
  * Use `create(DraftPolicyResponseSchema)` to create a new message.
  */
 export const DraftPolicyResponseSchema: GenMessage<DraftPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 11);
+  messageDesc(file_gwanje_v1_policy, 13);
 
 /**
  * @generated from message gwanje.v1.PublishPolicyRequest
@@ -486,7 +563,7 @@ export type PublishPolicyRequest = Message<"gwanje.v1.PublishPolicyRequest"> & {
  * Use `create(PublishPolicyRequestSchema)` to create a new message.
  */
 export const PublishPolicyRequestSchema: GenMessage<PublishPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 12);
+  messageDesc(file_gwanje_v1_policy, 14);
 
 /**
  * @generated from message gwanje.v1.PublishPolicyResponse
@@ -523,7 +600,7 @@ export type PublishPolicyResponse = Message<"gwanje.v1.PublishPolicyResponse"> &
  * Use `create(PublishPolicyResponseSchema)` to create a new message.
  */
 export const PublishPolicyResponseSchema: GenMessage<PublishPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 13);
+  messageDesc(file_gwanje_v1_policy, 15);
 
 /**
  * @generated from message gwanje.v1.ListPolicyVersionsRequest
@@ -548,7 +625,7 @@ export type ListPolicyVersionsRequest = Message<"gwanje.v1.ListPolicyVersionsReq
  * Use `create(ListPolicyVersionsRequestSchema)` to create a new message.
  */
 export const ListPolicyVersionsRequestSchema: GenMessage<ListPolicyVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 14);
+  messageDesc(file_gwanje_v1_policy, 16);
 
 /**
  * @generated from message gwanje.v1.PolicyVersionInfo
@@ -604,7 +681,7 @@ export type PolicyVersionInfo = Message<"gwanje.v1.PolicyVersionInfo"> & {
  * Use `create(PolicyVersionInfoSchema)` to create a new message.
  */
 export const PolicyVersionInfoSchema: GenMessage<PolicyVersionInfo> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 15);
+  messageDesc(file_gwanje_v1_policy, 17);
 
 /**
  * @generated from message gwanje.v1.ListPolicyVersionsResponse
@@ -628,7 +705,7 @@ export type ListPolicyVersionsResponse = Message<"gwanje.v1.ListPolicyVersionsRe
  * Use `create(ListPolicyVersionsResponseSchema)` to create a new message.
  */
 export const ListPolicyVersionsResponseSchema: GenMessage<ListPolicyVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_gwanje_v1_policy, 16);
+  messageDesc(file_gwanje_v1_policy, 18);
 
 /**
  * PolicyService drafts and publishes the 운영·관리 방침 from the registry.
