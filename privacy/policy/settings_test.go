@@ -237,3 +237,24 @@ func between(s, a, b string) string {
 	}
 	return s
 }
+
+func TestOperationTableSettingsAreChecked(t *testing.T) {
+	ok := policy.OperationTable{Name: "버스전용차로 단속", Department: "교통정보과", Purposes: []string{"버스전용차로"},
+		Parts: []policy.TablePart{{Name: "BRT구간", Sites: []string{"BRT 정류장 1"}}}}
+	for name, tc := range map[string]struct {
+		tables []policy.OperationTable
+		valid  bool
+	}{
+		"one table":          {[]policy.OperationTable{ok}, true},
+		"no name":            {[]policy.OperationTable{{Department: "교통정보과"}}, false},
+		"no department":      {[]policy.OperationTable{{Name: "방범"}}, false},
+		"listed twice":       {[]policy.OperationTable{ok, ok}, false},
+		"part without sites": {[]policy.OperationTable{{Name: "x", Department: "y", Parts: []policy.TablePart{{Name: "BRT구간"}}}}, false},
+		"bidi in a site":     {[]policy.OperationTable{{Name: "x", Department: "y", Sites: []string{"a\u202eb"}}}, false},
+	} {
+		err := policy.Institution{Tables: tc.tables}.Check()
+		if (err == nil) != tc.valid || (err != nil && !errors.Is(err, policy.ErrInvalid)) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
