@@ -517,6 +517,10 @@ func (x *StartPlaybackRequest) GetTransport() PlaybackTransport {
 	return PlaybackTransport_PLAYBACK_TRANSPORT_UNSPECIFIED
 }
 
+// StartPlaybackResponse carries no session id, as no RPC stops a playback:
+// the player ends it (RTSP TEARDOWN, or POST end for MSE), it ends by
+// itself when idle or at the ticket's end, and revoking the viewer's right
+// ends it at once.
 type StartPlaybackResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Url       string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`

@@ -220,6 +220,11 @@ export const StartPlaybackRequestSchema: GenMessage<StartPlaybackRequest> = /*@_
   messageDesc(file_gwanje_v1_recording, 4);
 
 /**
+ * StartPlaybackResponse carries no session id, as no RPC stops a playback:
+ * the player ends it (RTSP TEARDOWN, or POST end for MSE), it ends by
+ * itself when idle or at the ticket's end, and revoking the viewer's right
+ * ends it at once.
+ *
  * @generated from message gwanje.v1.StartPlaybackResponse
  */
 export type StartPlaybackResponse = Message<"gwanje.v1.StartPlaybackResponse"> & {
