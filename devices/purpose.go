@@ -111,9 +111,21 @@ func normPurpose(s string) string {
 }
 
 // LookupPurpose returns the national category and default legal basis of a
-// local purpose. Unknown purposes are ErrInvalid.
+// local purpose. A known purpose with a detail in parentheses
+// ("쓰레기단속(무단투기)") is that purpose. A city's own label outside the
+// list names the known purpose it maps to in parentheses, "불법주정차단속
+// (주정차단속)": it is kept as written (Local, the label published in the
+// policy, without the mapping) and counted under that purpose's national
+// category in reports. Unknown purposes are ErrInvalid.
 func LookupPurpose(local string) (PurposeInfo, error) {
 	p, ok := purposeByLocal[normPurpose(local)]
+	if !ok {
+		if label, mapped, found := localLabel(local); found {
+			if q, known := purposeByLocal[normPurpose(mapped)]; known {
+				return PurposeInfo{Local: label + " (" + q.Local + ")", National: q.National, Basis: q.Basis}, nil
+			}
+		}
+	}
 	if !ok {
 		return PurposeInfo{}, fmt.Errorf("%w: unknown purpose %q (known: %s)", ErrInvalid, local, strings.Join(LocalPurposes(), ", "))
 	}
@@ -138,4 +150,35 @@ func IsNationalPurpose(s string) bool {
 		}
 	}
 	return false
+}
+
+// localLabel splits "label (purpose)" into its label and the purpose in the
+// last parentheses.
+func localLabel(s string) (label, mapped string, ok bool) {
+	s = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(s, "（", "("), "）", ")"))
+	if !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	i := strings.LastIndex(s, "(")
+	if i <= 0 {
+		return "", "", false
+	}
+	label = strings.Join(strings.Fields(s[:i]), " ")
+	mapped = strings.TrimSpace(s[i+1 : len(s)-1])
+	return label, mapped, label != "" && mapped != ""
+}
+
+// PurposeLabel is the label of a local purpose as published: a city's own
+// label without the known purpose it maps to ("불법주정차단속 (주정차단속)" →
+// "불법주정차단속"); other purposes as they are.
+func PurposeLabel(local string) string {
+	if _, ok := purposeByLocal[normPurpose(local)]; ok {
+		return local
+	}
+	if label, mapped, ok := localLabel(local); ok {
+		if _, known := purposeByLocal[normPurpose(mapped)]; known {
+			return label
+		}
+	}
+	return local
 }

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,6 +106,26 @@ func TestPurposeTable(t *testing.T) {
 	}
 	if _, err := LookupPurpose("감시"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown purpose: %v", err)
+	}
+	// A city's own label maps to a known purpose named in parentheses.
+	for in, want := range map[string]PurposeInfo{
+		"불법주정차단속 (주정차단속)":    {Local: "불법주정차단속 (주정차단속)", National: NationalTrafficEnf, Basis: BasisTrafficEnforce},
+		"수도권 대기환경 단속（노후경유차）": {Local: "수도권 대기환경 단속 (노후경유차)", National: NationalTrafficEnf, Basis: BasisTrafficEnforce},
+		"자연환경 감시(생태통로관찰)":    {Local: "자연환경 감시 (생태통로관찰)", National: NationalOther, Basis: BasisLaw},
+	} {
+		if p, err := LookupPurpose(in); err != nil || p != want {
+			t.Errorf("LookupPurpose(%q) = %+v, %v; want %+v", in, p, err, want)
+		} else if l := PurposeLabel(p.Local); l != strings.SplitN(want.Local, " (", 2)[0] {
+			t.Errorf("PurposeLabel(%q) = %q", p.Local, l)
+		}
+	}
+	for _, bad := range []string{"불법주정차단속", "불법주정차단속 (감시)", "(주정차단속)", "불법주정차단속 ()"} {
+		if _, err := LookupPurpose(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("LookupPurpose(%q): %v", bad, err)
+		}
+	}
+	if l := PurposeLabel("쓰레기단속(무단투기)"); l != "쓰레기단속(무단투기)" {
+		t.Errorf("a known purpose's label changed: %q", l)
 	}
 	if p, _ := LookupPurpose("주정차단속"); p.Basis != BasisTrafficEnforce {
 		t.Errorf("주정차단속 basis %d", p.Basis)

@@ -56,13 +56,13 @@ func cityRegistry(e *env) []policy.Outsourcing {
 	}
 	for i := 1; i <= 10; i++ {
 		s := e.site(devices.SiteFields{Name: fmt.Sprintf("버스전용차로 %02d", i), Department: "교통정보과"})
-		e.cameras(s, 4, devices.CameraFields{Purpose: "버스전용차로", Department: "교통정보과", Schedule: "평일 07:00~09:00, 17:00~20:00",
+		e.cameras(s, 4, devices.CameraFields{Purpose: "불법주정차단속 (주정차단속)", Department: "교통정보과", Schedule: "평일 07:00~09:00, 17:00~20:00",
 			NotStored: true, RetentionReason: "위반차량 사진자료 준영구 보관", StoragePlace: "교통정보센터", Manager: "교통정보과장",
 			ManagerPhone: "032-440-3811", Coverage: "차로 1개", Lifecycle: active})
 	}
 	for i := 1; i <= 3; i++ {
 		s := e.site(devices.SiteFields{Name: fmt.Sprintf("BRT 정류장 %d", i), Department: "교통정보과"})
-		e.cameras(s, 2, devices.CameraFields{Purpose: "버스전용차로", Department: "교통정보과", Schedule: "24시간",
+		e.cameras(s, 2, devices.CameraFields{Purpose: "불법주정차단속 (주정차단속)", Department: "교통정보과", Schedule: "24시간",
 			NotStored: true, RetentionReason: "위반차량 사진자료 준영구 보관", StoragePlace: "교통정보센터", Manager: "교통정보과장",
 			ManagerPhone: "032-440-3811", Coverage: "차로 1개", Lifecycle: active})
 	}
@@ -108,8 +108,8 @@ func citySettings() policy.Institution {
 			{Role: policy.RoleAccess, Title: "주무관", Department: "안전정책과", Phone: "032-440-2122", Note: "관제요원 관리"},
 		},
 		ControlCenter: "인천광역시 통합관제센터", RequestPlace: "안전정책과 통합관제팀", ReviewPlace: "인천광역시 통합관제센터 열람실",
-		Statutes: map[string]string{"버스전용차로": "「도로교통법」 제32조, 「수도권대기환경개선에 관한 특별법」", "산불감시": "「산림보호법」 제34조"},
-		Tables: []policy.OperationTable{{Name: "버스전용차로 단속", Department: "교통정보과", Purposes: []string{"버스전용차로"},
+		Statutes: map[string]string{"불법주정차단속": "「도로교통법」 제32조, 「수도권대기환경개선에 관한 특별법」", "산불감시": "「산림보호법」 제34조"},
+		Tables: []policy.OperationTable{{Name: "버스전용차로 단속", Department: "교통정보과", Purposes: []string{"불법주정차단속"},
 			Parts: []policy.TablePart{{Name: "BRT구간", Sites: []string{"BRT 정류장 1", "BRT 정류장 2", "BRT 정류장 3"}}}}},
 		Layout: policy.LayoutDepartments, MaxSitesListed: 5,
 	}

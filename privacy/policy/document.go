@@ -450,7 +450,9 @@ func Build(in Institution, rep *devices.InstallationReport, contracts []Outsourc
 	in = in.withDefaults()
 	cams := make([]*devices.ReportCamera, len(rep.Cameras))
 	for i := range rep.Cameras {
-		cams[i] = &rep.Cameras[i]
+		c := rep.Cameras[i]
+		c.Purpose = devices.PurposeLabel(c.Purpose) // a city's own label, without the purpose it maps to
+		cams[i] = &c
 	}
 	basis := map[string]devices.LegalBasis{}
 	national := map[string]string{}
