@@ -70,8 +70,9 @@ type PoolConfig struct {
 	// MaxMoves bounds the cameras given back per renewal to rebalance
 	// when a node joins. Default 4.
 	MaxMoves int
-	// Hysteresis: cameras held beyond the share without giving them back.
-	// Default 1.
+	// Hysteresis: cameras held beyond the share without giving them back
+	// while no other member is below its own share. Default 1; negative:
+	// none.
 	Hysteresis int
 }
 
