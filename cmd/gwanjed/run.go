@@ -43,13 +43,7 @@ import (
 	"github.com/gwanje/gwanje/web"
 )
 
-// dataDirMarker names the file that marks a gwanje data dir; its content is
-// dataDirMarkerText (deploy/kubernetes writes it when it puts the shared CA
-// into a new data dir).
-const (
-	dataDirMarker     = "GWANJE_DATA_DIR"
-	dataDirMarkerText = "gwanje data dir, format 1\n"
-)
+const dataDirMarker = "GWANJE_DATA_DIR"
 
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	err := serve(ctx, cfg, log)
@@ -620,14 +614,17 @@ func prepareDataDir(dir string) (unlock func(), err error) {
 	os.Remove(probe)
 
 	marker := filepath.Join(abs, dataDirMarker)
-	const markerText = dataDirMarkerText
+	const markerText = "gwanje data dir, format 1\n"
 	b, err := os.ReadFile(marker)
 	switch {
 	case err == nil && string(b) != markerText:
 		return nil, fmt.Errorf("data-dir: %s has an unreadable marker file %s (%q): this is not a gwanje data dir of a version this gwanjed knows", abs, dataDirMarker, truncate(string(b), 40))
 	case errors.Is(err, os.ErrNotExist):
+		// A new data dir may hold only tls/: the system's CA put there
+		// before the first start, so that every process of an installation
+		// issues its certificate from one CA (deploy/README.md).
 		entries, _ := os.ReadDir(abs)
-		if len(entries) > 0 {
+		if len(entries) > 0 && !(len(entries) == 1 && entries[0].IsDir() && entries[0].Name() == "tls") {
 			return nil, fmt.Errorf("data-dir: %s is not empty and is not a gwanje data dir (no %s file): choose an empty or new directory", abs, dataDirMarker)
 		}
 		if err := os.WriteFile(marker, []byte(markerText), 0o644); err != nil {
