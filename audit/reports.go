@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xuri/excelize/v2"
+	"github.com/gwanje/gwanje/internal/xlsx"
 )
 
 // LedgerKind is a row kind (구분) of the ledger 개인영상정보 관리대장.
@@ -199,7 +199,7 @@ func (s *Store) WriteLedgerXLSX(ctx context.Context, w io.Writer, from, to time.
 		return err
 	}
 	title := fmt.Sprintf("개인영상정보 관리대장 (%s ~ %s)", from.In(s.cfg.Location).Format("2006-01-02"), to.In(s.cfg.Location).Format("2006-01-02"))
-	return writeXLSX(w, []sheet{{name: "개인영상정보 관리대장", title: title, records: s.ledgerRecords(rows)}})
+	return writeXLSX(w, []sheet{{Name: "개인영상정보 관리대장", Title: title, Records: s.ledgerRecords(rows)}})
 }
 
 func writeCSV(w io.Writer, records [][]string) error {
@@ -213,52 +213,9 @@ func writeCSV(w io.Writer, records [][]string) error {
 	return nil
 }
 
-type sheet struct {
-	name, title string
-	records     [][]string
-}
+type sheet = xlsx.Sheet
 
-func writeXLSX(w io.Writer, sheets []sheet) error {
-	f := excelize.NewFile()
-	defer f.Close()
-	bold, _ := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
-	for i, sh := range sheets {
-		if i == 0 {
-			if err := f.SetSheetName("Sheet1", sh.name); err != nil {
-				return fmt.Errorf("audit: xlsx: %w", err)
-			}
-		} else if _, err := f.NewSheet(sh.name); err != nil {
-			return fmt.Errorf("audit: xlsx: %w", err)
-		}
-		r0 := 1
-		if sh.title != "" {
-			_ = f.SetCellValue(sh.name, "A1", sh.title)
-			_ = f.SetCellStyle(sh.name, "A1", "A1", bold)
-			r0 = 3
-		}
-		for r, rec := range sh.records {
-			row := make([]any, len(rec))
-			for c, v := range rec {
-				row[c] = v
-			}
-			cell, _ := excelize.CoordinatesToCellName(1, r0+r)
-			if err := f.SetSheetRow(sh.name, cell, &row); err != nil {
-				return fmt.Errorf("audit: xlsx: %w", err)
-			}
-		}
-		if len(sh.records) > 0 {
-			first, _ := excelize.CoordinatesToCellName(1, r0)
-			last, _ := excelize.CoordinatesToCellName(len(sh.records[0]), r0)
-			_ = f.SetCellStyle(sh.name, first, last, bold)
-			lastCol, _ := excelize.ColumnNumberToName(len(sh.records[0]))
-			_ = f.SetColWidth(sh.name, "A", lastCol, 18)
-		}
-	}
-	if err := f.Write(w); err != nil {
-		return fmt.Errorf("audit: xlsx: %w", err)
-	}
-	return nil
-}
+func writeXLSX(w io.Writer, sheets []sheet) error { return xlsx.Write(w, sheets) }
 
 // ReviewConfig tunes the monthly access-log review (접속기록 점검).
 type ReviewConfig struct {
@@ -521,5 +478,5 @@ func (r *Review) WriteXLSX(w io.Writer) error {
 		sum = append(sum, []string{s.UserID, s.Username, fmt.Sprint(s.Views), fmt.Sprint(s.Cameras), fmt.Sprint(s.Flagged)})
 	}
 	title := "접속기록 점검 " + r.Month.Format("2006-01")
-	return writeXLSX(w, []sheet{{name: "요약", title: title, records: sum}, {name: "열람기록", title: title, records: r.records()}})
+	return writeXLSX(w, []sheet{{Name: "요약", Title: title, Records: sum}, {Name: "열람기록", Title: title, Records: r.records()}})
 }

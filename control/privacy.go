@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -11,6 +13,7 @@ import (
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
 	"github.com/gwanje/gwanje/devices"
+	"github.com/gwanje/gwanje/internal/xlsx"
 	"github.com/gwanje/gwanje/privacy/manifest"
 	"github.com/gwanje/gwanje/privacy/requests"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
@@ -274,18 +277,31 @@ func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProv
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.WriteString("\ufeff") // spreadsheets read UTF-8 with a byte-order mark
-	w := csv.NewWriter(&buf)
-	_ = w.Write(requests.RegisterHeader)
+	records := [][]string{requests.RegisterHeader}
 	for _, row := range rows {
-		_ = w.Write(row.Record())
+		records = append(records, row.Record())
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return nil, err
+	var buf bytes.Buffer
+	switch r.GetFormat() {
+	case "", "xlsx":
+		loc := x.s.location()
+		title := fmt.Sprintf("목적 외 이용 및 제3자 제공 대장 (%s ~ %s)", r.GetFrom().AsTime().In(loc).Format("2006-01-02"),
+			r.GetTo().AsTime().In(loc).Format("2006-01-02"))
+		if err := xlsx.Write(&buf, []xlsx.Sheet{{Name: "목적 외 이용 및 제3자 제공 대장", Title: title, Records: records}}); err != nil {
+			return nil, err
+		}
+		return &pb.ReportFile{Filename: "목적외이용및제3자제공대장.xlsx",
+			ContentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Content: buf.Bytes()}, nil
+	case "csv":
+		buf.WriteString("\ufeff") // spreadsheets read UTF-8 with a byte-order mark
+		w := csv.NewWriter(&buf)
+		_ = w.WriteAll(records)
+		if err := w.Error(); err != nil {
+			return nil, err
+		}
+		return &pb.ReportFile{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
 	}
-	return &pb.ReportFile{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
+	return nil, status.Error(codes.InvalidArgument, "format must be xlsx or csv")
 }
 
 // PrivacyCameras gives privacy/requests the registry's camera facts.
@@ -298,7 +314,13 @@ func (c privacyCameras) Camera(ctx context.Context, id string) (requests.CameraI
 	if err != nil {
 		return requests.CameraInfo{}, err
 	}
-	return requests.CameraInfo{ID: cam.ID, Site: cam.SiteID, Department: cam.Department, Labels: cam.Labels}, nil
+	info := requests.CameraInfo{ID: cam.ID, Name: cam.Name, Site: cam.SiteID, Department: cam.Department, Labels: cam.Labels}
+	place := strings.TrimSpace(cam.RoadAddress + " " + cam.LotAddress)
+	if site, err := c.reg.GetSite(ctx, cam.SiteID); err == nil && site.Name != "" {
+		place = site.Name
+	}
+	info.Place = place
+	return info, nil
 }
 
 func (c privacyCameras) SiteCameras(ctx context.Context, site string) ([]string, error) {

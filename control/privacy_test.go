@@ -1,15 +1,19 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -17,6 +21,7 @@ import (
 	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/camsim"
 	"github.com/gwanje/gwanje/privacy/manifest"
+	"github.com/gwanje/gwanje/privacy/requests"
 	pb "github.com/gwanje/gwanje/proto/gwanje/v1"
 	"github.com/gwanje/gwanje/stream/record"
 )
@@ -52,6 +57,7 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	if prov, err = cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{ProvisionId: prov.Id, Note: "공문 확인"}); err != nil || prov.Status != pb.ProvisionStatus_PROVISION_STATUS_APPROVED {
 		t.Fatalf("approve: %v %v", prov, err)
 	}
+	checkRegisterXLSX(t, h, cl, id)
 	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{ProvisionId: prov.Id})
 	if err != nil {
 		t.Fatal(err)
@@ -170,5 +176,48 @@ func TestSubjectRequestViewing(t *testing.T) {
 	page, err := h.audit.Query(context.Background(), audit.Filter{Types: []string{"playback.start"}, Purpose: "subject_request"})
 	if err != nil || len(page.Entries) != 1 || page.Entries[0].Seq != res.AuditSeq || page.Entries[0].Entry.RequestID != sr.Id {
 		t.Fatalf("the viewing is not recorded against the request: %v %+v", err, page.Entries)
+	}
+}
+
+// checkRegisterXLSX opens the 목적 외 이용 및 제3자 제공 대장 as a workbook:
+// the form's header, and the footage named by the camera's name, place and
+// time, never its id.
+func checkRegisterXLSX(t *testing.T, h *harness, cl pb.PrivacyServiceClient, camID string) {
+	t.Helper()
+	cam, err := h.devices.Get(context.Background(), camID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cl.GetProvisionRegister(h.as("manager"), &pb.GetProvisionRegisterRequest{
+		From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.New(time.Now().Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(rep.Filename, ".xlsx") {
+		t.Fatalf("register file %s", rep.Filename)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(rep.Content))
+	if err != nil {
+		t.Fatalf("the register is not a workbook: %v", err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(f.GetSheetName(0))
+	if err != nil || len(rows) != 4 { // title, blank, header, one provision
+		t.Fatalf("register rows %v %v", rows, err)
+	}
+	if !slices.Equal(rows[2], requests.RegisterHeader) {
+		t.Fatalf("header %v", rows[2])
+	}
+	file := rows[3][0]
+	if !strings.Contains(file, cam.Name) || !strings.Contains(file, "촬영 ") || strings.Contains(strings.Join(rows[3], " "), camID) {
+		t.Fatalf("register row names %q (camera %s %q)", file, camID, cam.Name)
+	}
+	if rows[3][1] == "" || rows[3][8] == "" {
+		t.Fatalf("register row %v", rows[3])
+	}
+	csvRep, err := cl.GetProvisionRegister(h.as("manager"), &pb.GetProvisionRegisterRequest{Format: "csv",
+		From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.New(time.Now().Add(time.Hour))})
+	if err != nil || !strings.HasSuffix(csvRep.Filename, ".csv") {
+		t.Fatalf("csv register: %v", err)
 	}
 }

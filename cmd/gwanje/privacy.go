@@ -188,8 +188,18 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			from := fs.String("from", "", "period start, YYYY-MM-DD (required), "+zoneNote)
 			to := fs.String("to", "", "period end, YYYY-MM-DD (required), "+zoneNote)
 			out := fs.String("out", "", "file to write (default the server's name)")
+			format := fs.String("format", "", "xlsx or csv (default: from --out's extension, else xlsx)")
 			if err := fs.Parse(args); err != nil {
 				return err
+			}
+			if *format == "" {
+				*format = "xlsx"
+				if strings.EqualFold(filepath.Ext(*out), ".csv") {
+					*format = "csv"
+				}
+			}
+			if ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(*out), ".")); *out != "" && ext != *format {
+				return fmt.Errorf("--out %s does not end in .%s", *out, *format)
 			}
 			f, t, err := parseRange(*from, *to)
 			if err != nil {
@@ -200,7 +210,7 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			defer cancel()
-			rep, err := cl.GetProvisionRegister(ctx, &pb.GetProvisionRegisterRequest{From: f, To: t})
+			rep, err := cl.GetProvisionRegister(ctx, &pb.GetProvisionRegisterRequest{From: f, To: t, Format: *format})
 			if err != nil {
 				return err
 			}

@@ -168,7 +168,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.svc, err = requests.New(requests.Config{Pool: e.pool, Auditor: as, AuditQuery: as, Decider: acs, Store: e.store,
 		Exporter: e.exp, Links: e.links, Publisher: o.publisher, Now: now, CheckInterval: o.interval,
 		Cameras: cameras{
-			camA:     {ID: camA, Site: "site-crossing", Department: dept},
+			camA:     {ID: camA, Name: "교차로 1번", Place: "중앙사거리", Site: "site-crossing", Department: dept},
 			camOther: {ID: camOther, Site: "site-park", Department: otherDept},
 		}})
 	if err != nil {

@@ -197,6 +197,40 @@ func TestProvisionEndToEnd(t *testing.T) {
 	if err := rep.WriteCSV(&csv); err != nil || !strings.Contains(csv.String(), "OO경찰서") {
 		t.Fatalf("csv %v %s", err, csv.String())
 	}
+	// The register row against the form: each item the 표준 개인정보
+	// 보호지침 asks for, filled, footage named by camera, place and time.
+	row := rep.Register[0]
+	rec := row.Record()
+	for i, tc := range []struct {
+		column string
+		want   []string
+	}{
+		{"개인정보(파일)의 명칭", []string{"교차로 1번 (중앙사거리)", "촬영 "}},
+		{"이용 또는 제공받는 기관의 명칭", []string{"OO경찰서"}},
+		{"이용 목적 또는 제공받는 목적", nil},
+		{"이용 또는 제공의 법적 근거", []string{"범죄의 수사와 공소의 제기 및 유지"}},
+		{"이용하거나 제공하는 개인정보의 항목", []string{"영상정보"}},
+		{"이용 또는 제공의 날짜·주기 또는 기간", []string{"제공"}},
+		{"이용하거나 제공하는 형태", []string{"동영상"}},
+		{"제한을 하거나 필요한 조치를 마련할 것을 요청한 경우 그 내용", nil},
+		{"파기 예정일", []string{"20"}},
+		{"보호조치 이행 회신", nil},
+	} {
+		if requests.RegisterHeader[i] != tc.column {
+			t.Errorf("column %d is %q, the form's is %q", i+1, requests.RegisterHeader[i], tc.column)
+		}
+		if rec[i] == "" {
+			t.Errorf("%s is empty", tc.column)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(rec[i], w) {
+				t.Errorf("%s = %q, want %q in it", tc.column, rec[i], w)
+			}
+		}
+		if strings.Contains(rec[i], camA) {
+			t.Errorf("%s names the camera by id: %q", tc.column, rec[i])
+		}
+	}
 }
 
 func flip(b []byte, i int) []byte {

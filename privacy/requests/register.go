@@ -18,19 +18,25 @@ import (
 var RegisterHeader = []string{
 	"개인정보(파일)의 명칭", "이용 또는 제공받는 기관의 명칭", "이용 목적 또는 제공받는 목적", "이용 또는 제공의 법적 근거",
 	"이용하거나 제공하는 개인정보의 항목", "이용 또는 제공의 날짜·주기 또는 기간", "이용하거나 제공하는 형태",
-	"제한을 하거나 필요한 조치를 마련할 것을 요청한 경우 그 내용", "제공 번호", "상태",
+	"제한을 하거나 필요한 조치를 마련할 것을 요청한 경우 그 내용",
+	"파기 예정일", "보호조치 이행 회신", "제공 번호", "상태",
 }
 
 // RegisterRow is one row of the register.
 type RegisterRow struct {
 	File, Recipient, Purpose, Basis, Items, Period, Form, Safeguards string
-	ProvisionID, Status                                              string
-	Provision                                                        Provision
+	// DestroyBy is when the recipient must destroy the copy (이용기간 끝);
+	// SafeguardAnswer what the recipient answered about the safeguards and
+	// the destruction ("회신 없음" until it does).
+	DestroyBy, SafeguardAnswer string
+	ProvisionID, Status        string
+	Provision                  Provision
 }
 
 // Record is the row as strings in RegisterHeader order.
 func (r RegisterRow) Record() []string {
-	return []string{r.File, r.Recipient, r.Purpose, r.Basis, r.Items, r.Period, r.Form, r.Safeguards, r.ProvisionID, r.Status}
+	return []string{r.File, r.Recipient, r.Purpose, r.Basis, r.Items, r.Period, r.Form, r.Safeguards, r.DestroyBy,
+		r.SafeguardAnswer, r.ProvisionID, r.Status}
 }
 
 // Register returns the register rows of provisions approved in [from, to)
@@ -66,12 +72,38 @@ func (s *Service) Register(ctx context.Context, pr ac.Principal, from, to time.T
 		if len(p.Masks) > 0 {
 			items += fmt.Sprintf("; 타인 마스킹 %d건", len(p.Masks))
 		}
+		answer := "회신 없음"
+		if p.RecipientDestroyedAt != nil {
+			answer = "파기 확인 " + s.fmtTime(*p.RecipientDestroyedAt)
+			if p.RecipientDestroyedNote != "" {
+				answer += ": " + p.RecipientDestroyedNote
+			}
+		}
 		out = append(out, RegisterRow{
-			File: "CCTV 영상정보 (카메라 " + strings.Join(p.Cameras, ", ") + ")", Recipient: p.Recipient.line(),
+			File: s.fileName(ctx, p.Cameras, p.From, p.To), Recipient: p.Recipient.line(),
 			Purpose: p.Reason, Basis: s.basisLine(p), Items: items, Period: period, Form: s.formLine(p), Safeguards: sg,
+			DestroyBy: p.UseUntil.In(s.cfg.Location).Format("2006-01-02"), SafeguardAnswer: answer,
 			ProvisionID: p.ID, Status: status, Provision: p})
 	}
 	return out, nil
+}
+
+// fileName names footage as people find it: the cameras by name and place
+// (never their ids) and the time the footage covers.
+func (s *Service) fileName(ctx context.Context, cams []string, from, to time.Time) string {
+	names := make([]string, 0, len(cams))
+	for _, id := range cams {
+		c, err := s.cfg.Cameras.Camera(ctx, id)
+		switch {
+		case err != nil || c.Name == "":
+			names = append(names, "등록되지 않은 카메라")
+		case c.Place != "":
+			names = append(names, c.Name+" ("+c.Place+")")
+		default:
+			names = append(names, c.Name)
+		}
+	}
+	return "CCTV 영상정보: " + strings.Join(names, ", ") + ", 촬영 " + s.fmtTime(from) + " ~ " + s.fmtTime(to)
 }
 
 // MonthlyReport is a month's provisions and subject requests.

@@ -93,7 +93,10 @@ type Decider interface {
 
 // CameraInfo is what a decision needs to know of a camera.
 type CameraInfo struct {
-	ID         string
+	ID   string
+	Name string // the camera's name, as people know it
+	// Place is where it stands: its site's name and address.
+	Place      string
 	Site       string
 	Department string
 	Labels     []string

@@ -2118,9 +2118,11 @@ func (x *CloseProvisionRequest) GetNote() string {
 }
 
 type GetProvisionRegisterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// xlsx (default) or csv.
+	Format        string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2167,6 +2169,13 @@ func (x *GetProvisionRegisterRequest) GetTo() *timestamppb.Timestamp {
 		return x.To
 	}
 	return nil
+}
+
+func (x *GetProvisionRegisterRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
 }
 
 var File_gwanje_v1_privacy_proto protoreflect.FileDescriptor
@@ -2343,10 +2352,11 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"N\n" +
 	"\x15CloseProvisionRequest\x12!\n" +
 	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"y\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"\x91\x01\n" +
 	"\x1bGetProvisionRegisterRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to*\x9c\x01\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x16\n" +
+	"\x06format\x18\x03 \x01(\tR\x06format*\x9c\x01\n" +
 	"\x12SubjectRequestKind\x12$\n" +
 	" SUBJECT_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SUBJECT_REQUEST_KIND_VIEW\x10\x01\x12 \n" +

@@ -70,7 +70,8 @@ type PrivacyServiceClient interface {
 	RecordProvisionOutcome(ctx context.Context, in *RecordProvisionOutcomeRequest, opts ...grpc.CallOption) (*Provision, error)
 	RecordRecipientDestruction(ctx context.Context, in *RecordRecipientDestructionRequest, opts ...grpc.CallOption) (*Provision, error)
 	CloseProvision(ctx context.Context, in *CloseProvisionRequest, opts ...grpc.CallOption) (*Provision, error)
-	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (CSV).
+	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (XLSX
+	// or CSV): the footage by camera name, place and time, never ids.
 	GetProvisionRegister(ctx context.Context, in *GetProvisionRegisterRequest, opts ...grpc.CallOption) (*ReportFile, error)
 }
 
@@ -284,7 +285,8 @@ type PrivacyServiceServer interface {
 	RecordProvisionOutcome(context.Context, *RecordProvisionOutcomeRequest) (*Provision, error)
 	RecordRecipientDestruction(context.Context, *RecordRecipientDestructionRequest) (*Provision, error)
 	CloseProvision(context.Context, *CloseProvisionRequest) (*Provision, error)
-	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (CSV).
+	// GetProvisionRegister renders the 목적 외 이용 및 제3자 제공 대장 (XLSX
+	// or CSV): the footage by camera name, place and time, never ids.
 	GetProvisionRegister(context.Context, *GetProvisionRegisterRequest) (*ReportFile, error)
 	mustEmbedUnimplementedPrivacyServiceServer()
 }
