@@ -193,6 +193,14 @@ func TestConsoleShift(t *testing.T) {
 		t.Fatal("the purpose was asked again")
 	}
 
+	// Double-click enlarges tile 2 to the whole wall and switches its view
+	// to the main stream (the same view, no new purpose); Escape returns.
+	run("enlarge", chromedp.DoubleClick(chromedp.ID("#tile-1")))
+	waitJS("tile 2 enlarged on main", `document.querySelector(".wall.enlarged") !== null && document.querySelectorAll(".tile:not(.hidden)").length === 1 && document.querySelector("#tile-1 .tile-profile").textContent === "main"`, 15*time.Second)
+	waitJS("tile 2 still playing", `document.querySelector("#tile-1").dataset.state === "playing"`, 10*time.Second)
+	run("back to the wall", chromedp.KeyEvent("\x1b"))
+	waitJS("the wall again on sub", `document.querySelectorAll(".tile:not(.hidden)").length === 4 && document.querySelector("#tile-1 .tile-profile").textContent === "sub" && document.querySelector("#tile-0").dataset.state === "playing"`, 15*time.Second)
+
 	// A cross-site page cannot call the API with the operator's cookie:
 	// its request is refused (preflight unanswered, or 403/415), and the
 	// session stays.

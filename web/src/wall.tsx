@@ -15,7 +15,9 @@ export const layouts: Layout[] = [1, 4, 9, 16];
 export function Wall() {
   const s = useStore(sel);
   const cols = Math.sqrt(s.layout);
-  const shown = s.enlarged !== null ? [s.enlarged] : Array.from({ length: s.layout }, (_, i) => i);
+  // Every tile of the layout stays mounted (an unmounted tile would end its
+  // view); an enlarged wall hides the others.
+  const shown = Array.from({ length: Math.max(s.layout, (s.enlarged ?? 0) + 1) }, (_, i) => i);
   return (
     <section class="wall-area" aria-label={text("wall")}>
       <div class="wall-bar">
@@ -32,19 +34,19 @@ export function Wall() {
       <div class={`wall ${s.enlarged !== null ? "enlarged" : ""}`} data-layout={s.layout}
         style={{ gridTemplateColumns: `repeat(${s.enlarged !== null ? 1 : cols}, 1fr)` }}>
         {shown.map((i) => (
-          <TileView key={i} index={i} tile={s.tiles[i] ?? null} selected={s.selected === i} s={s} />
+          <TileView key={i} index={i} tile={s.tiles[i] ?? null} selected={s.selected === i} hidden={s.enlarged !== null && s.enlarged !== i} s={s} />
         ))}
       </div>
     </section>
   );
 }
 
-function TileView({ index, tile, selected, s }: { index: number; tile: Tile | null; selected: boolean; s: State }) {
+function TileView({ index, tile, selected, hidden, s }: { index: number; tile: Tile | null; selected: boolean; hidden: boolean; s: State }) {
   const cam = tile ? s.cameras.find((c) => c.id === tile.cameraId) : undefined;
   const st = cam ? cameraState(s, cam) : "unknown";
   const lb = stateLabels[st] ?? stateLabels.unknown!;
   return (
-    <div class={`tile ${selected ? "selected" : ""}`} id={`tile-${index}`} data-tile={index} data-camera={tile?.cameraId ?? ""}
+    <div class={`tile ${selected ? "selected" : ""} ${hidden ? "hidden" : ""}`} id={`tile-${index}`} hidden={hidden} data-tile={index} data-camera={tile?.cameraId ?? ""}
       data-state={tile?.state ?? "empty"} tabIndex={0} role="group"
       aria-label={`${index + 1}: ${cam?.fields?.name ?? text("emptyTile")}`}
       onClick={() => set({ selected: index })}
