@@ -369,3 +369,77 @@ func screenshot(t *testing.T, tab context.Context, name string, w, h int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestConsoleIdleLock: a console left without input for --console-idle-lock
+// locks: it logs out (the server ends its live view, the cookie goes) and
+// asks for the same account's password; after it the wall is reopened.
+func TestConsoleIdleLock(t *testing.T) {
+	tab := browsertest.Start(t, "--ignore-certificate-errors", "--window-size=1280,800")
+	const password = "console-lock-Passw0rd"
+	dir := newDataDir(t)
+	base := fmt.Sprintf("127.%d.%d.1", 100+rand.IntN(100), rand.IntN(250))
+	p, err := start(t, dir, "--demo", "--demo-password", password, "--demo-base-ip", base, "--console-idle-lock", "8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := httpsRE.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no https address: %s", p.output())
+	}
+	origin := "https://" + m[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn := grpcConn(t, p, dir)
+	manager := loginAs(ctx, t, conn, "manager", password)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(tab, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitJS := func(what, js string, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !evalJS[bool](t, tab, js); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out after %v waiting for %s", within, what)
+			}
+		}
+	}
+	liveViews := func() int {
+		t.Helper()
+		ls, err := pb.NewStreamServiceClient(conn).ListLiveSessions(manager, &pb.ListLiveSessionsRequest{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ls.GetSessions())
+	}
+	do("log in", chromedp.Navigate(origin+"/"), chromedp.WaitVisible(chromedp.ID("#login-user")),
+		chromedp.SendKeys(chromedp.ID("#login-user"), "operator"), chromedp.SendKeys(chromedp.ID("#login-password"), password),
+		chromedp.Click(chromedp.ID("#login-submit")))
+	waitJS("the tree", `document.querySelectorAll("button.cam").length >= 8`, 30*time.Second)
+	do("open a camera", chromedp.Click(chromedp.CSS("button.cam")))
+	do("state the purpose", chromedp.WaitVisible(chromedp.ID("#purpose-form")),
+		chromedp.Click(chromedp.CSS(`input[data-purpose="1"]`)), chromedp.Click(chromedp.ID("#purpose-ok")))
+	waitJS("frames", `document.querySelector("#tile-0").dataset.state === "playing"`, 30*time.Second)
+	if n := liveViews(); n != 1 {
+		t.Fatalf("%d live views open, want 1", n)
+	}
+	// No input now: the console locks.
+	waitJS("the lock", `!!document.querySelector("#login-user") && document.querySelector("#login-user").readOnly && document.querySelectorAll("video").length === 0`, 30*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); liveViews() != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the live view is still open after the lock")
+		}
+	}
+	for _, c := range browserCookies(t, tab, origin) {
+		if c.Name == control.SessionCookie {
+			t.Fatal("the session cookie survived the lock")
+		}
+	}
+	// The password of the same account unlocks; the wall comes back, a new
+	// audited view under the purpose already stated.
+	do("unlock", chromedp.SendKeys(chromedp.ID("#login-password"), password), chromedp.Click(chromedp.ID("#login-submit")))
+	waitJS("the wall restored", `!!document.querySelector("#tile-0") && document.querySelector("#tile-0").dataset.state === "playing"`, 30*time.Second)
+}
