@@ -66,6 +66,36 @@ func purposeLabel(code, text string) string {
 	return s
 }
 
+// CameraNamer names cameras for the ledger (파일명 names the place, never
+// an id); devices.Registry through control.LedgerCameras implements it.
+type CameraNamer interface {
+	// CameraName is the camera's name and place, e.g. "교차로 1번
+	// (중앙사거리)".
+	CameraName(ctx context.Context, id string) (string, error)
+}
+
+// SetCameraNamer gives the ledger the registry's camera names (the
+// registry is built after the audit store it audits into). Until it is
+// set, or for a camera it does not know, the ledger says "카메라 미상".
+func (s *Store) SetCameraNamer(n CameraNamer) { s.namer.Store(&n) }
+
+func (s *Store) cameraNames(ctx context.Context, ids []string, cache map[string]string) string {
+	names := make([]string, 0, len(ids))
+	np := s.namer.Load()
+	for _, id := range ids {
+		name, ok := cache[id]
+		if !ok && np != nil {
+			name, _ = (*np).CameraName(ctx, id)
+			cache[id] = name
+		}
+		if name == "" {
+			name = "카메라 미상"
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // LedgerRow is one row of the ledger.
 type LedgerRow struct {
 	No        int
@@ -105,6 +135,7 @@ func (s *Store) Ledger(ctx context.Context, from, to time.Time) ([]LedgerRow, er
 		types = append(types, t)
 	}
 	var out []LedgerRow
+	names := map[string]string{}
 	err := s.each(ctx, Filter{From: from, To: to, Types: types, Outcome: Success}, func(st *Stored) error {
 		kind, ok := s.ledgerKind(st.Entry.Type)
 		if !ok {
@@ -120,7 +151,12 @@ func (s *Store) Ledger(ctx context.Context, from, to time.Time) ([]LedgerRow, er
 		r := LedgerRow{No: len(out) + 1, Seq: st.Seq, Kind: kind, Time: e.Time.In(s.cfg.Location), EntryType: e.Type,
 			File: d(DetailFile), Party: d(DetailRecipient), Basis: d(DetailBasis), Form: d(DetailForm)}
 		if r.File == "" && len(e.Cameras) > 0 {
-			r.File = "카메라 " + strings.Join(e.Cameras, ", ")
+			r.File = s.cameraNames(ctx, e.Cameras, names)
+			if e.FootageFrom != nil || e.FootageTo != nil {
+				r.File += " 영상 " + s.fmtRange(e.FootageFrom, e.FootageTo)
+			} else {
+				r.File += " 실시간 영상 " + s.fmtTime(e.Time)
+			}
 		}
 		r.Handler = strings.TrimSpace(strings.Join(nonEmpty(e.Actor.Username, e.Actor.Role, e.Actor.Org), " / "))
 		if w := d(DetailWitness); w != "" {

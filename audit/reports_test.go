@@ -28,6 +28,7 @@ var kst = time.FixedZone("KST", 9*3600)
 
 func TestLedger(t *testing.T) {
 	s := start(t, pgtest.Pool(t), audit.Config{})
+	s.SetCameraNamer(namer{"cam-7": "교차로 7번 (중앙사거리)"})
 	ctx := context.Background()
 	from := time.Date(2026, 4, 1, 10, 0, 0, 0, kst)
 	to := from.Add(30 * time.Minute)
@@ -64,7 +65,7 @@ func TestLedger(t *testing.T) {
 	if p := rows[1]; p.Party != "OO경찰서 형사과 경위 박OO 010-0000-0000" || p.Basis == "" || !strings.Contains(p.Period, "촬영 2026-04-01 10:00:00 ~ 2026-04-01 10:30:00") {
 		t.Fatalf("provision row: %+v", p)
 	}
-	if !strings.Contains(rows[0].Purpose, "범죄 예방·수사") || rows[0].File != "카메라 cam-7" {
+	if !strings.Contains(rows[0].Purpose, "범죄 예방·수사") || rows[0].File != "교차로 7번 (중앙사거리) 영상 2026-04-01 10:00:00 ~ 2026-04-01 10:30:00" {
 		t.Fatalf("use row: %+v", rows[0])
 	}
 
@@ -195,3 +196,8 @@ func TestRetentionDropsWholeExpiredMonths(t *testing.T) {
 		t.Fatalf("verify after second drop: %+v %v", rep, rep.Problem)
 	}
 }
+
+// namer names the cameras of the ledger tests.
+type namer map[string]string
+
+func (n namer) CameraName(_ context.Context, id string) (string, error) { return n[id], nil }

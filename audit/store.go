@@ -35,6 +35,8 @@ type Store struct {
 
 	queue chan *pending
 
+	namer atomic.Pointer[CameraNamer]
+
 	mu     sync.RWMutex // held for reading while queueing; for writing to close
 	closed bool
 

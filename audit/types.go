@@ -41,7 +41,7 @@ var Types = []TypeInfo{
 	{Type: "contract.create", GrantChange: true}, {Type: "contract.update", GrantChange: true},
 	{Type: "contract.end", GrantChange: true},
 	// Cameras and sites.
-	{Type: "device.create"}, {Type: "device.update"}, {Type: "device.decommission"},
+	{Type: "device.create"}, {Type: "device.update"}, {Type: "device.update.batch"}, {Type: "device.decommission"},
 	{Type: "device.credentials"}, {Type: "device.credentials.reseal"}, {Type: "device.discover"},
 	{Type: "device.clock.fix"}, {Type: "device.reboot"}, {Type: "site.create"}, {Type: "site.update"},
 	{Type: "ptz."}, {Type: "alarm.acknowledge"},

@@ -97,6 +97,7 @@ func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Close)
+	store.SetCameraNamer(LedgerCameras(reg))
 
 	tlsCfg, err := tlsutil.Ensure(t.TempDir(), nil)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	ac "github.com/gwanje/gwanje/accesscontrol"
+	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/devices"
 	"github.com/gwanje/gwanje/internal/xlsx"
 	"github.com/gwanje/gwanje/privacy/manifest"
@@ -302,6 +303,22 @@ func (x *privacyService) GetProvisionRegister(ctx context.Context, r *pb.GetProv
 		return &pb.ReportFile{Filename: "목적외이용및제3자제공대장.csv", ContentType: "text/csv", Content: buf.Bytes()}, nil
 	}
 	return nil, status.Error(codes.InvalidArgument, "format must be xlsx or csv")
+}
+
+// LedgerCameras gives the audit ledger the registry's camera names and
+// places.
+func LedgerCameras(reg *devices.Registry) audit.CameraNamer { return privacyCameras{reg} }
+
+// CameraName is the camera's name and place, for the ledger.
+func (c privacyCameras) CameraName(ctx context.Context, id string) (string, error) {
+	info, err := c.Camera(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if info.Place == "" {
+		return info.Name, nil
+	}
+	return info.Name + " (" + info.Place + ")", nil
 }
 
 // PrivacyCameras gives privacy/requests the registry's camera facts.

@@ -58,6 +58,7 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 		t.Fatalf("approve: %v %v", prov, err)
 	}
 	checkRegisterXLSX(t, h, cl, id)
+	checkLedgerNames(t, h, id)
 	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{ProvisionId: prov.Id})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func checkRegisterXLSX(t *testing.T, h *harness, cl pb.PrivacyServiceClient, cam
 		t.Fatalf("header %v", rows[2])
 	}
 	file := rows[3][0]
-	if !strings.Contains(file, cam.Name) || !strings.Contains(file, "촬영 ") || strings.Contains(strings.Join(rows[3], " "), camID) {
+	if !strings.Contains(file, cam.Name) || !strings.Contains(file, " 영상 ") || strings.Contains(strings.Join(rows[3], " "), camID) {
 		t.Fatalf("register row names %q (camera %s %q)", file, camID, cam.Name)
 	}
 	if rows[3][1] == "" || rows[3][8] == "" {
@@ -219,5 +220,42 @@ func checkRegisterXLSX(t *testing.T, h *harness, cl pb.PrivacyServiceClient, cam
 		From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.New(time.Now().Add(time.Hour))})
 	if err != nil || !strings.HasSuffix(csvRep.Filename, ".csv") {
 		t.Fatalf("csv register: %v", err)
+	}
+}
+
+// checkLedgerNames opens the 개인영상정보 관리대장 as a workbook: its
+// columns are the form's, and the footage is named by the camera's name,
+// place and time, never its id.
+func checkLedgerNames(t *testing.T, h *harness, camID string) {
+	t.Helper()
+	cam, err := h.devices.Get(context.Background(), camID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pb.NewAuditServiceClient(h.conn).GetLedger(h.as("auditor"), &pb.GetLedgerRequest{Format: "xlsx",
+		From: timestamppb.New(time.Now().Add(-time.Hour)), To: timestamppb.New(time.Now().Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(rep.Content))
+	if err != nil {
+		t.Fatalf("the ledger is not a workbook: %v", err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(f.GetSheetName(0))
+	if err != nil || len(rows) < 4 || !slices.Equal(rows[2], audit.LedgerHeader) {
+		t.Fatalf("ledger rows %v %v", rows, err)
+	}
+	named := 0
+	for _, r := range rows[3:] {
+		if strings.Contains(strings.Join(r, " "), camID) {
+			t.Errorf("a ledger row names the camera by id: %v", r)
+		}
+		if len(r) > 3 && strings.Contains(r[3], cam.Name) && strings.Contains(r[3], " ~ ") {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Fatalf("no ledger row names %q and the footage time: %v", cam.Name, rows[3:])
 	}
 }

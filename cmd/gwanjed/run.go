@@ -191,6 +191,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer registry.Close()
+	auditStore.SetCameraNamer(control.LedgerCameras(registry))
 	// Stream and snapshot URIs stored in clear before they were sealed.
 	if _, err := registry.SealURIs(ctx, devices.Actor{Actor: audit.Actor{Username: "system:migration"}}); err != nil {
 		return fmt.Errorf("seal camera URIs: %w", err)

@@ -210,12 +210,12 @@ func (s *Service) basisLine(p Provision) string {
 	return strings.Join([]string{letter, Bases[p.Basis], sg}, "; ")
 }
 
-func (s *Service) provEntry(pr ac.Principal, p Provision, typ, step, reason string, extra map[string]any) audit.Entry {
+func (s *Service) provEntry(ctx context.Context, pr ac.Principal, p Provision, typ, step, reason string, extra map[string]any) audit.Entry {
 	from, to := p.From, p.To
 	d := map[string]any{
 		"step":         step,
 		"provision_id": p.ID,
-		"file":         s.fileLine(p.Cameras, p.From, p.To),
+		"file":         s.fileLine(ctx, p.Cameras, p.From, p.To),
 		"recipient":    p.Recipient.line(),
 		"basis":        s.basisLine(p),
 		"form":         s.formLine(p),
@@ -305,7 +305,7 @@ func (s *Service) RequestProvision(ctx context.Context, pr ac.Principal, in Prov
 		if err != nil {
 			return fmt.Errorf("requests: provision: %w", err)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, out, EntryProvisionRequest, "request",
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, out, EntryProvisionRequest, "request",
 			"제3자 제공 요청 접수: "+in.Reason, map[string]any{"hold_id": h.ID, "masks": len(masks)}))
 		return err
 	})
@@ -387,7 +387,7 @@ func (s *Service) ApproveProvision(ctx context.Context, pr ac.Principal, id stri
 		if opt.Emergency {
 			reason = "긴급 " + reason + " — 공문 추후 제출"
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, p, EntryProvisionApprove, "approve", reason,
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, p, EntryProvisionApprove, "approve", reason,
 			map[string]any{"witness": pr.Username, "emergency": opt.Emergency, "note": opt.Note, "hold_id": h.ID,
 				"requested_by": p.RequestedByName}))
 		return err
@@ -436,7 +436,7 @@ func (s *Service) RejectProvision(ctx context.Context, pr ac.Principal, id, reas
 		if err != nil {
 			return fmt.Errorf("requests: reject: %w", err)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, p, EntryProvisionReject, "reject",
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, p, EntryProvisionReject, "reject",
 			"제3자 제공 거부: "+reason, map[string]any{"witness": pr.Username}))
 		return err
 	})
@@ -518,7 +518,7 @@ func (s *Service) update(ctx context.Context, pr ac.Principal, id, typ string, c
 		if err != nil {
 			return fmt.Errorf("requests: %s: %w", step, err)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, p, typ, step, reason, extra))
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, p, typ, step, reason, extra))
 		return err
 	})
 	return p, err
@@ -571,15 +571,15 @@ func (s *Service) ExportProvision(ctx context.Context, pr ac.Principal, id strin
 			return out, mapExportErr(err)
 		}
 		info, err := s.recordExport(ctx, pr, res, "provision_id", p.ID, func(tx pgx.Tx, info *ExportInfo) error {
-			e := s.provEntry(pr, p, EntryExportCreate, "export", "제3자 제공용 반출 파일 생성",
+			e := s.provEntry(ctx, pr, p, EntryExportCreate, "export", "제3자 제공용 반출 파일 생성",
 				map[string]any{"export_id": res.ID, "sha256": hex.EncodeToString(res.SHA256), "size": res.Size,
-					"file":     res.FileName + " (" + s.fileLine([]string{cam}, res.Manifest.FirstFrame, res.Manifest.LastFrame) + ")",
+					"file":     res.FileName + " (" + s.fileLine(ctx, []string{cam}, res.Manifest.FirstFrame, res.Manifest.LastFrame) + ")",
 					"segments": len(res.Manifest.Segments), "masks": len(res.Manifest.Masks)})
 			e.Cameras = []string{cam}
 			if _, err := s.cfg.Auditor.AppendTx(ctx, tx, e); err != nil {
 				return err
 			}
-			pe := s.provEntry(pr, p, EntryExportProvide, "download", "제3자 제공 (다운로드)", map[string]any{
+			pe := s.provEntry(ctx, pr, p, EntryExportProvide, "download", "제3자 제공 (다운로드)", map[string]any{
 				"file": res.FileName + " (SHA-256 " + hex.EncodeToString(res.SHA256) + ")"})
 			if p.Delivery != DeliveryDownload {
 				// Removable media: the handover is the provision.
@@ -681,14 +681,14 @@ func (s *Service) CopyForRequester(ctx context.Context, pr ac.Principal, id stri
 			return out, mapExportErr(err)
 		}
 		info, err := s.recordExport(ctx, pr, res, "request_id", r.ID, func(tx pgx.Tx, info *ExportInfo) error {
-			e := s.reqEntry(pr, r, EntryExportCreate, "copy_export", "정보주체 사본 제공용 파일 생성",
+			e := s.reqEntry(ctx, pr, r, EntryExportCreate, "copy_export", "정보주체 사본 제공용 파일 생성",
 				map[string]any{"export_id": res.ID, "sha256": hex.EncodeToString(res.SHA256), "masks": len(masks),
 					"file": res.FileName})
 			e.Cameras = []string{cam}
 			if _, err := s.cfg.Auditor.AppendTx(ctx, tx, e); err != nil {
 				return err
 			}
-			ce := s.reqEntry(pr, r, EntryCopy, "copy", "정보주체 사본 제공", map[string]any{
+			ce := s.reqEntry(ctx, pr, r, EntryCopy, "copy", "정보주체 사본 제공", map[string]any{
 				"file": res.FileName + " (SHA-256 " + hex.EncodeToString(res.SHA256) + ")",
 				"form": fmt.Sprintf("동영상 사본 (타인 마스킹 %d건); 온라인 (일회용 다운로드)", len(masks))})
 			link, err := s.cfg.Links.CreateTx(ctx, tx, res.ID, linkMaker(pr, ac.PermExportRequest), s.cfg.LinkTTL, export.LinkEntry{
@@ -746,12 +746,12 @@ func (s *Service) CloseProvision(ctx context.Context, pr ac.Principal, id, note 
 		if err != nil {
 			return fmt.Errorf("requests: close: %w", err)
 		}
-		if _, err := s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, p, EntryProvisionClose, "close", "제3자 제공 종결: "+note,
+		if _, err := s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, p, EntryProvisionClose, "close", "제3자 제공 종결: "+note,
 			map[string]any{"hold_released": p.HoldID})); err != nil {
 			return err
 		}
 		if len(files) > 0 {
-			_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(pr, p, EntryExportDestroy, "export_destroy",
+			_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.provEntry(ctx, pr, p, EntryExportDestroy, "export_destroy",
 				"이용기간 종료: 센터 보관 반출 파일 파기", map[string]any{"exports": files,
 					"period": fmt.Sprintf("파기일시 %s; 결과: 반출 파일 %d개 삭제", s.fmtTime(now), len(files))}))
 		}

@@ -205,7 +205,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 		column string
 		want   []string
 	}{
-		{"개인정보(파일)의 명칭", []string{"교차로 1번 (중앙사거리)", "촬영 "}},
+		{"개인정보(파일)의 명칭", []string{"교차로 1번 (중앙사거리)", " 영상 "}},
 		{"이용 또는 제공받는 기관의 명칭", []string{"OO경찰서"}},
 		{"이용 목적 또는 제공받는 목적", nil},
 		{"이용 또는 제공의 법적 근거", []string{"범죄의 수사와 공소의 제기 및 유지"}},

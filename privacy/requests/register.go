@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,30 +79,12 @@ func (s *Service) Register(ctx context.Context, pr ac.Principal, from, to time.T
 			}
 		}
 		out = append(out, RegisterRow{
-			File: s.fileName(ctx, p.Cameras, p.From, p.To), Recipient: p.Recipient.line(),
+			File: "CCTV 영상정보: " + s.fileLine(ctx, p.Cameras, p.From, p.To), Recipient: p.Recipient.line(),
 			Purpose: p.Reason, Basis: s.basisLine(p), Items: items, Period: period, Form: s.formLine(p), Safeguards: sg,
 			DestroyBy: p.UseUntil.In(s.cfg.Location).Format("2006-01-02"), SafeguardAnswer: answer,
 			ProvisionID: p.ID, Status: status, Provision: p})
 	}
 	return out, nil
-}
-
-// fileName names footage as people find it: the cameras by name and place
-// (never their ids) and the time the footage covers.
-func (s *Service) fileName(ctx context.Context, cams []string, from, to time.Time) string {
-	names := make([]string, 0, len(cams))
-	for _, id := range cams {
-		c, err := s.cfg.Cameras.Camera(ctx, id)
-		switch {
-		case err != nil || c.Name == "":
-			names = append(names, "등록되지 않은 카메라")
-		case c.Place != "":
-			names = append(names, c.Name+" ("+c.Place+")")
-		default:
-			names = append(names, c.Name)
-		}
-	}
-	return "CCTV 영상정보: " + strings.Join(names, ", ") + ", 촬영 " + s.fmtTime(from) + " ~ " + s.fmtTime(to)
 }
 
 // MonthlyReport is a month's provisions and subject requests.

@@ -134,18 +134,32 @@ func (r SubjectRequest) requesterLine() string {
 	return s
 }
 
-func (s *Service) fileLine(cams []string, from, to time.Time) string {
-	return fmt.Sprintf("카메라 %s 영상 %s ~ %s", strings.Join(cams, ", "), s.fmtTime(from), s.fmtTime(to))
+// fileLine names footage as people find it (파일명): the cameras by name
+// and place, never their ids, and the time the footage covers.
+func (s *Service) fileLine(ctx context.Context, cams []string, from, to time.Time) string {
+	names := make([]string, 0, len(cams))
+	for _, id := range cams {
+		c, err := s.cfg.Cameras.Camera(ctx, id)
+		switch {
+		case err != nil || c.Name == "":
+			names = append(names, "등록되지 않은 카메라")
+		case c.Place != "":
+			names = append(names, c.Name+" ("+c.Place+")")
+		default:
+			names = append(names, c.Name)
+		}
+	}
+	return fmt.Sprintf("%s 영상 %s ~ %s", strings.Join(names, ", "), s.fmtTime(from), s.fmtTime(to))
 }
 
 // entry builds a request.view entry for a step.
-func (s *Service) reqEntry(p ac.Principal, r SubjectRequest, typ, step, reason string, extra map[string]any) audit.Entry {
+func (s *Service) reqEntry(ctx context.Context, p ac.Principal, r SubjectRequest, typ, step, reason string, extra map[string]any) audit.Entry {
 	from, to := r.From, r.To
 	d := map[string]any{
 		"step":       step,
 		"request_id": r.ID,
 		"kind":       string(r.Kind),
-		"file":       s.fileLine(r.Cameras, r.From, r.To),
+		"file":       s.fileLine(ctx, r.Cameras, r.From, r.To),
 		"recipient":  r.requesterLine(),
 		"basis":      "개인정보 보호법 제35조·제36조 (정보주체의 " + r.Kind.Label() + ")",
 		"period":     "처리기한 " + s.fmtTime(r.Deadline),
@@ -215,7 +229,7 @@ func (s *Service) OpenRequest(ctx context.Context, p ac.Principal, in Intake) (S
 		if err != nil {
 			return fmt.Errorf("requests: intake: %w", err)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(p, out, EntryRequest, "intake", "정보주체 "+in.Kind.Label()+" 접수",
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(ctx, p, out, EntryRequest, "intake", "정보주체 "+in.Kind.Label()+" 접수",
 			map[string]any{"identity": in.IdentityMethod + " (확인: " + in.IdentityVerifiedBy + ")", "hold_id": h.ID,
 				"place": out.Place, "description": out.Description, "received_at": s.fmtTime(out.ReceivedAt)}))
 		return err
@@ -481,7 +495,7 @@ func (s *Service) DecideRequest(ctx context.Context, p ac.Principal, id string, 
 		for k, v := range result {
 			extra[k] = v
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(p, r, EntryRequest, "decision", reason, extra))
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(ctx, p, r, EntryRequest, "decision", reason, extra))
 		return err
 	})
 	return r, err
@@ -658,7 +672,7 @@ func (s *Service) GrantDeletion(ctx context.Context, p ac.Principal, id, witness
 			Reason: "정보주체 삭제 청구에 따른 파기", RequestID: r.ID,
 			Details: map[string]any{
 				"request_id": r.ID, "step": "deletion",
-				"file":      fmt.Sprintf("%s (%d개 파일, 암호화 fMP4)", s.fileLine(r.Cameras, r.From, r.To), len(files)),
+				"file":      fmt.Sprintf("%s (%d개 파일, 암호화 fMP4)", s.fileLine(ctx, r.Cameras, r.From, r.To), len(files)),
 				"files":     files,
 				"recipient": r.requesterLine(),
 				"witness":   witness,
@@ -743,7 +757,7 @@ func (s *Service) CloseRequest(ctx context.Context, p ac.Principal, id, note str
 		if err != nil {
 			return fmt.Errorf("requests: close: %w", err)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(p, r, EntryRequest, "close", "정보주체 청구 처리 종결",
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(ctx, p, r, EntryRequest, "close", "정보주체 청구 처리 종결",
 			map[string]any{"note": note}))
 		return err
 	})
@@ -765,7 +779,7 @@ func (s *Service) RecordViewing(ctx context.Context, p ac.Principal, id, witness
 		if r.Decision != DecisionViewNotice && r.Decision != DecisionPartialRefuse {
 			return fmt.Errorf("%w: request %s has no viewing notice", ErrConflict, id)
 		}
-		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(p, r, EntryRequest, "viewed", "정보주체 열람 실시",
+		_, err = s.cfg.Auditor.AppendTx(ctx, tx, s.reqEntry(ctx, p, r, EntryRequest, "viewed", "정보주체 열람 실시",
 			map[string]any{"witness": witness, "note": note, "form": "열람 (현장 재생)"}))
 		return err
 	})
