@@ -46,7 +46,7 @@ var Types = []TypeInfo{
 	{Type: "device.clock.fix"}, {Type: "device.reboot"}, {Type: "site.create"}, {Type: "site.update"},
 	{Type: "ptz."}, {Type: "alarm.acknowledge"},
 	// Viewing.
-	{Type: "live.view.start", View: true}, {Type: "live.view.stop"}, {Type: "live.view.end"},
+	{Type: "live.view.start", View: true}, {Type: "live.view.profile"}, {Type: "live.view.stop"}, {Type: "live.view.end"},
 	{Type: "playback.start", View: true, Ledger: LedgerUse}, {Type: "playback.view"}, {Type: "playback.end"},
 	{Type: "snapshot.view", View: true},
 	// Recordings.
@@ -64,7 +64,7 @@ var Types = []TypeInfo{
 	{Type: "ledger.use", Ledger: LedgerUse}, {Type: "ledger.provide", Ledger: LedgerProvide},
 	{Type: "ledger.view", Ledger: LedgerView}, {Type: "ledger.destroy", Ledger: LedgerDestroy},
 	// The policy, reports, the audit store itself.
-	{Type: "policy.publish"}, {Type: "report.download"},
+	{Type: "policy.publish"}, {Type: "policy.settings.update"}, {Type: "policy.history.import"}, {Type: "report.download"},
 	{Type: "audit.query"}, {Type: "audit.verify"}, {Type: "audit.retention.drop"},
 }
 
