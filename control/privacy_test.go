@@ -57,7 +57,6 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	if prov, err = cl.ApproveProvision(h.as("manager"), &pb.ApproveProvisionRequest{ProvisionId: prov.Id, Note: "공문 확인"}); err != nil || prov.Status != pb.ProvisionStatus_PROVISION_STATUS_APPROVED {
 		t.Fatalf("approve: %v %v", prov, err)
 	}
-	checkRegisterXLSX(t, h, cl, id)
 	checkLedgerNames(t, h, id)
 	ex, err := cl.ExportProvision(h.as("police"), &pb.ExportProvisionRequest{ProvisionId: prov.Id})
 	if err != nil {
@@ -66,6 +65,7 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 	if len(ex.Exports) != 1 || ex.Exports[0].DownloadPath == "" {
 		t.Fatalf("exports: %+v", ex.Exports)
 	}
+	checkRegisterXLSX(t, h, cl, id)
 	e := ex.Exports[0]
 
 	srv := httptest.NewServer(h.links.Handler())

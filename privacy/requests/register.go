@@ -39,13 +39,17 @@ func (r RegisterRow) Record() []string {
 }
 
 // Register returns the register rows of provisions approved in [from, to)
-// (rejected ones are not provisions). Needs report.read.
+// whose footage was exported for the recipient: a rejected provision, or
+// an approved one whose export failed or has not been made, provided
+// nothing and is not a row. Needs report.read.
 func (s *Service) Register(ctx context.Context, pr ac.Principal, from, to time.Time) ([]RegisterRow, error) {
 	if err := s.requireGlobal(ctx, pr, ac.PermReportRead, "provision.register"); err != nil {
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `select `+provCols+` from privacy_provisions
-		where approved_at >= $1 and approved_at < $2 and status in ('approved', 'closed') order by approved_at, id`, from, to)
+		where approved_at >= $1 and approved_at < $2 and status in ('approved', 'closed')
+		and exists (select 1 from privacy_exports e where e.provision_id = privacy_provisions.id)
+		order by approved_at, id`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("requests: register: %w", err)
 	}
