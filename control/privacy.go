@@ -49,7 +49,7 @@ func provisionPB(p requests.Provision) *pb.Provision {
 	rc := p.Recipient
 	return &pb.Provision{Id: p.ID, Status: enumOf[pb.ProvisionStatus](p.Status), Recipient: &pb.Recipient{Org: rc.Org, Unit: rc.Unit, Rank: rc.Rank, Name: rc.Name, Contact: rc.Contact},
 		LetterNo: p.LetterNo, Reason: p.Reason, Basis: string(p.Basis), Cameras: p.Cameras, From: ts(p.From), To: ts(p.To),
-		Form: p.Form, Delivery: p.Delivery, UseUntil: ts(p.UseUntil), Safeguards: p.Safeguards, Purpose: enumOf[pb.Purpose](string(p.Purpose)),
+		Form: p.Form, Delivery: p.Delivery, UseUntil: ts(p.UseUntil), Safeguards: p.Safeguards, SecurityPledge: p.SecurityPledge, Purpose: enumOf[pb.Purpose](string(p.Purpose)),
 		RequestedBy: p.RequestedByName, RequestedAt: ts(p.RequestedAt), ApprovedBy: p.ApprovedByName, ApprovedAt: tsp(p.ApprovedAt),
 		Emergency: p.Emergency, RejectedReason: p.RejectedReason, Outcome: p.Outcome}
 }
@@ -192,7 +192,7 @@ func (x *privacyService) RequestProvision(ctx context.Context, r *pb.RequestProv
 		Recipient: requests.Recipient{Org: rc.GetOrg(), Unit: rc.GetUnit(), Rank: rc.GetRank(), Name: rc.GetName(), Contact: rc.GetContact()},
 		LetterNo:  r.GetLetterNo(), Reason: r.GetReason(), Basis: requests.Basis(r.GetBasis()), Cameras: r.GetCameras(),
 		From: r.GetFrom().AsTime(), To: r.GetTo().AsTime(), Form: r.GetForm(), Delivery: r.GetDelivery(),
-		UseUntil: r.GetUseUntil().AsTime(), Safeguards: r.GetSafeguards(), Purpose: ac.Purpose(pb.Code(r.GetPurpose())),
+		UseUntil: r.GetUseUntil().AsTime(), Safeguards: r.GetSafeguards(), SecurityPledge: r.GetSecurityPledge(), Purpose: ac.Purpose(pb.Code(r.GetPurpose())),
 	})
 	if err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ func TestProvisionFourEyesExportAndVerify(t *testing.T) {
 		Recipient: &pb.Recipient{Org: "○○경찰서", Unit: "형사과", Rank: "경위", Name: "김수사", Contact: "02-000-0112"},
 		LetterNo:  "형사과-2026-1234", Reason: "절도", Basis: "investigation", Cameras: []string{id}, From: from, To: to,
 		UseUntil: timestamppb.New(time.Now().AddDate(0, 3, 0)), Safeguards: "수사 목적 외 사용 금지", Purpose: pb.Purpose_PURPOSE_CRIME_PREVENTION,
+		SecurityPledge: true,
 	}
 	if _, err := cl.RequestProvision(h.as("operator"), req); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("operator requested an export: %v", err)
@@ -213,7 +214,7 @@ func checkRegisterXLSX(t *testing.T, h *harness, cl pb.PrivacyServiceClient, cam
 	if !strings.Contains(file, cam.Name) || !strings.Contains(file, " 영상 ") || strings.Contains(strings.Join(rows[3], " "), camID) {
 		t.Fatalf("register row names %q (camera %s %q)", file, camID, cam.Name)
 	}
-	if rows[3][1] == "" || rows[3][8] == "" {
+	if rows[3][1] == "" || rows[3][8] != "보안서약 제출" || !strings.Contains(rows[3][3], "보안서약 제출") {
 		t.Fatalf("register row %v", rows[3])
 	}
 	csvRep, err := cl.GetProvisionRegister(h.as("manager"), &pb.GetProvisionRegisterRequest{Format: "csv",

@@ -85,6 +85,7 @@ func runProvisions(ctx context.Context, c *cli, args []string) error {
 			fs.StringVar(&r.Form, "form", "video", "video or still")
 			fs.StringVar(&r.Delivery, "delivery", "download", "download or media")
 			fs.StringVar(&r.Safeguards, "safeguards", "", "safeguards requested of the recipient")
+			fs.BoolVar(&r.SecurityPledge, "security-pledge", false, "the recipient signed a security pledge (보안서약)")
 			enumVar(fs, &r.Purpose, "purpose", "crime_prevention", "purpose of the provision: "+strings.Join(pb.Codes[pb.Purpose](), ", "))
 			if err := fs.Parse(args); err != nil {
 				return err

@@ -101,6 +101,8 @@ type ProvisionRequest struct {
 	UseUntil time.Time
 	// Safeguards requested of the recipient (보호조치 요청 내용).
 	Safeguards string
+	// SecurityPledge: the recipient signed a security pledge (보안서약).
+	SecurityPledge bool
 	// Masks to burn in over others (see privacy/export).
 	Masks []manifest.Mask
 	// Purpose of the export; default crime_prevention.
@@ -121,6 +123,7 @@ type Provision struct {
 	Form, Delivery         string
 	UseUntil               time.Time
 	Safeguards             string
+	SecurityPledge         bool
 	Masks                  []manifest.Mask
 	Purpose                ac.Purpose
 	RequestedBy            string // user ID
@@ -148,7 +151,7 @@ func (p Provision) LetterPending() bool {
 const provCols = `id, status, recipient_org, recipient_unit, recipient_rank, recipient_name, recipient_contact,
 	letter_no, letter_received_at, reason, basis, cameras, from_at, to_at, form, delivery, use_until, safeguards, masks,
 	purpose, requested_by, requested_by_name, requested_at, approved_by, approved_by_name, approved_at, emergency,
-	rejected_reason, hold_id, outcome, outcome_at, recipient_destroyed_at, recipient_destroyed_note, closed_at`
+	rejected_reason, hold_id, outcome, outcome_at, recipient_destroyed_at, recipient_destroyed_note, closed_at, security_pledge`
 
 func scanProvision(r pgx.Row) (Provision, error) {
 	var p Provision
@@ -158,7 +161,7 @@ func scanProvision(r pgx.Row) (Provision, error) {
 		&p.Recipient.Contact, &p.LetterNo, &p.LetterReceivedAt, &p.Reason, &basis, &p.Cameras, &p.From, &p.To, &p.Form,
 		&p.Delivery, &p.UseUntil, &p.Safeguards, &masks, &purpose, &p.RequestedBy, &p.RequestedByName, &p.RequestedAt,
 		&p.ApprovedBy, &p.ApprovedByName, &p.ApprovedAt, &p.Emergency, &p.RejectedReason, &p.HoldID, &p.Outcome,
-		&p.OutcomeAt, &p.RecipientDestroyedAt, &p.RecipientDestroyedNote, &p.ClosedAt)
+		&p.OutcomeAt, &p.RecipientDestroyedAt, &p.RecipientDestroyedNote, &p.ClosedAt, &p.SecurityPledge)
 	if err != nil {
 		return p, err
 	}
@@ -196,6 +199,14 @@ func (s *Service) formLine(p Provision) string {
 	return f + "; " + d
 }
 
+// pledgeLine is 보안서약 여부 as the forms write it.
+func pledgeLine(signed bool) string {
+	if signed {
+		return "보안서약 제출"
+	}
+	return "보안서약 미제출"
+}
+
 func (s *Service) basisLine(p Provision) string {
 	letter := p.LetterNo
 	if letter == "" {
@@ -207,7 +218,7 @@ func (s *Service) basisLine(p Provision) string {
 	if p.Safeguards != "" {
 		sg = "보호조치 요청: " + p.Safeguards
 	}
-	return strings.Join([]string{letter, Bases[p.Basis], sg}, "; ")
+	return strings.Join([]string{letter, pledgeLine(p.SecurityPledge), Bases[p.Basis], sg}, "; ")
 }
 
 func (s *Service) provEntry(ctx context.Context, pr ac.Principal, p Provision, typ, step, reason string, extra map[string]any) audit.Entry {
@@ -297,11 +308,11 @@ func (s *Service) RequestProvision(ctx context.Context, pr ac.Principal, in Prov
 		}
 		out, err = scanProvision(tx.QueryRow(ctx, `insert into privacy_provisions (id, recipient_org, recipient_unit,
 			recipient_rank, recipient_name, recipient_contact, letter_no, reason, basis, cameras, from_at, to_at, form,
-			delivery, use_until, safeguards, masks, purpose, requested_by, requested_by_name, requested_at, hold_id)
-			values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22) returning `+provCols,
+			delivery, use_until, safeguards, masks, purpose, requested_by, requested_by_name, requested_at, hold_id, security_pledge)
+			values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23) returning `+provCols,
 			id, in.Recipient.Org, in.Recipient.Unit, in.Recipient.Rank, in.Recipient.Name, in.Recipient.Contact, in.LetterNo,
 			in.Reason, string(in.Basis), cams, in.From, in.To, in.Form, in.Delivery, in.UseUntil, in.Safeguards, mj,
-			string(in.Purpose), pr.UserID, pr.Username, now, h.ID))
+			string(in.Purpose), pr.UserID, pr.Username, now, h.ID, in.SecurityPledge))
 		if err != nil {
 			return fmt.Errorf("requests: provision: %w", err)
 		}

@@ -18,7 +18,7 @@ var RegisterHeader = []string{
 	"개인정보(파일)의 명칭", "이용 또는 제공받는 기관의 명칭", "이용 목적 또는 제공받는 목적", "이용 또는 제공의 법적 근거",
 	"이용하거나 제공하는 개인정보의 항목", "이용 또는 제공의 날짜·주기 또는 기간", "이용하거나 제공하는 형태",
 	"제한을 하거나 필요한 조치를 마련할 것을 요청한 경우 그 내용",
-	"파기 예정일", "보호조치 이행 회신", "제공 번호", "상태",
+	"보안서약 여부", "파기 예정일", "보호조치 이행 회신", "제공 번호", "상태",
 }
 
 // RegisterRow is one row of the register.
@@ -34,7 +34,7 @@ type RegisterRow struct {
 
 // Record is the row as strings in RegisterHeader order.
 func (r RegisterRow) Record() []string {
-	return []string{r.File, r.Recipient, r.Purpose, r.Basis, r.Items, r.Period, r.Form, r.Safeguards, r.DestroyBy,
+	return []string{r.File, r.Recipient, r.Purpose, r.Basis, r.Items, r.Period, r.Form, r.Safeguards, pledgeLine(r.Provision.SecurityPledge), r.DestroyBy,
 		r.SafeguardAnswer, r.ProvisionID, r.Status}
 }
 

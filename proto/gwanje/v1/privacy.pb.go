@@ -1249,6 +1249,7 @@ type Provision struct {
 	Emergency      bool                   `protobuf:"varint,19,opt,name=emergency,proto3" json:"emergency,omitempty"`
 	RejectedReason string                 `protobuf:"bytes,20,opt,name=rejected_reason,json=rejectedReason,proto3" json:"rejected_reason,omitempty"`
 	Outcome        string                 `protobuf:"bytes,21,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	SecurityPledge bool                   `protobuf:"varint,22,opt,name=security_pledge,json=securityPledge,proto3" json:"security_pledge,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1430,23 +1431,33 @@ func (x *Provision) GetOutcome() string {
 	return ""
 }
 
+func (x *Provision) GetSecurityPledge() bool {
+	if x != nil {
+		return x.SecurityPledge
+	}
+	return false
+}
+
 type RequestProvisionRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Recipient *Recipient             `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
 	LetterNo  string                 `protobuf:"bytes,2,opt,name=letter_no,json=letterNo,proto3" json:"letter_no,omitempty"`
 	Reason    string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// investigation (법 제18조②7), consent, law, urgent, court, sentence.
-	Basis         string                 `protobuf:"bytes,4,opt,name=basis,proto3" json:"basis,omitempty"`
-	Cameras       []string               `protobuf:"bytes,5,rep,name=cameras,proto3" json:"cameras,omitempty"`
-	From          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
-	To            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
-	Form          string                 `protobuf:"bytes,8,opt,name=form,proto3" json:"form,omitempty"`
-	Delivery      string                 `protobuf:"bytes,9,opt,name=delivery,proto3" json:"delivery,omitempty"`
-	UseUntil      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=use_until,json=useUntil,proto3" json:"use_until,omitempty"`
-	Safeguards    string                 `protobuf:"bytes,11,opt,name=safeguards,proto3" json:"safeguards,omitempty"`
-	Purpose       Purpose                `protobuf:"varint,12,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Basis      string                 `protobuf:"bytes,4,opt,name=basis,proto3" json:"basis,omitempty"`
+	Cameras    []string               `protobuf:"bytes,5,rep,name=cameras,proto3" json:"cameras,omitempty"`
+	From       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	To         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
+	Form       string                 `protobuf:"bytes,8,opt,name=form,proto3" json:"form,omitempty"`
+	Delivery   string                 `protobuf:"bytes,9,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	UseUntil   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=use_until,json=useUntil,proto3" json:"use_until,omitempty"`
+	Safeguards string                 `protobuf:"bytes,11,opt,name=safeguards,proto3" json:"safeguards,omitempty"`
+	Purpose    Purpose                `protobuf:"varint,12,opt,name=purpose,proto3,enum=gwanje.v1.Purpose" json:"purpose,omitempty"`
+	// The recipient signed a security pledge (보안서약), recorded in both
+	// ledgers.
+	SecurityPledge bool `protobuf:"varint,13,opt,name=security_pledge,json=securityPledge,proto3" json:"security_pledge,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RequestProvisionRequest) Reset() {
@@ -1561,6 +1572,13 @@ func (x *RequestProvisionRequest) GetPurpose() Purpose {
 		return x.Purpose
 	}
 	return Purpose_PURPOSE_UNSPECIFIED
+}
+
+func (x *RequestProvisionRequest) GetSecurityPledge() bool {
+	if x != nil {
+		return x.SecurityPledge
+	}
+	return false
 }
 
 type GetProvisionRequest struct {
@@ -2275,7 +2293,7 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x12\n" +
 	"\x04rank\x18\x03 \x01(\tR\x04rank\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
-	"\acontact\x18\x05 \x01(\tR\acontact\"\x9c\x06\n" +
+	"\acontact\x18\x05 \x01(\tR\acontact\"\xc5\x06\n" +
 	"\tProvision\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1a.gwanje.v1.ProvisionStatusR\x06status\x122\n" +
@@ -2302,7 +2320,8 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"approvedAt\x12\x1c\n" +
 	"\temergency\x18\x13 \x01(\bR\temergency\x12'\n" +
 	"\x0frejected_reason\x18\x14 \x01(\tR\x0erejectedReason\x12\x18\n" +
-	"\aoutcome\x18\x15 \x01(\tR\aoutcome\"\xc5\x03\n" +
+	"\aoutcome\x18\x15 \x01(\tR\aoutcome\x12'\n" +
+	"\x0fsecurity_pledge\x18\x16 \x01(\bR\x0esecurityPledge\"\xee\x03\n" +
 	"\x17RequestProvisionRequest\x122\n" +
 	"\trecipient\x18\x01 \x01(\v2\x14.gwanje.v1.RecipientR\trecipient\x12\x1b\n" +
 	"\tletter_no\x18\x02 \x01(\tR\bletterNo\x12\x16\n" +
@@ -2318,7 +2337,8 @@ const file_gwanje_v1_privacy_proto_rawDesc = "" +
 	"\n" +
 	"safeguards\x18\v \x01(\tR\n" +
 	"safeguards\x12,\n" +
-	"\apurpose\x18\f \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\"8\n" +
+	"\apurpose\x18\f \x01(\x0e2\x12.gwanje.v1.PurposeR\apurpose\x12'\n" +
+	"\x0fsecurity_pledge\x18\r \x01(\bR\x0esecurityPledge\"8\n" +
 	"\x13GetProvisionRequest\x12!\n" +
 	"\fprovision_id\x18\x01 \x01(\tR\vprovisionId\"n\n" +
 	"\x17ApproveProvisionRequest\x12!\n" +
