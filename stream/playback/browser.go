@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gwanje/gwanje/audit"
 	"github.com/gwanje/gwanje/stream/record"
 )
 
@@ -630,33 +629,7 @@ func (s *Server) auditBrowser(bs *browserSession) {
 	spans := append(spanSet(nil), bs.spans...)
 	reason, seeks := bs.reason, bs.seeks
 	bs.mu.Unlock()
-	from, to := bs.g.From, bs.g.To
-	details := map[string]any{
-		"transport":   TransportMSE,
-		"duration_ms": time.Since(bs.started).Milliseconds(),
-		"bytes":       bs.bytes.Load(),
-		"frames":      bs.frames.Load(),
-		"reason":      reason,
-		"requests":    seeks,
-		"start_seq":   bs.g.AuditSeq,
-		"node":        s.cfg.Store.Node(),
-		"ticket":      bs.g.HashPrefix,
-		"ranges":      spans.details(),
-	}
-	if len(spans) > 0 {
-		details["played_from"] = spans[0].From.UTC().Format(time.RFC3339Nano)
-		details["played_to"] = spans[len(spans)-1].To.UTC().Format(time.RFC3339Nano)
-	}
-	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := s.cfg.Auditor.Append(actx, audit.Entry{Type: EntryEnd, Outcome: audit.Success,
-		Actor: audit.Actor{UserID: bs.g.UserID, Username: bs.g.Username}, SessionID: bs.g.SessionID,
-		Cameras: []string{bs.g.CameraID}, FootageFrom: &from, FootageTo: &to, Purpose: bs.g.Purpose,
-		Details: details}); err != nil {
-		s.log.Error("playback: playback.end not recorded", "camera", bs.g.CameraID, "err", err)
-	}
-	s.log.Info("playback: browser session closed", "camera", bs.g.CameraID, "user", bs.g.UserID, "reason", reason,
-		"bytes", bs.bytes.Load(), "ranges", len(spans))
+	s.auditEnd(bs.g, TransportMSE, bs.started, bs.bytes.Load(), bs.frames.Load(), reason, spans, map[string]any{"requests": seeks})
 }
 
 // janitor ends idle browser sessions and forgets ended ones.

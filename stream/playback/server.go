@@ -565,32 +565,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 			reason = "teardown"
 		}
 	}
-	from, to := sess.g.From, sess.g.To
-	details := map[string]any{
-		"duration_ms": time.Since(sess.started).Milliseconds(),
-		"bytes":       sess.bytes.Load(),
-		"frames":      sess.frames.Load(),
-		"reason":      reason,
-		"start_seq":   sess.g.AuditSeq,
-		"node":        s.cfg.Store.Node(),
-		"ticket":      sess.g.HashPrefix,
-	}
-	details["transport"] = TransportRTSP
-	details["ranges"] = spans.details()
-	if len(spans) > 0 {
-		details["played_from"] = spans[0].From.UTC().Format(time.RFC3339Nano)
-		details["played_to"] = spans[len(spans)-1].To.UTC().Format(time.RFC3339Nano)
-	}
-	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := s.cfg.Auditor.Append(actx, audit.Entry{Type: EntryEnd, Outcome: audit.Success,
-		Actor: audit.Actor{UserID: sess.g.UserID, Username: sess.g.Username}, SessionID: sess.g.SessionID,
-		Cameras: []string{sess.g.CameraID}, FootageFrom: &from, FootageTo: &to, Purpose: sess.g.Purpose,
-		Details: details}); err != nil {
-		s.log.Error("playback: playback.end not recorded", "camera", sess.g.CameraID, "err", err)
-	}
-	s.log.Info("playback: session closed", "camera", sess.g.CameraID, "user", sess.g.UserID, "reason", reason,
-		"bytes", sess.bytes.Load())
+	s.auditEnd(sess.g, TransportRTSP, sess.started, sess.bytes.Load(), sess.frames.Load(), reason, spans, nil)
 }
 
 // seek finds the segment holding pos and the keyframe at or before it
@@ -781,4 +756,40 @@ func (sess *session) failed(err error) {
 	}
 	sess.s.log.Warn("playback: stopped", "camera", sess.g.CameraID, "err", err)
 	sess.ss.Close() // only cancels the session; OnSessionClose runs on its goroutine
+}
+
+// auditEnd commits a session's playback.end through the Auditor (the
+// durable spool in gwanjed): how it ended, what it cost, and the footage
+// actually shown (ranges: the union of what was sent), for RTSP and browser
+// sessions alike. extra adds transport-specific details.
+func (s *Server) auditEnd(g Grant, transport string, started time.Time, bytes, frames int64, reason string, spans spanSet, extra map[string]any) {
+	from, to := g.From, g.To
+	details := map[string]any{
+		"transport":   transport,
+		"duration_ms": time.Since(started).Milliseconds(),
+		"bytes":       bytes,
+		"frames":      frames,
+		"reason":      reason,
+		"start_seq":   g.AuditSeq,
+		"node":        s.cfg.Store.Node(),
+		"ticket":      g.HashPrefix,
+		"ranges":      spans.details(),
+	}
+	for k, v := range extra {
+		details[k] = v
+	}
+	if len(spans) > 0 {
+		details["played_from"] = spans[0].From.UTC().Format(time.RFC3339Nano)
+		details["played_to"] = spans[len(spans)-1].To.UTC().Format(time.RFC3339Nano)
+	}
+	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Auditor.Append(actx, audit.Entry{Type: EntryEnd, Outcome: audit.Success,
+		Actor: audit.Actor{UserID: g.UserID, Username: g.Username}, SessionID: g.SessionID,
+		Cameras: []string{g.CameraID}, FootageFrom: &from, FootageTo: &to, Purpose: g.Purpose,
+		Details: details}); err != nil {
+		s.log.Error("playback: playback.end not recorded", "camera", g.CameraID, "transport", transport, "err", err)
+	}
+	s.log.Info("playback: session closed", "camera", g.CameraID, "user", g.UserID, "transport", transport,
+		"reason", reason, "bytes", bytes, "ranges", len(spans))
 }
