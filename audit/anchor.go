@@ -182,9 +182,16 @@ func (a *FileAnchor) Newest(ctx context.Context, fn func(data []byte) bool) erro
 // anchorID is the record id of a checkpoint in an anchor log.
 func anchorID(seq int64) string { return "audit-checkpoint-" + strconv.FormatInt(seq, 10) }
 
-// anchor stores c in every anchor log. It returns the first error; the
-// logs that took it keep it (a repeat is harmless).
+// anchor stores c in every anchor log, unless a newer checkpoint is
+// already anchored (appends are ordered, so the logs' newest record is this
+// process's newest checkpoint). It returns the first error; the logs that
+// took it keep it (a repeat is harmless).
 func (s *Store) anchor(ctx context.Context, c Checkpoint) error {
+	s.anchorWrite.Lock()
+	defer s.anchorWrite.Unlock()
+	if c.Seq <= s.newestKnownAnchor().Seq {
+		return nil // a newer checkpoint was anchored meanwhile: it covers this one
+	}
 	data := MarshalAnchor(c)
 	var first error
 	for _, l := range s.cfg.Anchors {

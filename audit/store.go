@@ -53,6 +53,9 @@ type Store struct {
 	ckptSeq   atomic.Int64 // seq of the last checkpoint this process knows of
 
 	anchorMu sync.Mutex
+	// anchorWrite orders this process's anchor appends: a checkpoint is
+	// never anchored after a newer one.
+	anchorWrite sync.Mutex
 	anchored Checkpoint // newest anchored checkpoint this process knows of
 	lastCkpt Checkpoint // last checkpoint this process signed or found
 
