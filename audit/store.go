@@ -56,8 +56,8 @@ type Store struct {
 	// anchorWrite orders this process's anchor appends: a checkpoint is
 	// never anchored after a newer one.
 	anchorWrite sync.Mutex
-	anchored Checkpoint // newest anchored checkpoint this process knows of
-	lastCkpt Checkpoint // last checkpoint this process signed or found
+	anchored    Checkpoint // newest anchored checkpoint this process knows of
+	lastCkpt    Checkpoint // last checkpoint this process signed or found
 
 	checkWake   chan struct{}
 	relayDone   chan struct{} // closed when the relay returns
