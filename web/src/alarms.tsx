@@ -25,8 +25,8 @@ export function Alarms() {
                 <strong><Pair ko={kind[0]} en={kind[1]} /></strong>
                 <time>{seoul(a.raisedAt ? timestampDate(a.raisedAt) : undefined)}</time>
               </div>
-              <div class="alarm-cam">{cam?.fields?.name ?? a.cameraId ?? a.source}{a.site ? ` · ${a.site}` : ""}</div>
-              {a.cause ? <div class="alarm-cause">{a.cause}</div> : null}
+              <div class="alarm-cam">{cam?.fields?.name ?? a.source}{place(s, cam?.fields?.siteId ?? a.site)}</div>
+              {a.cause ? <div class="alarm-cause" title={a.cause}>{a.cause}</div> : null}
               {s.acking === a.id ? (
                 <AckForm id={a.id} />
               ) : (
@@ -38,6 +38,12 @@ export function Alarms() {
       </ol>
     </aside>
   );
+}
+
+// place names the camera's site for the operator (never its id).
+function place(s: State, siteId: string | undefined): string {
+  const name = siteId ? s.sites[siteId]?.fields?.name : undefined;
+  return name ? ` · ${name}` : "";
 }
 
 function AckForm({ id }: { id: string }) {
